@@ -1,0 +1,81 @@
+"""The contract every wire flavour implements: build a request, read one SSE event.
+
+Imports only from `sse` (the event type). No HTTP, no clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+class ProtocolError(ValueError):
+    """An event the flavour cannot read (invalid JSON, wrong shape). Ends the request as `protocol`."""
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    """Per-run generation settings a flavour may put into the body (None = not sent)."""
+
+    model: Optional[str] = None
+    max_tokens: Optional[int] = None
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    user: str = "sse-perf"
+    conversation_id: str = ""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One prompt from the workload. `inputs` are Dify app inputs; `max_tokens` overrides the run's."""
+
+    text: str
+    inputs: dict = field(default_factory=dict)
+    dataset: Optional[str] = None
+    max_tokens: Optional[int] = None
+
+
+@dataclass(slots=True)
+class EventInfo:
+    """What one SSE event means to the tester.
+
+    answer/reasoning: generated text deltas (either non-empty makes the event token-bearing).
+    replace: Dify `message_replace`: the answer so far is replaced by this text (not token-bearing).
+    usage fields: server-reported counts when the event carries usage (else None).
+    terminal: the flavour's proper end event (`message_end`, `workflow_finished`, `[DONE]`).
+    error: in-stream error message (the request fails as `stream_error`).
+    """
+
+    answer: str = ""
+    reasoning: str = ""
+    replace: Optional[str] = None
+    completion_tokens: Optional[int] = None
+    prompt_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
+    terminal: bool = False
+    error: Optional[str] = None
+
+    @property
+    def token_bearing(self) -> bool:
+        return bool(self.answer or self.reasoning)
+
+
+IGNORE = EventInfo()  # shared, never mutated: an event with nothing in it
+
+
+class Flavor:
+    """Base class. Subclasses set `name` and `path` and implement the two methods."""
+
+    name: str = ""
+    path: str = ""  # appended to the base URL, e.g. "/chat-messages"
+
+    def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse_event(self, event) -> EventInfo:  # event: sse.SSEEvent
+        """Read one dispatched SSE event. Raise ProtocolError when it cannot be read."""
+        raise NotImplementedError
+
+    def parse_error_body(self, body: bytes) -> Optional[str]:
+        """The server's message from a non-2xx JSON body, or None when there is none."""
+        raise NotImplementedError
