@@ -68,6 +68,7 @@ class Flavor:
 
     name: str = ""
     path: str = ""  # appended to the base URL, e.g. "/chat-messages"
+    allows_empty_answer: bool = False  # True where a proper stream may carry no text (Dify workflows)
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         raise NotImplementedError

@@ -1,0 +1,236 @@
+"""Dify Service API flavours: chat, completion and workflow apps.
+
+Imports only from `flavors.base`. No HTTP, no clocks.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings
+
+# Events that carry nothing sse-perf measures. Listed for documentation; any event type
+# not handled below is ignored too, so a newer Dify that adds events keeps working.
+IGNORED_EVENTS = frozenset(
+    {
+        "agent_thought",
+        "message_file",
+        "workflow_started",
+        "node_started",
+        "node_finished",
+        "node_retry",
+        "iteration_started",
+        "iteration_next",
+        "iteration_completed",
+        "loop_started",
+        "loop_next",
+        "loop_completed",
+        "parallel_branch_started",
+        "parallel_branch_finished",
+        "tts_message",
+        "tts_message_end",
+        "ping",
+    }
+)
+
+_FAILED_WORKFLOW_STATUSES = frozenset({"failed", "stopped"})
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    """A token count as an int; None when absent or not a number (usage is optional)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _text(obj: dict, key: str) -> str:
+    """A text field that may be absent or null; any other non-string is a shape error."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ProtocolError(f"Dify event field {key!r} is {type(value).__name__}, not a string")
+    return value
+
+
+def _sub_object(obj: dict, key: str) -> dict:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ProtocolError(f"Dify event field {key!r} is {type(value).__name__}, not an object")
+    return value
+
+
+def _usage_info(usage: dict, terminal: bool) -> EventInfo:
+    """EventInfo from a Dify `LLMUsage` object (`message_end.metadata.usage`).
+
+    Reasoning tokens: read `reasoning_tokens` or `completion_tokens_details.reasoning_tokens`
+    when a Dify version / model provider passes them through; usually absent.
+    """
+    reasoning = _int_or_none(usage.get("reasoning_tokens"))
+    details = usage.get("completion_tokens_details")
+    if reasoning is None and isinstance(details, dict):
+        reasoning = _int_or_none(details.get("reasoning_tokens"))
+    return EventInfo(
+        completion_tokens=_int_or_none(usage.get("completion_tokens")),
+        prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+        reasoning_tokens=reasoning,
+        terminal=terminal,
+    )
+
+
+def _error_text(obj: dict) -> str:
+    """`code: message (status N)` from a Dify error object; missing parts are left out."""
+    code = obj.get("code")
+    message = obj.get("message")
+    text = ": ".join(str(part) for part in (code, message) if part not in (None, ""))
+    status = obj.get("status")
+    if status not in (None, ""):
+        text = f"{text} (status {status})" if text else f"status {status}"
+    return text or "Dify error event without code or message"
+
+
+class _DifyBase(Flavor):
+    """Shared event reading. Subclasses choose the body and which end event is terminal."""
+
+    message_end_is_terminal = True
+    reads_text_chunk = False
+
+    def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse_event(self, event) -> EventInfo:
+        # Dify's keep-alive is `event: ping` with no data (the SSE layer drops it); one that
+        # does carry data is still a ping.
+        if event.event == "ping":
+            return IGNORE
+        # An empty `data:` field carries nothing; treat it like a keep-alive rather than
+        # failing the request as `protocol`.
+        if not event.data.strip():
+            return IGNORE
+        try:
+            obj = json.loads(event.data)
+        except ValueError as exc:
+            raise ProtocolError(f"Dify event data is not JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise ProtocolError(f"Dify event data is {type(obj).__name__}, not a JSON object")
+        kind = obj.get("event")
+        if not isinstance(kind, str):
+            raise ProtocolError("Dify event object has no string 'event' field")
+
+        if kind in ("message", "agent_message"):
+            answer = _text(obj, "answer")
+            return EventInfo(answer=answer) if answer else IGNORE
+        if kind == "reasoning_chunk":
+            reasoning = _text(_sub_object(obj, "data"), "reasoning")
+            return EventInfo(reasoning=reasoning) if reasoning else IGNORE
+        if kind == "text_chunk":
+            if not self.reads_text_chunk:
+                return IGNORE
+            text = _text(_sub_object(obj, "data"), "text")
+            return EventInfo(answer=text) if text else IGNORE
+        if kind == "message_replace":
+            return EventInfo(replace=_text(obj, "answer"))
+        if kind == "message_end":
+            usage = _sub_object(_sub_object(obj, "metadata"), "usage")
+            return _usage_info(usage, terminal=self.message_end_is_terminal)
+        if kind == "workflow_finished":
+            data = _sub_object(obj, "data")
+            status = data.get("status")
+            if status in _FAILED_WORKFLOW_STATUSES:
+                detail = data.get("error")
+                return EventInfo(error=f"workflow {status}: {detail}" if detail else f"workflow {status}")
+            # `data.total_tokens` is prompt + completion over every LLM node of the run, not
+            # output tokens: it is deliberately not reported (the answer text is counted).
+            return EventInfo(terminal=True)
+        if kind == "error":
+            return EventInfo(error=_error_text(obj))
+        return IGNORE
+
+    def parse_error_body(self, body: bytes) -> Optional[str]:
+        """`code: message` from Dify's `{"code", "message", "status"}` error body.
+
+        Anything that is not such a JSON object (an HTML page from a proxy, plain text)
+        gives None: the tester then reports the HTTP status alone.
+        """
+        try:
+            obj = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(obj, dict):
+            return None
+        parts = [str(obj[key]) for key in ("code", "message") if obj.get(key) not in (None, "")]
+        return ": ".join(parts) if parts else None
+
+
+def _with_query_input(inputs: dict, text: str) -> dict:
+    """A copy of the app inputs with `query` set to the prompt unless the user gave one."""
+    merged = dict(inputs)
+    merged.setdefault("query", text)
+    return merged
+
+
+class DifyChat(_DifyBase):
+    """Chat, agent and chatflow apps: `POST /chat-messages`, ends at `message_end`."""
+
+    name = "dify-chat"
+    path = "/chat-messages"
+
+    def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+        return {
+            "inputs": dict(query.inputs),
+            "query": query.text,
+            "response_mode": "streaming",
+            "conversation_id": settings.conversation_id,
+            "user": settings.user,
+            "files": [],
+        }
+
+
+class DifyCompletion(_DifyBase):
+    """Text-generation apps: `POST /completion-messages`, ends at `message_end`.
+
+    The prompt goes both to the top-level `query` and to `inputs.query` (the variable most
+    completion apps use), unless the query's own inputs already set `query`.
+    """
+
+    name = "dify-completion"
+    path = "/completion-messages"
+
+    def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+        return {
+            "inputs": _with_query_input(query.inputs, query.text),
+            "query": query.text,
+            "response_mode": "streaming",
+            "user": settings.user,
+            "files": [],
+        }
+
+
+class DifyWorkflow(_DifyBase):
+    """Workflow apps: `POST /workflows/run`; text comes as `text_chunk`, ends at `workflow_finished`.
+
+    `message_end` is not terminal here (a workflow run is over only at `workflow_finished`);
+    if one arrives its usage is still reported. A run whose outputs are not streamed text
+    (no `text_chunk` at all) is still a proper run: `allows_empty_answer`.
+    """
+
+    name = "dify-workflow"
+    path = "/workflows/run"
+    allows_empty_answer = True
+    message_end_is_terminal = False
+    reads_text_chunk = True
+
+    def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+        return {
+            "inputs": _with_query_input(query.inputs, query.text),
+            "response_mode": "streaming",
+            "user": settings.user,
+            "files": [],
+        }

@@ -1,0 +1,184 @@
+"""Output-token counts for an answer when the server reports no usage: tiktoken offline, else an estimate.
+
+Imports nothing from the package. tiktoken is imported lazily (so `sse-perf --help` stays fast)
+and never touches the network: rank files ship in `sse_perf_tool/data/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import logging
+import re
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+log = logging.getLogger(__name__)
+
+ENCODINGS = ("cl100k_base", "o200k_base")
+
+SOURCE_TOKENIZER = "tokenizer"
+SOURCE_ESTIMATE = "estimate"
+
+# sha256 of the unzipped rank files (equal to the official downloads; see
+# shared/data/tiktoken/README.md and tiktoken_ext/openai_public.py).
+_RANK_SHA256 = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+
+# pat_str and special tokens copied from tiktoken_ext/openai_public.py (tiktoken 0.14.0).
+# Its cl100k_base()/o200k_base() functions cannot be used: they download the rank files.
+_ENDOFTEXT = "<|endoftext|>"
+_FIM_PREFIX = "<|fim_prefix|>"
+_FIM_MIDDLE = "<|fim_middle|>"
+_FIM_SUFFIX = "<|fim_suffix|>"
+_ENDOFPROMPT = "<|endofprompt|>"
+
+_PAT_STR = {
+    "cl100k_base": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+    "o200k_base": "|".join(
+        [
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""\p{N}{1,3}""",
+            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+            r"""\s*[\r\n]+""",
+            r"""\s+(?!\S)""",
+            r"""\s+""",
+        ]
+    ),
+}
+
+_SPECIAL_TOKENS = {
+    "cl100k_base": {
+        _ENDOFTEXT: 100257,
+        _FIM_PREFIX: 100258,
+        _FIM_MIDDLE: 100259,
+        _FIM_SUFFIX: 100260,
+        _ENDOFPROMPT: 100276,
+    },
+    "o200k_base": {_ENDOFTEXT: 199999, _ENDOFPROMPT: 200018},
+}
+
+
+class TokenizerUnavailable(RuntimeError):
+    """tiktoken is not installed or a rank file is missing, corrupt or not the expected one."""
+
+
+def default_rank_file(name: str) -> Path:
+    """The gzipped rank file shipped in the package for encoding `name`."""
+    return Path(__file__).resolve().parent / "data" / f"{name}.tiktoken.gz"
+
+
+def parse_rank_file(raw: bytes, expected_sha256: str) -> dict[bytes, int]:
+    """`base64-token rank` lines (tiktoken's format) -> ranks, after checking the sha256."""
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected_sha256:
+        raise TokenizerUnavailable(f"rank file sha256 {digest} is not the expected {expected_sha256}")
+    ranks: dict[bytes, int] = {}
+    try:
+        for line in raw.splitlines():
+            if line:
+                token, rank = line.split()
+                ranks[base64.b64decode(token)] = int(rank)
+    except ValueError as exc:  # binascii.Error is a ValueError
+        raise TokenizerUnavailable(f"rank file line {line[:40]!r} unreadable: {exc}") from None
+    return ranks
+
+
+def load_encoding(name: str, rank_file: Optional[Path] = None) -> Any:
+    """Build the tiktoken Encoding `name` from a local rank file; never uses the network.
+
+    Takes about a second (cl100k) to two (o200k); callers should go through the cache in
+    `TokenCounter`. Raises TokenizerUnavailable on any failure.
+    """
+    if name not in _RANK_SHA256:
+        raise TokenizerUnavailable(f"unknown encoding {name!r}; known: {', '.join(ENCODINGS)}")
+    try:
+        import tiktoken
+    except ImportError as exc:
+        raise TokenizerUnavailable(f"tiktoken is not installed: {exc}") from None
+    path = rank_file if rank_file is not None else default_rank_file(name)
+    try:
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise TokenizerUnavailable(f"cannot read {path}: {exc}") from None
+    ranks = parse_rank_file(raw, _RANK_SHA256[name])
+    try:
+        return tiktoken.Encoding(
+            name=name,
+            pat_str=_PAT_STR[name],
+            mergeable_ranks=ranks,
+            special_tokens=_SPECIAL_TOKENS[name],
+        )
+    except ValueError as exc:
+        raise TokenizerUnavailable(f"tiktoken rejected {name}: {exc}") from None
+
+
+# Process-wide cache: (encoding name, rank file) -> Encoding, or None after a failure so
+# the failure is logged once and not retried on every request.
+_cache: dict[tuple[str, str], Any] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached_encoding(name: str, rank_file: Optional[Path]) -> Any:
+    key = (name, str(rank_file) if rank_file is not None else "")
+    try:
+        return _cache[key]
+    except KeyError:
+        pass
+    with _cache_lock:  # one builder; other threads wait instead of building a copy each
+        if key not in _cache:
+            try:
+                _cache[key] = load_encoding(name, rank_file)
+            except TokenizerUnavailable as exc:
+                log.warning("tokenizer %s unavailable, token counts will be estimates: %s", name, exc)
+                _cache[key] = None
+        return _cache[key]
+
+
+class TokenCounter:
+    """Counts the tokens of a whole answer with a tiktoken encoding, or estimates them.
+
+    Thread-safe. The encoding is built on first use and shared by the whole process.
+    Special-token text such as `<|endoftext|>` in an answer is counted as ordinary text.
+    """
+
+    def __init__(self, encoding: str = "cl100k_base", *, rank_file: Optional[Path] = None):
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+        self.encoding = encoding
+        self._rank_file = rank_file
+
+    def preload(self) -> bool:
+        """Build the encoding now (before a run starts); True when the tokenizer is usable."""
+        return _cached_encoding(self.encoding, self._rank_file) is not None
+
+    def count(self, text: str) -> tuple[int, str]:
+        """(tokens, source) with source "tokenizer" or "estimate" (tokenizer unavailable)."""
+        enc = _cached_encoding(self.encoding, self._rank_file)
+        if enc is None:
+            return estimate_tokens(text), SOURCE_ESTIMATE
+        return len(enc.encode_ordinary(text)), SOURCE_TOKENIZER
+
+
+# CJK Unified Ideographs Extension A, Unified Ideographs, Compatibility Ideographs,
+# Hiragana, Katakana (+ phonetic extensions), Hangul syllables.
+_CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uac00-\ud7a3"
+_CJK_CHAR = re.compile(f"[{_CJK_RANGES}]")
+# A run of word characters (letters, digits, underscore) that are not CJK.
+_WORD_RUN = re.compile(f"[^\\W{_CJK_RANGES}]+")
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: each CJK character is one token, and so is each run of
+    other word characters (letters, digits, `_`) between whitespace, punctuation or CJK.
+
+    Punctuation and whitespace count nothing. "Hello, world!" -> 2; "你好世界" -> 4;
+    "GPU是A100" -> 3 ("GPU", "是", "A100"). Deterministic; usually low for English.
+    """
+    return len(_CJK_CHAR.findall(text)) + len(_WORD_RUN.findall(text))
