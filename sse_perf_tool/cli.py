@@ -1,0 +1,253 @@
+"""Command line: argparse -> RunConfig, and the wiring of one run. The only module that reads
+argv and the environment, prints usage errors or decides the exit code.
+
+Heavy imports (tiktoken, Jinja2, paramiko, pynvml) happen inside functions, so --help stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from .config import API_NAMES, DEFAULT_QUERY, ConfigError, RunConfig, parse_header, validate, validate_base_url
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+RUN_EXAMPLES = """\
+examples:
+  sse-perf --demo --threads 20 --duration 30
+      a real load test against the embedded mock server (no server needed)
+  sse-perf --host 10.0.0.5 --port 80 --api-key app-xxx --threads 20 --ramp-up 10 --duration 60
+      a Dify chat app: 20 users started over 10 s, sending for 60 s
+  sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --model qwen2.5-7b \\
+           --param-file examples/queries.txt --threads 32 --duration 120 --model-name qwen7b
+      a vLLM / SGLang / TGI OpenAI-compatible server with a file of prompts
+  sse-perf --api-key-file keys.txt --param-file dataset.jsonl --requests 500 --threads 16
+      exactly 500 requests, keys and prompts taken in turn
+  sse-perf mock-server --port 8000 --ttft-ms 300 --itl-ms 25
+      run the simulated LLM server in the foreground
+  sse-perf report report/20261121-101500
+      render report.html again from a run folder
+
+exit codes: 0 completed (even with failed requests), 2 bad usage or input (nothing sent),
+130 interrupted (partial results written), 1 internal error.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors: one clear line on stderr, exit 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def build_run_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="sse-perf",
+        description="Load test a streaming LLM endpoint (Dify, vLLM, SGLang, TGI, any OpenAI-compatible "
+        "server): concurrency, TTFT, TPOT, throughput and errors, with a per-second live table, a run "
+        "folder of raw records and an HTML report.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"sse-perf {__version__}")
+    t = p.add_argument_group("target")
+    t.add_argument("--host", default="localhost", help="target host (default: localhost)")
+    t.add_argument("--port", type=_positive_int, default=80, help="target port (default: 80)")
+    t.add_argument("--base-url", help="full base URL, e.g. https://x/v1; wins over --host/--port")
+    t.add_argument("--api", choices=API_NAMES, default="dify-chat", help="wire flavour (default: dify-chat)")
+    t.add_argument("--api-key", help="app-xxx or 'Bearer app-xxx' (or env SSE_PERF_API_KEY)")
+    t.add_argument("--api-key-file", help="file with one key per line; requests take keys in turn")
+    t.add_argument("--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)")
+    t.add_argument("--timeout", type=_number, default=60.0, metavar="S",
+                   help="per-request connect and read limit; also the longest silence between events (default: 60)")
+    w = p.add_argument_group("workload")
+    w.add_argument("--query", default=DEFAULT_QUERY, help=f"the prompt when no --param-file is given (default: {DEFAULT_QUERY})")
+    w.add_argument("--param-file", help=".txt: one query per line; .jsonl: {query, inputs, dataset, max_tokens}")
+    w.add_argument("--model", help="model field for OpenAI flavours")
+    w.add_argument("--max-tokens", type=_positive_int, help="max_tokens sent where the flavour has it")
+    w.add_argument("--temperature", type=_number)
+    w.add_argument("--top-p", type=_number)
+    w.add_argument("--user", default="sse-perf", help="Dify user field (default: sse-perf)")
+    w.add_argument("--conversation-id", default="", help="Dify conversation_id (default: empty = new conversation)")
+    w.add_argument("--tokenizer", choices=("cl100k_base", "o200k_base"), default="cl100k_base",
+                   help="tiktoken encoding used when the server reports no usage (default: cl100k_base)")
+    load = p.add_argument_group("load")
+    load.add_argument("--threads", type=_positive_int, default=1, help="concurrent users, closed loop (default: 1)")
+    load.add_argument("--ramp-up", type=_number, default=0.0, metavar="S", help="start the threads evenly over S seconds")
+    load.add_argument("--duration", "--execution-time", dest="duration", type=_number, default=0.0, metavar="S",
+                      help="seconds to keep sending; 0 = one request per thread (default: 0)")
+    load.add_argument("--requests", type=_positive_int, metavar="N", help="stop after N requests in total")
+    load.add_argument("--grace", type=_number, default=30.0, metavar="S",
+                      help="after --duration, in-flight requests get S seconds to finish, then are cancelled (default: 30)")
+    o = p.add_argument_group("output")
+    o.add_argument("--output-dir", default="report", help="parent of run folders (default: ./report)")
+    o.add_argument("--html-report", metavar="PATH", help="write report.html here instead of inside the run folder")
+    o.add_argument("--model-name", help="label for the run; part of the run folder's name")
+    o.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the live table and report")
+    o.add_argument("--quiet", action="store_true", help="no per-second table, only the final summary")
+    p.add_argument("--demo", action="store_true", help="start the embedded mock server on a free loopback port and target it")
+    return p
+
+
+def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
+    base_url = args.base_url or f"http://{args.host}:{args.port}/v1"
+    if not args.demo:
+        validate_base_url(base_url)
+    headers = tuple(parse_header(h) for h in args.header)
+    cfg = RunConfig(
+        base_url=base_url,
+        api=args.api,
+        api_key=args.api_key or env.get("SSE_PERF_API_KEY") or None,
+        api_key_file=args.api_key_file,
+        query=args.query,
+        param_file=args.param_file,
+        threads=args.threads,
+        ramp_up_s=args.ramp_up,
+        duration_s=args.duration,
+        requests=args.requests,
+        timeout_s=args.timeout,
+        grace_s=args.grace,
+        model=args.model,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        headers=headers,
+        user=args.user,
+        conversation_id=args.conversation_id,
+        output_dir=args.output_dir,
+        html_report=args.html_report,
+        model_name=args.model_name,
+        tokenizer=args.tokenizer,
+        lang=args.lang,
+        quiet=args.quiet,
+        demo=args.demo,
+    )
+    if args.port < 1 or args.port > 65535:
+        raise ConfigError(f"--port must be between 1 and 65535 (got {args.port})")
+    return validate(cfg)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "mock-server":
+        return mock_server_main(argv[1:])
+    if argv and argv[0] == "report":
+        return report_main(argv[1:])
+    args = build_run_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args, dict(os.environ))
+        from .execution import prepare_run
+
+        prepared = prepare_run(cfg)
+    except ConfigError as exc:
+        print(f"sse-perf: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from .execution import execute_run
+
+    return execute_run(prepared)
+
+
+def build_mock_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="sse-perf mock-server",
+        description="The embedded simulated LLM server: every flavour's path on its real wire format.",
+        epilog="example:\n  sse-perf mock-server --port 8000 --ttft-ms 300 --itl-ms 25 --tokens 128 --error-rate 0.01\n"
+        "  then: sse-perf --port 8000 --threads 8 --duration 20",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, default=8000, help="port; 0 picks a free one (default: 8000)")
+    p.add_argument("--ttft-ms", type=_number, default=200.0, help="delay before the first token (default: 200)")
+    p.add_argument("--itl-ms", type=_number, default=20.0, help="delay between tokens (default: 20)")
+    p.add_argument("--tokens", type=_positive_int, default=64, help="answer tokens per response (default: 64)")
+    p.add_argument("--jitter-ms", type=_number, default=0.0, help="uniform +- jitter on every delay")
+    p.add_argument("--reasoning-tokens", type=_positive_int, default=0, help="reasoning tokens before the answer")
+    p.add_argument("--error-rate", type=_number, default=0.0, help="fraction of requests answered with HTTP 500")
+    p.add_argument("--api-key", help="when set, other keys get 401")
+    p.add_argument("--seed", type=_positive_int, help="random seed for jitter and errors")
+    return p
+
+
+def mock_server_main(argv: Sequence[str]) -> int:
+    args = build_mock_parser().parse_args(argv)
+    problems = []
+    if not 0 <= args.port <= 65535:
+        problems.append(f"--port must be between 0 and 65535 (got {args.port})")
+    for name in ("ttft_ms", "itl_ms", "jitter_ms"):
+        if getattr(args, name) < 0:
+            problems.append(f"--{name.replace('_', '-')} must not be negative")
+    if args.tokens < 1:
+        problems.append("--tokens must be at least 1")
+    if args.reasoning_tokens < 0:
+        problems.append("--reasoning-tokens must not be negative")
+    if not 0 <= args.error_rate <= 1:
+        problems.append(f"--error-rate must be between 0 and 1 (got {args.error_rate:g})")
+    if problems:
+        print(f"sse-perf mock-server: error: {problems[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    from .mock_server import MockConfig, run_forever
+
+    config = MockConfig(
+        host=args.host, port=args.port, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, tokens=args.tokens,
+        jitter_ms=args.jitter_ms, reasoning_tokens=args.reasoning_tokens, error_rate=args.error_rate,
+        api_key=args.api_key, seed=args.seed,
+    )
+    try:
+        return run_forever(config)
+    except OSError as exc:
+        print(f"sse-perf mock-server: error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc})", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def report_main(argv: Sequence[str]) -> int:
+    p = _Parser(
+        prog="sse-perf report",
+        description="Render report.html again from a run folder's records.jsonl, timeseries.csv and summary.json.",
+        epilog="example:\n  sse-perf report report/20261121-101500 -o /tmp/run.html --lang zh",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("-o", "--output", metavar="PATH", help="where to write the report (default: RUN_DIR/report.html)")
+    p.add_argument("--lang", choices=("en", "zh"), default="en")
+    args = p.parse_args(argv)
+    run_dir = Path(args.run_dir)
+    missing = [n for n in ("summary.json", "timeseries.csv", "records.jsonl") if not (run_dir / n).is_file()]
+    if not run_dir.is_dir():
+        print(f"sse-perf report: error: not a folder: {run_dir}", file=sys.stderr)
+        return EXIT_USAGE
+    if missing:
+        print(f"sse-perf report: error: {run_dir} is not a run folder (missing {', '.join(missing)})", file=sys.stderr)
+        return EXIT_USAGE
+    from .report import write_report
+
+    try:
+        path = write_report(run_dir, Path(args.output) if args.output else None, lang=args.lang)
+    except (OSError, ValueError) as exc:
+        print(f"sse-perf report: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"report: {path}")
+    return EXIT_OK

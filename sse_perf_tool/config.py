@@ -1,0 +1,141 @@
+"""Run settings as frozen dataclasses, their validation, and secret masking.
+
+Raises ConfigError with one clear line; never reads argv, env or exits (that is cli.py's job).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+from urllib.parse import urlsplit
+
+API_NAMES = ("dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions")
+DEFAULT_QUERY = "你是谁"
+
+
+class ConfigError(ValueError):
+    """Bad usage or bad input: the CLI prints the message on one line and exits 2."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    base_url: str
+    api: str = "dify-chat"
+    api_key: Optional[str] = None
+    api_key_file: Optional[str] = None
+    query: str = DEFAULT_QUERY
+    param_file: Optional[str] = None
+    threads: int = 1
+    ramp_up_s: float = 0.0
+    duration_s: float = 0.0
+    requests: Optional[int] = None
+    timeout_s: float = 60.0
+    grace_s: float = 30.0
+    model: Optional[str] = None
+    max_tokens: Optional[int] = None
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    headers: tuple = ()  # ((name, value), ...)
+    user: str = "sse-perf"
+    conversation_id: str = ""
+    output_dir: str = "report"
+    html_report: Optional[str] = None
+    model_name: Optional[str] = None
+    tokenizer: str = "cl100k_base"
+    lang: str = "en"
+    quiet: bool = False
+    demo: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def masked(self) -> dict:
+        """Every option, JSON-ready, with keys and secret-looking header values masked."""
+        out = asdict(self)
+        out.pop("extra")
+        out["api_key"] = mask_secret(self.api_key) if self.api_key else None
+        out["headers"] = [f"{k}: {mask_header_value(k, v)}" for k, v in self.headers]
+        return out
+
+
+def validate_base_url(url: str) -> str:
+    """http(s) URL with a host; trailing slash removed so paths can be appended."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"--base-url must start with http:// or https:// (got {url!r})")
+    if not parts.hostname:
+        raise ConfigError(f"--base-url has no host: {url!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(f"--base-url has a bad port: {url!r}") from None
+    return url.rstrip("/")
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check numbers and names; returns cfg unchanged or raises ConfigError."""
+    if cfg.api not in API_NAMES:
+        raise ConfigError(f"--api must be one of {', '.join(API_NAMES)} (got {cfg.api!r})")
+    if cfg.threads < 1:
+        raise ConfigError(f"--threads must be at least 1 (got {cfg.threads})")
+    for name, value in (("--ramp-up", cfg.ramp_up_s), ("--duration", cfg.duration_s), ("--grace", cfg.grace_s)):
+        if value < 0:
+            raise ConfigError(f"{name} must not be negative (got {value:g})")
+    if cfg.timeout_s <= 0:
+        raise ConfigError(f"--timeout must be greater than 0 (got {cfg.timeout_s:g})")
+    if cfg.requests is not None and cfg.requests < 1:
+        raise ConfigError(f"--requests must be at least 1 (got {cfg.requests})")
+    if cfg.max_tokens is not None and cfg.max_tokens < 1:
+        raise ConfigError(f"--max-tokens must be at least 1 (got {cfg.max_tokens})")
+    if cfg.temperature is not None and not 0 <= cfg.temperature <= 2:
+        raise ConfigError(f"--temperature must be between 0 and 2 (got {cfg.temperature:g})")
+    if cfg.top_p is not None and not 0 < cfg.top_p <= 1:
+        raise ConfigError(f"--top-p must be in (0, 1] (got {cfg.top_p:g})")
+    validate_base_url(cfg.base_url)
+    return cfg
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """'Name: value' -> (name, value)."""
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not _HEADER_NAME.match(name):
+        raise ConfigError(f"--header must look like 'Name: value' (got {mask_header_text(text)!r})")
+    return name, value.strip()
+
+
+def normalise_api_key(key: str) -> str:
+    """Accepts 'app-xxx' or 'Bearer app-xxx'; returns the bare key."""
+    key = key.strip()
+    if key.lower().startswith("bearer "):
+        key = key[7:].strip()
+    return key
+
+
+def mask_secret(secret: str) -> str:
+    """'app-1234567890abcd9f3a' -> 'app-…9f3a'. Short secrets show nothing but the prefix."""
+    secret = normalise_api_key(secret)
+    prefix = ""
+    match = re.match(r"^([A-Za-z]{2,8}-)", secret)
+    if match:
+        prefix = match.group(1)
+    rest = secret[len(prefix):]
+    tail = rest[-4:] if len(rest) >= 12 else ""
+    return f"{prefix}…{tail}"
+
+
+_SECRET_HEADERS = ("authorization", "api-key", "x-api-key", "cookie", "proxy-authorization")
+
+
+def mask_header_value(name: str, value: str) -> str:
+    lowered = name.lower()
+    if lowered in _SECRET_HEADERS or "token" in lowered or "secret" in lowered or "key" in lowered:
+        return mask_secret(value)
+    return value
+
+
+def mask_header_text(text: str) -> str:
+    name, sep, value = text.partition(":")
+    return f"{name}{sep} {mask_header_value(name.strip(), value.strip())}" if sep else text

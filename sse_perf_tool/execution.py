@@ -1,0 +1,186 @@
+"""One run from a validated RunConfig to a written run folder: wiring only.
+
+prepare_run() checks every input (files, output folder) and raises ConfigError before anything is
+sent; execute_run() starts the mock server (--demo), the workers and the aggregator, handles
+Ctrl-C, and writes every output even when the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+from . import __version__
+from .config import ConfigError, RunConfig
+from .flavors import get_flavor
+from .flavors.base import RequestSettings
+from .providers import ApiKeyProvider, QueryProvider
+from .storage import OutputError, check_writable
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 130
+
+
+@dataclass
+class PreparedRun:
+    cfg: RunConfig
+    queries: QueryProvider
+    keys: Optional[ApiKeyProvider]
+
+
+def prepare_run(cfg: RunConfig) -> PreparedRun:
+    queries = QueryProvider.from_config(cfg.param_file, cfg.query)
+    keys = ApiKeyProvider.from_config(cfg.api_key_file, cfg.api_key)
+    try:
+        check_writable(cfg.output_dir)
+        if cfg.html_report:
+            check_writable(str(Path(cfg.html_report).resolve().parent))
+    except OutputError as exc:
+        raise ConfigError(str(exc)) from None
+    return PreparedRun(cfg, queries, keys)
+
+
+def _say(text: str, out=sys.stdout) -> None:
+    print(text, file=out, flush=True)
+
+
+def execute_run(prepared: PreparedRun, out=sys.stdout, err=sys.stderr) -> int:
+    """Run the load test; returns the exit code (0 done, 130 interrupted, 1 internal error)."""
+    cfg = prepared.cfg
+    mock = None
+    if cfg.demo:
+        from .mock_server import MockConfig, MockServer
+
+        mock = MockServer(MockConfig(host="127.0.0.1", port=0)).start()
+        cfg = replace(cfg, base_url=mock.base_url)
+        _say(f"demo: embedded mock server at {mock.base_url} (ttft 200 ms, 20 ms per token, 64 tokens)", out)
+    try:
+        return _execute(cfg, prepared, out, err)
+    finally:
+        if mock is not None:
+            mock.stop()
+
+
+def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
+    from .aggregator import Aggregator
+    from .runner import RunPlan, Runner
+    from .stats import TIMESERIES_COLUMNS, summarise
+    from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
+    from .tester import SSETester, TesterSettings, request_id_prefix
+    from .tokens import TokenCounter
+
+    flavor = get_flavor(cfg.api)
+    counter = TokenCounter(cfg.tokenizer)
+    counter.preload()  # build the tokenizer now: building it mid-run would stall every thread's timing
+    settings = TesterSettings(
+        url=cfg.base_url + flavor.path,
+        timeout_s=cfg.timeout_s,
+        headers=cfg.headers,
+        request=RequestSettings(
+            model=cfg.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+            user=cfg.user, conversation_id=cfg.conversation_id,
+        ),
+        request_id_prefix=request_id_prefix(),
+    )
+    started_at = time.time()
+    run_dir = create_run_dir(cfg.output_dir, started_at, cfg.model_name)
+    writer = RecordWriter(run_dir)
+    plan = RunPlan(threads=cfg.threads, ramp_up_s=cfg.ramp_up_s, duration_s=cfg.duration_s,
+                   requests=cfg.requests, grace_s=cfg.grace_s)
+    keys = prepared.keys
+    start_ns = time.perf_counter_ns()
+    aggregator_ref: list = []
+    runner = Runner(
+        plan,
+        make_tester=lambda index: SSETester(flavor, settings, counter),
+        next_query=prepared.queries.next,
+        next_key=(keys.next if keys else (lambda: None)),
+        sink=lambda record: aggregator_ref[0].submit(record),
+    )
+    aggregator = Aggregator(start_ns, writer, cfg.threads, active_threads=lambda: runner.active_threads,
+                            live_events=runner.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang)
+    aggregator_ref.append(aggregator)
+    _say(_banner(cfg, plan), out)
+    interrupted = False
+    aggregator.start()
+    runner.start(start_ns)
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        interrupted = True
+        _say("\ninterrupted: stopping, cancelling requests in flight, writing results (Ctrl-C again to quit now)", out)
+        _ignore_further_interrupts()
+        runner.cancel()
+    ended_at = time.time()
+    aggregator.close()
+    writer.close()
+    for problem in runner.worker_errors:
+        _say(f"warning: {problem}", err)
+    if aggregator.write_error:
+        _say(f"warning: {aggregator.write_error}", err)
+
+    write_timeseries(run_dir, aggregator.rows(), TIMESERIES_COLUMNS)
+    summary = {"run": _run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)}
+    summary.update(summarise(load_records(run_dir), aggregator.measured_duration_s))
+    write_summary(run_dir, summary)
+    report_path = _write_report(cfg, run_dir, err)
+
+    from .live import summary_lines
+
+    _say("", out)
+    for line in summary_lines(summary, cfg.lang):
+        _say(line, out)
+    _say(f"run folder: {run_dir}", out)
+    if report_path:
+        _say(f"report: {report_path}", out)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def _ignore_further_interrupts() -> None:
+    """A second Ctrl-C quits at once (exit 130) instead of tearing a half-written file."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda *_: sys.exit(EXIT_INTERRUPTED))
+
+
+def _write_report(cfg: RunConfig, run_dir: Path, err) -> Optional[Path]:
+    try:
+        from .report import write_report
+    except ImportError:
+        return None
+    try:
+        return write_report(run_dir, Path(cfg.html_report) if cfg.html_report else None, lang=cfg.lang)
+    except Exception as exc:  # the records and summary are already safe; say what failed, keep the exit code
+        _say(f"warning: report.html could not be written: {type(exc).__name__}: {exc}", err)
+        return None
+
+
+def _run_section(cfg: RunConfig, started_at: float, ended_at: float, duration_s, interrupted: bool) -> dict:
+    return {
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "duration_s": duration_s,
+        "api": cfg.api,
+        "base_url": cfg.base_url,
+        "threads": cfg.threads,
+        "ramp_up_s": cfg.ramp_up_s,
+        "model_name": cfg.model_name,
+        "interrupted": interrupted,
+        "tool_version": __version__,
+        "config": cfg.masked(),
+    }
+
+
+def _banner(cfg: RunConfig, plan) -> str:
+    if plan.duration_s > 0:
+        length = f"for {plan.duration_s:g} s" + (f" or {plan.requests} requests" if plan.requests else "")
+    elif plan.requests:
+        length = f"{plan.requests} requests"
+    else:
+        length = "one request per thread"
+    ramp = f", ramp-up {plan.ramp_up_s:g} s" if plan.ramp_up_s else ""
+    return (f"sse-perf {__version__}: {cfg.api} {cfg.base_url}, {plan.threads} threads{ramp}, {length} "
+            f"(Ctrl-C stops and keeps the results)")

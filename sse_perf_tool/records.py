@@ -1,0 +1,142 @@
+"""One request's outcome: raw monotonic instants plus the metrics derived from them.
+
+Owns RequestRecord and ErrorKind. Imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+
+class ErrorKind(str, Enum):
+    """Why a request failed (METRICS.md, "Success")."""
+
+    CONNECT = "connect"
+    TIMEOUT = "timeout"
+    HTTP_STATUS = "http_status"
+    STREAM_ERROR = "stream_error"
+    TRUNCATED = "truncated"
+    PROTOCOL = "protocol"
+    CANCELLED = "cancelled"
+
+
+_NS_PER_MS = 1_000_000.0
+
+
+def _ms(start_ns: Optional[int], end_ns: Optional[int]) -> Optional[float]:
+    if start_ns is None or end_ns is None:
+        return None
+    return (end_ns - start_ns) / _NS_PER_MS
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """Instants are integer nanoseconds of one monotonic clock (perf_counter_ns).
+
+    Durations are properties that return None when the instant was never reached; None means
+    "not measured" and is never replaced by 0. `token_times_ns` holds the arrival instant of
+    every token-bearing event, so ITL and the per-second token split derive from it exactly.
+    """
+
+    request_id: int
+    thread_id: int
+    query: str
+    dataset: Optional[str]
+    started_at: float  # wall-clock Unix seconds, read once when the request is sent
+    sent_ns: int
+    first_byte_ns: Optional[int] = None
+    first_token_ns: Optional[int] = None
+    first_answer_ns: Optional[int] = None
+    ended_ns: Optional[int] = None
+    token_times_ns: array = field(default_factory=lambda: array("q"))
+    ok: bool = False
+    error_kind: Optional[ErrorKind] = None
+    error: Optional[str] = None
+    http_status: Optional[int] = None
+    output_tokens: int = 0
+    token_source: str = "estimate"
+    output_chars: int = 0
+    reasoning_tokens: Optional[int] = None
+    prompt_tokens: Optional[int] = None
+
+    # -- derived metrics (METRICS.md, "Per request") --
+    @property
+    def last_token_ns(self) -> Optional[int]:
+        return self.token_times_ns[-1] if self.token_times_ns else None
+
+    @property
+    def chunks(self) -> int:
+        return len(self.token_times_ns)
+
+    @property
+    def ttfb_ms(self) -> Optional[float]:
+        return _ms(self.sent_ns, self.first_byte_ns)
+
+    @property
+    def ttft_ms(self) -> Optional[float]:
+        return _ms(self.sent_ns, self.first_token_ns)
+
+    @property
+    def ttfo_ms(self) -> Optional[float]:
+        return _ms(self.sent_ns, self.first_answer_ns)
+
+    @property
+    def e2e_ms(self) -> Optional[float]:
+        return _ms(self.sent_ns, self.last_token_ns)
+
+    @property
+    def total_ms(self) -> float:
+        return _ms(self.sent_ns, self.ended_ns) or 0.0
+
+    @property
+    def itl_ns(self) -> list[int]:
+        t = self.token_times_ns
+        return [t[i] - t[i - 1] for i in range(1, len(t))]
+
+    @property
+    def itl_ms(self) -> list[float]:
+        return [gap / _NS_PER_MS for gap in self.itl_ns]
+
+    @property
+    def tpot_ms(self) -> Optional[float]:
+        if self.output_tokens < 2 or self.first_token_ns is None:
+            return None
+        return (self.last_token_ns - self.first_token_ns) / _NS_PER_MS / (self.output_tokens - 1)
+
+    def to_dict(self) -> dict:
+        """The records.jsonl object (CONTRACT.md field names and order)."""
+        return {
+            "request_id": self.request_id,
+            "thread_id": self.thread_id,
+            "query": self.query,
+            "dataset": self.dataset,
+            "started_at": self.started_at,
+            "ok": self.ok,
+            "error_kind": self.error_kind.value if self.error_kind else None,
+            "error": self.error,
+            "http_status": self.http_status,
+            "ttfb_ms": _round(self.ttfb_ms),
+            "ttft_ms": _round(self.ttft_ms),
+            "ttfo_ms": _round(self.ttfo_ms),
+            "e2e_ms": _round(self.e2e_ms),
+            "total_ms": _round(self.total_ms),
+            "itl_ms": [round(v, 3) for v in self.itl_ms],
+            "tpot_ms": _round(self.tpot_ms),
+            "chunks": self.chunks,
+            "output_tokens": self.output_tokens,
+            "token_source": self.token_source,
+            "output_chars": self.output_chars,
+            "reasoning_tokens": self.reasoning_tokens,
+            "prompt_tokens": self.prompt_tokens,
+        }
+
+
+def _round(value: Optional[float]) -> Optional[float]:
+    """Microsecond resolution in files: enough for any latency, and keeps records short."""
+    return None if value is None else round(value, 3)
+
+
+RECORD_FIELDS = tuple(RequestRecord(0, 0, "", None, 0.0, 0).to_dict().keys())

@@ -1,0 +1,152 @@
+"""The run folder: records.jsonl, requests.csv, timeseries.csv, summary.json writers and loaders.
+
+Imports records and stats (column names) only. Writers flush as they go, so a crash loses at most
+the requests in flight.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import time
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+from .records import RECORD_FIELDS
+
+REQUESTS_CSV_FIELDS = tuple(f for f in RECORD_FIELDS if f != "itl_ms")
+
+
+class OutputError(OSError):
+    """The output folder cannot be created or written."""
+
+
+def run_folder_name(started_at: float, model_name: Optional[str]) -> str:
+    name = time.strftime("%Y%m%d-%H%M%S", time.localtime(started_at))
+    if model_name:
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name).strip("._") or "run"
+        name += "-" + safe[:80]
+    return name
+
+
+def check_writable(output_dir: str) -> Path:
+    """Create the parent folder if needed and prove a file can be written there."""
+    path = Path(output_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".sse-perf-write-test-{time.time_ns()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"output folder cannot be written: {output_dir} ({exc.strerror or exc})") from None
+    return path
+
+
+def create_run_dir(output_dir: str, started_at: float, model_name: Optional[str]) -> Path:
+    """OUTPUT_DIR/<YYYYmmdd-HHMMSS>[-<model-name>]/, with -2, -3 ... if that name is taken."""
+    parent = check_writable(output_dir)
+    base = run_folder_name(started_at, model_name)
+    for n in range(1, 1000):
+        candidate = parent / (base if n == 1 else f"{base}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"run folder cannot be created: {candidate} ({exc.strerror or exc})") from None
+    raise OutputError(f"too many run folders named {base} in {parent}")
+
+
+class RecordWriter:
+    """Appends each finished request to records.jsonl and requests.csv, flushed at once."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self._jsonl = open(run_dir / "records.jsonl", "a", encoding="utf-8")
+        self._csv_file = open(run_dir / "requests.csv", "w", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._csv_file)
+        self._csv.writerow(REQUESTS_CSV_FIELDS)
+        self.count = 0
+
+    def write(self, record: dict) -> None:
+        self._jsonl.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+        self._jsonl.flush()
+        self._csv.writerow(_csv_cell(record[f]) for f in REQUESTS_CSV_FIELDS)
+        self._csv_file.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self._jsonl.close()
+        self._csv_file.close()
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def load_records(run_dir: Path) -> Iterator[dict]:
+    """Stream records.jsonl; a torn last line (a crash mid-write) is skipped."""
+    path = Path(run_dir) / "records.jsonl"
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def write_timeseries(run_dir: Path, rows: Iterable[dict], columns: Iterable[str]) -> Path:
+    path = Path(run_dir) / "timeseries.csv"
+    columns = list(columns)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(_format_number(row.get(c)) for c in columns)
+    return path
+
+
+def _format_number(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return ""
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    return value
+
+
+def load_timeseries(run_dir: Path) -> list[dict]:
+    """timeseries.csv -> rows of float|None ('second' as int)."""
+    rows = []
+    with open(Path(run_dir) / "timeseries.csv", encoding="utf-8", newline="") as fh:
+        for raw in csv.DictReader(fh):
+            row = {}
+            for key, value in raw.items():
+                row[key] = float(value) if value not in ("", None) else None
+            if row.get("second") is not None:
+                row["second"] = int(row["second"])
+            rows.append(row)
+    return rows
+
+
+def write_summary(run_dir: Path, summary: dict) -> Path:
+    path = Path(run_dir) / "summary.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_summary(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))

@@ -1,0 +1,113 @@
+"""stats: percentiles match numpy's linear method, summaries follow METRICS.md, per-second buckets."""
+
+from array import array
+
+import pytest
+
+from sse_perf_tool.records import ErrorKind, RequestRecord
+from sse_perf_tool.stats import TimeSeries, distribution, percentile, summarise
+
+NS = 1_000_000_000
+MS = 1_000_000
+
+
+@pytest.mark.parametrize(
+    "values,pct,expected",
+    [
+        ([1, 2, 3, 4, 10], 50, 3.0),
+        ([1, 2, 3, 4, 10], 90, 7.6),  # numpy.percentile(..., 90) with linear interpolation
+        ([1, 2, 3, 4, 10], 99, 9.76),
+        ([5], 99, 5.0),
+        ([1, 2], 95, 1.95),
+    ],
+)
+def test_percentile_is_numpy_linear(values, pct, expected):
+    assert percentile(sorted(values), pct) == pytest.approx(expected)
+
+
+def test_empty_distribution_has_count_zero_and_nulls_never_zeros():
+    dist = distribution([])
+    assert dist["count"] == 0
+    assert all(dist[k] is None for k in ("mean", "min", "p50", "p90", "p95", "p99", "max"))
+
+
+def test_distribution_fields():
+    dist = distribution([4.0, 1.0, 3.0, 2.0])
+    assert dist["count"] == 4 and dist["mean"] == 2.5 and dist["min"] == 1.0 and dist["max"] == 4.0
+    assert dist["p50"] == 2.5
+
+
+def _rec(ok=True, ttft=100.0, itl=(10.0, 20.0), tokens=3, kind=None):
+    return {"ok": ok, "error_kind": kind, "ttfb_ms": 50.0 if ok else None, "ttft_ms": ttft, "ttfo_ms": ttft,
+            "tpot_ms": 15.0, "e2e_ms": ttft + sum(itl), "itl_ms": list(itl), "output_tokens": tokens}
+
+
+def test_summary_latencies_only_from_successful_requests_and_itl_pooled():
+    records = [_rec(ttft=100.0), _rec(ttft=300.0, itl=(5.0,)), _rec(ok=False, ttft=9999.0, kind="timeout")]
+    s = summarise(records, duration_s=2.0)
+    assert s["requests"] == {"total": 3, "ok": 2, "failed": 1, "success_rate_pct": pytest.approx(200 / 3)}
+    assert s["errors"] == {"timeout": 1}
+    assert s["ttft_ms"]["count"] == 2 and s["ttft_ms"]["max"] == 300.0
+    assert s["itl_ms"]["count"] == 3  # every gap of every successful request
+    assert s["throughput"]["requests_per_s"] == 1.0
+    assert s["throughput"]["output_tokens_total"] == 6
+    assert s["throughput"]["output_tokens_per_s"] == 3.0
+
+
+def test_summary_of_nothing_is_nulls():
+    s = summarise([], duration_s=None)
+    assert s["requests"]["success_rate_pct"] is None
+    assert s["throughput"]["requests_per_s"] is None
+    assert s["e2e_ms"]["count"] == 0 and s["e2e_ms"]["p50"] is None
+
+
+def _record(sent_s, token_s, tokens, ok=True, ended_s=None):
+    rec = RequestRecord(1, 1, "q", None, 0.0, int(sent_s * NS))
+    rec.token_times_ns = array("q", [int(t * NS) for t in token_s])
+    if token_s:
+        rec.first_token_ns = rec.first_answer_ns = rec.token_times_ns[0]
+    rec.ended_ns = int((ended_s if ended_s is not None else (token_s[-1] if token_s else sent_s)) * NS)
+    rec.output_tokens = tokens
+    rec.ok = ok
+    if not ok:
+        rec.error_kind = ErrorKind.TRUNCATED
+    return rec
+
+
+def test_tokens_are_spread_over_the_seconds_their_events_arrived():
+    ts = TimeSeries(start_ns=0)
+    # 4 events: two in second 0, two in second 2; usage says 8 tokens -> 2 per event
+    ts.add(_record(0.1, [0.2, 0.9, 2.1, 2.5], tokens=8))
+    rows = ts.rows()
+    assert [r["output_tokens"] for r in rows] == [4, 0, 4]
+    assert sum(r["output_tokens"] for r in rows) == 8
+    assert rows[0]["requests_started"] == 1 and rows[2]["requests_ok"] == 1
+
+
+def test_uneven_token_split_keeps_the_exact_total():
+    ts = TimeSeries(start_ns=0)
+    ts.add(_record(0.0, [0.5, 1.5, 2.5], tokens=10))
+    assert sum(r["output_tokens"] for r in ts.rows()) == 10
+
+
+def test_second_percentiles_and_cumulative_success():
+    ts = TimeSeries(start_ns=0)
+    ts.add(_record(0.0, [0.1, 0.3], tokens=2))            # ok, ends second 0, ttft 100 ms
+    ts.add(_record(0.0, [0.3, 0.5], tokens=2))            # ok, ends second 0, ttft 300 ms
+    ts.add(_record(0.5, [], tokens=0, ok=False, ended_s=1.2))  # failed in second 1
+    rows = ts.rows()
+    assert rows[0]["ttft_p50_ms"] == pytest.approx(200.0)
+    assert rows[0]["success_rate_pct"] == 100.0
+    assert rows[1]["requests_failed"] == 1
+    assert rows[1]["ttft_p50_ms"] is None  # nothing ok finished there: a gap, not 0
+    assert rows[1]["success_rate_pct"] == pytest.approx(200 / 3)
+
+
+def test_finalised_seconds_free_their_raw_values_but_keep_percentiles():
+    ts = TimeSeries(start_ns=0)
+    ts.add(_record(0.0, [0.1, 0.2], tokens=2))
+    ts.finalise_until(1)
+    assert ts._rows[0].lat is None  # memory bounded by seconds, not requests
+    assert ts.rows()[0]["ttft_p50_ms"] == pytest.approx(100.0)
+    ts.add(_record(0.0, [0.4, 0.5], tokens=2))  # a late record still counts
+    assert ts.rows()[0]["requests_ok"] == 2
