@@ -152,7 +152,14 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Entry point; returns the exit code (argparse's own exits, --help included, become returns)."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+
+def _main(argv: list) -> int:
     if argv and argv[0] == "mock-server":
         return mock_server_main(argv[1:])
     if argv and argv[0] == "report":

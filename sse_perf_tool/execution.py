@@ -44,12 +44,14 @@ def prepare_run(cfg: RunConfig) -> PreparedRun:
     return PreparedRun(cfg, queries, keys)
 
 
-def _say(text: str, out=sys.stdout) -> None:
+def _say(text: str, out) -> None:
     print(text, file=out, flush=True)
 
 
-def execute_run(prepared: PreparedRun, out=sys.stdout, err=sys.stderr) -> int:
+def execute_run(prepared: PreparedRun, out=None, err=None) -> int:
     """Run the load test; returns the exit code (0 done, 130 interrupted, 1 internal error)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     cfg = prepared.cfg
     mock = None
     if cfg.demo:
