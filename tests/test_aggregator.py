@@ -1,0 +1,83 @@
+"""aggregator: one thread writes every record, prints a row per second, tracks the run's span."""
+
+import io
+import json
+import time
+
+import pytest
+from array import array
+
+from sse_perf_tool.aggregator import Aggregator
+from sse_perf_tool.records import ErrorKind, RequestRecord
+from sse_perf_tool.storage import RecordWriter
+
+NS = 1_000_000_000
+
+
+class ScriptedClock:
+    def __init__(self, now=0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def _rec(rid, sent_s, end_s, ok=True, tokens=4):
+    r = RequestRecord(rid, 1, "q", None, 0.0, int(sent_s * NS))
+    if ok:
+        r.token_times_ns = array("q", [int((sent_s + 0.1) * NS), int(end_s * NS)])
+        r.first_token_ns = r.first_answer_ns = r.token_times_ns[0]
+        r.output_tokens = tokens
+    else:
+        r.error_kind = ErrorKind.TIMEOUT
+    r.ended_ns = int(end_s * NS)
+    r.ok = ok
+    return r
+
+
+def test_records_are_written_and_rows_printed(tmp_path):
+    clock = ScriptedClock(0)
+    out = io.StringIO()
+    writer = RecordWriter(tmp_path)
+    agg = Aggregator(0, writer, total_threads=2, active_threads=lambda: 2, out=out, clock=clock)
+    agg.start()
+    agg.submit(_rec(1, 0.0, 0.5))
+    agg.submit(_rec(2, 0.2, 1.5, ok=False))
+    time.sleep(0.2)
+    clock.now = 2 * NS + 1  # two seconds have passed: rows for seconds 0 and 1 are due
+    agg.submit(_rec(3, 1.0, 1.9))
+    agg.close()
+    writer.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:2] == ["time", "threads"]
+    assert lines[1].split()[:4] == ["1s", "2/2", "1", "0"]
+    assert lines[2].split()[:4] == ["2s", "2/2", "1", "1"]
+    records = [json.loads(l) for l in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert [r["request_id"] for r in records] == [1, 2, 3]
+    assert agg.measured_duration_s == 1.9  # first send (0 s) to last finish (1.9 s)
+    rows = agg.rows()
+    assert [r["requests_ok"] for r in rows] == [1, 1]
+    assert rows[1]["success_rate_pct"] == pytest.approx(200 / 3)
+
+
+def test_quiet_prints_nothing(tmp_path):
+    clock = ScriptedClock(0)
+    out = io.StringIO()
+    agg = Aggregator(0, None, total_threads=1, out=out, quiet=True, clock=clock)
+    agg.start()
+    clock.now = 3 * NS
+    agg.submit(_rec(1, 0.0, 0.5))
+    agg.close()
+    assert out.getvalue() == ""
+    assert agg.finished == 1
+
+
+def test_chinese_headers(tmp_path):
+    clock = ScriptedClock(0)
+    out = io.StringIO()
+    agg = Aggregator(0, None, total_threads=1, out=out, lang="zh", clock=clock)
+    agg.start()
+    clock.now = NS
+    agg.submit(_rec(1, 0.0, 0.5))
+    agg.close()
+    assert "首字p50" in out.getvalue()
