@@ -1,0 +1,356 @@
+"""SSETester: one streaming request -> one RequestRecord. Failures become values, never exceptions.
+
+Imports records, sse, flavors, tokens; knows nothing of threads or statistics. Timings follow
+METRICS.md: every instant comes from one injectable monotonic clock (integer nanoseconds) and
+is read right after the bytes arrive, before any parsing.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+from array import array
+from dataclasses import dataclass, replace
+from typing import Callable, Optional
+
+import requests
+from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
+from urllib3.exceptions import ReadTimeoutError
+
+from . import __version__
+from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
+from .records import ErrorKind, RequestRecord
+from .sse import SSEDecoder
+
+READ_SIZE = 65536
+ERROR_BODY_LIMIT = 65536
+
+
+@dataclass(frozen=True)
+class TesterSettings:
+    url: str
+    timeout_s: float = 60.0
+    headers: tuple = ()  # extra ((name, value), ...) from --header
+    request: RequestSettings = RequestSettings()
+    request_id_prefix: str = ""  # sent as X-Request-Id: <prefix><request_id>
+
+
+class _Failure(Exception):
+    def __init__(self, kind: ErrorKind, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def new_session() -> requests.Session:
+    """One session per thread; no retries (a load tester must not hide failures)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class SSETester:
+    """Sends requests one at a time for one worker thread.
+
+    `events_received` counts token-bearing events over the tester's life; the aggregator reads
+    it (without a lock: a plain int read) for the live rate. `abort()` may be called from another
+    thread: it makes the request in flight end promptly as `cancelled`.
+    """
+
+    def __init__(
+        self,
+        flavor: Flavor,
+        settings: TesterSettings,
+        token_counter,
+        clock: Callable[[], int] = time.perf_counter_ns,
+        session: Optional[requests.Session] = None,
+    ):
+        self.flavor = flavor
+        self.settings = settings
+        self.token_counter = token_counter
+        self.clock = clock
+        self.session = session or new_session()
+        self.events_received = 0
+        self._aborted = False
+        self._response = None
+        self._lock = threading.Lock()
+        self._current: Optional[RequestRecord] = None
+        self._finished = True
+        base_headers = {
+            "Accept": "text/event-stream",
+            "Accept-Encoding": "identity",
+            "Content-Type": "application/json",
+            "Cache-Control": "no-cache",
+            "User-Agent": f"sse-perf/{__version__}",
+        }
+        base_headers.update(dict(settings.headers))
+        self._base_headers = base_headers
+
+    # -- cross-thread control --
+    def abort(self) -> None:
+        """Stop the request in flight (Ctrl-C, end of the grace period). Safe from any thread."""
+        self._aborted = True
+        response = self._response
+        if response is None:
+            return
+        sock = _socket_of(response)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the peer or by the reading thread: nothing left to stop
+
+    def take_in_flight(self) -> Optional[RequestRecord]:
+        """For a worker that did not stop in time: claim its request as `cancelled` now.
+
+        Returns the record (or None when nothing is in flight); the worker's own result for that
+        request is then dropped by `run`, so a request is never recorded twice. The record is a
+        snapshot: the worker thread may still be reading into its own copy (setting `ok`, ITL,
+        tokens), and must not change a record that is already on its way to the writer.
+        """
+        with self._lock:
+            if self._finished or self._current is None:
+                return None
+            self._finished = True
+            current = self._current
+            record = replace(current, token_times_ns=array("q", current.token_times_ns))
+        record.ended_ns = self.clock()
+        record.ok = False
+        record.error_kind = ErrorKind.CANCELLED
+        record.error = "cancelled while in flight (stopped by the user or the end of the run)"
+        return record
+
+    # -- one request --
+    def run(self, request_id: int, thread_id: int, query: Query, api_key: Optional[str]) -> Optional[RequestRecord]:
+        """Send one request and read its stream to the end. None if `take_in_flight` claimed it."""
+        body = json.dumps(self.flavor.build_body(query, self.settings.request), ensure_ascii=False).encode("utf-8")
+        headers = dict(self._base_headers)
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        if self.settings.request_id_prefix:
+            headers["X-Request-Id"] = f"{self.settings.request_id_prefix}{request_id}"
+        record = RequestRecord(request_id, thread_id, query.text, query.dataset, time.time(), 0)
+        with self._lock:
+            self._current = record
+            self._finished = False
+        answer_parts: list[str] = []
+        reasoning_parts: list[str] = []
+        usage: dict = {}
+        record.sent_ns = self.clock()
+        try:
+            if self._aborted:
+                raise _Failure(ErrorKind.CANCELLED, "cancelled before it was sent")
+            self._exchange(record, body, headers, answer_parts, reasoning_parts, usage)
+            record.ok = True
+        except _Failure as failure:
+            record.error_kind = ErrorKind.CANCELLED if self._aborted else failure.kind
+            record.error = failure.message if not self._aborted else "cancelled while in flight (stopped by the user or the end of the run)"
+        except Exception as exc:  # the last guard: no exception may escape a worker thread
+            record.error_kind = ErrorKind.CANCELLED if self._aborted else ErrorKind.PROTOCOL
+            record.error = _one_line(f"{type(exc).__name__}: {exc}")
+        finally:
+            response, self._response = self._response, None
+            if response is not None:
+                response.close()
+        if record.ended_ns is None:
+            record.ended_ns = self.clock()
+        self._count_tokens(record, "".join(answer_parts), "".join(reasoning_parts), usage)
+        with self._lock:
+            if self._finished:  # claimed by take_in_flight meanwhile
+                return None
+            self._finished = True
+        return record
+
+    def _exchange(self, record, body, headers, answer_parts, reasoning_parts, usage) -> None:
+        timeout = self.settings.timeout_s
+        try:
+            response = self.session.post(self.settings.url, data=body, headers=headers, stream=True, timeout=(timeout, timeout))
+        except requests.exceptions.ConnectTimeout:
+            raise _Failure(ErrorKind.TIMEOUT, f"connect timed out after {timeout:g} s") from None
+        except requests.exceptions.ReadTimeout:
+            raise _Failure(ErrorKind.TIMEOUT, f"no response within {timeout:g} s") from None
+        except requests.exceptions.SSLError as exc:
+            raise _Failure(ErrorKind.CONNECT, _one_line(f"TLS error: {exc}")) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise _Failure(ErrorKind.CONNECT, _describe_connection_error(exc)) from None
+        except requests.exceptions.RequestException as exc:
+            raise _Failure(ErrorKind.CONNECT, _one_line(f"{type(exc).__name__}: {exc}")) from None
+        self._response = response
+        if self._aborted:
+            raise _Failure(ErrorKind.CANCELLED, "cancelled")
+        record.http_status = response.status_code
+        if not 200 <= response.status_code < 300:
+            raise _Failure(ErrorKind.HTTP_STATUS, self._http_error_message(response))
+        content_type = response.headers.get("Content-Type", "").lower()
+        if content_type.startswith("application/json"):
+            snippet = self._read_limited(response)
+            raise _Failure(ErrorKind.PROTOCOL, _one_line(
+                f"expected an event stream, got {content_type}: {snippet.decode('utf-8', 'replace')}"))
+        self._read_stream(record, response, answer_parts, reasoning_parts, usage)
+
+    def _read_stream(self, record, response, answer_parts, reasoning_parts, usage) -> None:
+        clock = self.clock
+        read = _fast_read1(response)
+        decoder = SSEDecoder()
+        parse = self.flavor.parse_event
+        times = record.token_times_ns
+        timeout = self.settings.timeout_s
+        while True:
+            try:
+                chunk = read(READ_SIZE)
+            except (ReadTimeoutError, TimeoutError):
+                record.ended_ns = clock()
+                raise _Failure(ErrorKind.TIMEOUT, f"no event for {timeout:g} s (stream stalled)") from None
+            except (Urllib3ProtocolError, OSError, http.client.HTTPException) as exc:
+                record.ended_ns = clock()
+                raise _Failure(ErrorKind.TRUNCATED, _one_line(f"stream broken before its end event: {_root_cause(exc)}")) from None
+            now = clock()
+            if not chunk:
+                record.ended_ns = now
+                pending = decoder.finish()
+                detail = " (an incomplete event was pending)" if pending else ""
+                raise _Failure(ErrorKind.TRUNCATED, f"stream closed before its end event{detail}")
+            if record.first_byte_ns is None:
+                record.first_byte_ns = now
+            for event in decoder.feed(chunk):
+                try:
+                    info = parse(event)
+                except ProtocolError as exc:
+                    record.ended_ns = now
+                    raise _Failure(ErrorKind.PROTOCOL, _one_line(str(exc))) from None
+                if info.answer:
+                    answer_parts.append(info.answer)
+                    if record.first_answer_ns is None:
+                        record.first_answer_ns = now
+                if info.reasoning:
+                    reasoning_parts.append(info.reasoning)
+                if info.answer or info.reasoning:
+                    times.append(now)
+                    self.events_received += 1
+                    if record.first_token_ns is None:
+                        record.first_token_ns = now
+                if info.replace is not None:
+                    answer_parts[:] = [info.replace]
+                if info.completion_tokens is not None:
+                    usage["completion_tokens"] = info.completion_tokens
+                if info.prompt_tokens is not None:
+                    usage["prompt_tokens"] = info.prompt_tokens
+                if info.reasoning_tokens is not None:
+                    usage["reasoning_tokens"] = info.reasoning_tokens
+                if info.error is not None:
+                    record.ended_ns = now
+                    raise _Failure(ErrorKind.STREAM_ERROR, _one_line(info.error or "error event in the stream"))
+                if info.terminal:
+                    record.ended_ns = now
+                    if not times and not getattr(self.flavor, "allows_empty_answer", False):
+                        raise _Failure(ErrorKind.PROTOCOL, "stream ended without any generated token")
+                    return
+
+    def _http_error_message(self, response) -> str:
+        raw = self._read_limited(response)
+        message = None
+        try:
+            message = self.flavor.parse_error_body(raw)
+        except Exception as exc:  # a malformed error body must not hide the status itself
+            message = f"(unreadable error body: {type(exc).__name__})"
+        if not message:
+            message = raw.decode("utf-8", "replace").strip() or response.reason or ""
+        return _one_line(f"HTTP {response.status_code}: {message}")
+
+    def _read_limited(self, response) -> bytes:
+        try:
+            return response.raw.read(ERROR_BODY_LIMIT) or b""
+        except Exception as exc:  # the status is what matters; the body is a courtesy
+            return f"(body unreadable: {type(exc).__name__})".encode()
+
+    def _count_tokens(self, record: RequestRecord, answer: str, reasoning: str, usage: dict) -> None:
+        """Server usage first; else the tokenizer on the whole text; else the estimate (METRICS.md)."""
+        record.output_chars = len(answer)
+        record.prompt_tokens = usage.get("prompt_tokens")
+        if "completion_tokens" in usage:
+            record.output_tokens = usage["completion_tokens"]
+            record.token_source = "usage"
+            record.reasoning_tokens = usage.get("reasoning_tokens")
+            if record.reasoning_tokens is None and reasoning:
+                record.reasoning_tokens = self.token_counter.count(reasoning)[0]
+            return
+        answer_tokens, source = self.token_counter.count(answer) if answer else (0, self._counter_source())
+        reasoning_tokens = None
+        if reasoning:
+            reasoning_tokens, source = self.token_counter.count(reasoning)
+        record.output_tokens = answer_tokens + (reasoning_tokens or 0)
+        record.reasoning_tokens = usage.get("reasoning_tokens", reasoning_tokens)
+        record.token_source = source
+
+    def _counter_source(self) -> str:
+        return self.token_counter.count("")[1]
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _socket_of(response):
+    """The socket under a streaming requests response (urllib3 2.x), or None."""
+    raw = getattr(response, "raw", None)
+    connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        fp = getattr(raw, "_fp", None)
+        sock = getattr(getattr(getattr(fp, "fp", None), "raw", None), "_sock", None)
+    return sock
+
+
+def _root_cause(exc: BaseException) -> str:
+    seen = exc
+    for _ in range(5):
+        inner = seen.__context__ or (seen.args[1] if len(seen.args) > 1 and isinstance(seen.args[1], BaseException) else None)
+        if inner is None:
+            break
+        seen = inner
+    return _one_line(f"{type(seen).__name__}: {seen}" if str(seen) else type(seen).__name__)
+
+
+def _describe_connection_error(exc: requests.exceptions.ConnectionError) -> str:
+    text = str(exc)
+    for needle, label in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("Temporary failure in name resolution", "host name not found"),
+        ("Connection reset", "connection reset before the response"),
+        ("RemoteDisconnected", "server closed the connection before responding"),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "network unreachable"),
+    ):
+        if needle in text:
+            return label
+    return _one_line(f"connection failed: {text}")
+
+
+def request_id_prefix() -> str:
+    """Unique per run and process, so X-Request-Id never collides on servers that key on it (vLLM)."""
+    return f"sse-perf-{os.getpid()}-{int(time.time())}-"
+
+
+def _fast_read1(response):
+    """http.client's own read1 under urllib3 (it decodes chunked framing itself): returns what the
+    socket has as soon as it has anything, with less per-call overhead than urllib3's wrapper.
+    Content-Encoding is not decoded on this path; we ask for `identity`, so only a misbehaving
+    proxy would compress. Falls back to urllib3's read1 when the layout is not the known one."""
+    raw = response.raw
+    fp = getattr(raw, "_fp", None)
+    encoding = raw.headers.get("Content-Encoding", "").strip().lower()
+    if fp is not None and hasattr(fp, "read1") and encoding in ("", "identity"):
+        return fp.read1
+    return raw.read1
