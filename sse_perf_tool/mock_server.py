@@ -1,0 +1,1074 @@
+"""The embedded simulated LLM server: every flavour's path, each on its real wire format, over
+real HTTP/1.1 on a socket. Standard library only; imports nothing from the rest of the package,
+so the tester can never agree with the server it is measured against by sharing code with it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterable, Optional, TextIO
+
+# path -> flavour name (the names `--api` uses)
+PATHS = {
+    "/v1/chat-messages": "dify-chat",
+    "/v1/completion-messages": "dify-completion",
+    "/v1/workflows/run": "dify-workflow",
+    "/v1/chat/completions": "openai-chat",
+    "/v1/completions": "openai-completions",
+}
+FLAVOURS = tuple(PATHS.values())
+
+# One event carries one of these words. Chosen so that the streamed text, cut after any number
+# of events, is exactly that many tokens for both cl100k_base and o200k_base (checked with
+# tiktoken when the lists were made): a tokenizer-based count then agrees with `usage`.
+ANSWER_WORDS = (
+    "Hello", " world", "，", " this", " is", " a", " mock", "我们", "正在", "测试", "。",
+    " The", " server", " sends", " one", " token", " per", " event", ",", " like", " a",
+    " real", " model", "。",
+)
+REASONING_WORDS = (
+    "Let", " me", " think", "。", " The", " user", " said", " hello", ",", " so", " I",
+    " should", " greet", " them", " back", " and", " answer", "问题", "。",
+)
+
+DIFY_PING_INTERVAL_S = 10.0  # Dify sends `event: ping` every 10 s of elapsed time
+_MAX_BODY_BYTES = 8 * 1024 * 1024
+_STOP_POLL_S = 0.05  # longest single sleep, so a stream notices stop() within this
+_SSE_HEADERS = (
+    ("Content-Type", "text/event-stream; charset=utf-8"),
+    ("Cache-Control", "no-cache"),
+    ("X-Accel-Buffering", "no"),
+    ("Transfer-Encoding", "chunked"),
+)
+
+
+def token_text(index: int, reasoning: bool = False) -> str:
+    """Text of the index-th (0-based) answer or reasoning token of every response."""
+    words = REASONING_WORDS if reasoning else ANSWER_WORDS
+    return words[index % len(words)]
+
+
+@dataclass
+class MockConfig:
+    """How the simulated model behaves. Delays in milliseconds; every flavour uses all of it."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = pick a free port
+    ttft_ms: float = 200.0  # delay before the first generated token (reasoning or answer)
+    itl_ms: float = 20.0  # delay between token events
+    tokens: int = 64  # answer tokens (token-bearing events) per response; 1 token per event
+    jitter_ms: float = 0.0  # uniform +-jitter on every delay (never below 0)
+    reasoning_tokens: int = 0  # reasoning events before the answer (not on /completions)
+    error_rate: float = 0.0  # fraction of valid requests answered with HTTP 500
+    api_key: Optional[str] = None  # when set, other keys get 401
+    seed: Optional[int] = None
+    record_timings: bool = False  # keep first-token send instants (MockServer.first_token_sent_at)
+
+    def __post_init__(self) -> None:
+        for name in ("ttft_ms", "itl_ms", "jitter_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("tokens", "reasoning_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if not 0.0 <= self.error_rate <= 1.0:
+            raise ValueError(f"error_rate must be between 0 and 1, got {self.error_rate}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, got {self.port}")
+
+
+def schedule_offsets_s(config: MockConfig, events: int, rng: random.Random) -> list[float]:
+    """Send instants of the token events, in seconds after the request arrived.
+
+    An absolute schedule: event k is due at the sum of the first k+1 delays (ttft, then itl
+    each), so time lost oversleeping one delay is not added to the next. Each delay gets its
+    own uniform +-jitter and is clamped at 0, so the offsets never decrease.
+    """
+    offsets: list[float] = []
+    due_s = 0.0
+    for k in range(events):
+        delay_ms = config.ttft_ms if k == 0 else config.itl_ms
+        if config.jitter_ms:
+            delay_ms += rng.uniform(-config.jitter_ms, config.jitter_ms)
+        due_s += max(0.0, delay_ms) / 1000.0
+        offsets.append(due_s)
+    return offsets
+
+
+class MockStats:
+    """Counters shared by the handler threads; read them with `snapshot()`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(("requests", "events_sent", "errors", "connections", "active_streams"), 0)
+
+    def snapshot(self) -> dict:
+        """requests: HTTP requests received; events_sent: token-bearing events written;
+        errors: responses with status >= 400; connections: TCP connections accepted;
+        active_streams: streams being written now."""
+        with self._lock:
+            return dict(self._counts)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += n
+
+
+# --- per-request generation ------------------------------------------------------------
+
+
+class BadRequest(Exception):
+    """The body is not what the real server accepts: answered 400 in the flavour's format."""
+
+
+@dataclass
+class _Generation:
+    """What one request will produce, fixed before the first byte is sent."""
+
+    seq: int
+    rng: random.Random
+    body: dict
+    prompt_tokens: int
+    reasoning_n: int
+    answer_n: int
+    finish_reason: str  # "stop" or "length"
+    started_at: float  # perf_counter() when the request arrived
+    created: int  # wall-clock Unix seconds
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.reasoning_n + self.answer_n
+
+    def answer_text(self) -> str:
+        return "".join(token_text(i) for i in range(self.answer_n))
+
+    def reasoning_text(self) -> str:
+        return "".join(token_text(i, reasoning=True) for i in range(self.reasoning_n))
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+
+def _count_prompt_tokens(texts: Iterable[str]) -> int:
+    """About one token per 4 UTF-8 bytes of prompt, at least 1 (no tokenizer in the mock)."""
+    size = sum(len(t.encode("utf-8")) for t in texts)
+    return max(1, (size + 3) // 4)
+
+
+def _string_values(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _string_values(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _string_values(v)]
+    return []
+
+
+def _dify_event(obj: dict) -> bytes:
+    # Dify writes `data: ` + json.dumps(...) (default separators, ASCII escapes), no `event:` line.
+    return b"data: " + json.dumps(obj).encode("ascii") + b"\n\n"
+
+
+def _openai_event(obj: Any) -> bytes:
+    # vLLM/SGLang write compact JSON with raw UTF-8 (multibyte characters reach the client as-is).
+    return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n\n"
+
+
+class _Flavour:
+    """One wire flavour: validates a body and renders its events. One instance per request."""
+
+    reasoning = True  # whether reasoning_tokens applies
+
+    # request side
+    def validate(self, body: dict) -> None:
+        raise NotImplementedError
+
+    def wants_stream(self, body: dict) -> bool:
+        raise NotImplementedError
+
+    def prompt_texts(self, body: dict) -> list[str]:
+        raise NotImplementedError
+
+    def token_budget(self, body: dict) -> Optional[int]:
+        return None
+
+    def start(self, gen: _Generation) -> None:
+        """Fix ids for the response."""
+
+    # response side
+    def error_body(self, status: int, code: str, message: str) -> dict:
+        raise NotImplementedError
+
+    def unauthorized_body(self) -> dict:
+        raise NotImplementedError
+
+    def preamble(self, gen: _Generation) -> list[bytes]:
+        return []
+
+    def ping(self) -> Optional[bytes]:
+        return None
+
+    def before_first_token(self, gen: _Generation) -> list[bytes]:
+        return []
+
+    def token_event(self, gen: _Generation, kind: str, index: int, text: str, last: bool) -> bytes:
+        raise NotImplementedError
+
+    def epilogue(self, gen: _Generation, elapsed_s: float) -> list[bytes]:
+        raise NotImplementedError
+
+    def blocking_body(self, gen: _Generation, elapsed_s: float) -> dict:
+        raise NotImplementedError
+
+
+# Dify: https://docs.dify.ai service API; error bodies come from its Flask error handlers.
+_DIFY_CODES = {
+    400: "invalid_param", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+    413: "request_entity_too_large", 500: "internal_server_error",
+}
+_OPENAI_TYPES = {
+    400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
+    405: "invalid_request_error", 413: "invalid_request_error", 500: "server_error",
+}
+
+
+def _dify_error(status: int, code: str, message: str) -> dict:
+    return {"code": code or _DIFY_CODES.get(status, "error"), "message": message, "status": status}
+
+
+def _not_found(path: str) -> dict:
+    # An unknown path belongs to no flavour; Dify is the default one, so its format is used.
+    return _dify_error(404, "not_found", f"The requested URL {path} was not found on the server.")
+
+
+def _dify_usage(gen: _Generation, elapsed_s: float) -> dict:
+    unit = Decimal("0.001")
+    places = Decimal("0.0000001")
+    prompt_price = (gen.prompt_tokens * Decimal("0.001") * unit).quantize(places)
+    completion_price = (gen.completion_tokens * Decimal("0.002") * unit).quantize(places)
+    return {
+        "prompt_tokens": gen.prompt_tokens,
+        "prompt_unit_price": "0.001",
+        "prompt_price_unit": "0.001",
+        "prompt_price": str(prompt_price),
+        "completion_tokens": gen.completion_tokens,
+        "completion_unit_price": "0.002",
+        "completion_price_unit": "0.001",
+        "completion_price": str(completion_price),
+        "total_tokens": gen.prompt_tokens + gen.completion_tokens,
+        "total_price": str(prompt_price + completion_price),
+        "currency": "USD",
+        "latency": elapsed_s,
+    }
+
+
+def _require_user(body: dict) -> None:
+    user = body.get("user")
+    if not isinstance(user, str) or not user:
+        raise BadRequest("Arg user must be provided.")
+
+
+def _require_inputs(body: dict) -> None:
+    if not isinstance(body.get("inputs"), dict):
+        raise BadRequest("inputs: Missing required parameter in the JSON body (must be an object)")
+
+
+def _check_response_mode(body: dict) -> None:
+    mode = body.get("response_mode")
+    if mode is not None and mode not in ("streaming", "blocking"):
+        raise BadRequest(f"response_mode: {mode!r} is not a valid choice")
+
+
+class _DifyMessages(_Flavour):
+    """`/chat-messages` and `/completion-messages`: message* -> message_end."""
+
+    def __init__(self, chat: bool) -> None:
+        self.chat = chat
+
+    def validate(self, body: dict) -> None:
+        _require_inputs(body)
+        if self.chat and not isinstance(body.get("query"), str):
+            raise BadRequest("query: Missing required parameter in the JSON body")
+        _check_response_mode(body)
+        _require_user(body)
+
+    def wants_stream(self, body: dict) -> bool:
+        return body.get("response_mode") == "streaming"  # missing = blocking, as in Dify
+
+    def prompt_texts(self, body: dict) -> list[str]:
+        return _string_values(body.get("query")) + _string_values(body.get("inputs"))
+
+    def error_body(self, status: int, code: str, message: str) -> dict:
+        return _dify_error(status, code, message)
+
+    def unauthorized_body(self) -> dict:
+        return _dify_error(401, "unauthorized", "Access token is invalid")
+
+    def start(self, gen: _Generation) -> None:
+        self.task_id = gen.uuid()
+        self.message_id = gen.uuid()
+        conversation_id = gen.body.get("conversation_id")
+        self.conversation_id = conversation_id if isinstance(conversation_id, str) and conversation_id else gen.uuid()
+
+    def _ids(self, gen: _Generation) -> dict:
+        ids = {"task_id": self.task_id, "id": self.message_id, "message_id": self.message_id}
+        if self.chat:
+            ids["conversation_id"] = self.conversation_id
+        ids["created_at"] = gen.created
+        return ids
+
+    def ping(self) -> Optional[bytes]:
+        return b"event: ping\n\n"
+
+    def token_event(self, gen: _Generation, kind: str, index: int, text: str, last: bool) -> bytes:
+        if kind == "reasoning":
+            event = {"event": "reasoning_chunk", "task_id": self.task_id, "message_id": self.message_id}
+            if self.chat:
+                event["conversation_id"] = self.conversation_id
+            event["created_at"] = gen.created
+            event["data"] = {"message_id": self.message_id, "reasoning": text, "node_id": "llm", "is_final": last}
+            return _dify_event(event)
+        return _dify_event({"event": "message", **self._ids(gen), "answer": text})
+
+    def epilogue(self, gen: _Generation, elapsed_s: float) -> list[bytes]:
+        return [_dify_event({"event": "message_end", **self._ids(gen),
+                             "metadata": {"usage": _dify_usage(gen, elapsed_s)}})]
+
+    def blocking_body(self, gen: _Generation, elapsed_s: float) -> dict:
+        body = {"event": "message", **self._ids(gen), "mode": "chat" if self.chat else "completion",
+                "answer": gen.answer_text(), "metadata": {"usage": _dify_usage(gen, elapsed_s)}}
+        return body
+
+
+class _DifyWorkflow(_Flavour):
+    """`/workflows/run`: workflow_started, start node, llm node streaming text_chunk, end node,
+    workflow_finished. Reasoning, when asked for, comes as reasoning_chunk events."""
+
+    def validate(self, body: dict) -> None:
+        _require_inputs(body)
+        _check_response_mode(body)
+        _require_user(body)
+
+    def wants_stream(self, body: dict) -> bool:
+        return body.get("response_mode") == "streaming"
+
+    def prompt_texts(self, body: dict) -> list[str]:
+        return _string_values(body.get("inputs"))
+
+    def error_body(self, status: int, code: str, message: str) -> dict:
+        return _dify_error(status, code, message)
+
+    def unauthorized_body(self) -> dict:
+        return _dify_error(401, "unauthorized", "Access token is invalid")
+
+    def ping(self) -> Optional[bytes]:
+        return b"event: ping\n\n"
+
+    def start(self, gen: _Generation) -> None:
+        self.task_id = gen.uuid()
+        self.run_id = gen.uuid()
+        self.workflow_id = gen.uuid()
+        self.node_run_ids = {"start": gen.uuid(), "llm": gen.uuid(), "end": gen.uuid()}
+
+    def _event(self, name: str, data: dict) -> bytes:
+        return _dify_event({"event": name, "task_id": self.task_id, "workflow_run_id": self.run_id, "data": data})
+
+    def _node(self, gen: _Generation, node: str, index: int, finished: bool, elapsed_s: float = 0.0,
+              outputs: Optional[dict] = None, tokens: int = 0) -> bytes:
+        node_type = {"start": "start", "llm": "llm", "end": "end"}[node]
+        data = {
+            "id": self.node_run_ids[node], "node_id": node, "node_type": node_type,
+            "title": {"start": "Start", "llm": "LLM", "end": "End"}[node], "index": index,
+            "predecessor_node_id": {"start": None, "llm": "start", "end": "llm"}[node],
+            "inputs": gen.body.get("inputs") if node == "start" else None, "created_at": gen.created,
+        }
+        if not finished:
+            return self._event("node_started", data)
+        data.update({
+            "process_data": None, "outputs": outputs or {}, "status": "succeeded", "error": None,
+            "elapsed_time": elapsed_s,
+            "execution_metadata": {"total_tokens": tokens, "total_price": "0", "currency": "USD"} if tokens else None,
+            "finished_at": int(time.time()),
+        })
+        return self._event("node_finished", data)
+
+    def preamble(self, gen: _Generation) -> list[bytes]:
+        return [
+            self._event("workflow_started", {"id": self.run_id, "workflow_id": self.workflow_id,
+                                             "sequence_number": gen.seq, "inputs": gen.body.get("inputs"),
+                                             "created_at": gen.created}),
+            self._node(gen, "start", 1, finished=False),
+            self._node(gen, "start", 1, finished=True, outputs=gen.body.get("inputs")),
+            self._node(gen, "llm", 2, finished=False),
+        ]
+
+    def token_event(self, gen: _Generation, kind: str, index: int, text: str, last: bool) -> bytes:
+        if kind == "reasoning":
+            return _dify_event({"event": "reasoning_chunk", "task_id": self.task_id,
+                                "workflow_run_id": self.run_id, "created_at": gen.created,
+                                "data": {"reasoning": text, "node_id": "llm", "is_final": last}})
+        return self._event("text_chunk", {"text": text, "from_variable_selector": ["llm", "text"]})
+
+    def _total_tokens(self, gen: _Generation) -> int:
+        # Dify's workflow total_tokens is prompt + completion of every LLM node.
+        return gen.prompt_tokens + gen.completion_tokens
+
+    def epilogue(self, gen: _Generation, elapsed_s: float) -> list[bytes]:
+        answer = gen.answer_text()
+        usage = _dify_usage(gen, elapsed_s)
+        return [
+            self._node(gen, "llm", 2, finished=True, elapsed_s=elapsed_s, tokens=self._total_tokens(gen),
+                       outputs={"text": answer, "usage": usage, "finish_reason": gen.finish_reason}),
+            self._node(gen, "end", 3, finished=False),
+            self._node(gen, "end", 3, finished=True, outputs={"text": answer}),
+            self._event("workflow_finished", self._finished_data(gen, elapsed_s)),
+        ]
+
+    def _finished_data(self, gen: _Generation, elapsed_s: float) -> dict:
+        return {
+            "id": self.run_id, "workflow_id": self.workflow_id, "status": "succeeded",
+            "outputs": {"text": gen.answer_text()}, "error": None, "elapsed_time": elapsed_s,
+            "total_tokens": self._total_tokens(gen), "total_steps": 3,
+            "created_at": gen.created, "finished_at": int(time.time()),
+        }
+
+    def blocking_body(self, gen: _Generation, elapsed_s: float) -> dict:
+        return {"task_id": self.task_id, "workflow_run_id": self.run_id, "data": self._finished_data(gen, elapsed_s)}
+
+
+def _openai_error(status: int, code: str, message: str, param: Optional[str] = None) -> dict:
+    return {"error": {"message": message, "type": _OPENAI_TYPES.get(status, "server_error"),
+                      "param": param, "code": code or None}}
+
+
+class _OpenAIBase(_Flavour):
+    object_name = ""
+    id_prefix = ""
+
+    def wants_stream(self, body: dict) -> bool:
+        return body.get("stream") is True
+
+    def error_body(self, status: int, code: str, message: str) -> dict:
+        return _openai_error(status, code, message)
+
+    def unauthorized_body(self) -> dict:
+        return _openai_error(401, "invalid_api_key", "Incorrect API key provided.")
+
+    def _validate_common(self, body: dict) -> None:
+        stream = body.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise BadRequest("stream: Input should be a valid boolean")
+        options = body.get("stream_options")
+        if options is not None:
+            if not isinstance(options, dict):
+                raise BadRequest("stream_options: Input should be a valid dictionary")
+            if stream is not True:
+                raise BadRequest("Stream options can only be defined when `stream=True`.")
+        for name in ("max_tokens", "max_completion_tokens"):
+            value = body.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise BadRequest(f"{name} must be at least 1, got {value!r}.")
+
+    def token_budget(self, body: dict) -> Optional[int]:
+        # max_completion_tokens (newer name) wins; both count reasoning tokens too.
+        for name in ("max_completion_tokens", "max_tokens"):
+            if body.get(name) is not None:
+                return int(body[name])
+        return None
+
+    def start(self, gen: _Generation) -> None:
+        self.id = self.id_prefix + uuid.UUID(int=gen.rng.getrandbits(128)).hex
+        model = gen.body.get("model")
+        self.model = model if isinstance(model, str) and model else "mock-model"
+        options = gen.body.get("stream_options")
+        self.include_usage = isinstance(options, dict) and options.get("include_usage") is True
+
+    def _chunk(self, gen: _Generation, choices: list) -> dict:
+        return {"id": self.id, "object": self.object_name, "created": gen.created, "model": self.model,
+                "choices": choices}
+
+    def _usage(self, gen: _Generation) -> dict:
+        return {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+                "total_tokens": gen.prompt_tokens + gen.completion_tokens}
+
+    def _tail(self, gen: _Generation, finish_choice: dict) -> list[bytes]:
+        events = [_openai_event(self._chunk(gen, [finish_choice]))]
+        if self.include_usage:
+            events.append(_openai_event({**self._chunk(gen, []), "usage": self._usage(gen)}))
+        events.append(b"data: [DONE]\n\n")
+        return events
+
+
+class _OpenAIChat(_OpenAIBase):
+    """`/chat/completions`: role chunk, reasoning_content*, content*, finish chunk, [usage], [DONE]."""
+
+    object_name = "chat.completion.chunk"
+    id_prefix = "chatcmpl-"
+
+    def validate(self, body: dict) -> None:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("messages: Field required (a non-empty list)")
+        self._validate_common(body)
+
+    def prompt_texts(self, body: dict) -> list[str]:
+        texts: list[str] = []
+        for message in body.get("messages") or []:
+            if isinstance(message, dict):
+                texts += _string_values(message.get("content"))
+        return texts
+
+    def _usage(self, gen: _Generation) -> dict:
+        return {**super()._usage(gen), "completion_tokens_details": {"reasoning_tokens": gen.reasoning_n}}
+
+    def before_first_token(self, gen: _Generation) -> list[bytes]:
+        # vLLM sends the role chunk with the first output, not with the headers.
+        return [_openai_event(self._chunk(gen, [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                 "logprobs": None, "finish_reason": None}]))]
+
+    def token_event(self, gen: _Generation, kind: str, index: int, text: str, last: bool) -> bytes:
+        delta = {"reasoning_content": text} if kind == "reasoning" else {"content": text}
+        return _openai_event(self._chunk(gen, [{"index": 0, "delta": delta, "logprobs": None,
+                                                "finish_reason": None}]))
+
+    def epilogue(self, gen: _Generation, elapsed_s: float) -> list[bytes]:
+        return self._tail(gen, {"index": 0, "delta": {}, "logprobs": None, "finish_reason": gen.finish_reason})
+
+    def blocking_body(self, gen: _Generation, elapsed_s: float) -> dict:
+        message = {"role": "assistant", "content": gen.answer_text()}
+        if gen.reasoning_n:
+            message["reasoning_content"] = gen.reasoning_text()
+        return {"id": self.id, "object": "chat.completion", "created": gen.created, "model": self.model,
+                "choices": [{"index": 0, "message": message, "logprobs": None,
+                             "finish_reason": gen.finish_reason}],
+                "usage": self._usage(gen)}
+
+
+class _OpenAICompletions(_OpenAIBase):
+    """`/completions`: text chunks, finish chunk, [usage], [DONE]. No reasoning channel."""
+
+    object_name = "text_completion"
+    id_prefix = "cmpl-"
+    reasoning = False
+
+    def validate(self, body: dict) -> None:
+        prompt = body.get("prompt")
+        if not (isinstance(prompt, str) or (isinstance(prompt, list) and prompt)):
+            raise BadRequest("prompt: Field required (a string or a non-empty list)")
+        self._validate_common(body)
+
+    def prompt_texts(self, body: dict) -> list[str]:
+        return _string_values(body.get("prompt"))
+
+    def token_event(self, gen: _Generation, kind: str, index: int, text: str, last: bool) -> bytes:
+        return _openai_event(self._chunk(gen, [{"index": 0, "text": text, "logprobs": None,
+                                                "finish_reason": None}]))
+
+    def epilogue(self, gen: _Generation, elapsed_s: float) -> list[bytes]:
+        return self._tail(gen, {"index": 0, "text": "", "logprobs": None, "finish_reason": gen.finish_reason})
+
+    def blocking_body(self, gen: _Generation, elapsed_s: float) -> dict:
+        return {"id": self.id, "object": "text_completion", "created": gen.created, "model": self.model,
+                "choices": [{"index": 0, "text": gen.answer_text(), "logprobs": None,
+                             "finish_reason": gen.finish_reason}],
+                "usage": self._usage(gen)}
+
+
+def _make_flavour(name: str) -> _Flavour:
+    if name == "dify-chat":
+        return _DifyMessages(chat=True)
+    if name == "dify-completion":
+        return _DifyMessages(chat=False)
+    if name == "dify-workflow":
+        return _DifyWorkflow()
+    if name == "openai-chat":
+        return _OpenAIChat()
+    return _OpenAICompletions()
+
+
+# --- HTTP ------------------------------------------------------------------------------
+
+
+class _ClientGone(Exception):
+    """The client closed the connection, or stop() cut it: end the handler quietly."""
+
+
+class _BodyError(Exception):
+    """The request body cannot be read (too large, bad framing); answered, then the connection
+    is closed because the rest of the body may still be on the wire."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive; streams use chunked encoding
+    server_version = "sse-perf-mock/0.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY: an event is sent when written, not batched
+    timeout = 300  # idle keep-alive connections and stuck writes give up after this (s)
+    server: "_HTTPServer"
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # no per-request lines on stderr
+
+    # -- dispatch
+
+    def do_POST(self) -> None:
+        self.server.mock._serve_post(self)
+
+    def _not_post(self) -> None:
+        self.server.mock._serve_other_method(self)
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_post
+
+    def do_HEAD(self) -> None:
+        self.server.mock._serve_other_method(self, head=True)
+
+    # -- I/O helpers used by MockServer
+
+    def read_body(self) -> bytes:
+        """The request body (Content-Length or chunked). Raises _BodyError, _ClientGone."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked_body()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise _BodyError(400, "Invalid Content-Length header.") from None
+        if length < 0:
+            raise _BodyError(400, "Invalid Content-Length header.")
+        if length > _MAX_BODY_BYTES:
+            raise _BodyError(413, "Request body too large.")
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise _ClientGone()
+        return body
+
+    def _read_chunked_body(self) -> bytes:
+        parts, size = [], 0
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                raise _ClientGone()
+            try:
+                length = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise _BodyError(400, "Invalid chunk size in the request body.") from None
+            if length == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields
+                return b"".join(parts)
+            size += length
+            if size > _MAX_BODY_BYTES:
+                raise _BodyError(413, "Request body too large.")
+            parts.append(self.rfile.read(length))
+            self.rfile.readline(3)  # the CRLF after the chunk
+
+    def send_json(self, status: int, obj: Any, headers: Iterable[tuple[str, str]] = (), head: bool = False) -> None:
+        payload = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in headers:
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not head:
+            self.wfile.write(payload)
+
+    def send_stream_headers(self) -> None:
+        self.send_response(200)
+        for key, value in _SSE_HEADERS:
+            self.send_header(key, value)
+        self.end_headers()
+
+    def write_chunk(self, data: bytes) -> None:
+        """One event = one chunk = one send, so no event waits for the next."""
+        self.wfile.write(b"%X\r\n%b\r\n" % (len(data), data))
+
+    def end_chunks(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple, mock: "MockServer") -> None:
+        self.mock = mock
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(host), a DNS lookup that can hang; skip it.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = port
+
+    def get_request(self) -> tuple:
+        request, address = super().get_request()
+        # Registered here, in the serving thread, so stop() sees every accepted socket once
+        # shutdown() has returned.
+        self.mock._connection_opened(request)
+        return request, address
+
+    def shutdown_request(self, request: Any) -> None:
+        self.mock._connection_closed(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, _ClientGone)) or self.mock._stop_event.is_set():
+            return  # a client that went away is not a server error
+        super().handle_error(request, client_address)
+
+
+class _V6Server(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
+class MockServer:
+    """A simulated LLM server on a real socket, serving in background threads.
+
+    `with MockServer(MockConfig(ttft_ms=5)) as server: ... server.base_url ...`
+    """
+
+    def __init__(self, config: MockConfig) -> None:
+        self.config = config
+        self.stats = MockStats()
+        self.port: int = 0
+        # request id (X-Request-Id, else "mock-<n>") -> perf_counter() right after the first token
+        # event was sent. Filled only with config.record_timings; read it after stop() (or copy
+        # it with first_token_times()) since handler threads add to it while serving.
+        self.first_token_sent_at: dict[str, float] = OrderedDict()
+        self.timings_limit = 1_000_000  # oldest entries are dropped beyond this
+        self._timings_lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._httpd: Optional[_HTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self._conns: set = set()
+        self._conns_cond = threading.Condition()
+        self._state_lock = threading.Lock()
+        self._seq_lock = threading.Lock()
+        self._seq = 0
+
+    # -- lifecycle
+
+    @property
+    def base_url(self) -> str:
+        host = self.config.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1" if host != "::" else "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/v1"
+
+    def start(self) -> "MockServer":
+        """Bind and serve in a background daemon thread. Raises OSError when the port is taken."""
+        with self._state_lock:
+            if self._httpd is not None:
+                return self
+            server_class = _V6Server if ":" in self.config.host else _HTTPServer
+            self._httpd = server_class((self.config.host, self.config.port), self)
+            self.port = self._httpd.server_address[1]
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"mock-server:{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, end streams in progress (within ~_STOP_POLL_S) and wait for handlers
+        (at most ~1 s; a handler still stuck after that has its socket shut down)."""
+        with self._state_lock:
+            httpd, thread = self._httpd, self._thread
+            if httpd is None or self._stop_event.is_set():
+                return
+            self._stop_event.set()
+        httpd.shutdown()  # serve_forever returns; no new connections are accepted
+        httpd.server_close()
+        with self._conns_cond:
+            conns = list(self._conns)
+        for conn in conns:  # wake handlers idling on a keep-alive connection; writes still work
+            _shutdown_socket(conn, socket.SHUT_RD)
+        deadline = time.monotonic() + 1.0
+        with self._conns_cond:
+            while self._conns and time.monotonic() < deadline:
+                self._conns_cond.wait(deadline - time.monotonic())
+            conns = list(self._conns)
+        for conn in conns:
+            _shutdown_socket(conn, socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join(timeout=1.0)
+
+    def __enter__(self) -> "MockServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def first_token_times(self) -> dict[str, float]:
+        """A consistent copy of first_token_sent_at, safe while serving."""
+        with self._timings_lock:
+            return dict(self.first_token_sent_at)
+
+    # -- bookkeeping called by the HTTP server
+
+    def _connection_opened(self, conn: Any) -> None:
+        self.stats.add("connections")
+        with self._conns_cond:
+            self._conns.add(conn)
+
+    def _connection_closed(self, conn: Any) -> None:
+        with self._conns_cond:
+            self._conns.discard(conn)
+            self._conns_cond.notify_all()
+
+    def _next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
+
+    def _record_first_token(self, request_id: str, sent_at: float) -> None:
+        with self._timings_lock:
+            timings = self.first_token_sent_at  # an OrderedDict: dropping the oldest is O(1)
+            timings[request_id] = sent_at
+            timings.move_to_end(request_id)
+            while len(timings) > self.timings_limit:
+                timings.popitem(last=False)
+
+    # -- request handling
+
+    def _respond_json(self, handler: _Handler, status: int, obj: Any, headers: Iterable = (),
+                      head: bool = False) -> None:
+        if status >= 400:
+            self.stats.add("errors")
+        handler.send_json(status, obj, headers, head=head)
+
+    def _serve_other_method(self, handler: _Handler, head: bool = False) -> None:
+        self.stats.add("requests")
+        path = handler.path.split("?", 1)[0]
+        try:
+            handler.read_body()
+        except (_BodyError, _ClientGone):
+            handler.close_connection = True
+        name = PATHS.get(path)
+        if name is None:
+            self._respond_json(handler, 404, _not_found(path), head=head)
+            return
+        message = f"The method {handler.command} is not allowed for the requested URL."
+        body = _make_flavour(name).error_body(405, "method_not_allowed", message)
+        self._respond_json(handler, 405, body, headers=[("Allow", "POST")], head=head)
+
+    def _serve_post(self, handler: _Handler) -> None:
+        started_at = time.perf_counter()
+        self.stats.add("requests")
+        seq = self._next_seq()
+        path = handler.path.split("?", 1)[0]
+        name = PATHS.get(path)
+        flavour = _make_flavour(name) if name else None
+        error_body = flavour.error_body if flavour else _dify_error
+        try:
+            raw = handler.read_body()
+        except _BodyError as exc:
+            handler.close_connection = True  # the rest of the body may still be on the wire
+            self._respond_json(handler, exc.status, error_body(exc.status, "", str(exc)))
+            return
+        except _ClientGone:
+            handler.close_connection = True
+            return
+        if flavour is None:
+            self._respond_json(handler, 404, _not_found(path))
+            return
+        if self.config.api_key is not None and not self._authorized(handler):
+            self._respond_json(handler, 401, flavour.unauthorized_body())
+            return
+        try:
+            body = json.loads(raw.decode("utf-8"))
+            if not isinstance(body, dict):
+                raise BadRequest("The request body must be a JSON object.")
+            flavour.validate(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._respond_json(handler, 400, flavour.error_body(400, "", f"Invalid JSON body: {exc}"))
+            return
+        except BadRequest as exc:
+            self._respond_json(handler, 400, flavour.error_body(400, "", str(exc)))
+            return
+
+        seed = self.config.seed
+        rng = random.Random(f"{seed}:{seq}") if seed is not None else random.Random()
+        if self.config.error_rate and rng.random() < self.config.error_rate:
+            body = flavour.error_body(500, "", "Simulated server error (mock error_rate).")
+            self._respond_json(handler, 500, body)
+            return
+        gen = self._plan(seq, rng, body, flavour, started_at)
+        flavour.start(gen)
+        request_id = handler.headers.get("X-Request-Id") or f"mock-{seq}"
+        try:
+            if flavour.wants_stream(body):
+                self._stream(handler, flavour, gen, request_id)
+            else:
+                self._blocking(handler, flavour, gen)
+        except (_ClientGone, OSError):
+            handler.close_connection = True  # client went away mid-response: nothing to say
+
+    def _authorized(self, handler: _Handler) -> bool:
+        scheme, _, token = handler.headers.get("Authorization", "").strip().partition(" ")
+        return scheme.lower() == "bearer" and token.strip() == self.config.api_key
+
+    def _plan(self, seq: int, rng: random.Random, body: dict, flavour: _Flavour, started_at: float) -> _Generation:
+        reasoning_n = self.config.reasoning_tokens if flavour.reasoning else 0
+        answer_n = self.config.tokens
+        finish_reason = "stop"
+        budget = flavour.token_budget(body)
+        if budget is not None and reasoning_n + answer_n > budget:
+            reasoning_n = min(reasoning_n, budget)
+            answer_n = min(answer_n, budget - reasoning_n)
+            finish_reason = "length"
+        prompt_tokens = _count_prompt_tokens(flavour.prompt_texts(body))
+        return _Generation(seq=seq, rng=rng, body=body, prompt_tokens=prompt_tokens,
+                           reasoning_n=reasoning_n, answer_n=answer_n, finish_reason=finish_reason,
+                           started_at=started_at, created=int(time.time()))
+
+    def _stream(self, handler: _Handler, flavour: _Flavour, gen: _Generation, request_id: str) -> None:
+        handler.send_stream_headers()
+        self.stats.add("active_streams")
+        try:
+            completed = self._write_events(handler, flavour, gen, request_id)
+        finally:
+            self.stats.add("active_streams", -1)
+        if not completed:
+            handler.close_connection = True  # stopped mid-stream: end the body without a terminal event
+        handler.end_chunks()
+
+    def _write_events(self, handler: _Handler, flavour: _Flavour, gen: _Generation, request_id: str) -> bool:
+        """All events of one stream; False when stop() cut it short."""
+        for event in flavour.preamble(gen):
+            handler.write_chunk(event)
+        ping = flavour.ping()
+        if ping is not None and self.config.ttft_ms >= 1000:
+            handler.write_chunk(ping)  # Dify keeps a slow stream alive from the start
+        pacer = _Pacer(self._stop_event, gen.started_at, handler.write_chunk if ping else None, ping)
+        total = gen.reasoning_n + gen.answer_n
+        offsets = schedule_offsets_s(self.config, max(total, 1), gen.rng)
+        for k in range(max(total, 1)):  # with no tokens at all, k=0 still marks the first-token time
+            if not pacer.wait_until(gen.started_at + offsets[k]):
+                return False
+            if k == 0:
+                for event in flavour.before_first_token(gen):
+                    handler.write_chunk(event)
+            if k == total:
+                break
+            if k < gen.reasoning_n:
+                last = k == gen.reasoning_n - 1
+                event = flavour.token_event(gen, "reasoning", k, token_text(k, reasoning=True), last)
+            else:
+                i = k - gen.reasoning_n
+                event = flavour.token_event(gen, "answer", i, token_text(i), i == gen.answer_n - 1)
+            handler.write_chunk(event)
+            if k == 0 and self.config.record_timings:
+                self._record_first_token(request_id, time.perf_counter())
+            self.stats.add("events_sent")
+        for event in flavour.epilogue(gen, time.perf_counter() - gen.started_at):
+            handler.write_chunk(event)
+        return True
+
+    def _blocking(self, handler: _Handler, flavour: _Flavour, gen: _Generation) -> None:
+        total = gen.reasoning_n + gen.answer_n
+        offsets = schedule_offsets_s(self.config, max(total, 1), gen.rng)
+        if not _Pacer(self._stop_event, gen.started_at).wait_until(gen.started_at + offsets[-1]):
+            handler.close_connection = True  # stopped: close without an answer
+            return
+        handler.send_json(200, flavour.blocking_body(gen, time.perf_counter() - gen.started_at))
+
+
+class _Pacer:
+    """Sleeps a response along its absolute schedule (perf_counter() instants), sending Dify's
+    keep-alive ping every ping_interval_s of elapsed time while it waits."""
+
+    def __init__(self, stop_event: threading.Event, started_at: float,
+                 write: Optional[Callable[[bytes], None]] = None, ping: Optional[bytes] = None,
+                 ping_interval_s: float = DIFY_PING_INTERVAL_S) -> None:
+        self.stop_event = stop_event
+        self.write = write
+        self.ping = ping
+        self.ping_interval_s = ping_interval_s
+        self.next_ping_at = started_at + ping_interval_s
+
+    def wait_until(self, due: float) -> bool:
+        """True once perf_counter() >= due; False as soon as stop() is seen (within _STOP_POLL_S)."""
+        while True:
+            if self.stop_event.is_set():
+                return False
+            now = time.perf_counter()
+            if self.write is not None and now >= self.next_ping_at:
+                self.write(self.ping)
+                while self.next_ping_at <= now:  # pings missed while busy collapse into this one
+                    self.next_ping_at += self.ping_interval_s
+            remaining = due - now
+            if remaining <= 0:
+                return True
+            if self.write is not None:
+                remaining = min(remaining, self.next_ping_at - now)
+            time.sleep(min(remaining, _STOP_POLL_S))
+
+
+def _shutdown_socket(conn: Any, how: int) -> None:
+    try:
+        conn.shutdown(how)
+    except OSError:
+        pass  # already closed by the handler
+
+
+def run_forever(config: MockConfig, out: TextIO = sys.stdout, *,
+                stop_event: Optional[threading.Event] = None) -> int:
+    """Foreground server for `sse-perf mock-server`: prints one line with the bound URL, serves
+    until SIGINT/SIGTERM (or until `stop_event` is set, for callers outside the main thread),
+    stops cleanly and returns 0. Raises OSError when it cannot bind."""
+    stop = stop_event if stop_event is not None else threading.Event()
+    previous: dict[int, Any] = {}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    server = MockServer(config).start()
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, on_signal)
+            except ValueError:
+                pass  # not the main thread: only stop_event ends it
+        host = config.host if ":" not in config.host else f"[{config.host}]"
+        print(f"mock server listening on http://{host}:{server.port}/v1 (flavours: {', '.join(FLAVOURS)})",
+              file=out, flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()
+    return 0
+
+
+__all__ = ["MockConfig", "MockServer", "MockStats", "run_forever", "schedule_offsets_s", "token_text",
+           "PATHS", "FLAVOURS", "ANSWER_WORDS", "REASONING_WORDS"]
