@@ -60,7 +60,29 @@ class EventInfo:
         return bool(self.answer or self.reasoning)
 
 
-IGNORE = EventInfo()  # shared, never mutated: an event with nothing in it
+IGNORE = EventInfo()
+
+
+def int_or_none(value: Any) -> Optional[int]:
+    """A token count as an int; None when absent or not a number (usage is optional)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def text_field(obj: dict, key: str, where: str) -> str:
+    """A text field that may be absent or null (`"content": null`); any other non-string is a
+    shape error, reported with `where` (e.g. "Dify event", "chunk")."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ProtocolError(f"{where} field {key!r} is {type(value).__name__}, not a string")
+    return value  # shared, never mutated: an event with nothing in it
 
 
 class Flavor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings
+from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, text_field
 
 # Events that carry nothing sse-perf measures. Listed for documentation; any event type
 # not handled below is ignored too, so a newer Dify that adds events keeps working.
@@ -37,25 +37,6 @@ IGNORED_EVENTS = frozenset(
 _FAILED_WORKFLOW_STATUSES = frozenset({"failed", "stopped"})
 
 
-def _int_or_none(value: Any) -> Optional[int]:
-    """A token count as an int; None when absent or not a number (usage is optional)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _text(obj: dict, key: str) -> str:
-    """A text field that may be absent or null; any other non-string is a shape error."""
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ProtocolError(f"Dify event field {key!r} is {type(value).__name__}, not a string")
-    return value
 
 
 def _sub_object(obj: dict, key: str) -> dict:
@@ -73,13 +54,13 @@ def _usage_info(usage: dict, terminal: bool) -> EventInfo:
     Reasoning tokens: read `reasoning_tokens` or `completion_tokens_details.reasoning_tokens`
     when a Dify version / model provider passes them through; usually absent.
     """
-    reasoning = _int_or_none(usage.get("reasoning_tokens"))
+    reasoning = int_or_none(usage.get("reasoning_tokens"))
     details = usage.get("completion_tokens_details")
     if reasoning is None and isinstance(details, dict):
-        reasoning = _int_or_none(details.get("reasoning_tokens"))
+        reasoning = int_or_none(details.get("reasoning_tokens"))
     return EventInfo(
-        completion_tokens=_int_or_none(usage.get("completion_tokens")),
-        prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+        completion_tokens=int_or_none(usage.get("completion_tokens")),
+        prompt_tokens=int_or_none(usage.get("prompt_tokens")),
         reasoning_tokens=reasoning,
         terminal=terminal,
     )
@@ -125,18 +106,18 @@ class _DifyBase(Flavor):
             raise ProtocolError("Dify event object has no string 'event' field")
 
         if kind in ("message", "agent_message"):
-            answer = _text(obj, "answer")
+            answer = text_field(obj, "answer", "Dify event")
             return EventInfo(answer=answer) if answer else IGNORE
         if kind == "reasoning_chunk":
-            reasoning = _text(_sub_object(obj, "data"), "reasoning")
+            reasoning = text_field(_sub_object(obj, "data"), "reasoning", "Dify event")
             return EventInfo(reasoning=reasoning) if reasoning else IGNORE
         if kind == "text_chunk":
             if not self.reads_text_chunk:
                 return IGNORE
-            text = _text(_sub_object(obj, "data"), "text")
+            text = text_field(_sub_object(obj, "data"), "text", "Dify event")
             return EventInfo(answer=text) if text else IGNORE
         if kind == "message_replace":
-            return EventInfo(replace=_text(obj, "answer"))
+            return EventInfo(replace=text_field(obj, "answer", "Dify event"))
         if kind == "message_end":
             usage = _sub_object(_sub_object(obj, "metadata"), "usage")
             return _usage_info(usage, terminal=self.message_end_is_terminal)

@@ -8,31 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings
+from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, text_field
 
 _DONE = "[DONE]"
 _MAX_RAW_ERROR_CHARS = 200
 
 
-def _int_or_none(value: Any) -> Optional[int]:
-    """A token count as an int; None when absent or not a number (usage is optional)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _text(obj: dict, key: str) -> str:
-    """A text field that may be absent or null (`"content": null`); other non-strings are shape errors."""
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ProtocolError(f"chunk field {key!r} is {type(value).__name__}, not a string")
-    return value
 
 
 def parse_error_message(obj: Any) -> Optional[str]:
@@ -147,13 +128,13 @@ class _OpenAIBase(Flavor):
             # `continuous_usage_stats` every chunk carries the running totals: the last wins.
             details = usage.get("completion_tokens_details")
             reasoning_tokens = (
-                _int_or_none(details.get("reasoning_tokens")) if isinstance(details, dict) else None
+                int_or_none(details.get("reasoning_tokens")) if isinstance(details, dict) else None
             )
             return EventInfo(
                 answer=answer,
                 reasoning=reasoning,
-                completion_tokens=_int_or_none(usage.get("completion_tokens")),
-                prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+                completion_tokens=int_or_none(usage.get("completion_tokens")),
+                prompt_tokens=int_or_none(usage.get("prompt_tokens")),
                 reasoning_tokens=reasoning_tokens,
             )
         if not answer and not reasoning:
@@ -200,8 +181,8 @@ class OpenAIChat(_OpenAIBase):
             raise ProtocolError(f"'delta' is {type(delta).__name__}, not an object")
         # DeepSeek, SGLang and older vLLM name it `reasoning_content`, newer vLLM `reasoning`.
         # A server in the middle of the rename may send both with the same text: take one.
-        reasoning = _text(delta, "reasoning_content") or _text(delta, "reasoning")
-        return _text(delta, "content"), reasoning
+        reasoning = text_field(delta, "reasoning_content", "chunk") or text_field(delta, "reasoning", "chunk")
+        return text_field(delta, "content", "chunk"), reasoning
 
 
 class OpenAICompletions(_OpenAIBase):
@@ -214,4 +195,4 @@ class OpenAICompletions(_OpenAIBase):
         return {"prompt": query.text}
 
     def _choice_text(self, choice: dict) -> tuple[str, str]:
-        return _text(choice, "text"), ""
+        return text_field(choice, "text", "chunk"), ""
