@@ -19,6 +19,10 @@ _STOP = object()
 _NS = 1_000_000_000
 
 
+class _Samples(list):
+    """A batch of telemetry samples on the queue (told apart from records by type)."""
+
+
 class Aggregator(threading.Thread):
     def __init__(
         self,
@@ -31,6 +35,8 @@ class Aggregator(threading.Thread):
         quiet: bool = False,
         lang: str = "en",
         clock: Callable[[], int] = time.perf_counter_ns,
+        gpu_writer=None,
+        show_gpu: bool = False,
     ):
         super().__init__(name="sse-perf-aggregator", daemon=True)
         self.queue: "queue.Queue" = queue.Queue()
@@ -52,10 +58,18 @@ class Aggregator(threading.Thread):
         self._printed = 0
         self._cum_ok = self._cum_finished = 0
         self.write_error: Optional[str] = None
+        self.gpu_writer = gpu_writer  # storage.CsvAppender for gpu.csv, or None
+        self.show_gpu = show_gpu
+        self.gpu_samples: list = []  # raw GPU samples (seconds x GPUs: bounded by the run's length)
+        self._gpu_util: dict[int, list] = {}  # second -> utilisation readings, for the live table
 
     def submit(self, record) -> None:
         """Called by worker threads as each request ends."""
         self.queue.put(record)
+
+    def submit_samples(self, samples: list) -> None:
+        """Called by telemetry sampler threads with each batch of readings (gpu.base.Sample)."""
+        self.queue.put(_Samples(samples))
 
     def close(self, timeout: float = 30.0) -> None:
         """Drain the queue, print the last rows, stop the thread."""
@@ -96,7 +110,27 @@ class Aggregator(threading.Thread):
             if item is not _STOP:
                 self._handle(item)
 
+    def _handle_samples(self, samples) -> None:
+        from .gpu.summary import gpu_csv_row, timeseries_columns
+
+        for sample in samples:
+            self.series.add_values(sample.at_ns, timeseries_columns(sample))
+            if sample.index is None:
+                continue
+            self.gpu_samples.append(sample)
+            util = sample.values.get("util_pct")
+            if util is not None and sample.at_ns >= self.start_ns:
+                self._gpu_util.setdefault((sample.at_ns - self.start_ns) // _NS, []).append(util)
+            if self.gpu_writer is not None and self.write_error is None:
+                try:
+                    self.gpu_writer.write(gpu_csv_row(sample, self.start_ns))
+                except OSError as exc:
+                    self.write_error = f"gpu.csv could not be written: {exc}"
+
     def _handle(self, record) -> None:
+        if isinstance(record, _Samples):
+            self._handle_samples(record)
+            return
         if self.writer is not None and self.write_error is None:
             try:
                 self.writer.write(record.to_dict())
@@ -129,8 +163,12 @@ class Aggregator(threading.Thread):
         row["success_rate_pct"] = 100.0 * self._cum_ok / self._cum_finished if self._cum_finished else None
         if not self.quiet:
             if self._printed % 20 == 0:
-                print(header_line(self.lang), file=self.out)
-            print(row_line(row, self.total_threads, delta * ratio), file=self.out, flush=True)
+                print(header_line(self.lang, self.show_gpu), file=self.out)
+            gpu = None
+            if self.show_gpu:
+                readings = self._gpu_util.pop(second, None)
+                gpu = sum(readings) / len(readings) if readings else None
+            print(row_line(row, self.total_threads, delta * ratio, gpu, self.show_gpu), file=self.out, flush=True)
             self._printed += 1
 
     def rows(self, seconds: Optional[int] = None) -> list[dict]:

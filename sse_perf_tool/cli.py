@@ -30,6 +30,9 @@ examples:
       a vLLM / SGLang / TGI OpenAI-compatible server with a file of prompts
   sse-perf --api-key-file keys.txt --param-file dataset.jsonl --requests 500 --threads 16
       exactly 500 requests, keys and prompts taken in turn
+  sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --threads 32 --duration 300 \
+           --gpu ssh://ops@gpu1 --server-metrics http://gpu1:8000/metrics
+      the same with the server's GPUs (nvidia-smi over SSH) and vLLM's queue metrics
   sse-perf mock-server --port 8000 --ttft-ms 300 --itl-ms 25
       run the simulated LLM server in the foreground
   sse-perf report report/20261121-101500
@@ -109,6 +112,19 @@ def build_run_parser() -> argparse.ArgumentParser:
     o.add_argument("--model-name", help="label for the run; part of the run folder's name")
     o.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the live table and report")
     o.add_argument("--quiet", action="store_true", help="no per-second table, only the final summary")
+    g = p.add_argument_group("telemetry (sampled every second into the time series and report)")
+    g.add_argument("--gpu", action="append", default=[], metavar="SOURCE",
+                   help="'local' (NVML) or ssh://user@host[:port] (nvidia-smi over SSH); repeatable")
+    g.add_argument("--gpu-index", metavar="0,1", help="only these GPU indices (default: all)")
+    g.add_argument("--ssh-key", metavar="PATH", help="private key for ssh:// GPU sources (else ssh-agent, or the "
+                   "password in env SSE_PERF_SSH_PASSWORD)")
+    g.add_argument("--ssh-accept-new-host-key", action="store_true",
+                   help="accept a host key missing from known_hosts (with a warning) instead of refusing")
+    g.add_argument("--known-hosts", metavar="PATH", help="known_hosts file (default: ~/.ssh/known_hosts)")
+    g.add_argument("--server-metrics", action="append", default=[], metavar="URL",
+                   help="Prometheus /metrics endpoint to scrape (vLLM, SGLang); repeatable")
+    g.add_argument("--server-metric", action="append", default=[], metavar="NAME",
+                   help="also record this Prometheus metric name; repeatable")
     p.add_argument("--demo", action="store_true", help="start the embedded mock server on a free loopback port and target it")
     return p
 
@@ -145,6 +161,13 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         lang=args.lang,
         quiet=args.quiet,
         demo=args.demo,
+        gpu=tuple(args.gpu),
+        gpu_index=args.gpu_index,
+        ssh_key=args.ssh_key,
+        ssh_accept_new_host_key=args.ssh_accept_new_host_key,
+        known_hosts=args.known_hosts,
+        server_metrics=tuple(args.server_metrics),
+        server_metric_names=tuple(args.server_metric),
     )
     if args.port < 1 or args.port > 65535:
         raise ConfigError(f"--port must be between 1 and 65535 (got {args.port})")
@@ -169,7 +192,7 @@ def _main(argv: list) -> int:
         cfg = config_from_args(args, dict(os.environ))
         from .execution import prepare_run
 
-        prepared = prepare_run(cfg)
+        prepared = prepare_run(cfg, ssh_password=os.environ.get("SSE_PERF_SSH_PASSWORD") or None)
     except ConfigError as exc:
         print(f"sse-perf: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

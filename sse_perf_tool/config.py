@@ -46,6 +46,13 @@ class RunConfig:
     lang: str = "en"
     quiet: bool = False
     demo: bool = False
+    gpu: tuple = ()  # --gpu values: "local", "ssh://user@host[:port]"
+    gpu_index: Optional[str] = None
+    ssh_key: Optional[str] = None
+    ssh_accept_new_host_key: bool = False
+    known_hosts: Optional[str] = None
+    server_metrics: tuple = ()  # Prometheus /metrics URLs
+    server_metric_names: tuple = ()
     extra: dict = field(default_factory=dict)
 
     def masked(self) -> dict:

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -30,9 +30,11 @@ class PreparedRun:
     cfg: RunConfig
     queries: QueryProvider
     keys: Optional[ApiKeyProvider]
+    samplers: list = field(default_factory=list)  # telemetry samplers, preflighted
 
 
-def prepare_run(cfg: RunConfig) -> PreparedRun:
+def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedRun:
+    """Check every input; raises ConfigError (exit 2) before anything is sent."""
     queries = QueryProvider.from_config(cfg.param_file, cfg.query)
     keys = ApiKeyProvider.from_config(cfg.api_key_file, cfg.api_key)
     try:
@@ -41,7 +43,51 @@ def prepare_run(cfg: RunConfig) -> PreparedRun:
             check_writable(str(Path(cfg.html_report).resolve().parent))
     except OutputError as exc:
         raise ConfigError(str(exc)) from None
-    return PreparedRun(cfg, queries, keys)
+    return PreparedRun(cfg, queries, keys, _telemetry_samplers(cfg, ssh_password))
+
+
+def _telemetry_samplers(cfg: RunConfig, ssh_password: Optional[str]) -> list:
+    """Build and preflight every telemetry source asked for (none: nothing imported)."""
+    if not cfg.gpu and not cfg.server_metrics:
+        return []
+    from .gpu import TelemetryError, make_gpu_sampler, parse_gpu_indices
+
+    samplers = []
+    try:
+        indices = parse_gpu_indices(cfg.gpu_index) if cfg.gpu_index else None
+        for value in cfg.gpu:
+            samplers.append(make_gpu_sampler(
+                value, indices=indices, ssh_key=cfg.ssh_key, ssh_password=ssh_password,
+                accept_new_host_key=cfg.ssh_accept_new_host_key, known_hosts=cfg.known_hosts))
+        if cfg.server_metrics:
+            from .server_metrics import PrometheusSampler
+
+            for url in cfg.server_metrics:
+                samplers.append(PrometheusSampler(url, names=list(cfg.server_metric_names)))
+        for sampler in samplers:
+            sampler.preflight()
+    except TelemetryError as exc:
+        for sampler in samplers:
+            sampler.stop()
+        raise ConfigError(str(exc)) from None
+    return samplers
+
+
+def _sample_sink(aggregator, sampler, index: int, count: int):
+    """Where a sampler's batches go. With several --server-metrics URLs, the second and later
+    ones get their host in the column (`server[name@host:port]`) so columns never collide."""
+    if sampler.source != "server" or index == 0:
+        return aggregator.submit_samples
+    from urllib.parse import urlsplit
+
+    host = urlsplit(sampler.url).netloc
+
+    def sink(samples):
+        for sample in samples:
+            sample.values = {f"{name}@{host}": value for name, value in sample.values.items()}
+        aggregator.submit_samples(samples)
+
+    return sink
 
 
 def _say(text: str, out) -> None:
@@ -103,12 +149,24 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
         next_key=(keys.next if keys else (lambda: None)),
         sink=lambda record: aggregator_ref[0].submit(record),
     )
+    samplers = prepared.samplers
+    gpu_writer = None
+    if any(s.source != "server" for s in samplers):
+        from .gpu.summary import GPU_CSV_FIELDS
+        from .storage import CsvAppender
+
+        gpu_writer = CsvAppender(run_dir / "gpu.csv", GPU_CSV_FIELDS)
     aggregator = Aggregator(start_ns, writer, cfg.threads, active_threads=lambda: runner.active_threads,
-                            live_events=runner.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang)
+                            live_events=runner.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang,
+                            gpu_writer=gpu_writer, show_gpu=gpu_writer is not None)
     aggregator_ref.append(aggregator)
     _say(_banner(cfg, plan), out)
     interrupted = False
     aggregator.start()
+    server_samplers = [s for s in samplers if s.source == "server"]
+    for sampler in samplers:
+        position = server_samplers.index(sampler) if sampler in server_samplers else 0
+        sampler.start(_sample_sink(aggregator, sampler, position, len(server_samplers)))
     runner.start(start_ns)
     try:
         runner.run()
@@ -118,16 +176,30 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
         _ignore_further_interrupts()
         runner.cancel()
     ended_at = time.time()
+    for sampler in samplers:
+        sampler.stop()
     aggregator.close()
     writer.close()
+    if gpu_writer is not None:
+        gpu_writer.close()
+    for sampler in samplers:
+        for warning in sampler.warnings:
+            _say(f"warning: {warning}", err)
     for problem in runner.worker_errors:
         _say(f"warning: {problem}", err)
     if aggregator.write_error:
         _say(f"warning: {aggregator.write_error}", err)
 
-    write_timeseries(run_dir, aggregator.rows(), TIMESERIES_COLUMNS)
+    write_timeseries(run_dir, aggregator.rows(), TIMESERIES_COLUMNS + tuple(aggregator.series.extra_columns))
     summary = {"run": _run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)}
     summary.update(summarise(load_records(run_dir), aggregator.measured_duration_s))
+    if gpu_writer is not None:
+        from .gpu.summary import summarise_gpu, total_energy_j
+
+        summary["gpu"] = summarise_gpu(aggregator.gpu_samples)
+        energy = total_energy_j(summary["gpu"])
+        tokens = summary["throughput"]["output_tokens_total"]
+        summary["throughput"]["output_tokens_per_joule"] = tokens / energy if energy else None
     write_summary(run_dir, summary)
     report_path = _write_report(cfg, run_dir, err)
 

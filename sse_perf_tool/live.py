@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Optional
 
 HEADERS = {
-    "en": ("time", "threads", "ok", "fail", "tok/s", "TTFT p50", "TTFT p95", "TPOT p50", "E2E p95", "succ%"),
-    "zh": ("时间", "线程", "成功", "失败", "tok/s", "首字p50", "首字p95", "每字p50", "端到端p95", "成功率"),
+    "en": ("time", "threads", "ok", "fail", "tok/s", "TTFT p50", "TTFT p95", "TPOT p50", "E2E p95", "succ%", "GPU%"),
+    "zh": ("时间", "线程", "成功", "失败", "tok/s", "首字p50", "首字p95", "每字p50", "总耗p95", "成功率", "GPU%"),
 }
-# column widths in terminal cells; the whole line stays under 80 columns
-WIDTHS = (6, 8, 6, 5, 8, 9, 9, 9, 10, 7)
+# column widths in terminal cells: 75 columns, 80 with the GPU column
+WIDTHS = (5, 7, 5, 4, 7, 8, 8, 8, 8, 6, 4)
 
 
 def _cell_width(text: str) -> int:
@@ -34,11 +34,17 @@ def fmt_ms(value: Optional[float]) -> str:
     return f"{value:.1f}"
 
 
-def header_line(lang: str = "en") -> str:
-    return " ".join(_pad(h, w) for h, w in zip(HEADERS.get(lang, HEADERS["en"]), WIDTHS))
+def _columns(gpu: bool) -> int:
+    return len(WIDTHS) if gpu else len(WIDTHS) - 1
 
 
-def row_line(row: dict, total_threads: int, tokens_per_s: Optional[float]) -> str:
+def header_line(lang: str = "en", gpu: bool = False) -> str:
+    headers = HEADERS.get(lang, HEADERS["en"])[: _columns(gpu)]
+    return " ".join(_pad(h, w) for h, w in zip(headers, WIDTHS))
+
+
+def row_line(row: dict, total_threads: int, tokens_per_s: Optional[float],
+             gpu_util_pct: Optional[float] = None, gpu: bool = False) -> str:
     success = row.get("success_rate_pct")
     cells = (
         f"{row['second'] + 1}s",
@@ -51,8 +57,9 @@ def row_line(row: dict, total_threads: int, tokens_per_s: Optional[float]) -> st
         fmt_ms(row.get("tpot_p50_ms")),
         fmt_ms(row.get("e2e_p95_ms")),
         "-" if success is None else f"{success:.1f}",
+        "-" if gpu_util_pct is None else f"{gpu_util_pct:.0f}",
     )
-    return " ".join(_pad(c, w) for c, w in zip(cells, WIDTHS))
+    return " ".join(_pad(c, w) for c, w in zip(cells[: _columns(gpu)], WIDTHS))
 
 
 SUMMARY_LABELS = {

@@ -104,11 +104,12 @@ _NS = 1_000_000_000
 
 
 class _Second:
-    __slots__ = ("active", "started", "ok", "failed", "tokens", "lat", "final")
+    __slots__ = ("active", "started", "ok", "failed", "tokens", "lat", "final", "extra")
 
     def __init__(self):
         self.active = None
         self.started = self.ok = self.failed = self.tokens = 0
+        self.extra = None  # {column: [sum, count]} for telemetry samples taken in this second
         self.lat = {"ttft": [], "tpot": [], "e2e": []}  # raw values until the second is final
         self.final = None  # {"ttft_p50_ms": ..., ...} once finalised
 
@@ -124,6 +125,23 @@ class TimeSeries:
     def __init__(self, start_ns: int):
         self.start_ns = start_ns
         self._rows: list[_Second] = []
+        self.extra_columns: dict[str, None] = {}  # telemetry columns in first-seen order
+
+    def add_values(self, at_ns: int, values: dict) -> None:
+        """Telemetry readings taken at `at_ns` (GPU, server metrics): each column's cell is the
+        mean of the readings in that second. Readings from before the start are dropped."""
+        if at_ns < self.start_ns:
+            return
+        row = self._row(self._second(at_ns))
+        if row.extra is None:
+            row.extra = {}
+        for column, value in values.items():
+            self.extra_columns.setdefault(column)
+            if value is None:
+                continue
+            acc = row.extra.setdefault(column, [0.0, 0])
+            acc[0] += value
+            acc[1] += 1
 
     def _second(self, ns: int) -> int:
         return max(0, (ns - self.start_ns) // _NS)
@@ -203,6 +221,9 @@ class TimeSeries:
             "output_tokens": r.tokens,
         }
         out.update(self._percentiles(r))
+        for column in self.extra_columns:
+            acc = r.extra.get(column) if r.extra else None
+            out[column] = acc[0] / acc[1] if acc else None
         if cumulative is not None:
             ok, finished = cumulative
             out["success_rate_pct"] = 100.0 * ok / finished if finished else None

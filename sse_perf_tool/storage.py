@@ -83,6 +83,23 @@ class RecordWriter:
         self._csv_file.close()
 
 
+class CsvAppender:
+    """A CSV file written row by row and flushed each time (gpu.csv)."""
+
+    def __init__(self, path: Path, fields: Iterable[str]):
+        self.fields = tuple(fields)
+        self._file = open(path, "w", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(self.fields)
+
+    def write(self, row: dict) -> None:
+        self._csv.writerow(_csv_cell(_format_number(row.get(f))) for f in self.fields)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def _csv_cell(value):
     if value is None:
         return ""
