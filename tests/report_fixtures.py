@@ -1,0 +1,299 @@
+"""Fabricates a realistic, internally consistent run folder (records.jsonl, timeseries.csv,
+summary.json) for the report tests and benchmarks/bench_report.py.
+
+Closed loop like the real runner: each thread sends its next request when the last ends;
+summary figures come from the records through `sse_perf_tool.stats`, per-second rows from
+the same records, so every number in a report can be checked against the records.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import json
+import math
+import random
+from pathlib import Path
+from typing import Iterable, Optional
+
+from sse_perf_tool.stats import distribution, percentile
+
+XSS_PAYLOAD = '</script><img src=x onerror="window.__xss=1;alert(1)"><script>window.__xss=1;alert(2)</script>'
+RUN_STARTED_AT = 1_735_725_600.0  # 2025-01-01 10:00:00 UTC
+API_KEY_MASKED = "app-…9f3a"
+GPU_DEVICES = ("local:0", "local:1", "ssh://gpu-node-2:0")
+SERVER_METRICS = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:gpu_cache_usage_perc")
+DATASETS = {  # name -> (output tokens low, high, TTFT factor)
+    "chat-short": (40, 110, 1.0),
+    "code-gen": (120, 260, 1.3),
+    "long-context": (60, 160, 2.6),
+}
+QUERIES = (
+    "你是谁",
+    "Explain the difference between TCP and UDP in two sentences.",
+    "用三句话介绍一下长城的历史。",
+    "Write a Python function that returns the n-th Fibonacci number iteratively.",
+    "Summarise the following meeting notes and list the action items with owners: "
+    "the team reviewed the Q3 roadmap, agreed to postpone the billing migration, and asked "
+    "infra to provision two more inference nodes before the launch.",
+    "把下面这段话翻译成英文：今天的天气很好，我们去公园散步吧。",
+    "What are the main causes of inflation?",
+    "Give me a SQL query that finds duplicate emails in a users table.",
+)
+ERROR_KINDS = (  # kind, weight, message, http status
+    ("http_status", 5, "HTTP 500: Internal Server Error: upstream model overloaded, retry later", 500),
+    ("http_status", 2, "HTTP 429: Too Many Requests: rate limit exceeded for app", 429),
+    ("timeout", 3, "timeout: no byte within 60 s (first byte)", None),
+    ("truncated", 3, "stream ended before message_end (connection reset by peer)", 200),
+)
+
+TIMESERIES_COLUMNS = (
+    "second", "active_threads", "requests_started", "requests_ok", "requests_failed",
+    "output_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms",
+    "e2e_p50_ms", "e2e_p95_ms", "success_rate_pct",
+)
+
+
+def _config(threads: int, seconds: float, ramp_up_s: float, requests: int, model_name: str,
+            query: str, with_datasets: bool, header: str) -> dict:
+    return {
+        "host": "localhost", "port": 8000, "base_url": "http://127.0.0.1:8000/v1",
+        "api": "openai-chat", "api_key": API_KEY_MASKED, "api_key_file": None, "query": query,
+        "param_file": "examples/datasets.jsonl" if with_datasets else None, "threads": threads,
+        "ramp_up": ramp_up_s, "duration": seconds, "requests": requests, "timeout": 60.0,
+        "model": "Qwen/Qwen2.5-7B-Instruct", "max_tokens": 512, "temperature": 0.7, "top_p": None,
+        "header": [header],
+        "user": "sse-perf", "conversation_id": "", "output_dir": "./report", "html_report": None,
+        "model_name": model_name, "quiet": False, "demo": True, "lang": "en",
+    }
+
+
+def make_run_dir(path: Path, seconds: int = 30, requests: Optional[int] = None, threads: int = 4,
+                 ramp_up_s: float = 2.0, with_gpu: bool = False, with_datasets: bool = False,
+                 xss: bool = False, errors: bool = True, interrupted: bool = False,
+                 extra_columns: Iterable[str] = (), model_name: str = "qwen2.5-7b-demo",
+                 seed: int = 7) -> Path:
+    """Write a run folder under `path` (created) and return it.
+
+    `requests` defaults to one request per thread-second. `extra_columns` adds synthetic
+    numeric series with those names to timeseries.csv (for the "Other" charts).
+    """
+    rng = random.Random(seed)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if requests is None:
+        requests = max(1, int(seconds * threads))
+    thread_start = [ramp_up_s * i / threads for i in range(threads)]
+    available = sum(max(0.5, seconds - s) for s in thread_start)
+    slot_s = available / requests  # seconds one request occupies its thread, on average
+    burst = (seconds * 0.45, seconds * 0.55)  # a window with many errors, as in real incidents
+    dataset_names = list(DATASETS)
+
+    records: list[dict] = []
+    free = [(thread_start[i], i + 1) for i in range(threads)]
+    heapq.heapify(free)
+    while free and len(records) < requests:
+        at, thread_id = heapq.heappop(free)
+        if at >= seconds:
+            continue
+        dataset = rng.choice(dataset_names) if with_datasets else None
+        low, high, ttft_factor = DATASETS[dataset] if dataset else (80, 120, 1.0)
+        budget_ms = slot_s * 1000 * rng.uniform(0.7, 0.95)
+        load = 0.6 + 0.4 * min(1.0, at / max(1.0, ramp_up_s + 1))
+        ttft = min(budget_ms * 0.5, rng.lognormvariate(math.log(150 * ttft_factor * load), 0.25))
+        tokens = rng.randint(low, high)
+        mean_itl = max(0.3, (budget_ms - ttft) / max(1, tokens - 1))
+        failing = errors and rng.random() < (0.25 if burst[0] <= at < burst[1] else 0.02)
+        record = {
+            "request_id": len(records) + 1, "thread_id": thread_id, "query": rng.choice(QUERIES),
+            "dataset": dataset, "started_at": round(RUN_STARTED_AT + at, 6), "ok": True,
+            "error_kind": None, "error": None, "http_status": 200,
+            "ttfb_ms": None, "ttft_ms": None, "ttfo_ms": None, "e2e_ms": None, "total_ms": 0.0,
+            "itl_ms": [], "tpot_ms": None, "chunks": 0, "output_tokens": 0, "token_source": "usage",
+            "output_chars": 0, "reasoning_tokens": None, "prompt_tokens": rng.randint(12, 900),
+        }
+        if failing:
+            kind, _, message, status = rng.choices(ERROR_KINDS, weights=[k[1] for k in ERROR_KINDS])[0]
+            record.update(ok=False, error_kind=kind, error=message, http_status=status, prompt_tokens=None)
+            if kind == "http_status":
+                record.update(ttfb_ms=round(rng.uniform(3, 25), 3), total_ms=round(rng.uniform(5, 30), 3))
+            elif kind == "timeout":
+                record.update(http_status=None, total_ms=round(budget_ms, 3))
+            else:  # truncated mid-stream: some tokens arrived
+                part = max(2, tokens // 3)
+                itl = [round(mean_itl * rng.uniform(0.6, 1.4), 3) for _ in range(part - 1)]
+                e2e = ttft + sum(itl)
+                record.update(ttfb_ms=round(ttft * 0.97, 3), ttft_ms=round(ttft, 3), ttfo_ms=round(ttft, 3),
+                              e2e_ms=round(e2e, 3), total_ms=round(e2e + 2.0, 3), itl_ms=itl, chunks=part,
+                              output_tokens=part, token_source="tokenizer", output_chars=part * 3)
+        else:
+            itl = [mean_itl * rng.uniform(0.6, 1.4) for _ in range(tokens - 1)]
+            if rng.random() < 0.05 and itl:
+                itl[rng.randrange(len(itl))] += rng.uniform(100, 400)  # a scheduler stall
+            itl = [round(v, 3) for v in itl]
+            ttft = round(ttft, 3)
+            e2e = ttft + sum(itl)
+            reasoning = rng.randint(5, 20) if rng.random() < 0.3 and tokens > 25 else None
+            ttfo = ttft + sum(itl[:reasoning]) if reasoning else ttft
+            record.update(ttfb_ms=round(ttft * rng.uniform(0.9, 0.99), 3), ttft_ms=ttft,
+                          ttfo_ms=round(ttfo, 3), e2e_ms=round(e2e, 6),
+                          total_ms=round(e2e + rng.uniform(0.5, 3.0), 3), itl_ms=itl,
+                          tpot_ms=round((e2e - ttft) / (tokens - 1), 6) if tokens > 1 else None,
+                          chunks=tokens, output_tokens=tokens, reasoning_tokens=reasoning,
+                          output_chars=tokens * 3, token_source="usage" if rng.random() < 0.9 else "tokenizer")
+        records.append(record)
+        ended = at + record["total_ms"] / 1000.0
+        heapq.heappush(free, (ended + rng.uniform(0.0005, 0.003), thread_id))
+
+    ok_records = [r for r in records if r["ok"]]
+    if xss:
+        model_name = "demo " + XSS_PAYLOAD
+        if ok_records:  # the payload must be rendered: in both "slowest" tables
+            max(ok_records, key=lambda r: r["e2e_ms"])["query"] = XSS_PAYLOAD
+            max(ok_records, key=lambda r: r["ttft_ms"])["query"] = XSS_PAYLOAD
+            if with_datasets:
+                ok_records[0]["dataset"] = XSS_PAYLOAD
+        failed = [r for r in records if not r["ok"]]
+        if failed:
+            failed[0]["error"] = failed[0]["error"] + " " + XSS_PAYLOAD
+
+    # records.jsonl in finish order, as the runner appends them
+    records_by_end = sorted(records, key=lambda r: r["started_at"] + r["total_ms"] / 1000.0)
+    with open(path / "records.jsonl", "w", encoding="utf-8") as handle:
+        for record in records_by_end:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    first_send = min(r["started_at"] for r in records)
+    last_end = max(r["started_at"] + r["total_ms"] / 1000.0 for r in records)
+    n_seconds = max(1, math.ceil(last_end - RUN_STARTED_AT))
+    rows = _timeseries(records, n_seconds, thread_start, threads)
+    gpu_summary = None
+    columns = list(TIMESERIES_COLUMNS)
+    if with_gpu:
+        gpu_summary = _add_gpu(rows, rng, threads)
+        columns += [f"gpu[{d}].{m}" for m in ("util_pct", "mem_used_mib", "temp_c", "power_w") for d in GPU_DEVICES]
+        columns += [f"server[{m}]" for m in SERVER_METRICS]
+    for name in extra_columns:
+        for k, row in enumerate(rows):
+            row[name] = round(5 + 3 * math.sin(k / 4) + rng.random(), 3)
+        columns.append(name)
+    with open(path / "timeseries.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
+
+    duration = last_end - first_send
+    total, ok = len(records), len(ok_records)
+    tokens_total = sum(r["output_tokens"] for r in records)
+    error_counts: dict[str, int] = {}
+    for r in records:
+        if not r["ok"]:
+            error_counts[r["error_kind"]] = error_counts.get(r["error_kind"], 0) + 1
+
+    def dist(field: str) -> dict:
+        return distribution(r[field] for r in ok_records if r[field] is not None)
+
+    itl_all = [v for r in ok_records for v in r["itl_ms"]]
+    summary = {
+        "run": {
+            "started_at": RUN_STARTED_AT, "ended_at": RUN_STARTED_AT + (last_end - RUN_STARTED_AT),
+            "duration_s": round(duration, 3), "api": "openai-chat", "base_url": "http://127.0.0.1:8000/v1",
+            "threads": threads, "ramp_up_s": ramp_up_s, "model_name": model_name, "interrupted": interrupted,
+            "config": _config(threads, seconds, ramp_up_s, requests, model_name,
+                              XSS_PAYLOAD if xss else "你是谁", with_datasets,
+                              "X-Trace: " + (XSS_PAYLOAD if xss else "report-fixture")),
+            "tool_version": "0.1.0",
+        },
+        "requests": {"total": total, "ok": ok, "failed": total - ok,
+                     "success_rate_pct": 100.0 * ok / total if total else None},
+        "errors": error_counts,
+        "throughput": {"requests_per_s": total / duration if duration > 0 else None,
+                       "output_tokens_total": tokens_total,
+                       "output_tokens_per_s": tokens_total / duration if duration > 0 else None},
+        "ttfb_ms": dist("ttfb_ms"), "ttft_ms": dist("ttft_ms"), "ttfo_ms": dist("ttfo_ms"),
+        "tpot_ms": dist("tpot_ms"), "itl_ms": distribution(itl_all), "e2e_ms": dist("e2e_ms"),
+        # sections of later issues: the report must ignore what it does not know
+        "client": {"lag_ms_p50": 0.4, "lag_ms_p99": 2.1, "cpu_pct_mean": 12.0, "cpu_pct_max": 31.0,
+                   "saturated_from_s": None},
+    }
+    if gpu_summary:
+        summary["gpu"] = gpu_summary
+    with open(path / "summary.json", "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, ensure_ascii=False, indent=2)
+    return path
+
+
+def _timeseries(records: list[dict], n_seconds: int, thread_start: list[float], threads: int) -> list[dict]:
+    rows = [{"second": k, "active_threads": 0, "requests_started": 0, "requests_ok": 0, "requests_failed": 0,
+             "output_tokens": 0.0} for k in range(n_seconds)]
+    finished: list[dict[str, list[float]]] = [{"ttft": [], "tpot": [], "e2e": []} for _ in range(n_seconds)]
+    last_end = [0.0] * (threads + 1)
+    for r in records:
+        start = r["started_at"] - RUN_STARTED_AT
+        end = start + r["total_ms"] / 1000.0
+        last_end[r["thread_id"]] = max(last_end[r["thread_id"]], end)
+        rows[min(n_seconds - 1, int(start))]["requests_started"] += 1
+        k_end = min(n_seconds - 1, int(end))
+        rows[k_end]["requests_ok" if r["ok"] else "requests_failed"] += 1
+        if r["ok"]:
+            for key, field in (("ttft", "ttft_ms"), ("tpot", "tpot_ms"), ("e2e", "e2e_ms")):
+                if r[field] is not None:
+                    finished[k_end][key].append(r[field])
+        if r["output_tokens"] and r["ttft_ms"] is not None and r["e2e_ms"] is not None:
+            t0, t1 = start + r["ttft_ms"] / 1000.0, start + r["e2e_ms"] / 1000.0
+            span = max(t1 - t0, 1e-9)
+            for k in range(int(t0), min(n_seconds - 1, int(t1)) + 1):
+                overlap = min(t1, k + 1) - max(t0, k)
+                if t1 == t0:
+                    overlap = span
+                rows[k]["output_tokens"] += r["output_tokens"] * max(0.0, overlap) / span
+    ok_cum = done_cum = 0
+    for k, row in enumerate(rows):
+        row["active_threads"] = sum(1 for t in range(threads) if thread_start[t] < k + 1 and last_end[t + 1] > k)
+        row["output_tokens"] = int(round(row["output_tokens"]))
+        for key in ("ttft", "tpot", "e2e"):
+            ordered = sorted(finished[k][key])
+            row[f"{key}_p50_ms"] = _r(percentile(ordered, 50))
+            row[f"{key}_p95_ms"] = _r(percentile(ordered, 95))
+        ok_cum += row["requests_ok"]
+        done_cum += row["requests_ok"] + row["requests_failed"]
+        row["success_rate_pct"] = _r(100.0 * ok_cum / done_cum) if done_cum else None
+    return rows
+
+
+def _r(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 3)
+
+
+def _add_gpu(rows: list[dict], rng: random.Random, threads: int) -> dict:
+    summary = {}
+    for index, device in enumerate(GPU_DEVICES):
+        temp = 38.0 + index
+        utils, powers, mems = [], [], []
+        for k, row in enumerate(rows):
+            load = row["active_threads"] / threads
+            util = min(100.0, max(0.0, load * (88 - 6 * index) + rng.uniform(-4, 4)))
+            temp += (40 + util * 0.35 - temp) * 0.08
+            power = 75 + util * 3.1 + rng.uniform(-5, 5)
+            mem = 62000 + 8000 * load + index * 500
+            if device.startswith("ssh") and k % 11 == 5:  # a missed SSH sample: a gap, not a zero
+                for metric in ("util_pct", "mem_used_mib", "temp_c", "power_w"):
+                    row[f"gpu[{device}].{metric}"] = None
+                continue
+            row[f"gpu[{device}].util_pct"] = round(util, 1)
+            row[f"gpu[{device}].mem_used_mib"] = round(mem)
+            row[f"gpu[{device}].temp_c"] = round(temp, 1)
+            row[f"gpu[{device}].power_w"] = round(power, 1)
+            utils.append(util)
+            powers.append(power)
+            mems.append(mem)
+        summary[device] = {"util_pct_mean": sum(utils) / len(utils), "util_pct_max": max(utils),
+                           "mem_used_mib_max": max(mems), "power_w_mean": sum(powers) / len(powers),
+                           "energy_j": sum(powers)}
+    for row in rows:
+        running = row["active_threads"]
+        row["server[vllm:num_requests_running]"] = running
+        row["server[vllm:num_requests_waiting]"] = max(0, running - 16)
+        row["server[vllm:gpu_cache_usage_perc]"] = round(min(1.0, running * 0.03 + rng.uniform(0, 0.02)), 4)
+    return summary

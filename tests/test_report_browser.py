@@ -1,0 +1,209 @@
+"""The HTML report in a real browser: Debian's headless Chromium driven by Playwright.
+
+Checks what only a browser can: no JavaScript error, every chart drew, the injected XSS
+payload stayed text, zooming one time chart zooms the others, the page needs no network.
+Skipped only where /usr/bin/chromium is absent (.ci/run installs it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from report_fixtures import XSS_PAYLOAD, make_run_dir
+from sse_perf_tool.report import write_report
+
+CHROMIUM = Path(os.environ.get("SSE_PERF_CHROMIUM", "/usr/bin/chromium"))
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT_DIR = ROOT / "test-output"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason=f"{CHROMIUM} is absent (apt-get install chromium); .ci/run installs it")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> dict[str, Path]:
+    """A demo-like run (20 threads, GPU + server + other series, datasets, errors) with the
+    XSS payload in the query, model label, options, error message and dataset name."""
+    run_dir = make_run_dir(tmp_path_factory.mktemp("browser") / "run", seconds=30, threads=20, ramp_up_s=5,
+                           with_gpu=True, with_datasets=True, xss=True, extra_columns=["client_lag_ms"])
+    return {"en": write_report(run_dir, run_dir / "report.html", lang="en"),
+            "zh": write_report(run_dir, run_dir / "report-zh.html", lang="zh")}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield instance
+        instance.close()
+
+
+class Page:
+    """A page that records console errors, page errors, dialogs and every network request."""
+
+    def __init__(self, browser, path: Path, width: int = 1400):
+        self.page = browser.new_page(viewport={"width": width, "height": 900})
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
+                     if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("dialog", self._dialog)
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(path.as_uri())  # returns after the load event: every inline script ran
+        # (no wait_for_function: its polling evaluates strings, which the report's CSP forbids)
+        self.ready = self.page.evaluate("typeof window.ssePerfReport === 'object'")
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def x_ranges(self) -> list[list[float]]:
+        return self.page.evaluate(
+            "window.ssePerfReport.timeCharts.map(c => [c.scales.x.min, c.scales.x.max])")
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture(params=["en", "zh"])
+def page(request, browser, reports):
+    opened = Page(browser, reports[request.param])
+    yield opened
+    opened.close()
+
+
+COLOURED_PIXELS = """
+() => Array.from(document.querySelectorAll('canvas')).map(canvas => {
+  const ctx = canvas.getContext('2d');
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let drawn = 0, coloured = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] === 0) continue;
+    drawn++;
+    const r = data[i], g = data[i + 1], b = data[i + 2];
+    if (Math.max(r, g, b) - Math.min(r, g, b) > 60) coloured++;  // a series, not grey axes/text
+  }
+  return {id: canvas.id, width: canvas.width, height: canvas.height, drawn, coloured};
+})
+"""
+
+
+def test_report_loads_without_errors_or_network(page):
+    assert page.errors == []
+    assert page.ready, "the report script finished"
+    assert page.dialogs == []
+    external = [url for url in page.requests if not url.startswith(("file:", "data:", "about:"))]
+    assert external == [], "the report must not touch the network"
+
+
+def test_every_chart_canvas_draws_its_data(page):
+    canvases = page.page.evaluate(COLOURED_PIXELS)
+    ids = [c["id"] for c in canvases]
+    assert len(ids) == 15 + 4, ids  # 7 fixed + 4 GPU + 3 server + 1 other time charts, 4 histograms
+    assert page.page.evaluate("Object.keys(Chart.instances).length") == len(ids)
+    for canvas in canvases:
+        assert canvas["width"] > 100 and canvas["height"] > 100, canvas
+        assert canvas["drawn"] > 500, f"{canvas['id']} drew nothing"
+        assert canvas["coloured"] > 150, f"{canvas['id']} drew no coloured series: {canvas}"
+
+
+def test_injected_script_did_not_run_and_stays_text(page):
+    assert page.page.evaluate("window.__xss") is None
+    assert page.dialogs == []
+    assert page.page.evaluate("document.querySelectorAll('img').length") == 0
+    assert page.page.evaluate("document.scripts.length") == 5
+    cell = page.page.locator("#slowest-e2e td.query").first
+    assert cell.inner_text().startswith(XSS_PAYLOAD[:40])
+    assert XSS_PAYLOAD in page.page.locator(".subtitle").inner_text()
+    assert page.page.locator("#options-list").inner_text().count(XSS_PAYLOAD) >= 2  # query + model_name
+
+
+def test_drag_zoom_on_one_chart_zooms_all_and_reset_restores(page):
+    full = page.x_ranges()
+    assert len(full) == 15 and all(r == full[0] for r in full)
+    first = page.page.locator("canvas.ts-chart").nth(1)  # requests/s bars
+    first.scroll_into_view_if_needed()
+    area = page.page.evaluate(
+        "(() => { const c = window.ssePerfReport.timeCharts[1]; const a = c.chartArea;"
+        " const r = c.canvas.getBoundingClientRect();"
+        " return {left: r.left + a.left, right: r.left + a.right, top: r.top + a.top, bottom: r.top + a.bottom}; })()")
+    y = (area["top"] + area["bottom"]) / 2
+    x0 = area["left"] + 0.3 * (area["right"] - area["left"])
+    x1 = area["left"] + 0.6 * (area["right"] - area["left"])
+    page.page.mouse.move(x0, y)
+    page.page.mouse.down()
+    page.page.mouse.move((x0 + x1) / 2, y, steps=4)
+    page.page.mouse.move(x1, y, steps=4)
+    page.page.mouse.up()
+    zoomed = page.x_ranges()
+    lo, hi = zoomed[1]
+    assert full[0][0] < lo < hi < full[0][1], "the dragged chart zoomed in"
+    width = full[0][1] - full[0][0]
+    assert abs(lo - (full[0][0] + 0.3 * width)) < 0.05 * width and abs(hi - (full[0][0] + 0.6 * width)) < 0.05 * width
+    for index, rng in enumerate(zoomed):
+        assert rng == pytest.approx([lo, hi]), f"time chart {index} follows the zoom"
+    assert page.page.locator("#reset-zoom").is_enabled()
+    assert page.page.locator("#zoom-range").inner_text() not in ("Whole run", "完整运行")
+    assert page.errors == []
+
+    page.page.locator("#reset-zoom").click()
+    assert page.x_ranges() == full
+    assert not page.page.locator("#reset-zoom").is_enabled()
+
+
+def test_programmatic_zoom_and_pan_propagate(page):
+    """The plugin's own API (as a pinch or shift-drag pan ends) drives the same sync."""
+    full = page.x_ranges()
+    page.page.evaluate("""(() => {
+        const charts = window.ssePerfReport.timeCharts;
+        const last = charts[charts.length - 1];
+        last.zoomScale('x', {min: 5, max: 15}, 'none');
+        last.options.plugins.zoom.zoom.onZoomComplete({chart: last});
+    })()""")
+    assert all(r == pytest.approx([5, 15]) for r in page.x_ranges())
+    page.page.evaluate("""(() => {
+        const c = window.ssePerfReport.timeCharts[0];
+        c.pan({x: -100}, undefined, 'none');
+        c.options.plugins.zoom.pan.onPanComplete({chart: c});
+    })()""")
+    panned = page.x_ranges()
+    assert panned[0] != pytest.approx([5, 15]) and all(r == pytest.approx(panned[0]) for r in panned)
+    page.page.dblclick("canvas.ts-chart >> nth=2")
+    assert page.x_ranges() == full
+
+
+def test_histograms_are_not_zoomable_and_report_counts(page):
+    counts = page.page.evaluate("""Object.values(Chart.instances)
+        .filter(c => c.canvas.classList.contains('hist-chart'))
+        .map(c => c.data.datasets[0].data.reduce((a, b) => a + b, 0))""")
+    assert len(counts) == 4 and all(c > 0 for c in counts)
+
+
+def test_screenshots_for_people_to_look_at(browser, reports):
+    """Full-page screenshots in test-output/ (git-ignored): look at them after a change."""
+    SCREENSHOT_DIR.mkdir(exist_ok=True)
+    for lang, name in (("en", "report-screenshot.png"), ("zh", "report-screenshot-zh.png")):
+        opened = Page(browser, reports[lang])
+        try:
+            target = SCREENSHOT_DIR / name
+            opened.page.screenshot(path=str(target), full_page=True)
+            assert target.stat().st_size > 100_000
+            assert opened.errors == []
+        finally:
+            opened.close()
+    narrow = Page(browser, reports["en"], width=420)  # a phone: one chart per row, no overflow
+    try:
+        overflow = narrow.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, "the page must not scroll sideways on a narrow screen"
+        narrow.page.screenshot(path=str(SCREENSHOT_DIR / "report-screenshot-narrow.png"), full_page=True)
+    finally:
+        narrow.close()
