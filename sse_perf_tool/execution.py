@@ -203,14 +203,15 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     write_summary(run_dir, summary)
     report_path = _write_report(cfg, run_dir, err)
 
-    from .live import summary_lines
+    from .live import SUMMARY_LABELS, summary_lines
 
+    labels = SUMMARY_LABELS.get(cfg.lang, SUMMARY_LABELS["en"])
     _say("", out)
     for line in summary_lines(summary, cfg.lang):
         _say(line, out)
-    _say(f"run folder: {run_dir}", out)
+    _say(f"{labels['folder']}: {run_dir}", out)
     if report_path:
-        _say(f"report: {report_path}", out)
+        _say(f"{labels['report']}: {report_path}", out)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 

@@ -101,7 +101,8 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
     if summary.get("errors"):
         lines.append(f"{t['errors']}: " + ", ".join(f"{k}={v}" for k, v in summary["errors"].items()))
     cols = ("count", "mean", "min", "p50", "p90", "p95", "p99", "max")
-    lines.append(f"{t['metric'] + ' (ms)':<14}" + "".join(f"{c:>9}" for c in cols))
+    label = t["metric"] + " (ms)"
+    lines.append(label + " " * max(1, 14 - _cell_width(label)) + "".join(f"{c:>9}" for c in cols))
     for name in ("ttfb_ms", "ttft_ms", "ttfo_ms", "tpot_ms", "itl_ms", "e2e_ms"):
         dist = summary.get(name) or {}
         cells = [str(dist.get("count", 0))] + [fmt_ms(dist.get(c)) for c in cols[1:]]
