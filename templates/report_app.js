@@ -117,20 +117,30 @@
     // Thousands of one-second bars are thinner than a pixel: draw a stacked area instead.
     var type = spec.type === 'bar' && xs.length > 240 ? 'line' : spec.type;
     var datasets = spec.series.map(function (s, index) {
+      var filled = !!spec.fill && index === 0;  // an area under the first series only
       var ds = {
         label: s.label,
         data: points(s.col),
         borderColor: s.color,
         backgroundColor: type === 'bar' ? hexToRgba(s.color, 0.75) :
-          hexToRgba(s.color, spec.fill ? 0.15 : (spec.stacked ? 0.55 : 0.9)),
+          hexToRgba(s.color, filled ? 0.15 : (spec.stacked ? 0.55 : 0.9)),
         borderWidth: type === 'bar' ? 0 : (spec.stacked ? 0.8 : 1.6),
         pointRadius: type === 'bar' ? 0 : (few ? 2 : 0),
         pointHoverRadius: 3,
         spanGaps: false,
         stepped: spec.step ? 'middle' : false,
-        fill: spec.stacked && type === 'line' ? (index === 0 ? 'origin' : '-1') : (spec.fill ? 'origin' : false),
-        tension: 0
+        fill: spec.stacked && type === 'line' ? (index === 0 ? 'origin' : '-1') : (filled ? 'origin' : false),
+        tension: 0,
+        yAxisID: s.axis === 'y1' ? 'y1' : 'y',
+        unit: s.unit === undefined ? spec.unit || '' : s.unit,
+        isRef: !!s.ref
       };
+      if (s.dash) {  // a reference line (GPU memory total): dashed, thin, no points
+        ds.borderDash = [6, 4];
+        ds.borderWidth = 1.2;
+        ds.pointRadius = 0;
+        ds.backgroundColor = hexToRgba(s.color, 0.5);
+      }
       if (type === 'bar') {
         ds.barPercentage = 1.0;
         ds.categoryPercentage = 0.9;
@@ -138,6 +148,39 @@
       return ds;
     });
     var unit = spec.unit || '';
+    var dual = !!spec.y1;
+    var scales = {
+      x: {
+        type: 'linear', min: xMin, max: xMax, offset: false,
+        stacked: !!spec.stacked,
+        ticks: {maxRotation: 0, autoSkip: true, callback: secondsTick},
+        afterBuildTicks: roundSecondTicks,
+        grid: {display: false}
+      },
+      y: {
+        stacked: !!spec.stacked,
+        beginAtZero: spec.ymin === 0,
+        suggestedMax: spec.ymax === null ? undefined : spec.ymax,
+        max: spec.ymax === 100 && unit === '%' ? 100 : undefined,
+        ticks: {maxTicksLimit: 6, callback: function (v) { return fmt(v); }},
+        afterFit: function (scale) { scale.width = 58; }  // plot areas line up across charts
+      }
+    };
+    if (dual) {  // a second quantity on the right (GPU utilisation %), ticks in its colour
+      var right = spec.series.filter(function (s) { return s.axis === 'y1'; })[0];
+      var left = spec.series.filter(function (s) { return s.axis !== 'y1'; })[0];
+      if (left) { scales.y.ticks.color = left.color; }
+      scales.y1 = {
+        position: 'right',
+        beginAtZero: true,
+        min: 0,
+        max: spec.y1.max === null ? undefined : spec.y1.max,
+        grid: {drawOnChartArea: false},
+        ticks: {maxTicksLimit: 6, color: right ? right.color : undefined,
+                callback: function (v) { return fmt(v) + (spec.y1.unit ? ' ' + spec.y1.unit : ''); }},
+        afterFit: function (scale) { scale.width = 50; }
+      };
+    }
     var chart = new Chart(canvas, {
       type: type,
       data: {datasets: datasets},
@@ -145,26 +188,11 @@
         parsing: false,
         normalized: true,
         interaction: {mode: 'index', intersect: false},
-        scales: {
-          x: {
-            type: 'linear', min: xMin, max: xMax, offset: false,
-            stacked: !!spec.stacked,
-            ticks: {maxRotation: 0, autoSkip: true, callback: secondsTick},
-            afterBuildTicks: roundSecondTicks,
-            grid: {display: false}
-          },
-          y: {
-            stacked: !!spec.stacked,
-            beginAtZero: spec.ymin === 0,
-            suggestedMax: spec.ymax === null ? undefined : spec.ymax,
-            max: spec.ymax === 100 && unit === '%' ? 100 : undefined,
-            ticks: {maxTicksLimit: 6, callback: function (v) { return fmt(v); }},
-            afterFit: function (scale) { scale.width = 58; }  // plot areas line up across charts
-          }
-        },
+        scales: scales,
         plugins: {
           legend: {display: !!spec.legend, position: 'top', align: 'end',
-                   labels: {boxWidth: 10, boxHeight: 10, padding: 8}},
+                   labels: {boxWidth: 10, boxHeight: 10, padding: 8,
+                            filter: function (item, data) { return !data.datasets[item.datasetIndex].isRef; }}},
           tooltip: {
             callbacks: {
               title: function (items) {
@@ -172,7 +200,7 @@
                 var k = Math.floor(items[0].parsed.x);
                 return T.second_n.replace('{n}', nf0.format(k)) + (longRun ? ' (' + clock(k) + ')' : '');
               },
-              label: function (item) { return item.dataset.label + ': ' + fmt(item.parsed.y, unit); }
+              label: function (item) { return item.dataset.label + ': ' + fmt(item.parsed.y, item.dataset.unit); }
             }
           },
           zoom: {

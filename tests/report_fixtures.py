@@ -22,6 +22,8 @@ XSS_PAYLOAD = '</script><img src=x onerror="window.__xss=1;alert(1)"><script>win
 RUN_STARTED_AT = 1_735_725_600.0  # 2025-01-01 10:00:00 UTC
 API_KEY_MASKED = "app-…9f3a"
 GPU_DEVICES = ("local:0", "local:1", "ssh://gpu-node-2:0")
+GPU_METRICS = ("util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w", "sm_clock_mhz", "energy_j")
+GPU_MEM_TOTAL_MIB = 81559
 SERVER_METRICS = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:gpu_cache_usage_perc")
 DATASETS = {  # name -> (output tokens low, high, TTFT factor)
     "chat-short": (40, 110, 1.0),
@@ -171,7 +173,7 @@ def make_run_dir(path: Path, seconds: int = 30, requests: Optional[int] = None, 
     columns = list(TIMESERIES_COLUMNS)
     if with_gpu:
         gpu_summary = _add_gpu(rows, rng, threads)
-        columns += [f"gpu[{d}].{m}" for m in ("util_pct", "mem_used_mib", "temp_c", "power_w") for d in GPU_DEVICES]
+        columns += [f"gpu[{d}].{m}" for d in GPU_DEVICES for m in GPU_METRICS]  # the runner's order
         columns += [f"server[{m}]" for m in SERVER_METRICS]
     for name in extra_columns:
         for k, row in enumerate(rows):
@@ -219,6 +221,10 @@ def make_run_dir(path: Path, seconds: int = 30, requests: Optional[int] = None, 
     }
     if gpu_summary:
         summary["gpu"] = gpu_summary
+        energies = [entry["energy_j"] for entry in gpu_summary.values()]
+        # like the runner: known only when every GPU has an energy counter (not the SSH one)
+        summary["throughput"]["output_tokens_per_joule"] = (
+            tokens_total / sum(energies) if None not in energies and sum(energies) > 0 else None)
     with open(path / "summary.json", "w", encoding="utf-8") as handle:
         json.dump(summary, handle, ensure_ascii=False, indent=2)
     return path
@@ -267,30 +273,41 @@ def _r(value: Optional[float]) -> Optional[float]:
 
 
 def _add_gpu(rows: list[dict], rng: random.Random, threads: int) -> dict:
+    """GPU columns as the runner writes them: local GPUs (NVML) have every metric including
+    cumulative energy; the SSH GPU (nvidia-smi) has no energy column values and misses a
+    sample now and then (a gap, never a zero)."""
     summary = {}
     for index, device in enumerate(GPU_DEVICES):
+        remote = device.startswith("ssh")
         temp = 38.0 + index
-        utils, powers, mems = [], [], []
+        energy = 0.0
+        utils, powers, mems, temps = [], [], [], []
         for k, row in enumerate(rows):
             load = row["active_threads"] / threads
             util = min(100.0, max(0.0, load * (88 - 6 * index) + rng.uniform(-4, 4)))
             temp += (40 + util * 0.35 - temp) * 0.08
             power = 75 + util * 3.1 + rng.uniform(-5, 5)
             mem = 62000 + 8000 * load + index * 500
-            if device.startswith("ssh") and k % 11 == 5:  # a missed SSH sample: a gap, not a zero
-                for metric in ("util_pct", "mem_used_mib", "temp_c", "power_w"):
+            energy += power  # one sample per second: joules since the first sample
+            if remote and k % 11 == 5:  # a missed SSH sample: a gap, not a zero
+                for metric in GPU_METRICS:
                     row[f"gpu[{device}].{metric}"] = None
                 continue
             row[f"gpu[{device}].util_pct"] = round(util, 1)
             row[f"gpu[{device}].mem_used_mib"] = round(mem)
+            row[f"gpu[{device}].mem_total_mib"] = GPU_MEM_TOTAL_MIB
             row[f"gpu[{device}].temp_c"] = round(temp, 1)
             row[f"gpu[{device}].power_w"] = round(power, 1)
+            row[f"gpu[{device}].sm_clock_mhz"] = round(1410 + 570 * util / 100)
+            row[f"gpu[{device}].energy_j"] = None if remote else round(energy, 1)
             utils.append(util)
             powers.append(power)
             mems.append(mem)
+            temps.append(temp)
         summary[device] = {"util_pct_mean": sum(utils) / len(utils), "util_pct_max": max(utils),
                            "mem_used_mib_max": max(mems), "power_w_mean": sum(powers) / len(powers),
-                           "energy_j": sum(powers)}
+                           "energy_j": None if remote else round(energy, 1), "mem_total_mib": GPU_MEM_TOTAL_MIB,
+                           "temp_c_max": max(temps), "samples": len(utils)}
     for row in rows:
         running = row["active_threads"]
         row["server[vllm:num_requests_running]"] = running

@@ -155,14 +155,26 @@ def test_timeseries_gaps_stay_null_in_chart_data(demo_dir, demo_html):
     assert [v is None for v in ttft] == [row["ttft_p50_ms"] is None for row in timeseries]
 
 
+def charts_by_columns(html: str) -> dict[tuple, dict]:
+    return {tuple(s["col"] for s in chart["series"]): chart for chart in embedded_data(html)["ts"]["charts"]}
+
+
+def chart_titles(html: str) -> list[str]:
+    return [" ".join(htmllib.unescape(re.sub(r"<[^>]+>", "", c)).split())
+            for c in re.findall(r"<figcaption>(.*?)</figcaption>", section(html, "timeseries"), re.S)]
+
+
 def test_extra_columns_are_charted_and_grouped_by_metric(demo_dir, demo_html):
     data = embedded_data(demo_html)
-    by_columns = {tuple(s["col"] for s in chart["series"]): chart for chart in data["ts"]["charts"]}
+    by_columns = charts_by_columns(demo_html)
     devices = ("local:0", "local:1", "ssh://gpu-node-2:0")
-    for metric in ("util_pct", "mem_used_mib", "temp_c", "power_w"):
+    for metric in ("util_pct", "temp_c", "power_w", "sm_clock_mhz"):
         cols = tuple(f"gpu[{d}].{metric}" for d in devices)
         assert cols in by_columns, f"one chart for {metric} with one line per GPU"
         assert [s["label"] for s in by_columns[cols]["series"]] == list(devices)
+    # the SSH GPU has no energy counter: its empty series is left out, the local ones drawn
+    assert ("gpu[local:0].energy_j", "gpu[local:1].energy_j") in by_columns
+    assert "gpu[ssh://gpu-node-2:0].energy_j" not in data["ts"]["cols"]
     for name in ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:gpu_cache_usage_perc"):
         assert (f"server[{name}]",) in by_columns
     assert ("client_lag_ms",) in by_columns
@@ -171,23 +183,206 @@ def test_extra_columns_are_charted_and_grouped_by_metric(demo_dir, demo_html):
                       "Server metrics", "Other series"]
     other = demo_html[demo_html.index(">Other series<"):]
     assert "client_lag_ms" in other[: other.index("</div>\n")] or "client_lag_ms" in other
-    for title in ("GPU utilisation (%)", "GPU memory used (MiB)", "GPU temperature (°C)", "GPU power (W)"):
-        assert title in demo_html
+    titles = chart_titles(demo_html)
+    for title in ("Output tokens/s vs GPU utilisation · mean over the GPUs", "GPU utilisation (%) · one line per GPU",
+                  "GPU memory used (MiB) · one line per GPU · dashed: memory total",
+                  "GPU temperature (°C) · one line per GPU", "GPU power (W) · one line per GPU",
+                  "GPU SM clock (MHz) · one line per GPU", "GPU energy (J, cumulative) · one line per GPU"):
+        assert title in titles, title
     canvases = re.findall(r'<canvas id="(ts-\d+)"', demo_html)
     assert sorted(canvases) == sorted(chart["id"] for chart in data["ts"]["charts"])
-    assert len(canvases) == 7 + 4 + 3 + 1
+    assert len(canvases) == 7 + 7 + 3 + 1  # fixed, overlay + 6 GPU metrics, server, other
+
+
+def test_gpu_units_follow_the_metric(demo_html):
+    units = {chart["series"][0]["col"].rsplit(".", 1)[-1]: chart["unit"]
+             for chart in embedded_data(demo_html)["ts"]["charts"] if chart["series"][0]["col"].startswith("gpu[")}
+    assert units == {"util_pct": "%", "mem_used_mib": "MiB", "temp_c": "°C", "power_w": "W",
+                     "sm_clock_mhz": "MHz", "energy_j": "J"}
+
+
+def test_memory_total_is_a_dashed_reference_never_its_own_chart(demo_dir, demo_html):
+    charts = embedded_data(demo_html)["ts"]["charts"]
+    with_total = [c for c in charts if any(s["col"].endswith(".mem_total_mib") for s in c["series"])]
+    assert len(with_total) == 1, "memory total appears only inside the memory-used chart"
+    memory = with_total[0]
+    assert memory["series"][0]["col"] == "gpu[local:0].mem_used_mib"
+    refs = [s for s in memory["series"] if s.get("ref")]
+    assert [s["col"] for s in refs] == [f"gpu[{d}].mem_total_mib" for d in ("local:0", "local:1", "ssh://gpu-node-2:0")]
+    assert all(s.get("dash") for s in refs)
+    assert not any("mem_total" in title for title in chart_titles(demo_html))
+
+    # a nearly empty GPU (1 GiB of 80): a dashed line at 80 GiB would squash the used line
+    # against the axis, so the total is named in the subtitle instead
+    summary, timeseries, records = load_run(demo_dir)
+    for row in timeseries:
+        for key in row:
+            if key.endswith(".mem_used_mib") and row[key] is not None:
+                row[key] = 1024.0
+    html = render_report(summary, timeseries, records)
+    memory = [c for c in embedded_data(html)["ts"]["charts"] if c["series"][0]["col"].endswith(".mem_used_mib")]
+    assert len(memory) == 1 and not any(s.get("ref") for s in memory[0]["series"])
+    assert "GPU memory used (MiB) · one line per GPU · total 81,559 MiB" in chart_titles(html)
+    assert not any(col.endswith(".mem_total_mib") for col in embedded_data(html)["ts"]["cols"])
+
+
+def test_series_without_a_single_value_are_not_charted(demo_dir):
+    summary, timeseries, records = load_run(demo_dir)
+    for row in timeseries:
+        for key in list(row):
+            if key.endswith(".energy_j") or key == "gpu[local:1].power_w":
+                row[key] = None
+        row["server[sglang:num_queue_reqs]"] = None
+        row["never_measured"] = None
+    html = render_report(summary, timeseries, records)
+    data = embedded_data(html)
+    cols = data["ts"]["cols"]
+    assert not [c for c in cols if c.endswith(".energy_j")], "no energy chart when no GPU reports energy"
+    assert "gpu[local:1].power_w" not in cols and "gpu[local:0].power_w" in cols
+    assert "server[sglang:num_queue_reqs]" not in cols and "never_measured" not in cols
+    titles = chart_titles(html)
+    assert not any("energy" in title or "never_measured" in title for title in titles)
+    assert titles.count("Waiting requests · vllm:num_requests_waiting") == 1  # only the measured one
+    canvases = re.findall(r'<canvas id="(ts-\d+)"', html)
+    assert sorted(canvases) == sorted(chart["id"] for chart in data["ts"]["charts"])
+    for chart in data["ts"]["charts"]:  # every chart drawn has at least one value
+        assert any(v is not None for s in chart["series"] for v in cols[s["col"]]), chart["id"]
+
+
+def test_fixed_charts_stay_even_without_values(tmp_path):
+    """The load and latency charts are the report's frame: a run in which every request
+    failed still shows its (empty) latency charts rather than moving everything around."""
+    summary, timeseries, records = load_run(make_run_dir(tmp_path / "run", seconds=6, threads=2))
+    for row in timeseries:
+        for key in ("ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms", "e2e_p50_ms", "e2e_p95_ms"):
+            row[key] = None
+    assert len(embedded_data(render_report(summary, timeseries, records))["ts"]["charts"]) == 7
+
+
+def test_tokens_vs_gpu_utilisation_overlay(demo_dir, demo_html):
+    data = embedded_data(demo_html)
+    overlay = [c for c in data["ts"]["charts"] if c.get("y1")]
+    assert len(overlay) == 1
+    chart = overlay[0]
+    assert chart["y1"] == {"max": 100, "unit": "%"}
+    left, right = chart["series"]
+    assert left["col"] == "output_tokens" and left.get("axis") is None
+    assert right["axis"] == "y1" and right["unit"] == "%" and right["label"] == "mean GPU utilisation %"
+    _, timeseries, _ = load_run(demo_dir)
+    utils = [c for c in timeseries[0] if c.endswith(".util_pct")]
+    assert len(utils) == 3
+    for row, value in zip(timeseries, data["ts"]["cols"][right["col"]]):
+        present = [row[c] for c in utils if row[c] is not None]
+        assert value == pytest.approx(sum(present) / len(present), abs=0.01)  # a missed sample: mean of the rest
+    assert data["ts"]["cols"]["output_tokens"] == [row["output_tokens"] for row in timeseries]
+    # a time chart like any other (same x, same zoom), first in the GPU group
+    gpu_group = demo_html[demo_html.index('<h3 class="group-title">GPU</h3>'):]
+    assert re.search(r'<canvas id="(ts-\d+)"', gpu_group).group(1) == chart["id"]
+    assert chart_titles(render_dir(demo_dir, lang="zh"))[7] == "每秒输出 token 与 GPU 利用率 · 各 GPU 的平均值"
+
+
+def test_no_overlay_without_gpu_utilisation(demo_dir, tmp_path):
+    html = render_dir(make_run_dir(tmp_path / "run", seconds=8, threads=2, extra_columns=["server[x]"]))
+    assert not [c for c in embedded_data(html)["ts"]["charts"] if c.get("y1")]
+    assert "Output tokens/s vs GPU utilisation" not in html
+    summary, timeseries, records = load_run(demo_dir)
+    for row in timeseries:  # GPU columns without any utilisation value: no overlay either
+        for key in row:
+            if key.endswith(".util_pct"):
+                row[key] = None
+    html = render_report(summary, timeseries, records)
+    assert not [c for c in embedded_data(html)["ts"]["charts"] if c.get("y1")]
+    assert "GPU temperature (°C)" in html
+
+
+def test_server_metrics_get_readable_escaped_titles(demo_dir, xss_dir):
+    summary, timeseries, records = load_run(demo_dir)
+    for row in timeseries:  # a second --server-metrics URL: the same metric, host appended
+        row["server[vllm:num_requests_running@10.0.0.2:8000]"] = 3.0
+        row["server[my_app:queue_depth]"] = 1.0
+    html = render_report(summary, timeseries, records)
+    server = html[html.index('<h3 class="group-title">Server metrics</h3>'):html.index(">Other series<")]
+    titles = chart_titles(html)
+    assert "Running requests · vllm:num_requests_running" in titles
+    assert "Waiting requests · vllm:num_requests_waiting" in titles
+    assert "KV-cache usage (0–1) · vllm:gpu_cache_usage_perc" in titles
+    assert "my_app:queue_depth" in titles and "my_app:queue_depth" in server
+    running = charts_by_columns(html)[("server[vllm:num_requests_running]",
+                                       "server[vllm:num_requests_running@10.0.0.2:8000]")]
+    assert running["legend"] is True
+    assert [s["label"] for s in running["series"]] == ["vllm:num_requests_running",
+                                                       "vllm:num_requests_running@10.0.0.2:8000"]
+    assert charts_by_columns(html)[("server[vllm:gpu_cache_usage_perc]",)]["ymax"] == 1
+    zh = chart_titles(render_report(summary, timeseries, records, lang="zh"))
+    assert "运行中的请求 · vllm:num_requests_running" in zh and "排队中的请求 · vllm:num_requests_waiting" in zh
+    xss = render_dir(xss_dir)
+    assert "<figcaption>&lt;/script&gt;&lt;b&gt;bad</figcaption>" in section(xss, "timeseries")
+
+
+def test_gpu_summary_table_shows_the_summary_figures(demo_dir, demo_html):
+    summary, _, _ = load_run(demo_dir)
+    body = table(demo_html, "gpu-table")
+    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)[1:]
+    assert len(rows) == len(summary["gpu"]) == 3
+    for row, (device, gpu) in zip(rows, summary["gpu"].items()):
+        pct = 100.0 * gpu["mem_used_mib_max"] / gpu["mem_total_mib"]
+        energy = "—" if gpu["energy_j"] is None else f"{round(gpu['energy_j']):,}"
+        assert cells(row) == [
+            device, f"{gpu['util_pct_mean']:,.1f}", f"{gpu['util_pct_max']:,.1f}",
+            f"{round(gpu['mem_used_mib_max']):,} / {gpu['mem_total_mib']:,} ({pct:,.1f} %)",
+            f"{gpu['power_w_mean']:,.1f}", f"{gpu['temp_c_max']:,.1f}", energy, f"{gpu['samples']:,}"]
+    assert '<a href="#gpu">GPU</a>' in demo_html
+    # the SSH GPU has no energy: no tokens per joule, and the page says why
+    assert summary["throughput"]["output_tokens_per_joule"] is None
+    assert 'id="tokens-per-joule"' not in demo_html
+    assert "Output tokens per joule: not known" in section(demo_html, "gpu")
+    assert STRINGS["en"]["g_gpu"] in section(demo_html, "glossary")
+    zh = render_dir(demo_dir, lang="zh")
+    assert "GPU 概览" in section(zh, "gpu") and "峰值显存 / 总量（MiB）" in table(zh, "gpu-table")
+
+
+def test_tokens_per_joule_card_when_energy_is_known(demo_dir):
+    summary, timeseries, records = load_run(demo_dir)
+    del summary["gpu"]["ssh://gpu-node-2:0"]
+    energy = sum(gpu["energy_j"] for gpu in summary["gpu"].values())
+    summary["throughput"]["output_tokens_per_joule"] = summary["throughput"]["output_tokens_total"] / energy
+    html = render_report(summary, timeseries, records)
+    card = re.search(r'<div class="card card-good" id="tokens-per-joule">(.*?)</div></div>', html, re.S).group(1)
+    assert "Output tokens per joule" in card
+    assert f"{summary['throughput']['output_tokens_per_joule']:,.2f}" in card
+    assert f"{summary['throughput']['output_tokens_total']:,} tokens / {round(energy):,} J of all GPUs" in card
+    assert "not known" not in section(html, "gpu")
+    zh = render_report(summary, timeseries, records, lang="zh")
+    assert "每焦耳输出 token" in section(zh, "gpu")
+    for bad in ("x", float("nan"), True):
+        summary["throughput"]["output_tokens_per_joule"] = bad
+        assert 'id="tokens-per-joule"' not in render_report(summary, timeseries, records)
+
+
+def test_no_gpu_section_without_a_gpu_summary(demo_dir, tmp_path):
+    html = render_dir(make_run_dir(tmp_path / "run", seconds=8, threads=2))
+    assert 'id="gpu-table"' not in html and '<section id="gpu">' not in html and 'href="#gpu"' not in html
+    assert "GPU utilisation" not in re.sub(r"<script.*?</script>", "", html, flags=re.S)
+    assert STRINGS["en"]["g_gpu"] not in html
+    summary, timeseries, records = load_run(demo_dir)
+    for broken in ({}, "n/a", None):
+        summary["gpu"] = broken
+        assert '<section id="gpu">' not in render_report(summary, timeseries, records)
+    summary["gpu"] = {"local:0": {"util_pct_mean": "busy", "mem_used_mib_max": 10, "mem_total_mib": 0}}
+    row = re.findall(r"<tr>(.*?)</tr>", table(render_report(summary, timeseries, records), "gpu-table"), re.S)[1]
+    assert cells(row) == ["local:0", "—", "—", "10 / 0", "—", "—", "—", "—"]
 
 
 def test_unknown_gpu_metric_gets_its_own_grouped_chart(demo_dir):
     summary, timeseries, records = load_run(demo_dir)
     for i, row in enumerate(timeseries):
-        row["gpu[local:0].sm_clock_mhz"] = 1400.0 + i
-        row["gpu[local:1].sm_clock_mhz"] = 1500.0 + i
+        row["gpu[local:0].fan_speed_pct"] = 30.0 + i
+        row["gpu[local:1].fan_speed_pct"] = 35.0 + i
     html = render_report(summary, timeseries, records)
     charts = embedded_data(html)["ts"]["charts"]
-    clock = [c for c in charts if c["series"][0]["col"].endswith(".sm_clock_mhz")]
-    assert len(clock) == 1 and len(clock[0]["series"]) == 2
-    assert "GPU sm_clock_mhz" in html
+    fan = [c for c in charts if c["series"][0]["col"].endswith(".fan_speed_pct")]
+    assert len(fan) == 1 and len(fan[0]["series"]) == 2 and fan[0]["unit"] == "%"
+    assert "GPU fan_speed_pct" in html
 
 
 def test_without_extra_columns_there_are_no_extra_groups(tmp_path):
@@ -348,7 +543,9 @@ def test_chinese_report_translates_visible_strings(demo_dir):
     html = render_dir(demo_dir, lang="zh")
     assert '<html lang="zh-CN">' in html
     for text in ("sse-perf 压测报告", "时延分布", "最慢的请求", "指标说明", "按数据集", "重置缩放", "负载与吞吐",
-                 "首 token 时延 TTFT（毫秒）", "GPU 利用率（%）"):
+                 "首 token 时延 TTFT（毫秒）", "GPU 利用率（%）", "GPU 显存占用（MiB）", "GPU 温度（°C）",
+                 "GPU 功耗（W）", "GPU SM 时钟频率（MHz）", "GPU 能耗（J，累计）", "每秒输出 token 与 GPU 利用率",
+                 "GPU 概览", "虚线：显存总量"):
         assert text in html, text
     visible = re.sub(r"<script.*?</script>|<style.*?</style>", "", html, flags=re.S)
     for english in ("Latency distributions", "Slowest requests", "What the numbers mean", "Reset zoom",

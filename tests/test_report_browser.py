@@ -81,6 +81,8 @@ def page(request, browser, reports):
     opened.close()
 
 
+TIME_CHARTS = 18
+
 COLOURED_PIXELS = """
 () => Array.from(document.querySelectorAll('canvas')).map(canvas => {
   const ctx = canvas.getContext('2d');
@@ -108,7 +110,8 @@ def test_report_loads_without_errors_or_network(page):
 def test_every_chart_canvas_draws_its_data(page):
     canvases = page.page.evaluate(COLOURED_PIXELS)
     ids = [c["id"] for c in canvases]
-    assert len(ids) == 15 + 4, ids  # 7 fixed + 4 GPU + 3 server + 1 other time charts, 4 histograms
+    # 7 fixed + tokens-vs-utilisation + 6 GPU metrics + 3 server + 1 other time charts, 4 histograms
+    assert len(ids) == TIME_CHARTS + 4, ids
     assert page.page.evaluate("Object.keys(Chart.instances).length") == len(ids)
     for canvas in canvases:
         assert canvas["width"] > 100 and canvas["height"] > 100, canvas
@@ -129,7 +132,10 @@ def test_injected_script_did_not_run_and_stays_text(page):
 
 def test_drag_zoom_on_one_chart_zooms_all_and_reset_restores(page):
     full = page.x_ranges()
-    assert len(full) == 15 and all(r == full[0] for r in full)
+    assert len(full) == TIME_CHARTS and all(r == full[0] for r in full)
+    overlay = page.page.evaluate(
+        "window.ssePerfReport.timeCharts.findIndex(c => c.scales.y1 !== undefined)")
+    assert overlay >= 0, "the tokens/s vs GPU utilisation chart is one of the synced time charts"
     first = page.page.locator("canvas.ts-chart").nth(1)  # requests/s bars
     first.scroll_into_view_if_needed()
     area = page.page.evaluate(
@@ -179,6 +185,26 @@ def test_programmatic_zoom_and_pan_propagate(page):
     assert panned[0] != pytest.approx([5, 15]) and all(r == pytest.approx(panned[0]) for r in panned)
     page.page.dblclick("canvas.ts-chart >> nth=2")
     assert page.x_ranges() == full
+
+
+def test_gpu_overlay_and_memory_reference_lines(page):
+    """Tokens/s on the left axis, GPU utilisation on a right axis fixed to 0-100 %; memory
+    totals are dashed lines kept out of the legend."""
+    overlay = page.page.evaluate("""(() => {
+        const c = window.ssePerfReport.timeCharts.find(c => c.scales.y1 !== undefined);
+        return {axes: c.data.datasets.map(d => d.yAxisID), y1: [c.scales.y1.min, c.scales.y1.max],
+                y: c.scales.y.max, points: c.data.datasets.map(d => d.data.filter(p => p.y !== null).length)};
+    })()""")
+    assert overlay["axes"] == ["y", "y1"] and overlay["y1"] == [0, 100] and overlay["y"] > 100
+    assert all(n > 20 for n in overlay["points"])
+    memory = page.page.evaluate("""(() => {
+        const c = window.ssePerfReport.timeCharts.find(c => c.data.datasets.some(d => d.isRef));
+        const legend = c.legend.legendItems.map(i => i.text);
+        return {legend, dashed: c.data.datasets.filter(d => d.isRef).map(d => d.borderDash),
+                max: c.scales.y.max};
+    })()""")
+    assert memory["legend"] == ["local:0", "local:1", "ssh://gpu-node-2:0"]
+    assert memory["dashed"] == [[6, 4]] * 3 and memory["max"] >= 81559
 
 
 def test_histograms_are_not_zoomable_and_report_counts(page):
