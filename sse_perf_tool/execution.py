@@ -73,7 +73,7 @@ def _telemetry_samplers(cfg: RunConfig, ssh_password: Optional[str]) -> list:
     return samplers
 
 
-def _sample_sink(aggregator, sampler, index: int, count: int):
+def _sample_sink(aggregator, sampler, index: int):
     """Where a sampler's batches go. With several --server-metrics URLs, the second and later
     ones get their host in the column (`server[name@host:port]`) so columns never collide."""
     if sampler.source != "server" or index == 0:
@@ -166,7 +166,7 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     server_samplers = [s for s in samplers if s.source == "server"]
     for sampler in samplers:
         position = server_samplers.index(sampler) if sampler in server_samplers else 0
-        sampler.start(_sample_sink(aggregator, sampler, position, len(server_samplers)))
+        sampler.start(_sample_sink(aggregator, sampler, position))
     runner.start(start_ns)
     try:
         runner.run()
