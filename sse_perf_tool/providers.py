@@ -1,15 +1,20 @@
-"""Workload sources shared by all threads: QueryProvider and ApiKeyProvider (thread-safe round-robin).
-
-Files are read and checked once, up front; a bad file raises ConfigError before anything is sent.
-Imports only config and flavors.base (Query).
+"""Workload sources shared by all threads: QueryProvider, WeightedQueryProvider (--dataset) and
+ApiKeyProvider. All are thread-safe; files are read and checked once, up front, so a bad file
+raises ConfigError before anything is sent. Imports only config and flavors.base (Query).
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import json
+import math
+import random
+import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from .config import ConfigError
 from .flavors.base import Query
@@ -49,25 +54,25 @@ def _read_text(path: str, what: str) -> str:
         raise ConfigError(f"{what} is not UTF-8 text: {path} (byte {exc.start})") from None
 
 
-def load_queries(path: str) -> list[Query]:
+def load_queries(path: str, what: str = "--param-file") -> list[Query]:
     """`.jsonl`: objects with `query` and optional `inputs`, `dataset`, `max_tokens`.
-    Anything else: one query per line, blank lines skipped."""
-    text = _read_text(path, "--param-file")
+    Anything else: one query per line, blank lines skipped. `what` names the option in
+    error messages (`--param-file`, `--dataset maths`)."""
+    text = _read_text(path, what)
     queries: list[Query] = []
     if path.lower().endswith(".jsonl"):
         for lineno, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
-            queries.append(_parse_jsonl_query(line, path, lineno))
+            queries.append(_parse_jsonl_query(line, f"{what} {path} line {lineno}"))
     else:
         queries = [Query(text=line.strip()) for line in text.splitlines() if line.strip()]
     if not queries:
-        raise ConfigError(f"--param-file has no queries: {path}")
+        raise ConfigError(f"{what} has no queries: {path}")
     return queries
 
 
-def _parse_jsonl_query(line: str, path: str, lineno: int) -> Query:
-    where = f"--param-file {path} line {lineno}"
+def _parse_jsonl_query(line: str, where: str) -> Query:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -111,6 +116,126 @@ class QueryProvider(_RoundRobin):
         if not query.strip():
             raise ConfigError("--query must not be empty")
         return cls([Query(text=query)])
+
+
+# Dataset names end up in records, summary keys and report headings: keep them to ASCII
+# letters, digits, '.', '_', '-' and CJK letters (ideographs, kana, hangul).
+_NAME_RE = re.compile(
+    r"[A-Za-z0-9._\-"
+    r"\u3040-\u30ff"  # hiragana, katakana
+    r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs (ext. A, unified, compatibility)
+    r"\uac00-\ud7af"  # hangul syllables
+    r"\U00020000-\U0003134f"  # CJK ideographs, extensions B..G
+    r"]+"
+)
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NON_FINITE_RE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One `--dataset NAME=PATH[:WEIGHT]`: the share of requests drawn from PATH is
+    weight / sum of all weights."""
+
+    name: str
+    path: str
+    weight: float = 1.0
+
+
+def parse_dataset_spec(text: str) -> DatasetSpec:
+    """`NAME=PATH[:WEIGHT]`. The weight is the part after the last ':' only when it reads as a
+    number, so `C:\\data\\x.txt` or `a:b.txt` with no weight keep their colons. Pure."""
+    where = f"--dataset {text!r}"
+    name, eq, rest = text.partition("=")
+    if not eq:
+        raise ConfigError(f"{where}: expected NAME=PATH[:WEIGHT] (no '=')")
+    if not name:
+        raise ConfigError(f"{where}: the dataset name before '=' is empty")
+    if not _NAME_RE.fullmatch(name):
+        raise ConfigError(
+            f"{where}: dataset name {name!r} may hold only letters, digits, '.', '_', '-' and CJK characters"
+        )
+    path, weight = rest, 1.0
+    head, colon, tail = rest.rpartition(":")
+    if colon:
+        candidate = tail.strip()
+        if not candidate:
+            raise ConfigError(f"{where}: the weight after the last ':' is empty")
+        if _NON_FINITE_RE.fullmatch(candidate):
+            raise ConfigError(f"{where}: weight must be a finite number, not {candidate}")
+        if _NUMBER_RE.fullmatch(candidate):
+            path, weight = head, float(candidate)
+            if not math.isfinite(weight):  # e.g. 1e999
+                raise ConfigError(f"{where}: weight must be a finite number, not {candidate}")
+            if weight <= 0:
+                raise ConfigError(f"{where}: weight must be greater than 0, not {candidate}")
+    if not path:
+        raise ConfigError(f"{where}: the path after '=' is empty")
+    return DatasetSpec(name=name, path=path, weight=weight)
+
+
+class WeightedQueryProvider:
+    """Draws a dataset at random in proportion to its weight (seeded, so a run can be
+    repeated), then hands out that dataset's next query in file order, cycling. Each query
+    comes back with `dataset` set to its dataset's name. Safe to share between threads;
+    same `next()` as QueryProvider."""
+
+    def __init__(self, datasets: Iterable[tuple[str, float, Sequence[Query]]], seed: Optional[int] = None):
+        names: list[str] = []
+        weights: list[float] = []
+        queries: list[tuple[Query, ...]] = []
+        for name, weight, items in datasets:
+            if name in names:
+                raise ConfigError(f"--dataset {name} is given more than once")
+            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0):
+                raise ConfigError(f"--dataset {name}: weight must be a finite number greater than 0, not {weight}")
+            if not items:
+                raise ConfigError(f"--dataset {name} has no queries")
+            names.append(name)
+            weights.append(float(weight))
+            # Labelled once here, not per draw; inputs and max_tokens from a JSONL line are kept.
+            queries.append(tuple(dataclasses.replace(q, dataset=name) for q in items))
+        if not names:
+            raise ConfigError("no --dataset given")
+        self._names = tuple(names)
+        self._weights = tuple(weights)
+        self._queries = tuple(queries)
+        self._cum: list[float] = []
+        total = 0.0
+        for w in weights:
+            total += w
+            self._cum.append(total)
+        self._total = total
+        self._next = [0] * len(names)
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_specs(cls, specs: Sequence[DatasetSpec], seed: Optional[int] = None) -> "WeightedQueryProvider":
+        """Reads every file (text or JSONL by extension) up front; errors name `--dataset NAME`."""
+        seen: set[str] = set()
+        for spec in specs:
+            if spec.name in seen:
+                raise ConfigError(f"--dataset {spec.name} is given more than once")
+            seen.add(spec.name)
+        return cls(
+            [(s.name, s.weight, load_queries(s.path, f"--dataset {s.name}")) for s in specs],
+            seed=seed,
+        )
+
+    @property
+    def datasets(self) -> tuple[tuple[str, float, int], ...]:
+        """(name, weight, query count) per dataset, in the order given."""
+        return tuple(zip(self._names, self._weights, (len(q) for q in self._queries)))
+
+    def next(self) -> Query:
+        with self._lock:
+            # min(): guards the float edge where random() * total rounds up to total itself.
+            i = min(bisect.bisect_right(self._cum, self._rng.random() * self._total), len(self._cum) - 1)
+            items = self._queries[i]
+            query = items[self._next[i]]
+            self._next[i] = (self._next[i] + 1) % len(items)
+        return query
 
 
 class ApiKeyProvider(_RoundRobin):
