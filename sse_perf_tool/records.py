@@ -61,6 +61,9 @@ class RequestRecord:
     output_chars: int = 0
     reasoning_tokens: Optional[int] = None
     prompt_tokens: Optional[int] = None
+    scheduled_ns: Optional[int] = None  # open loop: when the request was due (None = when sent)
+    level: Optional[float] = None  # the sweep level (threads or rate) it belongs to
+    warmup: bool = False  # sent during warm-up: recorded, excluded from every statistic
 
     # -- derived metrics (METRICS.md, "Per request") --
     @property
@@ -90,6 +93,20 @@ class RequestRecord:
     @property
     def total_ms(self) -> float:
         return _ms(self.sent_ns, self.ended_ns) or 0.0
+
+    @property
+    def queue_ms(self) -> float:
+        """Scheduled -> sent: how long an open-loop arrival waited for a free thread (0 closed loop)."""
+        if self.scheduled_ns is None:
+            return 0.0
+        return max(0, self.sent_ns - self.scheduled_ns) / _NS_PER_MS
+
+    @property
+    def scheduled_at(self) -> float:
+        return self.started_at - self.queue_ms / 1000.0
+
+    def _from_scheduled(self, value: Optional[float]) -> Optional[float]:
+        return None if value is None else self.queue_ms + value
 
     @property
     def itl_ns(self) -> list[int]:
@@ -131,6 +148,12 @@ class RequestRecord:
             "output_chars": self.output_chars,
             "reasoning_tokens": self.reasoning_tokens,
             "prompt_tokens": self.prompt_tokens,
+            "scheduled_at": self.scheduled_at,
+            "queue_ms": _round(self.queue_ms),
+            "ttft_from_scheduled_ms": _round(self._from_scheduled(self.ttft_ms)),
+            "e2e_from_scheduled_ms": _round(self._from_scheduled(self.e2e_ms)),
+            "level": self.level,
+            "warmup": self.warmup,
         }
 
 

@@ -1,7 +1,11 @@
-"""Worker threads: ramp-up, duration, request cap, stop and cancel. Hands records to a sink.
+"""Worker threads: ramp-up, duration, request cap, warm-up, open-loop arrivals, stop and cancel.
+Hands records to a sink.
 
-Imports records and tester types only; statistics live in the aggregator. The closed loop:
-each thread sends its next request when the previous one ends.
+Imports records, tester types and arrivals only; statistics live in the aggregator.
+Closed loop (default): each thread sends its next request when the previous one ends.
+Open loop (`rate`): requests are due on an arrival schedule independent of responses; the
+threads cap how many are in flight, and a request that waits for a free thread keeps its
+scheduled instant, so its queue time counts (no coordinated omission).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from .arrivals import arrival_offsets_ns
+
 _NS = 1_000_000_000
 
 
@@ -19,9 +25,20 @@ class RunPlan:
     threads: int = 1
     ramp_up_s: float = 0.0
     duration_s: float = 0.0  # 0 = one request per thread, unless `requests` is set
-    requests: Optional[int] = None  # total cap
+    requests: Optional[int] = None  # measured requests (warm-up ones come on top)
     grace_s: float = 30.0  # after the duration, in-flight requests get this long, then are cancelled
     cancel_wait_s: float = 2.0  # after a cancel, how long to wait before claiming stragglers
+    rate: Optional[float] = None  # open loop: requests per second (None = closed loop)
+    arrival: str = "poisson"
+    seed: Optional[int] = None
+    warmup_s: float = 0.0  # the first S seconds are warm-up; --duration counts after them
+    warmup_requests: int = 0  # the first N requests are warm-up; --duration counts after them
+    first_request_id: int = 1  # sweeps: request ids go on across levels
+    level: Optional[float] = None  # sweeps: the level value stamped on every record
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate is not None
 
 
 class Runner:
@@ -41,21 +58,29 @@ class Runner:
         self.make_tester = make_tester
         self.next_query = next_query
         self.next_key = next_key
-        self.sink = sink
+        self._sink = sink
         self.clock = clock
         self.start_ns: Optional[int] = None
+        self.measure_start_ns: Optional[int] = None  # end of warm-up: when the first measured request was due
+        self.first_measured_id: Optional[int] = None
+        self.stopped_early: Optional[str] = None
         self.stop_event = threading.Event()
         self.testers: dict[int, object] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._issued = 0
         self._active = 0
+        self._in_flight = 0
+        self._schedule = arrival_offsets_ns(plan.rate, plan.arrival, plan.seed) if plan.open_loop else None
+        self._pending_offset: Optional[int] = None  # the next arrival not yet claimed
+        self._not_sent: Optional[int] = None
         self.worker_errors: list[str] = []
 
     # -- observed by the aggregator --
     @property
     def active_threads(self) -> int:
-        return self._active
+        """Closed loop: live worker threads. Open loop: requests in flight (threads busy)."""
+        return self._in_flight if self.plan.open_loop else self._active
 
     @property
     def issued(self) -> int:
@@ -64,27 +89,42 @@ class Runner:
     def live_events(self) -> int:
         return sum(t.events_received for t in list(self.testers.values()))
 
+    @property
+    def deadline_ns(self) -> Optional[int]:
+        """When sending stops: --duration after the end of warm-up (None: no time limit, or warm-up
+        by request count not over yet)."""
+        if self.plan.duration_s <= 0 or self.measure_start_ns is None:
+            return None
+        return self.measure_start_ns + int(self.plan.duration_s * _NS)
+
     # -- control --
     def start(self, start_ns: Optional[int] = None) -> None:
         self.start_ns = self.clock() if start_ns is None else start_ns
+        if self.plan.warmup_requests <= 0:
+            self.measure_start_ns = self.start_ns + int(self.plan.warmup_s * _NS)
         for index in range(1, self.plan.threads + 1):
             thread = threading.Thread(target=self._worker, args=(index,), name=f"sse-perf-worker-{index}", daemon=True)
             self._threads.append(thread)
             thread.start()
 
-    def run(self, poll_s: float = 0.05) -> None:
-        """Start (if needed) and wait for the workers; apply the duration's end and the grace period."""
+    def run(self, poll_s: float = 0.05, should_stop: Callable[[], Optional[str]] = lambda: None) -> None:
+        """Start (if needed) and wait for the workers; apply the duration's end and the grace period.
+        `should_stop` returns a reason to stop early (e.g. the error rate), or None."""
         if self.start_ns is None:
             self.start()
-        plan = self.plan
-        deadline = self.start_ns + int(plan.duration_s * _NS) if plan.duration_s > 0 else None
         grace_deadline = None
         while self.alive():
             time.sleep(poll_s)  # interruptible by Ctrl-C, unlike a long join
+            reason = should_stop()
+            if reason:
+                self.stopped_early = reason
+                self.cancel()
+                return
             now = self.clock()
+            deadline = self.deadline_ns
             if deadline is not None and grace_deadline is None and now >= deadline:
                 self.stop_event.set()  # no new requests; those in flight may finish
-                grace_deadline = now + int(plan.grace_s * _NS)
+                grace_deadline = now + int(self.plan.grace_s * _NS)
             if grace_deadline is not None and now >= grace_deadline:
                 self.cancel()
                 return
@@ -105,29 +145,90 @@ class Runner:
             if record is not None:
                 self.sink(record)
 
+    def not_sent(self) -> int:
+        """Open loop, after the run: arrivals due before the deadline that were never sent because
+        every thread was busy (k6 calls them dropped iterations)."""
+        if not self.plan.open_loop or self.start_ns is None or not self.stop_event.is_set():
+            return 0  # only known once sending has stopped (counting consumes the schedule)
+        if self._not_sent is not None:
+            return self._not_sent
+        deadline = self.deadline_ns
+        cap = self._request_cap()
+        count = 0
+        with self._lock:
+            offset = self._pending_offset
+            issued = self._issued
+            while True:
+                if offset is None:
+                    offset = next(self._schedule)
+                if deadline is None or self.start_ns + offset >= deadline:
+                    break
+                if cap is not None and issued + count >= cap:
+                    break
+                count += 1
+                offset = None
+            self._pending_offset = offset
+        self._not_sent = count
+        return count
+
+    def sink(self, record) -> None:
+        """Stamp the level and the warm-up flag (warm-up is a prefix of the request ids), pass on."""
+        record.level = self.plan.level
+        first = self.first_measured_id
+        record.warmup = first is None or record.request_id < first
+        self._sink(record)
+
     # -- the workers --
-    def _claim(self) -> Optional[int]:
-        """The next request id, or None when the run is over (stop, duration or cap)."""
+    def _request_cap(self) -> Optional[int]:
+        plan = self.plan
+        if plan.requests is None:
+            return None
+        return plan.requests + plan.warmup_requests
+
+    def _claim(self) -> Optional[tuple[int, Optional[int]]]:
+        """The next (request id, scheduled instant or None), or None when the run is over."""
         plan = self.plan
         with self._lock:
             if self.stop_event.is_set():
                 return None
-            if plan.requests is not None and self._issued >= plan.requests:
+            cap = self._request_cap()
+            if cap is not None and self._issued >= cap:
                 return None
-            if plan.duration_s > 0 and self.clock() >= self.start_ns + plan.duration_s * _NS:
+            scheduled_ns = None
+            if plan.open_loop:
+                if self._pending_offset is None:
+                    self._pending_offset = next(self._schedule)
+                due = self.start_ns + self._pending_offset
+            else:
+                due = self.clock()
+            deadline = self.deadline_ns
+            if deadline is not None and due >= deadline:
                 return None
+            if plan.open_loop:
+                scheduled_ns, self._pending_offset = due, None
             self._issued += 1
-            return self._issued
+            request_id = plan.first_request_id + self._issued - 1
+            if self.first_measured_id is None and self._is_measured(due):
+                self.first_measured_id = request_id
+                if self.measure_start_ns is None:
+                    self.measure_start_ns = due
+            return request_id, scheduled_ns
+
+    def _is_measured(self, due_ns: int) -> bool:
+        plan = self.plan
+        if plan.warmup_requests > 0:
+            return self._issued > plan.warmup_requests
+        return due_ns >= self.start_ns + int(plan.warmup_s * _NS)
 
     def _worker(self, index: int) -> None:
         plan = self.plan
-        delay = plan.ramp_up_s * (index - 1) / plan.threads
+        delay = 0.0 if plan.open_loop else plan.ramp_up_s * (index - 1) / plan.threads
         if delay > 0:
             wake_ns = self.start_ns + int(delay * _NS)
             remaining = (wake_ns - self.clock()) / _NS
             if remaining > 0 and self.stop_event.wait(remaining):
                 return
-        one_each = plan.duration_s <= 0 and plan.requests is None
+        one_each = plan.duration_s <= 0 and plan.requests is None and not plan.open_loop
         tester = None
         with self._lock:
             self._active += 1
@@ -135,10 +236,21 @@ class Runner:
             tester = self.make_tester(index)
             self.testers[index] = tester
             while True:
-                request_id = self._claim()
-                if request_id is None:
+                claim = self._claim()
+                if claim is None:
                     break
-                record = tester.run(request_id, index, self.next_query(), self.next_key())
+                request_id, scheduled_ns = claim
+                if scheduled_ns is not None:
+                    wait_s = (scheduled_ns - self.clock()) / _NS
+                    if wait_s > 0 and self.stop_event.wait(wait_s):
+                        break
+                with self._lock:
+                    self._in_flight += 1
+                try:
+                    record = tester.run(request_id, index, self.next_query(), self.next_key(), scheduled_ns)
+                finally:
+                    with self._lock:
+                        self._in_flight -= 1
                 if record is not None:
                     self.sink(record)
                 if one_each:

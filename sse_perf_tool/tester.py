@@ -132,15 +132,20 @@ class SSETester:
         return record
 
     # -- one request --
-    def run(self, request_id: int, thread_id: int, query: Query, api_key: Optional[str]) -> Optional[RequestRecord]:
-        """Send one request and read its stream to the end. None if `take_in_flight` claimed it."""
+    def run(self, request_id: int, thread_id: int, query: Query, api_key: Optional[str],
+            scheduled_ns: Optional[int] = None) -> Optional[RequestRecord]:
+        """Send one request and read its stream to the end. None if `take_in_flight` claimed it.
+
+        `scheduled_ns` (open loop): when the request was due, on the same clock; the record then
+        measures its queue time and the latencies from the scheduled instant too."""
         body = json.dumps(self.flavor.build_body(query, self.settings.request), ensure_ascii=False).encode("utf-8")
         headers = dict(self._base_headers)
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         if self.settings.request_id_prefix:
             headers["X-Request-Id"] = f"{self.settings.request_id_prefix}{request_id}"
-        record = RequestRecord(request_id, thread_id, query.text, query.dataset, time.time(), 0)
+        record = RequestRecord(request_id, thread_id, query.text, query.dataset, time.time(), 0,
+                               scheduled_ns=scheduled_ns)
         with self._lock:
             self._current = record
             self._finished = False

@@ -19,8 +19,9 @@ class FakeTester:
         self._in_flight = None
         self.closed = False
 
-    def run(self, request_id, thread_id, query, key):
-        rec = RequestRecord(request_id, thread_id, query, None, time.time(), time.perf_counter_ns())
+    def run(self, request_id, thread_id, query, key, scheduled_ns=None):
+        rec = RequestRecord(request_id, thread_id, query, None, time.time(), time.perf_counter_ns(),
+                            scheduled_ns=scheduled_ns)
         self._in_flight = rec
         self.log.append((thread_id, time.monotonic(), key))
         aborted = self._abort.wait(self.work_s)
@@ -129,3 +130,82 @@ def test_a_worker_bug_is_reported_not_swallowed():
     runner = Runner(RunPlan(threads=2), make, lambda: "q", lambda: None, sink=lambda r: None)
     runner.run()
     assert len(runner.worker_errors) == 2 and "boom" in runner.worker_errors[0]
+
+
+# -- open loop, warm-up, levels, early stop ------------------------------------------------
+
+def test_open_loop_sends_on_schedule_when_threads_are_free():
+    """Constant arrivals at 50/s with idle threads: each request is sent at its scheduled instant."""
+    runner, records, _ = _runner(RunPlan(threads=4, rate=50.0, arrival="constant", requests=10), work_s=0.001)
+    runner.run()
+    records.sort(key=lambda r: r.request_id)
+    assert [r.request_id for r in records] == list(range(1, 11))
+    gaps = [b.scheduled_ns - a.scheduled_ns for a, b in zip(records, records[1:])]
+    assert all(abs(g - 20_000_000) <= 1 for g in gaps)
+    assert max(r.queue_ms for r in records) < 15.0  # only the sleep's wake-up lateness
+
+
+def test_open_loop_keeps_the_scheduled_time_when_every_thread_is_busy():
+    """Coordinated omission: 1 thread, 100 ms per request, 50 arrivals/s. Requests queue, and their
+    queue time grows by about 80 ms per request instead of being hidden."""
+    runner, records, _ = _runner(RunPlan(threads=1, rate=50.0, arrival="constant", requests=6), work_s=0.1)
+    runner.run()
+    records.sort(key=lambda r: r.request_id)
+    queues = [r.queue_ms for r in records]
+    assert queues[0] < 15.0
+    for before, after in zip(queues, queues[1:]):
+        assert after - before >= 70.0  # 100 ms of work - 20 ms spacing, give or take the clock
+    assert records[-1].sent_ns - records[-1].scheduled_ns >= 350_000_000
+
+
+def test_open_loop_counts_arrivals_never_sent_at_the_deadline():
+    """1 thread of 200 ms requests against 40 arrivals/s for 0.5 s: ~20 due, ~3 sent, the rest not sent."""
+    runner, records, _ = _runner(RunPlan(threads=1, rate=40.0, arrival="constant", duration_s=0.5, grace_s=5),
+                                 work_s=0.2)
+    runner.run()
+    due = 20  # offsets 0, 25, ..., 475 ms are before the 500 ms deadline
+    assert len(records) + runner.not_sent() == due
+    assert runner.not_sent() >= 15
+
+
+def test_warmup_seconds_flag_the_first_requests_and_extend_the_run():
+    runner, records, _ = _runner(RunPlan(threads=1, duration_s=0.3, warmup_s=0.2), work_s=0.02)
+    t0 = time.monotonic()
+    runner.run()
+    assert time.monotonic() - t0 >= 0.5  # warm-up comes on top of the duration
+    records.sort(key=lambda r: r.request_id)
+    flags = [r.warmup for r in records]
+    assert flags[0] is True and flags[-1] is False
+    assert flags == sorted(flags, reverse=True)  # warm-up is a prefix
+    first_measured = next(r for r in records if not r.warmup)
+    assert first_measured.request_id == runner.first_measured_id
+    assert runner.measure_start_ns - runner.start_ns == 200_000_000
+
+
+def test_warmup_requests_come_on_top_of_the_request_cap():
+    runner, records, _ = _runner(RunPlan(threads=2, requests=5, warmup_requests=3), work_s=0.001)
+    runner.run()
+    assert len(records) == 8
+    assert sorted(r.request_id for r in records if r.warmup) == [1, 2, 3]
+
+
+def test_levels_stamp_records_and_continue_request_ids():
+    runner, records, _ = _runner(RunPlan(threads=2, requests=4, first_request_id=11, level=2), work_s=0.001)
+    runner.run()
+    assert sorted(r.request_id for r in records) == [11, 12, 13, 14]
+    assert {r.level for r in records} == {2} and not any(r.warmup for r in records)
+
+
+def test_should_stop_ends_the_run_early_with_its_reason():
+    runner, records, _ = _runner(RunPlan(threads=2, duration_s=30), work_s=0.01)
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return "too many errors" if len(calls) > 3 else None
+
+    t0 = time.monotonic()
+    runner.run(should_stop=should_stop)
+    assert time.monotonic() - t0 < 3.0
+    assert runner.stopped_early == "too many errors"
+    assert not runner.alive()
