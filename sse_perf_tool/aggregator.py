@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import sys
+from collections import deque
 import threading
 import time
 from typing import Callable, Optional
@@ -17,6 +18,8 @@ from .stats import TimeSeries
 
 _STOP = object()
 _NS = 1_000_000_000
+ERROR_WINDOW = 50  # --max-error-rate looks at the last 50 finished requests ...
+ERROR_WINDOW_MIN = 20  # ... and never decides on fewer than 20
 
 
 class _Samples(list):
@@ -37,6 +40,7 @@ class Aggregator(threading.Thread):
         clock: Callable[[], int] = time.perf_counter_ns,
         gpu_writer=None,
         show_gpu: bool = False,
+        max_error_rate_pct: Optional[float] = None,
     ):
         super().__init__(name="sse-perf-aggregator", daemon=True)
         self.queue: "queue.Queue" = queue.Queue()
@@ -50,8 +54,6 @@ class Aggregator(threading.Thread):
         self.quiet = quiet
         self.lang = lang
         self.clock = clock
-        self.first_sent_ns: Optional[int] = None
-        self.last_ended_ns: Optional[int] = None
         self.ok = self.finished = 0
         self._tokens_ok = self._chunks_ok = 0
         self._events_seen = 0
@@ -62,6 +64,11 @@ class Aggregator(threading.Thread):
         self.show_gpu = show_gpu
         self.gpu_samples: list = []  # raw GPU samples (seconds x GPUs: bounded by the run's length)
         self._gpu_util: dict[int, list] = {}  # second -> utilisation readings, for the live table
+        # measured windows (warm-up excluded): level -> [first sent ns, last ended ns]
+        self.windows: dict[Optional[float], list] = {}
+        self.max_error_rate_pct = max_error_rate_pct
+        self._recent = deque(maxlen=ERROR_WINDOW)  # outcomes of the last requests, for the early stop
+        self.stop_reason: Optional[str] = None  # set once when the error rate crosses the limit
 
     def submit(self, record) -> None:
         """Called by worker threads as each request ends."""
@@ -78,9 +85,16 @@ class Aggregator(threading.Thread):
 
     @property
     def measured_duration_s(self) -> Optional[float]:
-        if self.first_sent_ns is None or self.last_ended_ns is None:
+        """First send to last finish of the measured (not warm-up) requests; over all levels."""
+        if not self.windows:
             return None
-        return max(0.0, (self.last_ended_ns - self.first_sent_ns) / _NS)
+        first = min(w[0] for w in self.windows.values())
+        last = max(w[1] for w in self.windows.values())
+        return max(0.0, (last - first) / _NS)
+
+    def level_duration_s(self, level) -> Optional[float]:
+        window = self.windows.get(level)
+        return None if window is None else max(0.0, (window[1] - window[0]) / _NS)
 
     # -- the thread --
     def run(self) -> None:
@@ -142,11 +156,29 @@ class Aggregator(threading.Thread):
             self.ok += 1
             self._tokens_ok += record.output_tokens
             self._chunks_ok += record.chunks
-        if self.first_sent_ns is None or record.sent_ns < self.first_sent_ns:
-            self.first_sent_ns = record.sent_ns
+        self._check_error_rate(record.ok)
+        if record.warmup:
+            return
         ended = record.ended_ns if record.ended_ns is not None else record.sent_ns
-        if self.last_ended_ns is None or ended > self.last_ended_ns:
-            self.last_ended_ns = ended
+        window = self.windows.get(record.level)
+        if window is None:
+            self.windows[record.level] = [record.sent_ns, ended]
+        else:
+            window[0] = min(window[0], record.sent_ns)
+            window[1] = max(window[1], ended)
+
+    def _check_error_rate(self, ok: bool) -> None:
+        """--max-error-rate: over the last ERROR_WINDOW finished requests (at least ERROR_WINDOW_MIN)."""
+        if self.max_error_rate_pct is None or self.stop_reason is not None:
+            return
+        recent = self._recent
+        recent.append(ok)
+        if len(recent) < ERROR_WINDOW_MIN:
+            return
+        failed_pct = 100.0 * recent.count(False) / len(recent)
+        if failed_pct > self.max_error_rate_pct:
+            self.stop_reason = (f"error rate {failed_pct:.1f}% over the last {len(recent)} requests "
+                                f"exceeded --max-error-rate {self.max_error_rate_pct:g}%")
 
     def _tick(self, elapsed_s: int) -> None:
         """Once a second: close second `elapsed_s - 1`, print its row."""

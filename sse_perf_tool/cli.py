@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 import sys
 import time
@@ -16,8 +17,9 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .config import API_NAMES, DEFAULT_QUERY, ConfigError, RunConfig, parse_header, validate, validate_base_url
+from .slo import SLO_HELP
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 2, 99, 130
 
 RUN_EXAMPLES = """\
 examples:
@@ -67,6 +69,33 @@ def _number(text: str) -> float:
     return value
 
 
+def _number_list(integer: bool):
+    """'1,2,4,8' -> (1, 2, 4, 8): a sweep's levels, in the order given."""
+    kind = "whole numbers" if integer else "numbers"
+
+    def parse(text: str) -> tuple:
+        items = [item.strip() for item in str(text).split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind} (got {text!r})")
+        values = []
+        for item in items:
+            try:
+                values.append(int(item) if integer else float(item))
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"expected a comma-separated list of {kind}, {item!r} is not one (got {text!r})") from None
+        if any(v != v or v in (float("inf"), float("-inf")) or v <= 0 for v in values):
+            raise argparse.ArgumentTypeError(f"every level must be greater than 0 (got {text!r})")
+        if len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"a level is repeated (got {text!r})")
+        return tuple(values)
+
+    return parse
+
+
+DEFAULT_OPEN_LOOP_THREADS = 64
+
+
 def build_run_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="sse-perf",
@@ -90,6 +119,9 @@ def build_run_parser() -> argparse.ArgumentParser:
     w = p.add_argument_group("workload")
     w.add_argument("--query", default=DEFAULT_QUERY, help=f"the prompt when no --param-file is given (default: {DEFAULT_QUERY})")
     w.add_argument("--param-file", help=".txt: one query per line; .jsonl: {query, inputs, dataset, max_tokens}")
+    w.add_argument("--dataset", action="append", default=[], metavar="NAME=PATH[:WEIGHT]",
+                   help="a named query file (.txt or .jsonl); repeatable; each request draws a dataset by weight "
+                   "(default 1) and takes its next query")
     w.add_argument("--model", help="model field for OpenAI flavours")
     w.add_argument("--max-tokens", type=_positive_int, help="max_tokens sent where the flavour has it")
     w.add_argument("--temperature", type=_number)
@@ -98,14 +130,36 @@ def build_run_parser() -> argparse.ArgumentParser:
     w.add_argument("--conversation-id", default="", help="Dify conversation_id (default: empty = new conversation)")
     w.add_argument("--tokenizer", choices=("cl100k_base", "o200k_base"), default="cl100k_base",
                    help="tiktoken encoding used when the server reports no usage (default: cl100k_base)")
-    load = p.add_argument_group("load")
-    load.add_argument("--threads", type=_positive_int, default=1, help="concurrent users, closed loop (default: 1)")
+    load = p.add_argument_group("load (closed loop by default: each thread sends its next request when the last ends)")
+    load.add_argument("--threads", type=_positive_int, default=None,
+                      help=f"concurrent users (default: 1); with --rate, the most requests in flight "
+                      f"(default: {DEFAULT_OPEN_LOOP_THREADS})")
     load.add_argument("--ramp-up", type=_number, default=0.0, metavar="S", help="start the threads evenly over S seconds")
     load.add_argument("--duration", "--execution-time", dest="duration", type=_number, default=0.0, metavar="S",
                       help="seconds to keep sending; 0 = one request per thread (default: 0)")
     load.add_argument("--requests", type=_positive_int, metavar="N", help="stop after N requests in total")
     load.add_argument("--grace", type=_number, default=30.0, metavar="S",
                       help="after --duration, in-flight requests get S seconds to finish, then are cancelled (default: 30)")
+    load.add_argument("--rate", type=_number, metavar="R",
+                      help="open loop: R requests/s on an arrival schedule, whatever the responses do")
+    load.add_argument("--arrival", choices=("poisson", "constant"), default="poisson",
+                      help="open-loop arrival schedule (default: poisson)")
+    load.add_argument("--seed", type=_positive_int, help="seed for arrivals and --dataset draws (default: random, "
+                      "recorded in summary.json so a run can be repeated)")
+    load.add_argument("--sweep-threads", type=_number_list(True), metavar="1,2,4,..",
+                      help="run each thread count in turn for --duration (or --requests), one run folder")
+    load.add_argument("--sweep-rate", type=_number_list(False), metavar="1,2,4,..",
+                      help="open-loop sweep: run each rate (requests/s) in turn")
+    load.add_argument("--cooldown", type=_number, default=0.0, metavar="S", help="pause between sweep levels")
+    load.add_argument("--warmup", type=_number, default=0.0, metavar="S",
+                      help="first S seconds (of each sweep level) are warm-up: recorded, excluded from statistics; "
+                      "--duration counts after them")
+    load.add_argument("--warmup-requests", type=_positive_int, default=0, metavar="N",
+                      help="the first N requests (of each level) are warm-up")
+    load.add_argument("--max-error-rate", type=_number, metavar="PCT",
+                      help="stop the run early when more than PCT%% of the last 50 requests (20 at least) failed")
+    gates = p.add_argument_group("service levels (exit code 99 when one is missed)")
+    gates.add_argument("--slo", action="append", default=[], metavar="EXPR", help=SLO_HELP)
     o = p.add_argument_group("output")
     o.add_argument("--output-dir", default="report", help="parent of run folders (default: ./report)")
     o.add_argument("--html-report", metavar="PATH", help="write report.html here instead of inside the run folder")
@@ -126,6 +180,8 @@ def build_run_parser() -> argparse.ArgumentParser:
     g.add_argument("--server-metric", action="append", default=[], metavar="NAME",
                    help="also record this Prometheus metric name; repeatable")
     p.add_argument("--demo", action="store_true", help="start the embedded mock server on a free loopback port and target it")
+    p.add_argument("--config", metavar="FILE.toml", help="run options from a TOML file (keys = option names without "
+                   "--); options on the command line win")
     return p
 
 
@@ -141,7 +197,7 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         api_key_file=args.api_key_file,
         query=args.query,
         param_file=args.param_file,
-        threads=args.threads,
+        threads=_threads(args),
         ramp_up_s=args.ramp_up,
         duration_s=args.duration,
         requests=args.requests,
@@ -168,10 +224,55 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         known_hosts=args.known_hosts,
         server_metrics=tuple(args.server_metrics),
         server_metric_names=tuple(args.server_metric),
+        rate=args.rate,
+        arrival=args.arrival,
+        seed=args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31),
+        sweep_threads=args.sweep_threads or (),
+        sweep_rate=args.sweep_rate or (),
+        cooldown_s=args.cooldown,
+        warmup_s=args.warmup,
+        warmup_requests=args.warmup_requests,
+        slo=",".join(args.slo) or None,
+        max_error_rate_pct=args.max_error_rate,
+        datasets=tuple(args.dataset),
+        config_file=args.config,
     )
     if args.port < 1 or args.port > 65535:
         raise ConfigError(f"--port must be between 1 and 65535 (got {args.port})")
     return validate(cfg)
+
+
+def _threads(args: argparse.Namespace) -> int:
+    if args.sweep_threads and args.threads is not None:
+        raise ConfigError("--threads and --sweep-threads cannot be combined: the sweep sets the threads of each level")
+    if args.threads is not None:
+        return args.threads
+    if args.sweep_threads:
+        return max(args.sweep_threads)
+    return DEFAULT_OPEN_LOOP_THREADS if (args.rate is not None or args.sweep_rate) else 1
+
+
+def parse_run_args(argv: list) -> argparse.Namespace:
+    """argv (and --config FILE, whose options the command line overrides) -> Namespace.
+    Raises ConfigError for a bad config file; argparse exits 2 for bad options."""
+    parser = build_run_parser()
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    if not known.config:
+        return parser.parse_args(argv)
+    from .config_file import load_config_file
+
+    values = load_config_file(known.config, parser)
+    # repeatable options: the command line's list replaces the file's (it would otherwise add to it)
+    appends = {a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)}
+    listed = {dest: values.pop(dest) for dest in list(values) if dest in appends}
+    parser.set_defaults(**values)
+    args = parser.parse_args(argv)
+    for dest, value in listed.items():
+        if not getattr(args, dest):
+            setattr(args, dest, list(value) if isinstance(value, (list, tuple)) else [value])
+    return args
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -187,8 +288,8 @@ def _main(argv: list) -> int:
         return mock_server_main(argv[1:])
     if argv and argv[0] == "report":
         return report_main(argv[1:])
-    args = build_run_parser().parse_args(argv)
     try:
+        args = parse_run_args(argv)
         cfg = config_from_args(args, dict(os.environ))
         from .execution import prepare_run
 

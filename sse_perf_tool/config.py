@@ -53,7 +53,33 @@ class RunConfig:
     known_hosts: Optional[str] = None
     server_metrics: tuple = ()  # Prometheus /metrics URLs
     server_metric_names: tuple = ()
+    # load models (issue 5)
+    rate: Optional[float] = None  # open loop: requests/s; None = closed loop
+    arrival: str = "poisson"
+    seed: Optional[int] = None  # arrivals and dataset draws; chosen at random (and recorded) when not given
+    sweep_threads: tuple = ()
+    sweep_rate: tuple = ()
+    cooldown_s: float = 0.0
+    warmup_s: float = 0.0
+    warmup_requests: int = 0
+    slo: Optional[str] = None
+    max_error_rate_pct: Optional[float] = None
+    datasets: tuple = ()  # --dataset NAME=PATH[:WEIGHT] specs, as given
+    config_file: Optional[str] = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate is not None or bool(self.sweep_rate)
+
+    @property
+    def sweep(self) -> Optional[tuple[str, tuple]]:
+        """("threads" | "rate", values) for a sweep, else None."""
+        if self.sweep_threads:
+            return "threads", self.sweep_threads
+        if self.sweep_rate:
+            return "rate", self.sweep_rate
+        return None
 
     def masked(self) -> dict:
         """Every option, JSON-ready, with keys and secret-looking header values masked."""
@@ -97,8 +123,49 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"--temperature must be between 0 and 2 (got {cfg.temperature:g})")
     if cfg.top_p is not None and not 0 < cfg.top_p <= 1:
         raise ConfigError(f"--top-p must be in (0, 1] (got {cfg.top_p:g})")
+    _validate_load(cfg)
     validate_base_url(cfg.base_url)
     return cfg
+
+
+def _validate_load(cfg: RunConfig) -> None:
+    """Open loop, sweeps, warm-up, early stop: the combinations that make sense."""
+    if cfg.rate is not None and cfg.rate <= 0:
+        raise ConfigError(f"--rate must be greater than 0 requests/s (got {cfg.rate:g})")
+    if cfg.arrival not in ("poisson", "constant"):
+        raise ConfigError(f"--arrival must be poisson or constant (got {cfg.arrival!r})")
+    if cfg.sweep_threads and cfg.sweep_rate:
+        raise ConfigError("--sweep-threads and --sweep-rate cannot be combined: sweep one of them")
+    if cfg.sweep_rate and cfg.rate is not None:
+        raise ConfigError("--sweep-rate replaces --rate: give one of them")
+    if cfg.sweep_threads and cfg.rate is not None:
+        raise ConfigError("--sweep-threads sweeps closed-loop users; for an open-loop sweep use --sweep-rate")
+    if any(v < 1 or v != int(v) for v in cfg.sweep_threads):
+        raise ConfigError("--sweep-threads values must be whole numbers of at least 1")
+    if any(v <= 0 for v in cfg.sweep_rate):
+        raise ConfigError("--sweep-rate values must be greater than 0 requests/s")
+    if cfg.sweep and cfg.duration_s <= 0 and cfg.requests is None:
+        raise ConfigError("a sweep needs --duration (seconds per level) or --requests (requests per level)")
+    if cfg.open_loop and cfg.duration_s <= 0 and cfg.requests is None:
+        raise ConfigError("--rate needs --duration or --requests (an open loop has no natural end)")
+    if cfg.open_loop and cfg.ramp_up_s > 0:
+        raise ConfigError("--ramp-up applies to closed-loop threads; with --rate use --warmup instead")
+    if cfg.cooldown_s < 0:
+        raise ConfigError(f"--cooldown must not be negative (got {cfg.cooldown_s:g})")
+    if cfg.cooldown_s > 0 and not cfg.sweep:
+        raise ConfigError("--cooldown is the pause between sweep levels: it needs --sweep-threads or --sweep-rate")
+    if cfg.warmup_s < 0:
+        raise ConfigError(f"--warmup must not be negative (got {cfg.warmup_s:g})")
+    if cfg.warmup_requests < 0:
+        raise ConfigError(f"--warmup-requests must not be negative (got {cfg.warmup_requests})")
+    if cfg.warmup_s > 0 and cfg.warmup_requests > 0:
+        raise ConfigError("give --warmup (seconds) or --warmup-requests (a count), not both")
+    if (cfg.warmup_s > 0 or cfg.warmup_requests > 0) and cfg.duration_s <= 0 and cfg.requests is None:
+        raise ConfigError("a warm-up needs --duration or --requests for the measured part that follows it")
+    if cfg.max_error_rate_pct is not None and not 0 <= cfg.max_error_rate_pct < 100:
+        raise ConfigError(f"--max-error-rate must be a percentage from 0 to below 100 (got {cfg.max_error_rate_pct:g})")
+    if cfg.datasets and cfg.param_file:
+        raise ConfigError("--dataset and --param-file cannot be combined: list the file as a --dataset")
 
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")

@@ -19,23 +19,32 @@ from . import __version__
 from .config import ConfigError, RunConfig
 from .flavors import get_flavor
 from .flavors.base import RequestSettings
-from .providers import ApiKeyProvider, QueryProvider
+from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
 from .storage import OutputError, check_writable
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 99, 130
+_NS = 1_000_000_000
 
 
 @dataclass
 class PreparedRun:
     cfg: RunConfig
-    queries: QueryProvider
+    queries: object  # QueryProvider or WeightedQueryProvider: next() -> Query
     keys: Optional[ApiKeyProvider]
     samplers: list = field(default_factory=list)  # telemetry samplers, preflighted
+    slos: tuple = ()  # slo.Slo, parsed
 
 
 def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedRun:
     """Check every input; raises ConfigError (exit 2) before anything is sent."""
-    queries = QueryProvider.from_config(cfg.param_file, cfg.query)
+    from .slo import parse_slos
+
+    slos = parse_slos(cfg.slo) if cfg.slo else ()
+    if cfg.datasets:
+        specs = [parse_dataset_spec(text) for text in cfg.datasets]
+        queries = WeightedQueryProvider.from_specs(specs, cfg.seed)
+    else:
+        queries = QueryProvider.from_config(cfg.param_file, cfg.query)
     keys = ApiKeyProvider.from_config(cfg.api_key_file, cfg.api_key)
     try:
         check_writable(cfg.output_dir)
@@ -43,7 +52,7 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
             check_writable(str(Path(cfg.html_report).resolve().parent))
     except OutputError as exc:
         raise ConfigError(str(exc)) from None
-    return PreparedRun(cfg, queries, keys, _telemetry_samplers(cfg, ssh_password))
+    return PreparedRun(cfg, queries, keys, _telemetry_samplers(cfg, ssh_password), slos)
 
 
 def _telemetry_samplers(cfg: RunConfig, ssh_password: Optional[str]) -> list:
@@ -113,11 +122,108 @@ def execute_run(prepared: PreparedRun, out=None, err=None) -> int:
             mock.stop()
 
 
+def _plans(cfg: RunConfig) -> list:
+    """One RunPlan per level (a single one when not a sweep); request ids are set as levels start."""
+    from .runner import RunPlan
+
+    base = RunPlan(threads=cfg.threads, ramp_up_s=cfg.ramp_up_s, duration_s=cfg.duration_s, requests=cfg.requests,
+                   grace_s=cfg.grace_s, rate=cfg.rate, arrival=cfg.arrival, seed=cfg.seed,
+                   warmup_s=cfg.warmup_s, warmup_requests=cfg.warmup_requests)
+    sweep = cfg.sweep
+    if sweep is None:
+        return [base]
+    kind, values = sweep
+    if kind == "threads":
+        return [replace(base, threads=int(v), level=v) for v in values]
+    return [replace(base, rate=float(v), level=v) for v in values]
+
+
+class _Levels:
+    """The levels of one run, in turn: each gets its own Runner; the aggregator sees the current one."""
+
+    def __init__(self, cfg: RunConfig, make_runner, aggregator_ref: list, start_ns: int, out):
+        self.cfg = cfg
+        self.make_runner = make_runner
+        self.aggregator_ref = aggregator_ref
+        self.start_ns = start_ns
+        self.out = out
+        self.current = None
+        self.phases: list[dict] = []  # {"value", "from_s", "to_s", "warmup_to_s"} per level run
+        self.events_done = 0
+        self.not_sent = 0
+        self.stopped_early: Optional[str] = None
+        self.worker_errors: list[str] = []
+
+    def active_threads(self) -> int:
+        runner = self.current
+        return runner.active_threads if runner is not None else 0
+
+    def live_events(self) -> int:
+        runner = self.current
+        return self.events_done + (runner.live_events() if runner is not None else 0)
+
+    def run(self, plans: list) -> None:
+        """Run every level; KeyboardInterrupt passes through (after `cancel()` the phases are complete)."""
+        sweep = self.cfg.sweep
+        next_id = 1
+        for index, plan in enumerate(plans):
+            if index and self.cfg.cooldown_s > 0:
+                _say(f"cooldown: {self.cfg.cooldown_s:g} s", self.out)
+                time.sleep(self.cfg.cooldown_s)
+            plan = replace(plan, first_request_id=next_id)
+            runner = self.make_runner(plan)
+            aggregator = self.aggregator_ref[0]
+            aggregator.total_threads = plan.threads
+            if sweep is not None:
+                _say(f"level {index + 1}/{len(plans)}: {_level_label(sweep[0], plan.level)}", self.out)
+            level_start = time.perf_counter_ns()
+            self.current = runner
+            self._begin(plan, runner, level_start)
+            runner.start(level_start)
+            runner.run(should_stop=lambda: aggregator.stop_reason)
+            self._end(runner)
+            next_id += runner.issued
+            if runner.stopped_early:
+                self.stopped_early = runner.stopped_early
+                return
+
+    def cancel(self) -> None:
+        runner = self.current
+        if runner is not None:
+            runner.cancel()
+            self._end(runner)
+
+    def _begin(self, plan, runner, level_start: int) -> None:
+        self.phases.append({"value": plan.level, "from_s": (level_start - self.start_ns) / _NS, "to_s": None,
+                            "warmup_to_s": None, "runner": runner})
+
+    def _end(self, runner) -> None:
+        phase = self.phases[-1]
+        if phase.get("runner") is not runner:
+            return
+        del phase["runner"]
+        phase["to_s"] = (time.perf_counter_ns() - self.start_ns) / _NS
+        plan = runner.plan
+        if (plan.warmup_s > 0 or plan.warmup_requests > 0) and runner.measure_start_ns is not None:
+            phase["warmup_to_s"] = min(phase["to_s"], (runner.measure_start_ns - self.start_ns) / _NS)
+        elif plan.warmup_s > 0 or plan.warmup_requests > 0:
+            phase["warmup_to_s"] = phase["to_s"]  # never left warm-up
+        self.events_done += runner.live_events()
+        self.not_sent += runner.not_sent()
+        self.worker_errors.extend(runner.worker_errors)
+        self.current = None
+
+
+def _level_label(kind: str, value) -> str:
+    return f"{value:g} threads" if kind == "threads" else f"{value:g} requests/s"
+
+
 def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     from .aggregator import Aggregator
-    from .runner import RunPlan, Runner
-    from .stats import TIMESERIES_COLUMNS, summarise
+    from .runner import Runner
+    from .stats import TIMESERIES_COLUMNS, mark_phases
     from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
+    from .summary import build_summary, slo_missed
     from .tester import SSETester, TesterSettings, request_id_prefix
     from .tokens import TokenCounter
 
@@ -137,18 +243,21 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     started_at = time.time()
     run_dir = create_run_dir(cfg.output_dir, started_at, cfg.model_name)
     writer = RecordWriter(run_dir)
-    plan = RunPlan(threads=cfg.threads, ramp_up_s=cfg.ramp_up_s, duration_s=cfg.duration_s,
-                   requests=cfg.requests, grace_s=cfg.grace_s)
+    plans = _plans(cfg)
     keys = prepared.keys
     start_ns = time.perf_counter_ns()
     aggregator_ref: list = []
-    runner = Runner(
-        plan,
-        make_tester=lambda index: SSETester(flavor, settings, counter),
-        next_query=prepared.queries.next,
-        next_key=(keys.next if keys else (lambda: None)),
-        sink=lambda record: aggregator_ref[0].submit(record),
-    )
+
+    def make_runner(plan):
+        return Runner(
+            plan,
+            make_tester=lambda index: SSETester(flavor, settings, counter),
+            next_query=prepared.queries.next,
+            next_key=(keys.next if keys else (lambda: None)),
+            sink=lambda record: aggregator_ref[0].submit(record),
+        )
+
+    levels = _Levels(cfg, make_runner, aggregator_ref, start_ns, out)
     samplers = prepared.samplers
     gpu_writer = None
     if any(s.source != "server" for s in samplers):
@@ -156,26 +265,28 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
         from .storage import CsvAppender
 
         gpu_writer = CsvAppender(run_dir / "gpu.csv", GPU_CSV_FIELDS)
-    aggregator = Aggregator(start_ns, writer, cfg.threads, active_threads=lambda: runner.active_threads,
-                            live_events=runner.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang,
-                            gpu_writer=gpu_writer, show_gpu=gpu_writer is not None)
+    aggregator = Aggregator(start_ns, writer, plans[0].threads, active_threads=levels.active_threads,
+                            live_events=levels.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang,
+                            gpu_writer=gpu_writer, show_gpu=gpu_writer is not None,
+                            max_error_rate_pct=cfg.max_error_rate_pct)
     aggregator_ref.append(aggregator)
-    _say(_banner(cfg, plan), out)
+    _say(_banner(cfg, plans[0], prepared), out)
     interrupted = False
     aggregator.start()
     server_samplers = [s for s in samplers if s.source == "server"]
     for sampler in samplers:
         position = server_samplers.index(sampler) if sampler in server_samplers else 0
         sampler.start(_sample_sink(aggregator, sampler, position))
-    runner.start(start_ns)
     try:
-        runner.run()
+        levels.run(plans)
     except KeyboardInterrupt:
         interrupted = True
         _say("\ninterrupted: stopping, cancelling requests in flight, writing results (Ctrl-C again to quit now)", out)
         _ignore_further_interrupts()
-        runner.cancel()
+        levels.cancel()
     ended_at = time.time()
+    if levels.stopped_early:
+        _say(f"stopped early: {levels.stopped_early}", err)
     for sampler in samplers:
         sampler.stop()
     aggregator.close()
@@ -185,14 +296,22 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     for sampler in samplers:
         for warning in sampler.warnings:
             _say(f"warning: {warning}", err)
-    for problem in runner.worker_errors:
+    for problem in levels.worker_errors:
         _say(f"warning: {problem}", err)
     if aggregator.write_error:
         _say(f"warning: {aggregator.write_error}", err)
 
-    write_timeseries(run_dir, aggregator.rows(), TIMESERIES_COLUMNS + tuple(aggregator.series.extra_columns))
-    summary = {"run": _run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)}
-    summary.update(summarise(load_records(run_dir), aggregator.measured_duration_s))
+    rows = mark_phases(aggregator.rows(), levels.phases)
+    write_timeseries(run_dir, rows, TIMESERIES_COLUMNS + tuple(aggregator.series.extra_columns))
+    run_section = _run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)
+    run_section["stopped_early"] = levels.stopped_early
+    sweep = cfg.sweep
+    level_infos = None
+    if sweep is not None:
+        level_infos = [dict(phase, duration_s=aggregator.level_duration_s(phase["value"])) for phase in levels.phases]
+    summary = build_summary(run_section, lambda: load_records(run_dir), aggregator.measured_duration_s,
+                            prepared.slos, level_infos, sweep[0] if sweep else None)
+    summary["requests"]["not_sent"] = levels.not_sent
     if gpu_writer is not None:
         from .gpu.summary import summarise_gpu, total_energy_j
 
@@ -212,7 +331,11 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     _say(f"{labels['folder']}: {run_dir}", out)
     if report_path:
         _say(f"{labels['report']}: {report_path}", out)
-    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if levels.stopped_early or slo_missed(summary):
+        return EXIT_SLO
+    return EXIT_OK
 
 
 def _ignore_further_interrupts() -> None:
@@ -243,19 +366,52 @@ def _run_section(cfg: RunConfig, started_at: float, ended_at: float, duration_s,
         "threads": cfg.threads,
         "ramp_up_s": cfg.ramp_up_s,
         "model_name": cfg.model_name,
+        "load": _load_section(cfg),
         "interrupted": interrupted,
         "tool_version": __version__,
         "config": cfg.masked(),
     }
 
 
-def _banner(cfg: RunConfig, plan) -> str:
+def _load_section(cfg: RunConfig) -> dict:
+    sweep = cfg.sweep
+    return {
+        "model": "open" if cfg.open_loop else "closed",
+        "threads": cfg.threads,
+        "rate": cfg.rate,
+        "arrival": cfg.arrival if cfg.open_loop else None,
+        "seed": cfg.seed,
+        "warmup_s": cfg.warmup_s or None,
+        "warmup_requests": cfg.warmup_requests or None,
+        "sweep": None if sweep is None else {"kind": sweep[0], "values": list(sweep[1]), "cooldown_s": cfg.cooldown_s},
+    }
+
+
+def _banner(cfg: RunConfig, plan, prepared: PreparedRun) -> str:
+    """One line saying what is about to happen."""
     if plan.duration_s > 0:
         length = f"for {plan.duration_s:g} s" + (f" or {plan.requests} requests" if plan.requests else "")
     elif plan.requests:
         length = f"{plan.requests} requests"
     else:
         length = "one request per thread"
-    ramp = f", ramp-up {plan.ramp_up_s:g} s" if plan.ramp_up_s else ""
-    return (f"sse-perf {__version__}: {cfg.api} {cfg.base_url}, {plan.threads} threads{ramp}, {length} "
-            f"(Ctrl-C stops and keeps the results)")
+    sweep = cfg.sweep
+    if sweep is not None:
+        kind, values = sweep
+        load = f"sweep of {kind} {', '.join(f'{v:g}' for v in values)}, {length} each"
+        if kind == "rate":
+            load += f" ({cfg.arrival} arrivals, at most {cfg.threads} in flight)"
+    elif cfg.rate is not None:
+        load = f"{cfg.rate:g} requests/s ({cfg.arrival} arrivals, at most {cfg.threads} in flight), {length}"
+    else:
+        ramp = f", ramp-up {plan.ramp_up_s:g} s" if plan.ramp_up_s else ""
+        load = f"{plan.threads} threads{ramp}, {length}"
+    if cfg.warmup_s:
+        load += f", after {cfg.warmup_s:g} s warm-up"
+    elif cfg.warmup_requests:
+        load += f", after {cfg.warmup_requests} warm-up requests"
+    datasets = getattr(prepared.queries, "datasets", None)
+    mix = ""
+    if datasets:
+        mix = "; datasets " + ", ".join(f"{name}×{weight:g}" for name, weight, _ in datasets)
+    return (f"sse-perf {__version__}: {cfg.api} {cfg.base_url}, {load}{mix} (Ctrl-C stops and keeps the results)")

@@ -68,12 +68,28 @@ SUMMARY_LABELS = {
         "duration": "duration", "rps": "requests/s", "tps": "output tokens/s", "tokens": "output tokens",
         "errors": "errors", "metric": "metric", "folder": "run folder", "report": "report",
         "interrupted": "interrupted by the user: partial results",
+        "stopped": "stopped early", "warmup": "warm-up requests excluded from every figure",
+        "open": "open loop", "closed": "closed loop", "arrivals": "arrivals", "in_flight": "at most {n} in flight",
+        "not_sent": "{n} scheduled requests were never sent: all {threads} threads were busy (the server "
+                    "did not keep up, or --threads is too low); the latencies above understate the wait",
+        "goodput": "goodput", "of_requests": "of requests within", "no_bounds": "no per-request bound",
+        "slo": "SLO", "met": "met", "missed": "MISSED", "level": "level", "succ": "succ%",
+        "best": "highest level within the SLOs", "none_met": "no level met the SLOs",
+        "dataset": "dataset", "threads": "threads", "rate": "req/s",
     },
     "zh": {
         "title": "汇总", "requests": "请求数", "ok": "成功", "failed": "失败", "success": "成功率",
         "duration": "时长", "rps": "请求/秒", "tps": "输出 tokens/秒", "tokens": "输出 tokens",
         "errors": "错误", "metric": "指标", "folder": "结果目录", "report": "报告",
         "interrupted": "用户中断：结果不完整",
+        "stopped": "提前停止", "warmup": "个预热请求不计入任何统计",
+        "open": "开环", "closed": "闭环", "arrivals": "到达", "in_flight": "最多 {n} 个并发",
+        "not_sent": "{n} 个计划请求未能发出：{threads} 个线程全部忙碌（服务跟不上，或 --threads 太少）；"
+                    "上面的延迟低估了等待",
+        "goodput": "有效吞吐", "of_requests": "的请求满足", "no_bounds": "无单请求上限",
+        "slo": "SLO", "met": "达标", "missed": "未达标", "level": "档位", "succ": "成功率",
+        "best": "满足 SLO 的最高档位", "none_met": "没有档位满足 SLO",
+        "dataset": "数据集", "threads": "线程", "rate": "请求/秒",
     },
 }
 
@@ -103,8 +119,103 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
     cols = ("count", "mean", "min", "p50", "p90", "p95", "p99", "max")
     label = t["metric"] + " (ms)"
     lines.append(label + " " * max(1, 14 - _cell_width(label)) + "".join(f"{c:>9}" for c in cols))
-    for name in ("ttfb_ms", "ttft_ms", "ttfo_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+    names = ["ttfb_ms", "ttft_ms", "ttfo_ms", "tpot_ms", "itl_ms", "e2e_ms"]
+    load = run.get("load") or {}
+    if load.get("model") == "open":
+        names += ["queue_ms", "ttft_from_scheduled_ms", "e2e_from_scheduled_ms"]
+    for name in names:
         dist = summary.get(name) or {}
         cells = [str(dist.get("count", 0))] + [fmt_ms(dist.get(c)) for c in cols[1:]]
-        lines.append(f"{name[:-3].upper():<14}" + "".join(f"{c:>9}" for c in cells))
+        label = _ROW_LABELS.get(name, name[:-3].upper())
+        lines.append(f"{label:<14}" + "".join(f"{c:>9}" for c in cells))
+    return lines + load_lines(summary, lang)
+
+
+_ROW_LABELS = {"queue_ms": "QUEUE", "ttft_from_scheduled_ms": "TTFT (sched)", "e2e_from_scheduled_ms": "E2E (sched)"}
+
+
+def _slo_value(verdict: dict) -> str:
+    value, unit = verdict.get("value"), verdict.get("unit")
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return fmt_ms(value) + ("" if value >= 10_000 else " ms")
+    return f"{value:.2f}{'%' if unit == '%' else '/s'}"
+
+
+def load_lines(summary: dict, lang: str = "en") -> list[str]:
+    """Below the latency table: the load model, warm-up, dropped arrivals, goodput, SLO verdicts,
+    the sweep's levels, the datasets, and an early stop."""
+    t = SUMMARY_LABELS.get(lang, SUMMARY_LABELS["en"])
+    run = summary.get("run") or {}
+    load = run.get("load") or {}
+    req = summary.get("requests") or {}
+    lines = []
+    if load.get("model") == "open" and load.get("rate") is not None:
+        lines.append(f"{t['open']}: {load['rate']:g} {t['rate']} {load.get('arrival')} {t['arrivals']} "
+                     f"(seed {load.get('seed')}), {t['in_flight'].format(n=load.get('threads'))}")
+    if req.get("warmup"):
+        lines.append(f"{req['warmup']} {t['warmup']}")
+    if req.get("not_sent"):
+        lines.append("!! " + t["not_sent"].format(n=req["not_sent"], threads=load.get("threads")))
+    lines += _sweep_lines(summary, t)
+    goodput = summary.get("goodput") or {}
+    if summary.get("slo") is not None and goodput:
+        bounds = goodput.get("bounds") or {}
+        within = ", ".join(f"{k[:-3]} {_slo_value({'value': v, 'unit': 'ms'})}" for k, v in bounds.items()) or t["no_bounds"]
+        rps, pct = goodput.get("requests_per_s"), goodput.get("pct")
+        lines.append(f"{t['goodput']}: {'-' if rps is None else f'{rps:.2f}'} {t['rate']} "
+                     f"({'-' if pct is None else f'{pct:.1f}'}% {t['of_requests']} {within})")
+    for verdict in summary.get("slo") or ():
+        mark = t["met"] if verdict["met"] else t["missed"]
+        lines.append(f"{t['slo']} {verdict['expr']:<28} {_slo_value(verdict):>12}  {mark}")
+    lines += _dataset_lines(summary, t)
+    if run.get("stopped_early"):
+        lines.append(f"!! {t['stopped']}: {run['stopped_early']}")
+    return lines
+
+
+def _sweep_lines(summary: dict, t: dict) -> list[str]:
+    levels = summary.get("levels")
+    if not levels:
+        return []
+    sweep = summary.get("sweep") or {}
+    kind = sweep.get("kind", "threads")
+    head = (t["threads"] if kind == "threads" else t["rate"], "req/s", "tok/s", "TTFT p95", "TPOT p95", "E2E p95",
+            t["succ"], t["slo"])
+    widths = (8, 8, 8, 9, 9, 9, 7, 7)
+    lines = [" ".join(_pad(h, w) for h, w in zip(head, widths))]
+    for block in levels:
+        thr, req = block["throughput"], block["requests"]
+        meets = block.get("meets_slo")
+        cells = (
+            f"{next(iter(block['level'].values())):g}",
+            "-" if thr["requests_per_s"] is None else f"{thr['requests_per_s']:.2f}",
+            "-" if thr["output_tokens_per_s"] is None else f"{thr['output_tokens_per_s']:.0f}",
+            fmt_ms(block["ttft_ms"]["p95"]), fmt_ms(block["tpot_ms"]["p95"]), fmt_ms(block["e2e_ms"]["p95"]),
+            "-" if req["success_rate_pct"] is None else f"{req['success_rate_pct']:.1f}",
+            "-" if meets is None else (t["met"] if meets else t["missed"]),
+        )
+        lines.append(" ".join(_pad(c, w) for c, w in zip(cells, widths)))
+    if any(b.get("meets_slo") is not None for b in levels):
+        best = sweep.get("best_level")
+        unit = t["threads"] if kind == "threads" else t["rate"]
+        lines.append(f"{t['best']}: {best:g} {unit}" if best is not None else f"!! {t['none_met']}")
+    return lines
+
+
+def _dataset_lines(summary: dict, t: dict) -> list[str]:
+    datasets = summary.get("datasets")
+    if not datasets:
+        return []
+    head = (t["dataset"], t["requests"], t["succ"], "TTFT p95", "TPOT p95", "E2E p95", "tok/s")
+    widths = (16, 8, 7, 9, 9, 9, 8)
+    lines = [" ".join(_pad(h, w) if i else h + " " * max(0, w - _cell_width(h)) for i, (h, w) in enumerate(zip(head, widths)))]
+    for name, d in datasets.items():
+        label = name if _cell_width(name) <= 16 else name[:15] + "…"
+        cells = (label, str(d["requests"]), "-" if d["success_rate_pct"] is None else f"{d['success_rate_pct']:.1f}",
+                 fmt_ms(d["ttft_ms"]["p95"]), fmt_ms(d["tpot_ms"]["p95"]), fmt_ms(d["e2e_ms"]["p95"]),
+                 "-" if d["output_tokens_per_s"] is None else f"{d['output_tokens_per_s']:.0f}")
+        lines.append(label + " " * max(0, 16 - _cell_width(label)) + " "
+                     + " ".join(_pad(c, w) for c, w in zip(cells[1:], widths[1:])))
     return lines

@@ -45,52 +45,101 @@ def distribution(values: Iterable[float]) -> dict:
 # -- whole run -------------------------------------------------------------------------
 
 LATENCY_METRICS = ("ttfb_ms", "ttft_ms", "ttfo_ms", "tpot_ms", "itl_ms", "e2e_ms")
+QUEUE_METRICS = ("queue_ms", "ttft_from_scheduled_ms", "e2e_from_scheduled_ms")
+DATASET_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
 
 
-def summarise(records: Iterable[dict], duration_s: Optional[float]) -> dict:
-    """The figures of summary.json from records.jsonl objects (CONTRACT.md field names).
+class _Tally:
+    """Counts and latency values of one group of records (the run, or one dataset)."""
 
-    Latency distributions are over successful requests only; `itl_ms` pools every gap of every
-    successful request. Throughput divides by the measured duration (first send to last finish);
-    output tokens count successful requests, as vLLM's bench serve does.
-    """
-    from array import array
+    def __init__(self, metrics: tuple):
+        from array import array
 
-    values = {name: array("d") for name in LATENCY_METRICS}
-    total = ok = tokens_ok = 0
-    errors: dict[str, int] = {}
-    for rec in records:
-        total += 1
+        self.values = {name: array("d") for name in metrics}
+        self.total = self.ok = self.tokens_ok = self.good = 0
+        self.errors: dict[str, int] = {}
+
+    def add(self, rec: dict, good: bool) -> None:
+        self.total += 1
         if not rec.get("ok"):
             kind = rec.get("error_kind") or "unknown"
-            errors[kind] = errors.get(kind, 0) + 1
-            continue
-        ok += 1
-        tokens_ok += rec.get("output_tokens") or 0
-        for name in LATENCY_METRICS:
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+            return
+        self.ok += 1
+        self.good += good
+        self.tokens_ok += rec.get("output_tokens") or 0
+        for name, values in self.values.items():
             if name == "itl_ms":
-                values[name].extend(rec.get("itl_ms") or ())
+                values.extend(rec.get("itl_ms") or ())
                 continue
             value = rec.get(name)
             if value is not None:
-                values[name].append(value)
+                values.append(value)
+
+    def requests(self) -> dict:
+        return {
+            "total": self.total,
+            "ok": self.ok,
+            "failed": self.total - self.ok,
+            "success_rate_pct": (100.0 * self.ok / self.total) if self.total else None,
+        }
+
+
+def _dataset_counts(tally: _Tally) -> dict:
+    counts = tally.requests()
+    return {"requests": counts.pop("total"), **counts}
+
+
+def summarise(records: Iterable[dict], duration_s: Optional[float], bounds: Optional[dict] = None) -> dict:
+    """The figures of summary.json from records.jsonl objects (CONTRACT.md field names).
+
+    Warm-up records are counted apart and excluded from every figure. Latency distributions are
+    over successful requests only; `itl_ms` pools every gap of every successful request.
+    Throughput divides by the measured duration (first send to last finish); output tokens count
+    successful requests, as vLLM's bench serve does. Goodput counts the successful requests that
+    meet every per-request bound (`slo.request_bounds`), over the same duration.
+    """
+    from .slo import meets_bounds
+
+    bounds = bounds or {}
+    run = _Tally(LATENCY_METRICS + QUEUE_METRICS)
+    datasets: dict[str, _Tally] = {}
+    warmup = 0
+    for rec in records:
+        if rec.get("warmup"):
+            warmup += 1
+            continue
+        good = bool(rec.get("ok")) and meets_bounds(rec, bounds)
+        run.add(rec, good)
+        name = rec.get("dataset")
+        if name is not None:
+            tally = datasets.get(name)
+            if tally is None:
+                tally = datasets[name] = _Tally(DATASET_METRICS)
+            tally.add(rec, good)
     rate = (lambda n: n / duration_s) if duration_s else (lambda n: None)
     summary = {
-        "requests": {
-            "total": total,
-            "ok": ok,
-            "failed": total - ok,
-            "success_rate_pct": (100.0 * ok / total) if total else None,
-        },
-        "errors": dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "requests": dict(run.requests(), warmup=warmup),
+        "errors": dict(sorted(run.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
         "throughput": {
-            "requests_per_s": rate(ok),
-            "output_tokens_total": tokens_ok,
-            "output_tokens_per_s": rate(tokens_ok),
+            "requests_per_s": rate(run.ok),
+            "output_tokens_total": run.tokens_ok,
+            "output_tokens_per_s": rate(run.tokens_ok),
         },
     }
-    for name in LATENCY_METRICS:
-        summary[name] = distribution(values[name])
+    for name in LATENCY_METRICS + QUEUE_METRICS:
+        summary[name] = distribution(run.values[name])
+    summary["goodput"] = {
+        "requests_per_s": rate(run.good),
+        "pct": (100.0 * run.good / run.total) if run.total else None,
+        "bounds": {field: limit for field, (_, limit) in bounds.items()},
+    }
+    if datasets:
+        summary["datasets"] = {
+            name: dict(_dataset_counts(tally), output_tokens_per_s=rate(tally.tokens_ok),
+                       **{m: distribution(tally.values[m]) for m in DATASET_METRICS})
+            for name, tally in sorted(datasets.items())
+        }
     return summary
 
 
@@ -99,6 +148,7 @@ def summarise(records: Iterable[dict], duration_s: Optional[float]) -> dict:
 TIMESERIES_COLUMNS = (
     "second", "active_threads", "requests_started", "requests_ok", "requests_failed", "output_tokens",
     "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms", "e2e_p50_ms", "e2e_p95_ms", "success_rate_pct",
+    "phase", "level",  # warmup | measure | cooldown; the sweep level of that second
 )
 _NS = 1_000_000_000
 
@@ -239,3 +289,27 @@ class TimeSeries:
             finished += r.ok + r.failed
             out.append(self.row(second, (ok, finished)))
         return out
+
+
+def mark_phases(rows: list[dict], phases: list[dict]) -> list[dict]:
+    """Fill each row's `phase` (warmup | measure | cooldown) and `level` from the run's phases.
+
+    `phases`: one dict per level in run order, {"from_s", "to_s", "warmup_to_s" or None, "value"},
+    in seconds after the run's start. A second belongs to the phase holding its midpoint; seconds
+    between levels are cooldown, seconds after the last level belong to it (late finishes).
+    """
+    for row in rows:
+        mid = row["second"] + 0.5
+        phase, level = "measure", None
+        for index, p in enumerate(phases):
+            last = index == len(phases) - 1
+            if mid < p["from_s"]:
+                phase, level = "cooldown", None
+                break
+            if mid < p["to_s"] or last:
+                level = p["value"]
+                warm_to = p.get("warmup_to_s")
+                phase = "warmup" if warm_to is not None and mid < warm_to else "measure"
+                break
+        row["phase"], row["level"] = phase, level
+    return rows

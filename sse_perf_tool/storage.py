@@ -144,17 +144,26 @@ def _format_number(value):
 
 
 def load_timeseries(run_dir: Path) -> list[dict]:
-    """timeseries.csv -> rows of float|None ('second' as int)."""
+    """timeseries.csv -> rows of float|None ('second' as int; text columns such as `phase` as str)."""
     rows = []
     with open(Path(run_dir) / "timeseries.csv", encoding="utf-8", newline="") as fh:
         for raw in csv.DictReader(fh):
             row = {}
             for key, value in raw.items():
-                row[key] = float(value) if value not in ("", None) else None
+                row[key] = _parse_cell(value)
             if row.get("second") is not None:
                 row["second"] = int(row["second"])
             rows.append(row)
     return rows
+
+
+def _parse_cell(value):
+    if value in ("", None):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def write_summary(run_dir: Path, summary: dict) -> Path:

@@ -45,7 +45,8 @@ def _rec(ok=True, ttft=100.0, itl=(10.0, 20.0), tokens=3, kind=None):
 def test_summary_latencies_only_from_successful_requests_and_itl_pooled():
     records = [_rec(ttft=100.0), _rec(ttft=300.0, itl=(5.0,)), _rec(ok=False, ttft=9999.0, kind="timeout")]
     s = summarise(records, duration_s=2.0)
-    assert s["requests"] == {"total": 3, "ok": 2, "failed": 1, "success_rate_pct": pytest.approx(200 / 3)}
+    assert s["requests"] == {"total": 3, "ok": 2, "failed": 1, "success_rate_pct": pytest.approx(200 / 3),
+                             "warmup": 0}
     assert s["errors"] == {"timeout": 1}
     assert s["ttft_ms"]["count"] == 2 and s["ttft_ms"]["max"] == 300.0
     assert s["itl_ms"]["count"] == 3  # every gap of every successful request
@@ -111,3 +112,48 @@ def test_finalised_seconds_free_their_raw_values_but_keep_percentiles():
     assert ts.rows()[0]["ttft_p50_ms"] == pytest.approx(100.0)
     ts.add(_record(0.0, [0.4, 0.5], tokens=2))  # a late record still counts
     assert ts.rows()[0]["requests_ok"] == 2
+
+
+def test_warmup_records_are_counted_apart_and_excluded_from_every_figure():
+    records = [dict(_rec(ttft=5000.0), warmup=True), dict(_rec(ok=False, kind="timeout"), warmup=True),
+               _rec(ttft=100.0), _rec(ttft=200.0)]
+    s = summarise(records, duration_s=1.0)
+    assert s["requests"]["warmup"] == 2
+    assert s["requests"]["total"] == 2 and s["requests"]["failed"] == 0 and s["errors"] == {}
+    assert s["ttft_ms"]["max"] == 200.0
+    assert s["throughput"]["output_tokens_total"] == 6
+
+
+def test_goodput_counts_successful_requests_within_every_bound():
+    """vLLM's goodput: a request counts when it is ok and each bounded value meets its bound."""
+    records = [_rec(ttft=100.0), _rec(ttft=900.0), _rec(ttft=300.0, itl=(100.0, 100.0)),
+               _rec(ok=False, ttft=50.0, kind="timeout")]
+    bounds = {"ttft_ms": ("<", 800.0), "e2e_ms": ("<=", 400.0)}
+    s = summarise(records, duration_s=2.0, bounds=bounds)
+    # e2e: 130 ok, 930 (ttft fails anyway), 500 > 400 fails -> only the first is good
+    assert s["goodput"]["requests_per_s"] == pytest.approx(0.5)
+    assert s["goodput"]["pct"] == pytest.approx(25.0)
+    assert s["goodput"]["bounds"] == {"ttft_ms": 800.0, "e2e_ms": 400.0}
+    unbounded = summarise(records, duration_s=2.0)
+    assert unbounded["goodput"]["requests_per_s"] == unbounded["throughput"]["requests_per_s"]
+
+
+def test_queue_and_from_scheduled_distributions_are_summarised():
+    records = [dict(_rec(ttft=100.0), queue_ms=0.0, ttft_from_scheduled_ms=100.0, e2e_from_scheduled_ms=130.0),
+               dict(_rec(ttft=100.0), queue_ms=400.0, ttft_from_scheduled_ms=500.0, e2e_from_scheduled_ms=530.0)]
+    s = summarise(records, duration_s=1.0)
+    assert s["queue_ms"]["max"] == 400.0 and s["queue_ms"]["mean"] == 200.0
+    assert s["ttft_from_scheduled_ms"]["p50"] == 300.0
+    assert s["e2e_from_scheduled_ms"]["min"] == 130.0
+
+
+def test_per_dataset_figures_only_when_records_carry_datasets():
+    records = [dict(_rec(ttft=100.0), dataset="maths"), dict(_rec(ttft=300.0), dataset="maths"),
+               dict(_rec(ok=False, kind="timeout"), dataset="coding"), _rec(ttft=50.0)]
+    s = summarise(records, duration_s=2.0)
+    assert set(s["datasets"]) == {"maths", "coding"}
+    maths = s["datasets"]["maths"]
+    assert maths["requests"] == 2
+    assert maths["ok"] == 2 and maths["ttft_ms"]["p50"] == 200.0 and maths["output_tokens_per_s"] == 3.0
+    assert s["datasets"]["coding"]["success_rate_pct"] == 0.0
+    assert "datasets" not in summarise([_rec()], duration_s=1.0)

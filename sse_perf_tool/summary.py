@@ -1,0 +1,68 @@
+"""summary.json assembled: the whole-run figures, one block per sweep level, SLO verdicts.
+
+Imports stats and slo only; reads records through a callable (one pass per group), no clock.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Optional
+
+from .slo import all_met, evaluate_slos, request_bounds
+from .stats import summarise
+
+
+def build_summary(
+    run_section: dict,
+    records: Callable[[], Iterable[dict]],
+    duration_s: Optional[float],
+    slos: tuple = (),
+    levels: Optional[list[dict]] = None,
+    sweep_kind: Optional[str] = None,
+) -> dict:
+    """The whole summary.json.
+
+    `records()` returns a fresh iterator over records.jsonl objects. `levels` (sweeps): one dict per
+    level in run order, {"value", "from_s", "to_s", "warmup_to_s", "duration_s"}. For a sweep the
+    top-level `slo` holds the verdicts of the best level (the highest that meets every SLO), or of
+    the first level when none does, so that "any top-level SLO missed" means "exit 99" in both cases.
+    """
+    bounds = request_bounds(slos)
+    summary = {"run": run_section}
+    summary.update(summarise(records(), duration_s, bounds))
+    if slos:
+        summary["slo"] = evaluate_slos(slos, summary)
+    if not levels:
+        return summary
+    blocks = []
+    for level in levels:
+        value = level["value"]
+        block = {"level": {sweep_kind: value}, "from_s": level["from_s"], "to_s": level["to_s"],
+                 "warmup_to_s": level.get("warmup_to_s")}
+        mine = (r for r in records() if r.get("level") == value)
+        block.update(summarise(mine, level.get("duration_s"), bounds))
+        block.pop("datasets", None)
+        if slos:
+            block["slo"] = evaluate_slos(slos, block)
+            block["meets_slo"] = all_met(block["slo"])
+        else:
+            block["meets_slo"] = None
+        blocks.append(block)
+    summary["levels"] = blocks
+    best = best_level(blocks)
+    summary["sweep"] = {"kind": sweep_kind, "values": [lv["value"] for lv in levels],
+                        "best_level": None if best is None else best["level"][sweep_kind]}
+    if slos and blocks:
+        summary["slo"] = (best or blocks[0])["slo"]
+    return summary
+
+
+def best_level(blocks: list[dict]) -> Optional[dict]:
+    """The highest level that meets every SLO (levels need not be sorted), or None."""
+    met = [b for b in blocks if b.get("meets_slo")]
+    if not met:
+        return None
+    return max(met, key=lambda b: next(iter(b["level"].values())))
+
+
+def slo_missed(summary: dict) -> bool:
+    return any(not v["met"] for v in summary.get("slo") or ())
