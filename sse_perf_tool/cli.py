@@ -32,16 +32,23 @@ examples:
       a vLLM / SGLang / TGI OpenAI-compatible server with a file of prompts
   sse-perf --api-key-file keys.txt --param-file dataset.jsonl --requests 500 --threads 16
       exactly 500 requests, keys and prompts taken in turn
-  sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --threads 32 --duration 300 \
+  sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --threads 32 --duration 300 \\
            --gpu ssh://ops@gpu1 --server-metrics http://gpu1:8000/metrics
       the same with the server's GPUs (nvidia-smi over SSH) and vLLM's queue metrics
+  sse-perf --demo --sweep-threads 1,4,16,64 --duration 10 --slo "ttft_p95<500ms"
+      how many threads does it hold within the SLO? (exit 99 when no level meets it)
+  sse-perf --demo --rate 4 --arrival poisson --seed 42 --threads 64 --duration 60 --warmup 10
+      open loop: 4 requests/s whatever the responses do; queue time counts (no coordinated omission)
+  sse-perf --config examples/mixed-datasets.toml --demo
+      a load profile kept in version control; options on the command line win
   sse-perf mock-server --port 8000 --ttft-ms 300 --itl-ms 25
       run the simulated LLM server in the foreground
   sse-perf report report/20261121-101500
       render report.html again from a run folder
 
 exit codes: 0 completed (even with failed requests), 2 bad usage or input (nothing sent),
-130 interrupted (partial results written), 1 internal error.
+99 an SLO missed or --max-error-rate stopped the run (results written), 130 interrupted
+(partial results written), 1 internal error.
 """
 
 
