@@ -41,6 +41,7 @@ class Aggregator(threading.Thread):
         gpu_writer=None,
         show_gpu: bool = False,
         max_error_rate_pct: Optional[float] = None,
+        history=None,
     ):
         super().__init__(name="sse-perf-aggregator", daemon=True)
         self.queue: "queue.Queue" = queue.Queue()
@@ -69,6 +70,7 @@ class Aggregator(threading.Thread):
         self.max_error_rate_pct = max_error_rate_pct
         self._recent = deque(maxlen=ERROR_WINDOW)  # outcomes of the last requests, for the early stop
         self.stop_reason: Optional[str] = None  # set once when the error rate crosses the limit
+        self.history = history  # history.HistoryRecorder: records in batches, flushed every second
 
     def submit(self, record) -> None:
         """Called by worker threads as each request ends."""
@@ -107,6 +109,8 @@ class Aggregator(threading.Thread):
                 item = None
             if item is _STOP:
                 self._drain()
+                if self.history is not None:
+                    self.history.flush()
                 break
             if item is not None:
                 self._handle(item)
@@ -145,11 +149,14 @@ class Aggregator(threading.Thread):
         if isinstance(record, _Samples):
             self._handle_samples(record)
             return
+        as_dict = record.to_dict() if (self.writer is not None or self.history is not None) else None
         if self.writer is not None and self.write_error is None:
             try:
-                self.writer.write(record.to_dict())
+                self.writer.write(as_dict)
             except OSError as exc:  # disk full or folder removed: keep measuring, say so at the end
                 self.write_error = f"records could not be written: {exc}"
+        if self.history is not None:
+            self.history.add(as_dict)
         self.series.add(record)
         self.finished += 1
         if record.ok:
@@ -181,7 +188,9 @@ class Aggregator(threading.Thread):
                                 f"exceeded --max-error-rate {self.max_error_rate_pct:g}%")
 
     def _tick(self, elapsed_s: int) -> None:
-        """Once a second: close second `elapsed_s - 1`, print its row."""
+        """Once a second: close second `elapsed_s - 1`, print its row, write the history batch."""
+        if self.history is not None:
+            self.history.flush()
         second = elapsed_s - 1
         self.series.set_active(second, self.active_threads())
         events = self.live_events()

@@ -66,6 +66,8 @@ class RunConfig:
     max_error_rate_pct: Optional[float] = None
     datasets: tuple = ()  # --dataset NAME=PATH[:WEIGHT] specs, as given
     config_file: Optional[str] = None
+    history: Optional[str] = None  # history database (default OUTPUT_DIR/history.db)
+    no_history: bool = False
     extra: dict = field(default_factory=dict)
 
     @property

@@ -258,6 +258,7 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
         )
 
     levels = _Levels(cfg, make_runner, aggregator_ref, start_ns, out)
+    history = _open_history(cfg, run_dir, _run_section(cfg, started_at, None, None, False), err)
     samplers = prepared.samplers
     gpu_writer = None
     if any(s.source != "server" for s in samplers):
@@ -268,7 +269,8 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     aggregator = Aggregator(start_ns, writer, plans[0].threads, active_threads=levels.active_threads,
                             live_events=levels.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang,
                             gpu_writer=gpu_writer, show_gpu=gpu_writer is not None,
-                            max_error_rate_pct=cfg.max_error_rate_pct)
+                            max_error_rate_pct=cfg.max_error_rate_pct,
+                            history=history.recorder if history else None)
     aggregator_ref.append(aggregator)
     _say(_banner(cfg, plans[0], prepared), out)
     interrupted = False
@@ -321,6 +323,8 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
         summary["throughput"]["output_tokens_per_joule"] = tokens / energy if energy else None
     write_summary(run_dir, summary)
     report_path = _write_report(cfg, run_dir, err)
+    status = "interrupted" if interrupted or levels.stopped_early else "completed"
+    history_line = _finish_history(history, status, summary, rows, err)
 
     from .live import SUMMARY_LABELS, summary_lines
 
@@ -331,11 +335,59 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     _say(f"{labels['folder']}: {run_dir}", out)
     if report_path:
         _say(f"{labels['report']}: {report_path}", out)
+    if history_line:
+        _say(history_line, out)
     if interrupted:
         return EXIT_INTERRUPTED
     if levels.stopped_early or slo_missed(summary):
         return EXIT_SLO
     return EXIT_OK
+
+
+@dataclass
+class _HistoryRun:
+    db: object  # history.History
+    run_id: int
+    recorder: object  # history.HistoryRecorder
+
+
+def _open_history(cfg: RunConfig, run_dir: Path, run_section: dict, err) -> Optional[_HistoryRun]:
+    """The history database, with this run begun in it; None (after a warning) when it cannot be used."""
+    if cfg.no_history:
+        return None
+    from .history import History, HistoryError, HistoryRecorder, default_history_path
+
+    path = cfg.history or default_history_path(cfg.output_dir)
+    try:
+        db = History(path)
+    except HistoryError as exc:
+        _say(f"warning: {exc}; this run is not recorded in the history", err)
+        return None
+    try:
+        run_id = db.begin_run(run_dir, run_section)
+    except HistoryError as exc:
+        _say(f"warning: {exc}; this run is not recorded in the history", err)
+        db.close()
+        return None
+    return _HistoryRun(db, run_id, HistoryRecorder(db, run_id))
+
+
+def _finish_history(history: Optional[_HistoryRun], status: str, summary: dict, rows: list, err) -> Optional[str]:
+    if history is None:
+        return None
+    from .history import HistoryError
+
+    try:
+        if history.recorder.warning:
+            _say(f"warning: {history.recorder.warning}", err)
+            return None
+        history.db.finish_run(history.run_id, status, summary, rows)
+        return f"history: run #{history.run_id} in {history.db.path}"
+    except HistoryError as exc:
+        _say(f"warning: {exc}; this run's history entry is incomplete", err)
+        return None
+    finally:
+        history.db.close()
 
 
 def _ignore_further_interrupts() -> None:

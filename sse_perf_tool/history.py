@@ -1,0 +1,332 @@
+"""Run history: every run in one SQLite database (standard-library sqlite3), written as it goes.
+
+Imports records (field names) only. WAL mode and a busy timeout let several runs write the same
+file at once; rows are written in batches, so a killed run keeps what had finished. Every failure
+(corrupt file, lock held too long, a schema newer than this program) is a HistoryError: the caller
+warns and carries on without history, never failing the run for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+from .records import RECORD_FIELDS
+
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_S = 10.0
+STATUSES = ("running", "completed", "interrupted", "error")
+
+# The main figures kept as columns (for listing and filtering without parsing JSON):
+# column -> path in summary.json
+FIGURES = {
+    "requests_total": ("requests", "total"),
+    "success_pct": ("requests", "success_rate_pct"),
+    "requests_per_s": ("throughput", "requests_per_s"),
+    "output_tokens_per_s": ("throughput", "output_tokens_per_s"),
+    "ttft_p95_ms": ("ttft_ms", "p95"),
+    "tpot_p95_ms": ("tpot_ms", "p95"),
+    "e2e_p95_ms": ("e2e_ms", "p95"),
+    "duration_s": ("run", "duration_s"),
+}
+_REQUEST_COLUMNS = tuple(RECORD_FIELDS)
+_JSON_COLUMNS = ("itl_ms",)
+
+
+class HistoryError(Exception):
+    """The history database cannot be used (one line, for a warning)."""
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    figures = ", ".join(f"{name} REAL" for name in FIGURES)
+    db.execute(f"""CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at REAL NOT NULL, ended_at REAL, status TEXT NOT NULL,
+        model_name TEXT, api TEXT, base_url TEXT, load_model TEXT, threads INTEGER, rate REAL,
+        run_dir TEXT, options_json TEXT, summary_json TEXT, slo_json TEXT, {figures})""")
+    columns = ", ".join(f"{name}" for name in _REQUEST_COLUMNS)
+    db.execute(f"CREATE TABLE requests (run_id INTEGER NOT NULL REFERENCES runs(id), {columns})")
+    db.execute("CREATE INDEX requests_by_run ON requests(run_id, request_id)")
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    """Schema 2: the per-second time series (for comparisons) and the writer's process, so a
+    run whose process died without finishing can be told apart from one still running."""
+    db.execute("CREATE TABLE seconds (run_id INTEGER NOT NULL REFERENCES runs(id), second INTEGER NOT NULL, "
+               "row_json TEXT NOT NULL, PRIMARY KEY (run_id, second))")
+    db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
+
+
+MIGRATIONS = {1: _v1, 2: _v2}  # version -> step from version - 1
+
+
+def _get(summary: dict, path: tuple):
+    value = summary
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+class History:
+    """One connection to the history database. Not shared between threads at the same time; the
+    run's aggregator thread writes records, the main thread opens and finishes the run."""
+
+    def __init__(self, path: str, timeout_s: float = BUSY_TIMEOUT_S):
+        self.path = str(path)
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
+            self.db.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(self._describe(exc)) from None
+        except OSError as exc:
+            raise HistoryError(f"history database {self.path} cannot be opened: {exc.strerror or exc}") from None
+
+    def _describe(self, exc: Exception) -> str:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return f"history database {self.path} is corrupt ({text}); move it away to start a new one"
+        if "locked" in text or "busy" in text:
+            return f"history database {self.path} is locked by another program ({text})"
+        return f"history database {self.path}: {text}"
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise HistoryError(f"history database {self.path} has schema {version}, newer than this sse-perf "
+                               f"understands ({SCHEMA_VERSION}); upgrade sse-perf or use --history elsewhere")
+        if version == SCHEMA_VERSION:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[step](self.db)
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _transaction(self):
+        """BEGIN IMMEDIATE ... COMMIT: one writer at a time, waiting up to the busy timeout."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(self._describe(exc)) from None
+
+    def _write(self, sql: str, rows: Iterable[tuple] = (), many: bool = False):
+        with self._transaction() as db:
+            if many:
+                return db.executemany(sql, rows)
+            return db.execute(sql, tuple(rows))
+
+    # -- writing one run --
+    def begin_run(self, run_dir: Path, run_section: dict) -> int:
+        load = run_section.get("load") or {}
+        cursor = self._write(
+            "INSERT INTO runs (started_at, status, model_name, api, base_url, load_model, threads, rate, run_dir, "
+            "options_json, pid, host) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_section.get("started_at"), run_section.get("model_name"), run_section.get("api"),
+             run_section.get("base_url"), load.get("model", "closed"), run_section.get("threads"), load.get("rate"),
+             str(Path(run_dir).resolve()), json.dumps(run_section.get("config") or {}, ensure_ascii=False),
+             os.getpid(), socket.gethostname()))
+        return cursor.lastrowid
+
+    def add_records(self, run_id: int, records: list[dict]) -> None:
+        """One transaction for the batch (records.jsonl objects)."""
+        if not records:
+            return
+        marks = ", ".join("?" for _ in range(len(_REQUEST_COLUMNS) + 1))
+        rows = [(run_id,) + tuple(_cell(name, rec.get(name)) for name in _REQUEST_COLUMNS) for rec in records]
+        self._write(f"INSERT INTO requests (run_id, {', '.join(_REQUEST_COLUMNS)}) VALUES ({marks})", rows, many=True)
+
+    def finish_run(self, run_id: int, status: str, summary: dict, timeseries: Iterable[dict] = ()) -> None:
+        run = summary.get("run") or {}
+        figures = {name: _get(summary, path) for name, path in FIGURES.items()}
+        sets = ", ".join(f"{name} = ?" for name in figures)
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE runs SET status = ?, ended_at = ?, summary_json = ?, slo_json = ?, {sets} WHERE id = ?",
+                (status, run.get("ended_at"), json.dumps(summary, ensure_ascii=False),
+                 json.dumps(summary.get("slo")) if summary.get("slo") is not None else None,
+                 *figures.values(), run_id))
+            db.executemany(
+                "INSERT OR REPLACE INTO seconds (run_id, second, row_json) VALUES (?, ?, ?)",
+                ((run_id, int(row["second"]), json.dumps(row, ensure_ascii=False)) for row in timeseries))
+
+    # -- reading --
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        try:
+            self.db.row_factory = sqlite3.Row
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(self._describe(exc)) from None
+        finally:
+            self.db.row_factory = None
+
+    def list_runs(self, model: Optional[str] = None, since: Optional[float] = None,
+                  limit: Optional[int] = None) -> list[dict]:
+        """Newest first. `model` matches the model label (case-insensitive substring)."""
+        where, args = [], []
+        if model:
+            where.append("LOWER(COALESCE(model_name, '')) LIKE ?")
+            args.append(f"%{model.lower()}%")
+        if since is not None:
+            where.append("started_at >= ?")
+            args.append(since)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._run_dict(row) for row in self._query(sql, tuple(args))]
+
+    def ids(self) -> list[int]:
+        return [row[0] for row in self._query("SELECT id FROM runs ORDER BY id")]
+
+    def get_run(self, run_id: int) -> Optional[dict]:
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return self._run_dict(rows[0]) if rows else None
+
+    def _run_dict(self, row: sqlite3.Row) -> dict:
+        out = {key: row[key] for key in row.keys() if key not in ("summary_json", "options_json", "slo_json")}
+        out["summary"] = json.loads(row["summary_json"]) if row["summary_json"] else None
+        out["options"] = json.loads(row["options_json"]) if row["options_json"] else {}
+        out["slo"] = json.loads(row["slo_json"]) if row["slo_json"] else None
+        out["status"] = self._effective_status(row)
+        return out
+
+    def _effective_status(self, row: sqlite3.Row) -> str:
+        """A run still marked running whose process is gone (killed, crashed) is an `error`."""
+        if row["status"] != "running":
+            return row["status"]
+        if row["host"] == socket.gethostname() and row["pid"] and not _pid_alive(row["pid"]):
+            return "error"
+        return "running"
+
+    def records(self, run_id: int) -> Iterator[dict]:
+        for row in self._query(f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM requests WHERE run_id = ? "
+                               "ORDER BY request_id", (run_id,)):
+            yield {name: _uncell(name, row[name]) for name in _REQUEST_COLUMNS}
+
+    def count_records(self, run_id: int) -> int:
+        return self._query("SELECT COUNT(*) AS n FROM requests WHERE run_id = ?", (run_id,))[0]["n"]
+
+    def timeseries(self, run_id: int) -> list[dict]:
+        return [json.loads(row["row_json"]) for row in
+                self._query("SELECT row_json FROM seconds WHERE run_id = ? ORDER BY second", (run_id,))]
+
+    # -- import --
+    def import_run_dir(self, run_dir: Path) -> int:
+        """Add a run folder made elsewhere (records, time series, summary) as one run."""
+        from .storage import load_records, load_summary, load_timeseries
+
+        run_dir = Path(run_dir)
+        summary = load_summary(run_dir)
+        run = summary.get("run") or {}
+        run_id = self.begin_run(run_dir, run)
+        batch: list[dict] = []
+        for record in load_records(run_dir):
+            batch.append(record)
+            if len(batch) >= 1000:
+                self.add_records(run_id, batch)
+                batch = []
+        self.add_records(run_id, batch)
+        rows = load_timeseries(run_dir) if (run_dir / "timeseries.csv").is_file() else []
+        status = "interrupted" if run.get("interrupted") or run.get("stopped_early") else "completed"
+        self.finish_run(run_id, status, summary, rows)
+        self._write("UPDATE runs SET pid = NULL, host = NULL WHERE id = ?", (run_id,))
+        return run_id
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _cell(name: str, value):
+    if name in _JSON_COLUMNS:
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _uncell(name: str, value):
+    if name in _JSON_COLUMNS:
+        return json.loads(value) if value else []
+    if name in ("ok", "warmup"):
+        return bool(value)
+    return value
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class HistoryRecorder:
+    """Collects a run's records and writes them in batches (from the aggregator's thread). The
+    first failure turns it off with a warning; the run goes on."""
+
+    def __init__(self, history: History, run_id: int, batch_size: int = 200):
+        self.history = history
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self._batch: list[dict] = []
+        self.warning: Optional[str] = None
+        self.written = 0
+
+    def add(self, record: dict) -> None:
+        if self.warning is not None:
+            return
+        self._batch.append(record)
+        if len(self._batch) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.warning is not None or not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        try:
+            self.history.add_records(self.run_id, batch)
+            self.written += len(batch)
+        except HistoryError as exc:
+            self.warning = f"history: {exc}; the run goes on without it"
+
+
+def default_history_path(output_dir: str) -> str:
+    return str(Path(output_dir) / "history.db")
+
+
+def since_to_timestamp(text: str, now: Optional[float] = None) -> float:
+    """'2026-11-01', '2026-11-01T10:00', '7d', '12h', '30m' -> Unix seconds. ValueError if neither."""
+    now = time.time() if now is None else now
+    text = text.strip()
+    units = {"d": 86400, "h": 3600, "m": 60}
+    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
+        return now - float(text[:-1]) * units[text[-1]]
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
