@@ -1,0 +1,320 @@
+"""history: runs recorded in SQLite as they go; concurrent writers, SIGKILL, corrupt and newer
+databases, migration, and the `sse-perf history` sub-command. Real SQLite files in tmp folders."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sse_perf_tool.cli import main
+from sse_perf_tool.history import MIGRATIONS, SCHEMA_VERSION, History, HistoryError, HistoryRecorder
+
+
+def _record(request_id, ok=True, ttft=100.0):
+    return {"request_id": request_id, "thread_id": 1, "query": "q", "dataset": None, "started_at": 1.0,
+            "ok": ok, "error_kind": None if ok else "timeout", "ttft_ms": ttft, "itl_ms": [1.0, 2.5],
+            "output_tokens": 3, "warmup": False, "level": None}
+
+
+def _run_section(model="m"):
+    return {"started_at": time.time(), "api": "openai-chat", "base_url": "http://127.0.0.1:1/v1",
+            "model_name": model, "threads": 4, "load": {"model": "closed"}, "config": {"api_key": "app-…9f3a"}}
+
+
+def _run_cli(args):
+    return main([str(a) for a in args])
+
+
+# -- the database --------------------------------------------------------------------------
+
+def test_a_run_round_trips_with_its_records_and_time_series(tmp_path):
+    db = History(str(tmp_path / "h.db"))
+    run_id = db.begin_run(tmp_path, _run_section())
+    db.add_records(run_id, [_record(1), _record(2, ok=False)])
+    summary = {"run": {"ended_at": 5.0, "duration_s": 4.0}, "requests": {"total": 2, "success_rate_pct": 50.0},
+               "throughput": {"requests_per_s": 0.25}, "ttft_ms": {"p95": 99.0}, "slo": [{"met": False}]}
+    db.finish_run(run_id, "completed", summary, [{"second": 0, "requests_ok": 1}, {"second": 1, "requests_ok": 0}])
+    run = db.get_run(run_id)
+    assert run["status"] == "completed" and run["summary"] == summary
+    assert run["success_pct"] == 50.0 and run["ttft_p95_ms"] == 99.0 and run["requests_per_s"] == 0.25
+    assert run["options"] == {"api_key": "app-…9f3a"}
+    records = list(db.records(run_id))
+    assert [r["request_id"] for r in records] == [1, 2]
+    assert records[0]["itl_ms"] == [1.0, 2.5] and records[0]["ok"] is True and records[1]["ok"] is False
+    assert [row["second"] for row in db.timeseries(run_id)] == [0, 1]
+    assert db.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_list_filters_by_model_time_and_limit_newest_first(tmp_path):
+    db = History(str(tmp_path / "h.db"))
+    ids = [db.begin_run(tmp_path, dict(_run_section(m), started_at=t)) for m, t in
+           (("qwen-7b", 1000.0), ("llama", 2000.0), ("Qwen-14b", 3000.0))]
+    assert [r["id"] for r in db.list_runs()] == ids[::-1]
+    assert [r["model_name"] for r in db.list_runs(model="qwen")] == ["Qwen-14b", "qwen-7b"]
+    assert [r["id"] for r in db.list_runs(since=1500.0)] == [ids[2], ids[1]]
+    assert len(db.list_runs(limit=1)) == 1
+
+
+def test_two_writers_at_once_both_succeed(tmp_path):
+    """Two runs writing the same database concurrently (WAL + busy timeout): nothing is lost."""
+    path = str(tmp_path / "h.db")
+    History(path).close()  # created and migrated once
+    errors = []
+
+    def writer(name):
+        try:
+            db = History(path)
+            run_id = db.begin_run(tmp_path, _run_section(name))
+            for batch in range(20):
+                db.add_records(run_id, [_record(batch * 10 + i) for i in range(10)])
+            db.finish_run(run_id, "completed", {"run": {}}, [])
+            db.close()
+        except Exception as exc:  # collected and asserted below: a lost write must fail the test
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=writer, args=(f"w{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    db = History(path)
+    runs = db.list_runs()
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"completed"}
+    assert all(db.count_records(r["id"]) == 200 for r in runs)
+
+
+def test_two_processes_run_at_once_into_one_history(tmp_path):
+    """Two real sse-perf processes, one history.db: both runs recorded completely."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "sse_perf_tool", "--demo", "--threads", "4", "--duration", "2", "--quiet",
+           "--output-dir", str(tmp_path)]
+    procs = [subprocess.Popen(cmd + ["--model-name", f"p{i}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, text=True) for i in range(2)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "warning" not in err
+    db = History(str(tmp_path / "history.db"))
+    runs = db.list_runs()
+    assert sorted(r["model_name"] for r in runs) == ["p0", "p1"]
+    for run in runs:
+        assert run["status"] == "completed"
+        folder = Path(run["run_dir"])
+        lines = (folder / "records.jsonl").read_text().splitlines()
+        assert db.count_records(run["id"]) == len(lines) == run["requests_total"]
+
+
+def test_a_run_killed_with_sigkill_keeps_its_finished_requests(tmp_path):
+    """SIGKILL mid-run: no chance to clean up. The requests written in batches are in the database,
+    and the run is not `completed` (it reads as `error` once its process is gone)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "sse_perf_tool", "--demo", "--threads", "8", "--duration", "60",
+                             "--output-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, text=True)
+    path = tmp_path / "history.db"
+    stored = 0
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and stored < 10:
+            time.sleep(0.3)
+            if path.is_file():
+                try:
+                    with sqlite3.connect(path) as con:
+                        stored = con.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+                except sqlite3.OperationalError:
+                    stored = 0  # tables not created yet
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert stored >= 10
+    db = History(str(path))
+    (run,) = db.list_runs()
+    assert run["status"] == "error"
+    assert run["summary"] is None
+    assert db.count_records(run["id"]) >= stored
+    records = list(db.records(run["id"]))
+    assert all(r["ok"] for r in records) and len({r["request_id"] for r in records}) == len(records)
+
+
+# -- faults: the run goes on, exit code unchanged -----------------------------------------
+
+def _demo_run(tmp_path, *extra):
+    return _run_cli(["--demo", "--threads", "2", "--requests", "4", "--quiet", "--output-dir", tmp_path, *extra])
+
+
+def test_a_corrupt_database_warns_and_the_run_still_writes_everything(tmp_path, capsys):
+    (tmp_path / "history.db").write_bytes(b"this is not a database at all" * 100)
+    assert _demo_run(tmp_path) == 0
+    err = capsys.readouterr().err
+    assert "corrupt" in err and "not recorded in the history" in err
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (run_dir / "summary.json").is_file() and (run_dir / "report.html").is_file()
+
+
+def test_a_database_from_a_newer_schema_is_left_alone(tmp_path, capsys):
+    path = tmp_path / "history.db"
+    with sqlite3.connect(path) as con:
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    assert _demo_run(tmp_path) == 0
+    assert "newer than this sse-perf" in capsys.readouterr().err
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 5
+        assert con.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'runs'").fetchone()[0] == 0
+
+
+def test_a_lock_held_past_the_busy_timeout_is_a_clear_history_error(tmp_path):
+    path = str(tmp_path / "h.db")
+    History(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        db = History(path, timeout_s=0.2)
+        with pytest.raises(HistoryError, match="locked"):
+            db.begin_run(tmp_path, _run_section())
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_the_recorder_turns_itself_off_after_a_failure_and_says_why(tmp_path):
+    path = str(tmp_path / "h.db")
+    db = History(path, timeout_s=0.2)
+    run_id = db.begin_run(tmp_path, _run_section())
+    recorder = HistoryRecorder(db, run_id, batch_size=2)
+    recorder.add(_record(1))
+    recorder.add(_record(2))  # flushed
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        recorder.add(_record(3))
+        recorder.add(_record(4))  # this flush meets the lock
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert recorder.written == 2 and recorder.warning and "locked" in recorder.warning
+    recorder.add(_record(5))
+    recorder.flush()
+    assert db.count_records(run_id) == 2
+
+
+def test_no_history_writes_no_database(tmp_path):
+    assert _demo_run(tmp_path, "--no-history") == 0
+    assert not (tmp_path / "history.db").exists()
+
+
+def test_history_path_option_moves_the_database(tmp_path):
+    target = tmp_path / "elsewhere" / "runs.db"
+    assert _demo_run(tmp_path, "--history", target) == 0
+    assert target.is_file() and not (tmp_path / "history.db").exists()
+    assert History(str(target)).list_runs()[0]["status"] == "completed"
+
+
+# -- migration -----------------------------------------------------------------------------
+
+def test_a_schema_1_database_is_migrated_and_keeps_its_runs(tmp_path):
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[1](con)
+    con.execute("PRAGMA user_version = 1")
+    con.execute("INSERT INTO runs (started_at, status, model_name, requests_per_s) VALUES (1.0, 'completed', 'old', 2.5)")
+    con.execute("INSERT INTO requests (run_id, request_id, ok) VALUES (1, 1, 1)")
+    con.close()
+    db = History(str(path))
+    assert db.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    (run,) = db.list_runs()
+    assert run["model_name"] == "old" and run["requests_per_s"] == 2.5 and run["status"] == "completed"
+    assert db.count_records(1) == 1 and db.timeseries(1) == []
+    new_id = db.begin_run(tmp_path, _run_section())  # the new columns work
+    assert db.get_run(new_id)["host"]
+
+
+# -- the sub-command -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    for threads, name in ((1, "small"), (2, "medium"), (4, "qwen-large")):
+        assert main(["--demo", "--threads", str(threads), "--requests", str(threads * 2), "--quiet",
+                     "--output-dir", str(out), "--model-name", name]) == 0
+    return out
+
+
+def test_history_lists_runs_newest_first(three_runs, capsys):
+    capsys.readouterr()
+    assert main(["history", "--output-dir", str(three_runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["id", "when"]
+    assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
+    assert "qwen-large" in lines[1] and "completed" in lines[1] and "4 thr" in lines[1]
+
+
+def test_history_json_has_the_contract_fields(three_runs, capsys):
+    capsys.readouterr()
+    assert main(["history", "--output-dir", str(three_runs), "--json", "--model", "QWEN"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    (run,) = body["runs"]
+    assert run["id"] == 3 and run["model_name"] == "qwen-large" and run["status"] == "completed"
+    for key in ("started_at", "api", "threads", "duration_s", "requests_per_s", "output_tokens_per_s",
+                "ttft_p95_ms", "tpot_p95_ms", "success_pct"):
+        assert key in run
+    assert run["requests_total"] == 8 and run["success_pct"] == 100.0
+
+
+def test_history_show_prints_the_summary(three_runs, capsys):
+    capsys.readouterr()
+    assert main(["history", "show", "2", "--output-dir", str(three_runs)]) == 0
+    out = capsys.readouterr().out
+    assert "run #2" in out and "requests stored: 4" in out and "== Summary ==" in out and "TTFT" in out
+
+
+def test_unknown_run_id_exits_2_naming_the_closest_ids(three_runs, capsys):
+    capsys.readouterr()
+    assert main(["history", "show", "7", "--output-dir", str(three_runs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown run id '7'" in err and "closest known: 1, 2, 3" in err
+    assert main(["history", "export", "x", "--output-dir", str(three_runs)]) == 2
+
+
+def test_export_csv_and_json_hold_every_record(three_runs, tmp_path, capsys):
+    csv_path, json_path = tmp_path / "r.csv", tmp_path / "r.json"
+    assert main(["history", "export", "3", "--output-dir", str(three_runs), "-o", str(csv_path)]) == 0
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("request_id,thread_id,query") and len(rows) == 1 + 8
+    assert main(["history", "export", "3", "--format", "json", "--output-dir", str(three_runs),
+                 "-o", str(json_path)]) == 0
+    body = json.loads(json_path.read_text())
+    assert body["run"]["id"] == 3 and len(body["records"]) == 8 and body["summary"]["requests"]["total"] == 8
+
+
+def test_import_adds_a_run_folder_made_elsewhere(three_runs, tmp_path, capsys):
+    folder = next(p for p in three_runs.iterdir() if p.name.endswith("-medium"))
+    target = tmp_path / "other.db"
+    assert main(["history", "import", str(folder), "--history", str(target)]) == 0
+    db = History(str(target))
+    (run,) = db.list_runs()
+    assert run["model_name"] == "medium" and run["status"] == "completed" and db.count_records(run["id"]) == 4
+    assert db.timeseries(run["id"])  # the per-second rows came along
+    assert main(["history", "import", str(tmp_path), "--history", str(target)]) == 2  # not a run folder
+
+
+def test_history_without_a_database_says_so(tmp_path, capsys):
+    assert main(["history", "--output-dir", str(tmp_path)]) == 0
+    assert "no runs recorded yet" in capsys.readouterr().out
+    assert main(["history", "show", "1", "--output-dir", str(tmp_path)]) == 2
+
+
+def test_a_bad_since_is_refused(three_runs, capsys):
+    assert main(["history", "--output-dir", str(three_runs), "--since", "yesterday-ish"]) == 2
+    assert "--since" in capsys.readouterr().err
+    assert main(["history", "--output-dir", str(three_runs), "--since", "1d", "--json"]) == 0
