@@ -26,6 +26,15 @@ class _Samples(list):
     """A batch of telemetry samples on the queue (told apart from records by type)."""
 
 
+class _ClientSecond:
+    """The self-check probe's second on the queue."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
 class Aggregator(threading.Thread):
     def __init__(
         self,
@@ -42,6 +51,7 @@ class Aggregator(threading.Thread):
         show_gpu: bool = False,
         max_error_rate_pct: Optional[float] = None,
         history=None,
+        usable_cores: int = 1,
     ):
         super().__init__(name="sse-perf-aggregator", daemon=True)
         self.queue: "queue.Queue" = queue.Queue()
@@ -71,6 +81,9 @@ class Aggregator(threading.Thread):
         self._recent = deque(maxlen=ERROR_WINDOW)  # outcomes of the last requests, for the early stop
         self.stop_reason: Optional[str] = None  # set once when the error rate crosses the limit
         self.history = history  # history.HistoryRecorder: records in batches, flushed every second
+        self.usable_cores = usable_cores
+        self._saturated_streak = 0
+        self.saturation_warned = False
 
     def submit(self, record) -> None:
         """Called by worker threads as each request ends."""
@@ -79,6 +92,10 @@ class Aggregator(threading.Thread):
     def submit_samples(self, samples: list) -> None:
         """Called by telemetry sampler threads with each batch of readings (gpu.base.Sample)."""
         self.queue.put(_Samples(samples))
+
+    def submit_client(self, second) -> None:
+        """Called by the self-check probe once a second (selfcheck.ClientSecond)."""
+        self.queue.put(_ClientSecond(second))
 
     def close(self, timeout: float = 30.0) -> None:
         """Drain the queue, print the last rows, stop the thread."""
@@ -145,9 +162,29 @@ class Aggregator(threading.Thread):
                 except OSError as exc:
                     self.write_error = f"gpu.csv could not be written: {exc}"
 
+    def _handle_client(self, second) -> None:
+        """Self-check columns, and a warning the first time the load generator stays saturated."""
+        from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, SUSTAINED_S
+
+        self.series.add_values(second.at_ns, {"client.lag_p50_ms": second.lag_p50_ms,
+                                              "client.lag_p99_ms": second.lag_p99_ms,
+                                              "client.cpu_pct": second.cpu_pct})
+        breach = ((second.lag_p99_ms or 0.0) > LAG_LIMIT_MS
+                  or (second.cpu_pct or 0.0) > CPU_LIMIT_FRACTION * 100.0 * self.usable_cores)
+        self._saturated_streak = self._saturated_streak + 1 if breach else 0
+        if self._saturated_streak == SUSTAINED_S and not self.saturation_warned:
+            self.saturation_warned = True
+            at_s = max(0, (second.at_ns - self.start_ns) // _NS - SUSTAINED_S + 1)
+            print(f"!! load generator saturated from {at_s} s (scheduling lag p99 {second.lag_p99_ms or 0:.1f} ms, "
+                  f"CPU {second.cpu_pct or 0:.0f}% with {self.usable_cores} usable core(s)): latencies now include "
+                  "sse-perf's own delay; use fewer threads or more --processes (or free the machine of other work)", file=self.out, flush=True)
+
     def _handle(self, record) -> None:
         if isinstance(record, _Samples):
             self._handle_samples(record)
+            return
+        if isinstance(record, _ClientSecond):
+            self._handle_client(record.value)
             return
         as_dict = record.to_dict() if (self.writer is not None or self.history is not None) else None
         if self.writer is not None and self.write_error is None:

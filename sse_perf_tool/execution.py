@@ -223,6 +223,7 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     from .runner import Runner
     from .stats import TIMESERIES_COLUMNS, mark_phases
     from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
+    from .selfcheck import ClientProbe, usable_cores
     from .summary import build_summary, slo_missed
     from .tester import SSETester, TesterSettings, request_id_prefix
     from .tokens import TokenCounter
@@ -270,11 +271,13 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
                             live_events=levels.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang,
                             gpu_writer=gpu_writer, show_gpu=gpu_writer is not None,
                             max_error_rate_pct=cfg.max_error_rate_pct,
-                            history=history.recorder if history else None)
+                            history=history.recorder if history else None, usable_cores=usable_cores())
+    probe = ClientProbe(aggregator.submit_client)
     aggregator_ref.append(aggregator)
     _say(_banner(cfg, plans[0], prepared), out)
     interrupted = False
     aggregator.start()
+    probe.start()
     server_samplers = [s for s in samplers if s.source == "server"]
     for sampler in samplers:
         position = server_samplers.index(sampler) if sampler in server_samplers else 0
@@ -291,6 +294,7 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
         _say(f"stopped early: {levels.stopped_early}", err)
     for sampler in samplers:
         sampler.stop()
+    probe.stop()
     aggregator.close()
     writer.close()
     if gpu_writer is not None:
@@ -314,6 +318,7 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     summary = build_summary(run_section, lambda: load_records(run_dir), aggregator.measured_duration_s,
                             prepared.slos, level_infos, sweep[0] if sweep else None)
     summary["requests"]["not_sent"] = levels.not_sent
+    summary["client"] = probe.summary(rows)
     if gpu_writer is not None:
         from .gpu.summary import summarise_gpu, total_energy_j
 

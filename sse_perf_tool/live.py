@@ -76,6 +76,9 @@ SUMMARY_LABELS = {
         "slo": "SLO", "met": "met", "missed": "MISSED", "level": "level", "succ": "succ%",
         "best": "highest level within the SLOs", "none_met": "no level met the SLOs",
         "dataset": "dataset", "threads": "threads", "rate": "req/s",
+        "client": "load generator: lag p50 {p50} ms, p99 {p99} ms; CPU mean {mean}%, max {max}% ({cores} usable core(s))",
+        "saturated": "the load generator was saturated from {s} s on: latencies after that include sse-perf's own "
+                     "delay; use fewer threads or more --processes",
     },
     "zh": {
         "title": "汇总", "requests": "请求数", "ok": "成功", "failed": "失败", "success": "成功率",
@@ -90,6 +93,8 @@ SUMMARY_LABELS = {
         "slo": "SLO", "met": "达标", "missed": "未达标", "level": "档位", "succ": "成功率",
         "best": "满足 SLO 的最高档位", "none_met": "没有档位满足 SLO",
         "dataset": "数据集", "threads": "线程", "rate": "请求/秒",
+        "client": "压测端自检：调度延迟 p50 {p50} ms，p99 {p99} ms；CPU 平均 {mean}%，最高 {max}%（可用 {cores} 核）",
+        "saturated": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请减少线程或增加 --processes",
     },
 }
 
@@ -170,6 +175,7 @@ def load_lines(summary: dict, lang: str = "en") -> list[str]:
         mark = t["met"] if verdict["met"] else t["missed"]
         lines.append(f"{t['slo']} {verdict['expr']:<28} {_slo_value(verdict):>12}  {mark}")
     lines += _dataset_lines(summary, t)
+    lines += _client_lines(summary.get("client"), t)
     if run.get("stopped_early"):
         lines.append(f"!! {t['stopped']}: {run['stopped_early']}")
     return lines
@@ -201,6 +207,24 @@ def _sweep_lines(summary: dict, t: dict) -> list[str]:
         best = sweep.get("best_level")
         unit = t["threads"] if kind == "threads" else t["rate"]
         lines.append(f"{t['best']}: {best:g} {unit}" if best is not None else f"!! {t['none_met']}")
+    return lines
+
+
+def _client_lines(client: Optional[dict], t: dict) -> list[str]:
+    """The self-check: sse-perf's own scheduling lag and CPU, and a plain warning when saturated."""
+    if not client:
+        return []
+
+    def ms(value):
+        return "-" if value is None else f"{value:.1f}"
+
+    cpu_mean, cpu_max = client.get("cpu_pct_mean"), client.get("cpu_pct_max")
+    line = t["client"].format(p50=ms(client.get("lag_ms_p50")), p99=ms(client.get("lag_ms_p99")),
+                              mean="-" if cpu_mean is None else f"{cpu_mean:.0f}",
+                              max="-" if cpu_max is None else f"{cpu_max:.0f}", cores=client.get("cores_usable", 1))
+    lines = [line]
+    if client.get("saturated_from_s") is not None:
+        lines.append("!! " + t["saturated"].format(s=client["saturated_from_s"]))
     return lines
 
 

@@ -1,0 +1,128 @@
+"""The load generator checks itself: a probe thread measures how late a 10 ms sleep wakes up
+(scheduling lag: GIL and CPU contention) and the process's CPU use, once a second.
+
+Imports nothing from the package. The verdict (`saturation_from`) is a pure function, so the rule
+is tested without threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from array import array
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+PROBE_SLEEP_S = 0.010
+LAG_LIMIT_MS = 5.0  # lag p99 above this: timings carry the client's own delay
+CPU_LIMIT_FRACTION = 0.90  # of the cores the process can use
+SUSTAINED_S = 3  # a breach must last this many seconds in a row
+_NS = 1_000_000_000
+
+
+def usable_cores(processes: int = 1) -> int:
+    """Cores the process may run on, capped by the number of processes: threads of one Python
+    process share one interpreter lock, so one process uses about one core for Python code."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, processes))
+
+
+@dataclass
+class ClientSecond:
+    """One second of the probe: lag percentiles (ms) and CPU use (percent of one core)."""
+
+    at_ns: int
+    lag_p50_ms: Optional[float]
+    lag_p99_ms: Optional[float]
+    cpu_pct: Optional[float]
+
+
+def _percentile(sorted_values, pct: float) -> Optional[float]:
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    rank = (n - 1) * pct / 100.0
+    lo = int(rank)
+    hi = min(lo + 1, n - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (rank - lo)
+
+
+class ClientProbe:
+    """One daemon thread: sleeps 10 ms in a loop, measures each wake-up's lateness, and hands a
+    ClientSecond to `sink` every second. Keeps every lag value (100 per second, 8 bytes each) for
+    the run's percentiles."""
+
+    def __init__(self, sink: Callable[[ClientSecond], None], clock: Callable[[], int] = time.perf_counter_ns,
+                 cpu_clock: Callable[[], float] = time.process_time):
+        self.sink = sink
+        self.clock = clock
+        self.cpu_clock = cpu_clock
+        self.lags_ms = array("d")
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> "ClientProbe":
+        self._thread = threading.Thread(target=self._run, name="sse-perf-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+    def _run(self) -> None:
+        clock, cpu_clock = self.clock, self.cpu_clock
+        second_start, cpu_start = clock(), cpu_clock()
+        lags: list[float] = []
+        while not self._stop.is_set():
+            before = clock()
+            time.sleep(PROBE_SLEEP_S)
+            after = clock()
+            lag_ms = max(0.0, (after - before) / 1e6 - PROBE_SLEEP_S * 1000)
+            lags.append(lag_ms)
+            self.lags_ms.append(lag_ms)
+            if after - second_start >= _NS:
+                cpu_now = cpu_clock()
+                cpu_pct = 100.0 * (cpu_now - cpu_start) / ((after - second_start) / _NS)
+                ordered = sorted(lags)
+                self.sink(ClientSecond(after, _percentile(ordered, 50), _percentile(ordered, 99), cpu_pct))
+                second_start, cpu_start, lags = after, cpu_now, []
+
+    def summary(self, seconds: list[dict], processes: int = 1) -> dict:
+        """The summary's `client` section; `seconds` are timeseries rows with the client columns."""
+        ordered = sorted(self.lags_ms)
+        cpu = [row["client.cpu_pct"] for row in seconds if row.get("client.cpu_pct") is not None]
+        return {
+            "lag_ms_p50": _percentile(ordered, 50),
+            "lag_ms_p99": _percentile(ordered, 99),
+            "cpu_pct_mean": sum(cpu) / len(cpu) if cpu else None,
+            "cpu_pct_max": max(cpu) if cpu else None,
+            "cores_usable": usable_cores(processes),
+            "saturated_from_s": saturation_from(seconds, usable_cores(processes)),
+        }
+
+
+def saturation_from(seconds: list[dict], cores: int) -> Optional[int]:
+    """The first second of the first SUSTAINED_S seconds in a row in which lag p99 > LAG_LIMIT_MS or
+    CPU > CPU_LIMIT_FRACTION of `cores` (a shorter run counts when it breached throughout); None if never."""
+    cpu_limit = CPU_LIMIT_FRACTION * 100.0 * cores
+    streak_start, streak = None, 0
+    for row in seconds:
+        lag, cpu = row.get("client.lag_p99_ms"), row.get("client.cpu_pct")
+        breach = (lag is not None and lag > LAG_LIMIT_MS) or (cpu is not None and cpu > cpu_limit)
+        if breach:
+            if streak == 0:
+                streak_start = row["second"]
+            streak += 1
+            if streak >= SUSTAINED_S:
+                return streak_start
+        else:
+            streak = 0
+    if streak and streak == len(seconds):  # a run shorter than SUSTAINED_S, saturated throughout
+        return streak_start
+    return None
