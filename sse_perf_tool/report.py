@@ -1,8 +1,9 @@
 """The self-contained HTML report: summary + time series + records -> one HTML file.
 
-Imports `stats` and `report_i18n` only (Jinja2 lazily, inside the functions, so that
-`sse-perf --help` stays fast). Chart.js, its zoom plugin and Hammer.js ship in
-`sse_perf_tool/assets/` and are inlined; the output references no external URL.
+Imports `stats`, `report_i18n` and `report_load` (the load-model views: SLOs, sweeps, warm-up)
+only (Jinja2 lazily, inside the functions, so that `sse-perf --help` stays fast). Chart.js, its
+zoom plugin and Hammer.js ship in `sse_perf_tool/assets/` and are inlined; the output references
+no external URL.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
+from . import report_load
 from .report_i18n import LANGS, strings
+from .report_load import finite as _finite
 from .stats import distribution, percentile
 
 __all__ = ["LANGS", "render_report", "write_report", "load_timeseries", "load_records"]
@@ -40,10 +43,14 @@ FIXED_COLUMNS = (
     "output_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms",
     "e2e_p50_ms", "e2e_p95_ms", "success_rate_pct",
 )
+LOAD_COLUMNS = ("phase", "level")  # issue 5: drawn as bands on every time chart, not as series
+TEXT_COLUMNS = ("phase",)  # timeseries.csv cells kept as text
 RUN_KEYS = ("started_at", "ended_at", "duration_s", "api", "base_url", "threads", "ramp_up_s",
             "model_name", "interrupted", "config", "tool_version")
 DIST_METRICS = (("ttfb_ms", "TTFB"), ("ttft_ms", "TTFT"), ("ttfo_ms", "TTFO"),
                 ("tpot_ms", "TPOT"), ("itl_ms", "ITL"), ("e2e_ms", "E2E"))
+OPEN_LOOP_METRICS = (("queue_ms", "family_queue"), ("ttft_from_scheduled_ms", "family_ttft_from_scheduled"),
+                     ("e2e_from_scheduled_ms", "family_e2e_from_scheduled"))  # (key, report_i18n key)
 ERROR_KINDS = ("connect", "timeout", "http_status", "stream_error", "truncated", "protocol", "cancelled")
 GPU_COLUMN = re.compile(r"^gpu\[(?P<device>.+)\]\.(?P<metric>[^.\[\]]+)$")
 SERVER_COLUMN = re.compile(r"^server\[(?P<name>.+)\]$")
@@ -71,14 +78,6 @@ HIST_SAMPLE = 20000
 
 
 # ---------------------------------------------------------------- formatting helpers
-
-
-def _finite(value: Any) -> Optional[float]:
-    """A float for a finite number, else None (bools, strings, NaN and inf are not values)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def fmt_num(value: Any, digits: int = 1) -> str:
@@ -117,6 +116,16 @@ def fmt_seconds(value: Any) -> str:
         m, s = divmod(rest, 60)
         text += f" ({h}:{m:02d}:{s:02d})" if h else f" ({m}:{s:02d})"
     return text
+
+
+def fmt_unit(value: Any, unit: str) -> str:
+    """A value in its unit: ms and % as everywhere in the report, rates with 2 decimals."""
+    if unit == "ms":
+        return fmt_ms(value)
+    if unit == "%":
+        return fmt_pct(value)
+    text = fmt_num(value, 2)
+    return f"{text} {unit}" if unit and text != NULL else text
 
 
 def fmt_time(value: Any) -> str:
@@ -185,7 +194,8 @@ def _mask_option(name: str, value: Any) -> Any:
 
 
 def load_timeseries(path: Path) -> list[dict]:
-    """timeseries.csv -> one dict per row: 'second' an int, every other cell a float or None.
+    """timeseries.csv -> one dict per row: 'second' an int, `phase` text, every other cell a
+    float or None.
 
     Empty, non-numeric and non-finite cells are None ("no value"), never 0.
     """
@@ -195,6 +205,9 @@ def load_timeseries(path: Path) -> list[dict]:
             row: dict[str, Any] = {}
             for key, cell in raw.items():
                 if key is None:  # a row longer than the header
+                    continue
+                if key in TEXT_COLUMNS:
+                    row[key] = cell or None
                     continue
                 value: Optional[float]
                 try:
@@ -378,6 +391,7 @@ class RecordDigest:
         self.datasets: dict[Optional[str], _Dataset] = {}
         self.any_dataset = False
         self.token_sources: Counter = Counter()
+        self.warmup = 0  # warm-up records seen (and skipped)
 
     def add_all(self, records: Iterable[dict]) -> "RecordDigest":
         for record in records:
@@ -430,6 +444,9 @@ class RecordDigest:
         started = _finite(record.get("started_at"))
         if started is not None and (self.first_started_at is None or started < self.first_started_at):
             self.first_started_at = started
+        if record.get("warmup"):  # sent during warm-up: excluded from every statistic, as in stats
+            self.warmup += 1
+            return
         ok = record.get("ok") is True
         dataset_name = record.get("dataset")
         if dataset_name is not None:
@@ -634,7 +651,7 @@ def _timeseries_view(rows: list[dict], t: dict) -> tuple[list[dict], dict]:
     server: dict[str, list[tuple[str, str]]] = {}
     other: list[str] = []
     for column in columns:
-        if column in FIXED_COLUMNS:
+        if column in FIXED_COLUMNS or column in LOAD_COLUMNS:
             continue
         match = GPU_COLUMN.match(column)
         if match:
@@ -722,16 +739,44 @@ def _gpu_rows(summary: dict) -> list[dict]:
     return rows
 
 
-def _percentile_rows(summary: dict) -> list[dict]:
+def _percentile_rows(summary: dict, t: dict) -> list[dict]:
+    """One row per latency distribution; an open-loop run adds queue time and TTFT / E2E from
+    the scheduled time (in a closed loop they repeat TTFT and E2E, so they are left out)."""
+    metrics = list(DIST_METRICS)
+    if report_load.is_open_loop(summary):
+        metrics += [(key, t[label]) for key, label in OPEN_LOOP_METRICS]
     rows = []
-    for key, label in DIST_METRICS:
+    for key, label in metrics:
         dist = summary.get(key) if isinstance(summary.get(key), dict) else {}
         rows.append({"label": label, "key": key, "count": dist.get("count"),
                      **{k: dist.get(k) for k in ("mean", "min", "p50", "p90", "p95", "p99", "max")}})
     return rows
 
 
-def _dataset_rows(digest: RecordDigest, t: dict) -> list[dict]:
+def _summary_dataset_rows(section: dict, digest: RecordDigest) -> list[dict]:
+    """summary.json's `datasets` (the run's own figures, warm-up excluded); mean output tokens
+    still come from the records."""
+    rows = []
+    for name, entry in sorted(section.items()):
+        entry = entry if isinstance(entry, dict) else {}
+        dists = {key: entry.get(key) if isinstance(entry.get(key), dict) else {}
+                 for key in ("ttft_ms", "tpot_ms", "e2e_ms")}
+        counted = digest.datasets.get(str(name))
+        rows.append({
+            "name": str(name), "requests": entry.get("requests"), "ok": entry.get("ok"), "failed": entry.get("failed"),
+            "success_pct": _finite(entry.get("success_rate_pct")),
+            "ttft_p50": dists["ttft_ms"].get("p50"), "ttft_p95": dists["ttft_ms"].get("p95"),
+            "tpot_p50": dists["tpot_ms"].get("p50"), "e2e_p50": dists["e2e_ms"].get("p50"),
+            "e2e_p95": dists["e2e_ms"].get("p95"), "tps": _finite(entry.get("output_tokens_per_s")),
+            "tokens_mean": counted.tokens / counted.requests if counted and counted.requests else None,
+        })
+    return rows
+
+
+def _dataset_rows(digest: RecordDigest, t: dict, summary: dict) -> list[dict]:
+    section = summary.get("datasets")
+    if isinstance(section, dict) and section:
+        return _summary_dataset_rows(section, digest)
     if not digest.any_dataset:
         return []
     rows = []
@@ -759,6 +804,31 @@ def _error_rows(digest: RecordDigest, summary: dict, t: dict) -> list[dict]:
     for row in rows.values():
         row["meaning"] = t.get(f"err_{row['kind']}", "")
     return sorted(rows.values(), key=lambda r: (-r["count"], r["kind"]))
+
+
+def _load_view(summary: dict, ts_rows: list[dict], digest: RecordDigest, t: dict) -> dict:
+    """Everything of issue 5 (load model, warm-up, SLOs, goodput, sweep, bands) for the
+    template; each part None or empty when the run folder lacks its fields."""
+    slo = report_load.slo_view(summary, t)
+    sweep = report_load.sweep_view(summary, t)
+    req = summary.get("requests") if isinstance(summary.get("requests"), dict) else {}
+    warmup = _finite(req.get("warmup"))
+    bands = report_load.bands(ts_rows, summary, t)
+    goodput = report_load.goodput_view(summary, t)
+    if goodput:
+        goodput["bounds_text"] = t["goodput_within"].format(
+            bounds=", ".join(f"{b['label']} {b['op']} {fmt_ms(b['value'])}" for b in goodput["bounds"])) \
+            if goodput["bounds"] else t["goodput_no_bounds"]
+    open_loop = report_load.is_open_loop(summary)
+    queue = summary.get("queue_ms") if open_loop and isinstance(summary.get("queue_ms"), dict) else None
+    return {
+        "facts": report_load.load_facts(summary, digest.warmup, t),
+        "model": report_load.load_section(summary).get("model"),
+        "stopped_early": report_load.stopped_early(summary),
+        "not_sent": report_load.not_sent(summary),
+        "warmup_excluded": int(warmup) if warmup is not None else digest.warmup,
+        "slo": slo, "goodput": goodput, "sweep": sweep, "bands": bands, "open_loop": open_loop, "queue": queue,
+    }
 
 
 def _success_class(rate: Any, failed: Any) -> str:
@@ -844,7 +914,7 @@ def _environment():
     env = jinja2.Environment(loader=jinja2.FunctionLoader(load), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=fmt_num, fint=fmt_int, pct=fmt_pct, ms=fmt_ms, seconds=fmt_seconds,
-                       when=fmt_time, option=fmt_option)
+                       when=fmt_time, option=fmt_option, unit_value=fmt_unit)
     return env
 
 
@@ -874,7 +944,11 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
     if isinstance(records, _RecordStream):
         skipped_lines += records.skipped
 
-    groups, ts_data = _timeseries_view(list(timeseries or []), t)
+    ts_rows = list(timeseries or [])
+    groups, ts_data = _timeseries_view(ts_rows, t)
+    load = _load_view(summary, ts_rows, digest, t)
+    if load["bands"]:
+        ts_data["bands"] = load["bands"]
     hist_specs = [("ttft", t["hist_ttft"], histogram(digest.ttft), "hist_requests"),
                   ("tpot", t["hist_tpot"], histogram(digest.tpot), "hist_requests"),
                   ("e2e", t["hist_e2e"], histogram(digest.e2e), "hist_requests"),
@@ -906,6 +980,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
                               key=lambda kv: -kv[1])[:3],
     }
 
+    datasets = _dataset_rows(digest, t, summary)
     gpu_rows = _gpu_rows(summary)
     energies = [row["energy"] for row in gpu_rows]
     gpu_energy = {
@@ -915,6 +990,8 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
 
     data = {"lang": lang, "locale": "zh-CN" if lang == "zh" else "en-US",
             "i18n": _js_strings(t), "ts": ts_data, "hist": hist_data}
+    if load["sweep"]:
+        data["sweep"] = load["sweep"]["data"]
     app_js = (_templates_dir() / APP_JS_NAME).read_text("utf-8").replace("</script", "<\\/script")
     scripts = [_asset(filename) for _, filename, _ in VENDORED] + [app_js]
     csp = ("default-src 'none'; script-src " + " ".join(_csp_hash(s) for s in scripts)
@@ -927,8 +1004,9 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
         token_sources=token_sources, interrupted=bool(run.get("interrupted")),
         model_name=run.get("model_name"), model=config.get("model"),
         groups=groups, has_timeseries=bool(ts_data["x"]), histograms=histograms,
-        percentile_rows=_percentile_rows(summary), errors=_error_rows(digest, summary, t),
-        datasets=_dataset_rows(digest, t), slowest_e2e=digest.top_rows(digest.top_e2e),
+        percentile_rows=_percentile_rows(summary, t), errors=_error_rows(digest, summary, t),
+        datasets=datasets, datasets_tps=any(d.get("tps") is not None for d in datasets),
+        load=load, slowest_e2e=digest.top_rows(digest.top_e2e),
         slowest_ttft=digest.top_rows(digest.top_ttft), show_dataset_column=digest.any_dataset,
         skipped_lines=skipped_lines, gpu_rows=gpu_rows, gpu_energy=gpu_energy,
         has_gpu_series=any(GPU_COLUMN.match(col) for col in ts_data["cols"]),

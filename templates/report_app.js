@@ -110,6 +110,82 @@
     return 'rgba(' + ((n >> 16) & 255) + ',' + ((n >> 8) & 255) + ',' + (n & 255) + ',' + alpha + ')';
   }
 
+  // Warm-up, cooldown and sweep-level bands behind the series of every time chart. Drawn from
+  // the x scale on each draw, so they follow zoom and pan; chart.$bands keeps what was drawn
+  // (pixel ranges) for the browser tests.
+  var BANDS = (D.ts && D.ts.bands) || null;
+  var cooldownFill = null;
+  function cooldownPattern(ctx) {
+    if (!cooldownFill) {
+      var tile = document.createElement('canvas');
+      tile.width = tile.height = 8;
+      var t = tile.getContext('2d');
+      t.fillStyle = 'rgba(100,116,139,0.07)';
+      t.fillRect(0, 0, 8, 8);
+      t.strokeStyle = 'rgba(100,116,139,0.35)';
+      t.lineWidth = 1.5;
+      t.beginPath();
+      t.moveTo(-2, 10); t.lineTo(10, -2);
+      t.moveTo(-2, 2); t.lineTo(2, -2);
+      t.moveTo(6, 10); t.lineTo(10, 6);
+      t.stroke();
+      cooldownFill = ctx.createPattern(tile, 'repeat');
+    }
+    return cooldownFill;
+  }
+  var bandsPlugin = {
+    id: 'ssePerfBands',
+    beforeDatasetsDraw: function (chart) {
+      var x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx, drawn = [];
+      if (!BANDS || !x || !area) { return; }
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(area.left, area.top, area.right - area.left, area.bottom - area.top);
+      ctx.clip();
+      function span(band) {
+        var x0 = Math.max(area.left, x.getPixelForValue(band.from));
+        var x1 = Math.min(area.right, x.getPixelForValue(band.to));
+        return x1 > x0 ? [x0, x1] : null;
+      }
+      function fill(band, style, kind) {
+        var px = span(band);
+        if (!px) { return; }
+        ctx.fillStyle = style;
+        ctx.fillRect(px[0], area.top, px[1] - px[0], area.bottom - area.top);
+        drawn.push({kind: kind, from: band.from, to: band.to, x0: px[0], x1: px[1]});
+      }
+      BANDS.levels.forEach(function (band, i) {
+        if (i % 2 === 1) { fill(band, 'rgba(37,99,235,0.06)', 'level'); }
+      });
+      BANDS.warmup.forEach(function (band) { fill(band, 'rgba(100,116,139,0.20)', 'warmup'); });
+      BANDS.cooldown.forEach(function (band) { fill(band, cooldownPattern(ctx), 'cooldown'); });
+      ctx.restore();
+      chart.$bands = drawn;
+      chart.$bandSpan = span;
+    },
+    afterDatasetsDraw: function (chart) {  // level labels above the series, on a light chip
+      var area = chart.chartArea, ctx = chart.ctx, span = chart.$bandSpan;
+      if (!BANDS || !span || !BANDS.levels.length) { return; }
+      ctx.save();
+      ctx.font = '600 10px ' + Chart.defaults.font.family;
+      ctx.textBaseline = 'top';
+      BANDS.levels.forEach(function (band) {
+        var px = span(band);
+        if (!px) { return; }
+        var room = px[1] - px[0] - 6;
+        var text = ctx.measureText(band.label).width <= room ? band.label :
+          (ctx.measureText(band.short).width <= room ? band.short : null);
+        if (!text) { return; }
+        var w = ctx.measureText(text).width;
+        ctx.fillStyle = 'rgba(255,255,255,0.85)';
+        ctx.fillRect(px[0] + 1, area.top + 1, w + 6, 14);
+        ctx.fillStyle = '#334155';
+        ctx.fillText(text, px[0] + 4, area.top + 3);
+      });
+      ctx.restore();
+    }
+  };
+
   function buildTimeChart(spec) {
     var canvas = document.getElementById(spec.id);
     if (!canvas) { return; }
@@ -184,6 +260,7 @@
     var chart = new Chart(canvas, {
       type: type,
       data: {datasets: datasets},
+      plugins: BANDS ? [bandsPlugin] : [],
       options: {
         parsing: false,
         normalized: true,
@@ -261,13 +338,147 @@
     });
   }
 
+  // Capacity curves of a sweep: one point per level (x = output tokens/s or requests/s,
+  // y = a latency percentile), coloured by its SLO verdict; the best level is ringed and
+  // starred; SLO limits are dashed lines. The x toggle swaps every curve's x.
+  var SWEEP = D.sweep || null;
+  var curveCharts = [];
+  var curveX = 'tps';
+  var MET = '#16a34a', MISSED = '#dc2626', UNKNOWN = '#2563eb';
+
+  function pointColor(p) { return p.met === true ? MET : (p.met === false ? MISSED : UNKNOWN); }
+
+  function curvePoints(spec) {
+    var out = [];
+    SWEEP.points.forEach(function (p, i) {
+      var x = p[curveX], y = spec.ys[i];
+      if (x !== null && x !== undefined && y !== null && y !== undefined) { out.push({x: x, y: y, p: p}); }
+    });
+    return out;
+  }
+
+  function curveLabels(limits) {  // level labels beside the points, SLO limits as dashed lines
+    return {id: 'ssePerfCurveLabels', afterDatasetsDraw: function (chart) {
+      var ctx = chart.ctx, area = chart.chartArea, meta = chart.getDatasetMeta(0);
+      ctx.save();
+      limits.forEach(function (limit) {
+        var y = chart.scales.y.getPixelForValue(limit.value);
+        if (y < area.top || y > area.bottom) { return; }
+        ctx.strokeStyle = MISSED;
+        ctx.lineWidth = 1.2;
+        ctx.setLineDash([6, 4]);
+        ctx.beginPath(); ctx.moveTo(area.left, y); ctx.lineTo(area.right, y); ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.font = '10px ' + Chart.defaults.font.family;
+        var w = ctx.measureText(limit.text).width;
+        ctx.fillStyle = 'rgba(255,255,255,0.85)';
+        ctx.fillRect(area.right - 7 - w, y - 15, w + 6, 13);
+        ctx.fillStyle = MISSED;
+        ctx.textAlign = 'right';
+        ctx.textBaseline = 'bottom';
+        ctx.fillText(limit.text, area.right - 4, y - 3);
+      });
+      ctx.textAlign = 'left';
+      ctx.textBaseline = 'top';
+      var taken = [];  // label boxes drawn so far: a label that would overlap one moves below its point
+      function free(box) {
+        return taken.every(function (t) {
+          return box[0] >= t[2] || box[2] <= t[0] || box[1] >= t[3] || box[3] <= t[1];
+        });
+      }
+      meta.data.forEach(function (el, i) {
+        var point = chart.data.datasets[0].data[i];
+        if (!point) { return; }
+        ctx.font = (point.p.best ? '700 ' : '600 ') + '11px ' + Chart.defaults.font.family;
+        ctx.fillStyle = point.p.best ? MET : '#334155';
+        var text = point.p.short + (point.p.best ? ' \u2605 ' + SWEEP.i18n.best : '');
+        var w = ctx.measureText(text).width, h = 12;
+        var lx = el.x + 8 + w > area.right ? el.x - 8 - w : el.x + 8;
+        var spots = [[lx, el.y - 6 - h], [lx, el.y + 6], [el.x - w / 2, el.y - 10 - h], [el.x - w / 2, el.y + 10]];
+        var spot = spots.filter(function (s) { return free([s[0], s[1], s[0] + w, s[1] + h]); })[0] || spots[0];
+        taken.push([spot[0], spot[1], spot[0] + w, spot[1] + h]);
+        ctx.fillText(text, spot[0], spot[1]);
+      });
+      ctx.restore();
+    }};
+  }
+
+  function buildCurve(spec) {
+    var canvas = document.getElementById(spec.id);
+    if (!canvas) { return; }
+    var data = curvePoints(spec);
+    var limitMax = Math.max.apply(null, spec.limits.map(function (l) { return l.value; }).concat([0]));
+    var chart = new Chart(canvas, {
+      type: 'scatter',
+      data: {datasets: [{
+        label: spec.y_title,
+        data: data,
+        showLine: true,
+        borderColor: 'rgba(71,85,105,0.55)',
+        borderWidth: 1.5,
+        pointBackgroundColor: function (c) { var d = c.raw; return d && d.p.best ? '#fff' : (d ? pointColor(d.p) : UNKNOWN); },
+        pointBorderColor: function (c) { var d = c.raw; return d ? pointColor(d.p) : UNKNOWN; },
+        pointBorderWidth: function (c) { return c.raw && c.raw.p.best ? 3.5 : 1; },
+        pointRadius: function (c) { return c.raw && c.raw.p.best ? 7 : 5; },
+        pointHoverRadius: 8
+      }]},
+      plugins: [curveLabels(spec.limits)],
+      options: {
+        parsing: false,
+        layout: {padding: {top: 16, right: 8}},
+        scales: {
+          x: {type: 'linear', beginAtZero: true, grace: '8%',
+              title: {display: true, text: SWEEP.x_titles[curveX], padding: 0},
+              ticks: {maxTicksLimit: 7, callback: function (v) { return fmt(v); }}},
+          y: {beginAtZero: true, grace: '10%', suggestedMax: limitMax ? limitMax * 1.1 : undefined,
+              ticks: {maxTicksLimit: 6, callback: function (v) { return fmt(v); }},
+              afterFit: function (scale) { scale.width = 58; }}
+        },
+        plugins: {
+          legend: {display: false},
+          zoom: false,
+          tooltip: {callbacks: {
+            title: function (items) { return items.length ? items[0].raw.p.label : ''; },
+            label: function (item) {
+              var p = item.raw.p;
+              var verdict = p.met === true ? SWEEP.i18n.met : (p.met === false ? SWEEP.i18n.missed : '');
+              return [SWEEP.x_titles[curveX] + ': ' + fmt(item.parsed.x),
+                      spec.y_title + ': ' + fmt(item.parsed.y, 'ms')].concat(verdict ? [verdict] : []);
+            }
+          }}
+        }
+      }
+    });
+    chart.$spec = spec;
+    curveCharts.push(chart);
+  }
+
+  function setCurveX(key) {
+    curveX = key;
+    curveCharts.forEach(function (chart) {
+      chart.data.datasets[0].data = curvePoints(chart.$spec);
+      chart.options.scales.x.title.text = SWEEP.x_titles[key];
+      chart.update('none');
+    });
+    Array.prototype.forEach.call(document.querySelectorAll('#curve-x button'), function (b) {
+      b.setAttribute('aria-pressed', b.getAttribute('data-x') === key ? 'true' : 'false');
+    });
+  }
+
   ((D.ts && D.ts.charts) || []).forEach(buildTimeChart);
   (D.hist || []).forEach(buildHistogram);
+  if (SWEEP) {
+    SWEEP.charts.forEach(buildCurve);
+    Array.prototype.forEach.call(document.querySelectorAll('#curve-x button'), function (b) {
+      b.addEventListener('click', function () { setCurveX(b.getAttribute('data-x')); });
+    });
+  }
   if (resetButton) { resetButton.addEventListener('click', resetAll); }
   showRange(xMin, xMax);
 
   window.addEventListener('beforeprint', function () {
     Object.values(Chart.instances).forEach(function (c) { c.resize(); });
   });
-  window.ssePerfReport = {timeCharts: tsCharts, reset: resetAll, range: [xMin, xMax]};
+  window.ssePerfReport = {timeCharts: tsCharts, reset: resetAll, range: [xMin, xMax],
+                          bands: BANDS, curveCharts: curveCharts, setCurveX: setCurveX};
 })();

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from report_fixtures import RUN_STARTED_AT, XSS_PAYLOAD, make_run_dir
+from report_fixtures import RUN_STARTED_AT, XSS_PAYLOAD, make_open_loop_run_dir, make_run_dir, make_sweep_run_dir
 from sse_perf_tool import report
 from sse_perf_tool.report import LANGS, load_timeseries, render_report, write_report
 from sse_perf_tool.report_i18n import STRINGS
@@ -509,11 +509,26 @@ def test_records_are_consumed_as_a_single_pass_stream(demo_dir):
 
 def test_unknown_summary_sections_are_ignored(demo_dir):
     summary, timeseries, records = load_run(demo_dir)
-    summary.update(slo=[{"expr": "ttft_p95<500", "met": True}], levels=[{"level": {"threads": 4}}],
-                   goodput={"requests_per_s": 1.0, "pct": 99.0}, future={"x": [1, 2]})
+    summary.update(future={"x": [1, 2]}, client={"cpu_pct_mean": 12.0})
     html = render_report(summary, timeseries, records)
-    assert "ttft_p95&lt;500" not in html and "future" not in html
+    assert "future" not in html and "cpu_pct" not in html
     assert 'id="percentile-table"' in html
+
+
+def test_partial_load_sections_render_with_dashes(demo_dir):
+    """Issue-5 sections with most of their fields missing or malformed still render."""
+    summary, timeseries, records = load_run(demo_dir)
+    summary.update(slo=[{"expr": "ttft_p95<500", "met": True}, "junk", {"metric": "success", "limit": "x"}],
+                   levels=[{"level": {"threads": 4}}, {"level": "?"}, 7], sweep="n/a",
+                   goodput={"requests_per_s": 1.0, "pct": 99.0})
+    summary["run"]["load"] = {"model": "open", "rate": "fast", "sweep": {"values": "1,2"}}
+    html = render_report(summary, timeseries, records)
+    rows = re.findall(r"<tr class=\"slo-(?:met|missed)\">(.*?)</tr>", table(html, "slo-table"), re.S)
+    assert [cells(row) for row in rows] == [["ttft_p95<500", "—", "—", "MET"], ["success", "—", "—", "—"]]
+    assert "1 of 2 SLOs missed" in html
+    levels = re.findall(r"<tr data-level=\"[^\"]*\">(.*?)</tr>", table(html, "sweep-table"), re.S)
+    assert [cells(row)[0] for row in levels] == ["4 threads", "—"]
+    assert 'id="goodput-card"' in html and "99.0 % of requests" in html
 
 
 def test_empty_run_renders_with_placeholders():
@@ -719,3 +734,449 @@ def test_a_minimal_summary_still_renders():
     assert "<!DOCTYPE html>" in html
     assert '<div class="card-value">3</div>' in html
     assert embedded_data(html)["ts"]["x"] == [0]
+
+
+# ---------------------------------------------------------------- load models (issue 5)
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    return make_sweep_run_dir(tmp_path_factory.mktemp("sweep") / "run")
+
+
+@pytest.fixture(scope="module")
+def sweep_html(sweep_dir) -> str:
+    return render_dir(sweep_dir)
+
+
+@pytest.fixture(scope="module")
+def open_dir(tmp_path_factory) -> Path:
+    return make_open_loop_run_dir(tmp_path_factory.mktemp("open") / "run",
+                                  stopped_early="error rate 85.0% over the last 50 requests > 20%")
+
+
+@pytest.fixture(scope="module")
+def open_html(open_dir) -> str:
+    return render_dir(open_dir)
+
+
+LOAD_IDS = ('id="slo"', 'id="slo-badge"', 'id="sweep"', 'id="best-level"', 'id="load-cards"', 'id="goodput-card"',
+            'id="band-legend"', 'id="stopped-early"', 'id="not-sent-warning"', 'id="open-loop-note"', "curve-chart",
+            'href="#slo"', 'href="#sweep"', 'data-metric="queue_ms"')
+
+
+def visible_text(html: str) -> str:
+    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>|<style.*?</style>", "",
+                                                                      html, flags=re.S))).split())
+
+
+def test_fixture_runs_are_internally_consistent(sweep_dir, open_dir):
+    """The fabricated issue-5 runs follow the data spec, so the tests below test the report."""
+    summary, timeseries, records = load_run(sweep_dir)
+    assert [e["level"] for e in summary["levels"]] == [{"threads": n} for n in (1, 4, 16, 64)]
+    assert summary["sweep"]["best_level"] == 16 and [e["meets_slo"] for e in summary["levels"]] == [True] * 3 + [False]
+    assert summary["requests"]["warmup"] == sum(r["warmup"] for r in records) > 0
+    assert summary["requests"]["total"] == sum(not r["warmup"] for r in records)
+    assert {row["phase"] for row in timeseries} == {"warmup", "measure", "cooldown"}
+    p95 = [e["ttft_ms"]["p95"] for e in summary["levels"]]
+    assert p95 == sorted(p95), "latency rises with the level"
+    summary, _, records = load_run(open_dir)
+    assert summary["run"]["load"]["model"] == "open" and summary["requests"]["not_sent"] > 0
+    assert max(r["queue_ms"] for r in records) > 1000 and summary["queue_ms"]["count"] == summary["requests"]["ok"]
+
+
+def test_old_run_folders_show_no_load_sections(demo_html, demo_dir):
+    for marker in LOAD_IDS:
+        assert marker not in demo_html, marker
+    data = embedded_data(demo_html)
+    assert "sweep" not in data and "bands" not in data["ts"]
+    for key in ("g_goodput", "g_slo", "g_queue", "g_warmup", "g_loop", "g_level"):
+        assert STRINGS["en"][key] not in demo_html, key
+    # a closed-loop run of the new runner (phase column, no warm-up, no SLO) adds only its load model
+    summary, timeseries, records = load_run(demo_dir)
+    for row in timeseries:
+        row.update(phase="measure", level=None)
+    summary["run"]["load"] = {"model": "closed", "threads": 8, "rate": None, "arrival": None, "seed": None,
+                              "warmup_s": None, "warmup_requests": None, "sweep": None}
+    summary["requests"].update(warmup=0, not_sent=0)
+    summary["goodput"] = {"requests_per_s": 3.0, "pct": 97.0, "bounds": {}}
+    html = render_report(summary, timeseries, records)
+    for marker in LOAD_IDS:
+        assert marker not in html, marker
+    assert "<dt>Load model</dt><dd>Closed loop</dd>" in html and "Warm-up" not in visible_text(html)
+    assert "phase" not in embedded_data(html)["ts"]["cols"] and "level" not in embedded_data(html)["ts"]["cols"]
+
+
+def slo_rows_of(html: str) -> list[list[str]]:
+    body = table(html, "slo-table")
+    return [cells(row) for row in re.findall(r'<tr class="slo-(?:met|missed)">(.*?)</tr>', body, re.S)]
+
+
+def test_slo_table_shows_value_limit_and_verdict(sweep_dir, sweep_html, open_dir, open_html):
+    summary, _, _ = load_run(sweep_dir)
+    expected = []
+    for v in summary["slo"]:
+        shown = (lambda x: f"{x:,.1f} ms") if v["unit"] == "ms" else (lambda x: f"{x:.1f} %")
+        op = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}[v["op"]]
+        expected.append([v["expr"], shown(v["value"]), f"{op} {shown(v['limit'])}", "MET" if v["met"] else "MISSED"])
+    assert slo_rows_of(sweep_html) == expected
+    assert expected[0] == ["ttft_p95<800ms", f"{summary['levels'][2]['ttft_ms']['p95']:,.1f} ms", "< 800.0 ms", "MET"]
+    assert "Verdicts of the best level, 16 threads." in section(sweep_html, "slo")
+    assert re.search(r'<span class="badge badge-ok" id="slo-badge">All SLOs met</span>', sweep_html)
+    # open loop: one SLO missed, coloured red in the header and the table
+    rows = slo_rows_of(open_html)
+    assert [row[3] for row in rows] == ["MET", "MISSED", "MET"]
+    assert rows[1][:3] == ["e2e_from_scheduled_p95<5s", f"{load_run(open_dir)[0]['slo'][1]['value']:,.1f} ms",
+                           "< 5,000.0 ms"]
+    assert re.search(r'<span class="badge badge-bad" id="slo-badge">1 of 3 SLOs missed</span>', open_html)
+    assert '<span class="vbadge vbadge-missed">MISSED</span>' in table(open_html, "slo-table")
+    assert 'href="#slo"' in open_html and "Verdicts of" not in section(open_html, "slo")
+
+
+def test_slo_rates_and_unmeasured_values_are_formatted(open_dir):
+    summary, timeseries, records = load_run(open_dir)
+    summary["slo"] = [
+        {"expr": "rps>=2", "metric": "requests_per_s", "op": ">=", "limit": 2.0, "unit": "/s", "value": 2.345,
+         "met": True},
+        {"expr": "tps>=500", "metric": "output_tokens_per_s", "op": ">=", "limit": 500.0, "unit": "/s", "value": 312.0,
+         "met": False},
+        {"expr": "ttfo_p99<1s", "metric": "ttfo_p99", "op": "<", "limit": 1000.0, "unit": "ms", "value": None,
+         "met": False},
+    ]
+    rows = slo_rows_of(render_report(summary, timeseries, records))
+    assert rows == [["rps>=2", "2.35 req/s", "≥ 2.00 req/s", "MET"],
+                    ["tps>=500", "312.00 tok/s", "≥ 500.00 tok/s", "MISSED"],
+                    ["ttfo_p99<1s", "—", "< 1,000.0 ms", "MISSED"]]
+    zh = slo_rows_of(render_report(summary, timeseries, records, lang="zh"))
+    assert zh[0] == ["rps>=2", "2.35 请求/秒", "≥ 2.00 请求/秒", "达标"] and zh[1][3] == "未达标"
+
+
+def test_goodput_card_with_its_bounds(sweep_dir, sweep_html, open_html):
+    summary, timeseries, records = load_run(sweep_dir)
+    card = re.search(r'id="goodput-card">(.*?)</div></div>', sweep_html, re.S).group(1)
+    goodput = summary["goodput"]
+    assert f"{goodput['requests_per_s']:,.2f} req/s" in card
+    assert f"{goodput['pct']:.1f} % of requests · within TTFT &lt; 800.0 ms, TPOT &lt; 40.0 ms" in card
+    assert "card-good" in re.search(r'<div class="card ([^"]*)" id="goodput-card">', sweep_html).group(1)
+    assert "E2E from scheduled &lt; 5,000.0 ms" in open_html
+    assert "card-warn" in re.search(r'<div class="card ([^"]*)" id="goodput-card">', open_html).group(1)
+    # no SLO: goodput would repeat the ok rate, so no card
+    del summary["slo"]
+    summary["goodput"]["bounds"] = {}
+    assert 'id="goodput-card"' not in render_report(summary, timeseries, records)
+
+
+def sweep_rows(html: str) -> list[tuple[str, list[str]]]:
+    body = table(html, "sweep-table")
+    return [(m.group(1) or "", cells(m.group(2)))
+            for m in re.finditer(r'<tr(?: class="(best-row)")? data-level="[^"]*">(.*?)</tr>', body, re.S)]
+
+
+def test_sweep_table_has_one_row_per_level_and_marks_the_best(sweep_dir, sweep_html):
+    summary, _, _ = load_run(sweep_dir)
+    rows = sweep_rows(sweep_html)
+    assert [cls for cls, _ in rows] == ["", "", "best-row", ""]
+    for (_, values), entry in zip(rows, summary["levels"]):
+        n = entry["level"]["threads"]
+        good = entry["goodput"]
+        verdict = "MET" if entry["meets_slo"] else "MISSED"
+        met = sum(v["met"] for v in entry["slo"])
+        assert values == [
+            f"{n} thread" + ("s" if n > 1 else "") + (" ★ best" if n == 16 else ""),
+            f"{entry['requests']['total']:,}",
+            f"{entry['requests']['success_rate_pct']:,.1f}", f"{entry['throughput']['requests_per_s']:,.2f}",
+            f"{entry['throughput']['output_tokens_per_s']:,.1f}", f"{entry['ttft_ms']['p95']:,.1f}",
+            f"{entry['tpot_ms']['p95']:,.1f}", f"{entry['e2e_ms']['p95']:,.1f}",
+            f"{good['requests_per_s']:,.2f} ({report.fmt_pct(good['pct'])})", f"{verdict} {met}/3"]
+    assert table(sweep_html, "sweep-table").count("best-row") == 1
+    sentence = "Highest level within the SLOs: 16 threads"
+    assert re.search(rf'<p class="verdict verdict-good" id="best-level">{sentence}</p>', section(sweep_html, "summary"))
+    assert sentence in section(sweep_html, "sweep")
+    assert section(sweep_html, "sweep").index('id="sweep-table"') < section(sweep_html, "sweep").index("cap-ttft")
+    assert sweep_html.index('<section id="summary">') < sweep_html.index('<section id="slo">') \
+        < sweep_html.index('<section id="sweep">') < sweep_html.index('<section id="timeseries">')
+
+
+def test_sweep_without_a_level_meeting_the_slos(sweep_dir):
+    summary, timeseries, records = load_run(sweep_dir)
+    summary["sweep"]["best_level"] = None
+    for entry in summary["levels"]:
+        entry["meets_slo"] = False
+    html = render_report(summary, timeseries, records)
+    assert re.search(r'<p class="verdict verdict-bad" id="best-level">No level met the SLOs</p>', html)
+    assert "best-row" not in table(html, "sweep-table") and "★" not in table(html, "sweep-table")
+    assert "No level met every SLO: verdicts of the first level, 1 thread." in section(html, "slo")
+    assert not any(p["best"] for p in embedded_data(html)["sweep"]["points"])
+    zh = render_report(summary, timeseries, records, lang="zh")
+    assert "没有级别满足 SLO" in zh
+    # no SLO given at all: no level is best, and the page says why
+    del summary["slo"], summary["sweep"]["best_level"]
+    for entry in summary["levels"]:
+        entry.pop("slo"), entry.update(meets_slo=None)
+    html = render_report(summary, timeseries, records)
+    assert "No SLO was given (--slo), so no level is marked best." in section(html, "summary")
+    assert 'id="slo"' not in html and "MET" not in table(html, "sweep-table")
+    assert [row[-1] for _, row in sweep_rows(html)] == ["—"] * 4
+
+
+def test_sweep_best_level_from_meets_slo_when_the_sweep_section_is_missing(sweep_dir):
+    summary, timeseries, records = load_run(sweep_dir)
+    del summary["sweep"]
+    html = render_report(summary, timeseries, records)
+    assert [cls for cls, _ in sweep_rows(html)] == ["", "", "best-row", ""]
+
+
+def test_capacity_curves_have_a_point_per_level_and_the_slo_limits(sweep_dir, sweep_html):
+    summary, _, _ = load_run(sweep_dir)
+    data = embedded_data(sweep_html)["sweep"]
+    levels = summary["levels"]
+    assert [p["short"] for p in data["points"]] == ["1", "4", "16", "64"]
+    assert [p["label"] for p in data["points"]] == ["1 thread", "4 threads", "16 threads", "64 threads"]
+    assert [p["tps"] for p in data["points"]] == [e["throughput"]["output_tokens_per_s"] for e in levels]
+    assert [p["rps"] for p in data["points"]] == [e["throughput"]["requests_per_s"] for e in levels]
+    assert [p["best"] for p in data["points"]] == [False, False, True, False]
+    assert [p["met"] for p in data["points"]] == [True, True, True, False]
+    charts = {c["id"]: c for c in data["charts"]}
+    assert list(charts) == ["cap-ttft", "cap-tpot", "cap-e2e"]
+    for family in ("ttft", "tpot", "e2e"):
+        assert charts[f"cap-{family}"]["ys"] == [e[f"{family}_ms"]["p95"] for e in levels]
+        assert charts[f"cap-{family}"]["stat"] == "p95"
+    assert charts["cap-ttft"]["limits"] == [{"value": 800.0, "text": "SLO ttft_p95<800ms"}]
+    assert charts["cap-tpot"]["limits"] == [{"value": 40.0, "text": "SLO tpot_p95<40ms"}]
+    assert charts["cap-e2e"]["limits"] == []
+    assert data["x_titles"] == {"tps": "Output tokens/s", "rps": "Requests/s"}
+    assert re.findall(r'<canvas id="(cap-\w+)" class="curve-chart"', sweep_html) == list(charts)
+    assert "<figcaption>TTFT p95 (ms)</figcaption>" in sweep_html
+
+
+def test_capacity_curve_plots_the_statistic_its_slo_bounds(sweep_dir):
+    """A p99 limit drawn over p95 points would mislead: the curve follows the SLO's statistic."""
+    summary, timeseries, records = load_run(sweep_dir)
+    summary["slo"][0].update(expr="ttft_p99<1s", metric="ttft_p99", limit=1000.0)
+    html = render_report(summary, timeseries, records)
+    chart = embedded_data(html)["sweep"]["charts"][0]
+    assert chart["stat"] == "p99" and chart["ys"] == [e["ttft_ms"]["p99"] for e in summary["levels"]]
+    assert chart["limits"] == [{"value": 1000.0, "text": "SLO ttft_p99<1s"}]
+    assert "<figcaption>TTFT p99 (ms)</figcaption>" in html
+
+
+def test_time_chart_bands_come_from_phase_and_level_columns(sweep_dir, sweep_html, open_html):
+    summary, timeseries, _ = load_run(sweep_dir)
+    bands = embedded_data(sweep_html)["ts"]["bands"]
+    for entry, band in zip(summary["levels"], bands["levels"]):
+        n = entry["level"]["threads"]
+        seconds = [row["second"] for row in timeseries if row["level"] == n]
+        assert (band["from"], band["to"]) == (min(seconds), max(seconds) + 1)
+        assert (band["from"], band["to"]) == (entry["from_s"], math.ceil(entry["to_s"]))
+        assert band["label"] == (f"{n} threads" if n > 1 else "1 thread") and band["short"] == str(n)
+    assert [(b["from"], b["to"]) for b in bands["warmup"]] == [(e["from_s"], e["warmup_to_s"]) for e in summary["levels"]]
+    assert len(bands["cooldown"]) == 3
+    for cooldown, (before, after) in zip(bands["cooldown"], zip(bands["levels"], bands["levels"][1:])):
+        assert (cooldown["from"], cooldown["to"]) == (before["to"], after["from"])
+    cols = embedded_data(sweep_html)["ts"]["cols"]
+    assert "phase" not in cols and "level" not in cols, "bands, not series"
+    legend = re.search(r'<div class="band-legend" id="band-legend">(.*?)</div>', sweep_html, re.S).group(1)
+    assert cells(legend) == [] and visible_text(legend) == ("warm-up (excluded from statistics) cooldown between "
+                                                            "levels sweep levels (alternating bands, labelled)")
+    # open loop: the warm-up only
+    open_bands = embedded_data(open_html)["ts"]["bands"]
+    assert open_bands["levels"] == [] and open_bands["cooldown"] == []
+    assert open_bands["warmup"] == [{"from": 0, "to": 3}]
+    legend = re.search(r'<div class="band-legend" id="band-legend">(.*?)</div>', open_html, re.S).group(1)
+    assert visible_text(legend) == "warm-up (excluded from statistics)"
+
+
+def test_bands_fall_back_to_the_level_spans(sweep_dir):
+    """An older timeseries.csv without phase/level: the levels' from_s/to_s/warmup_to_s."""
+    summary, timeseries, records = load_run(sweep_dir)
+    for row in timeseries:
+        del row["phase"], row["level"]
+    bands = embedded_data(render_report(summary, timeseries, records))["ts"]["bands"]
+    assert [(b["from"], b["to"]) for b in bands["levels"]] == [(e["from_s"], e["to_s"]) for e in summary["levels"]]
+    assert [(b["from"], b["to"]) for b in bands["warmup"]] == [(e["from_s"], e["warmup_to_s"]) for e in summary["levels"]]
+    assert bands["cooldown"] == []
+
+
+def test_load_timeseries_keeps_phase_as_text(sweep_dir):
+    rows = load_timeseries(sweep_dir / "timeseries.csv")
+    assert rows[0]["phase"] == "warmup" and rows[0]["level"] == 1.0
+    cooldown = next(row for row in rows if row["phase"] == "cooldown")
+    assert cooldown["level"] is None
+
+
+def test_warmup_records_are_excluded_from_the_digest(sweep_dir, sweep_html):
+    summary, timeseries, records = load_run(sweep_dir)
+    warmup_ids = {r["request_id"] for r in records if r["warmup"]}
+    hist = {h["id"]: h for h in embedded_data(sweep_html)["hist"]}
+    for key in ("ttft", "tpot", "e2e", "itl"):
+        h = hist[f"hist-{key}"]
+        assert sum(h["counts"]) + h["overflow"] == summary[f"{key}_ms"]["count"], key
+    for table_id in ("slowest-e2e", "slowest-ttft"):
+        ids = {int(i) for i in re.findall(r"<tr><td>#(\d+)</td>", table(sweep_html, table_id))}
+        assert ids and not ids & warmup_ids, table_id
+    rows = re.findall(r'<span class="kind">(.*?)</span>.*?</div></td>(.*?)</tr>', table(sweep_html, "error-table"), re.S)
+    counts = {kind: int(cells(row)[0].replace(",", "")) for kind, row in rows}
+    assert counts == summary["errors"]
+    assert "100 warm-up requests are excluded." in section(sweep_html, "distributions")
+    # the slowest request of all, a failure and a new token source, all during warm-up: none shows
+    warm = [r for r in records if r["warmup"] and r["ok"]]
+    warm[0].update(e2e_ms=99_999.0, ttft_ms=88_888.0, token_source="estimate")
+    warm[1].update(ok=False, error_kind="protocol", error="warm-up failure")
+    html = render_report(summary, timeseries, records)
+    assert "99,999.0" not in html and "88,888.0" not in html and "warm-up failure" not in html
+    assert "estimate" not in html[: html.index("<nav")]
+
+
+def test_run_facts_name_the_load_model_and_the_warmup(sweep_dir, sweep_html, open_html):
+    head = sweep_html[: sweep_html.index("<nav")]
+    assert "<dt>Load model</dt><dd>Closed loop</dd>" in head
+    assert "<dt>Sweep</dt><dd>threads 1 · 4 · 16 · 64 · cooldown 3 s</dd>" in head
+    assert "<dt>Warm-up</dt><dd>3 s per level · 100 requests excluded from statistics</dd>" in head
+    assert "Arrivals" not in head and "Seed" not in head
+    head = open_html[: open_html.index("<nav")]
+    assert "<dt>Load model</dt><dd>Open loop</dd>" in head
+    assert "<dt>Arrivals</dt><dd>Poisson · 3 req/s</dd>" in head and "<dt>Seed</dt><dd>42</dd>" in head
+    assert re.search(r"<dt>Warm-up</dt><dd>3 s · \d+ requests excluded from statistics</dd>", head)
+    # without the summary's count, the records tell it
+    summary, timeseries, records = load_run(sweep_dir)
+    del summary["requests"]["warmup"]
+    summary["run"]["load"].update(warmup_s=None, warmup_requests=20)
+    html = render_report(summary, timeseries, records)
+    assert "<dt>Warm-up</dt><dd>first 20 requests · 100 requests excluded from statistics</dd>" in html
+    zh = render_dir(sweep_dir, lang="zh")
+    assert "<dt>负载模型</dt><dd>闭环</dd>" in zh and "<dt>预热</dt><dd>每级 3 秒 · 100 个请求未计入统计</dd>" in zh
+
+
+def test_open_loop_adds_queue_and_from_scheduled_rows(open_dir, open_html, sweep_html):
+    summary, _, _ = load_run(open_dir)
+    body = table(open_html, "percentile-table")
+    for key, label in (("queue_ms", "Queue"), ("ttft_from_scheduled_ms", "TTFT from scheduled"),
+                       ("e2e_from_scheduled_ms", "E2E from scheduled")):
+        row = re.search(rf'<tr data-metric="{key}">(.*?)</tr>', body, re.S).group(1)
+        dist = summary[key]
+        assert cells(row) == [label, f"{dist['count']:,}"] + [f"{dist[k]:,.1f}" for k in
+                                                              ("mean", "min", "p50", "p90", "p95", "p99", "max")]
+    assert STRINGS["en"]["open_loop_note"] in htmllib.unescape(section(open_html, "distributions"))
+    card = re.search(r'id="queue-card">(.*?)</div></div>', open_html, re.S).group(1)
+    assert f"{summary['queue_ms']['p95']:,.1f} ms" in card and f"p50 {summary['queue_ms']['p50']:,.1f} ms" in card
+    # closed loop: the same distributions repeat TTFT and E2E, so no rows
+    assert 'data-metric="queue_ms"' not in sweep_html and 'id="queue-card"' not in sweep_html
+    assert STRINGS["en"]["g_queue"] not in sweep_html and STRINGS["en"]["g_queue"] in open_html
+
+
+def test_not_sent_arrivals_get_a_warning(open_dir, open_html):
+    summary, timeseries, records = load_run(open_dir)
+    n = summary["requests"]["not_sent"]
+    warning = re.search(r'<p class="warn-line" id="not-sent-warning">(.*?)</p>', open_html).group(1)
+    assert warning.startswith(f"{n} scheduled arrivals were never sent: when they were due every thread was still busy")
+    summary["requests"]["not_sent"] = 0
+    assert 'id="not-sent-warning"' not in render_report(summary, timeseries, records)
+
+
+def test_early_stop_gets_a_banner_with_its_reason(open_dir, open_html, sweep_html):
+    banner = re.search(r'<div class="banner banner-warn" id="stopped-early" role="alert">(.*?)</div>', open_html)
+    assert visible_text(banner.group(1)) == "Stopped early: error rate 85.0% over the last 50 requests > 20%"
+    assert '<span class="badge badge-warn" id="stopped-early-badge">Stopped early</span>' in open_html
+    assert ">Completed<" not in open_html[: open_html.index("<nav")]
+    assert 'id="stopped-early"' not in sweep_html
+    summary, timeseries, records = load_run(open_dir)
+    for value in (None, "", "   ", 3, True):
+        summary["run"]["stopped_early"] = value
+        assert 'id="stopped-early"' not in render_report(summary, timeseries, records)
+    summary["run"]["stopped_early"] = "error rate 85.0% > 20%"
+    zh = render_report(summary, timeseries, records, lang="zh")
+    assert "提前停止：</strong> error rate 85.0% &gt; 20%" in zh
+
+
+def test_dataset_rows_prefer_the_summary(open_dir, open_html):
+    summary, timeseries, records = load_run(open_dir)
+    body = table(open_html, "dataset-table")
+    assert "<th>Output tokens/s</th>" in body
+    for name, entry in summary["datasets"].items():
+        row = cells(re.search(rf'<tr><th scope="row">{name}</th>.*?</tr>', body, re.S).group(0))
+        assert row[:5] == [name, f"{entry['requests']:,}", f"{entry['ok']:,}", f"{entry['failed']:,}",
+                           f"{entry['success_rate_pct']:,.1f}"]
+        assert row[5] == f"{entry['ttft_ms']['p50']:,.1f}" and row[10] == f"{entry['output_tokens_per_s']:,.1f}"
+        measured = [r for r in records if r["dataset"] == name and not r["warmup"]]
+        assert entry["requests"] == len(measured)
+    # without the summary's section, the records give the same counts (warm-up skipped there too)
+    del summary["datasets"]
+    html = render_report(summary, timeseries, records)
+    assert "<th>Output tokens/s</th>" not in table(html, "dataset-table")
+    for name in sorted({r["dataset"] for r in records}):
+        row = cells(re.search(rf'<tr><th scope="row">{name}</th>.*?</tr>', table(html, "dataset-table"), re.S).group(0))
+        assert row[1] == f"{sum(1 for r in records if r['dataset'] == name and not r['warmup']):,}"
+
+
+def test_glossary_explains_the_load_model_terms(sweep_html, open_html):
+    en = STRINGS["en"]
+    glossary = htmllib.unescape(section(sweep_html, "glossary"))
+    for key in ("g_goodput", "g_slo", "g_warmup", "g_loop", "g_level"):
+        assert en[key] in glossary, key
+    assert en["g_queue"] not in glossary
+    glossary = htmllib.unescape(section(open_html, "glossary"))
+    for key in ("g_goodput", "g_slo", "g_warmup", "g_loop", "g_queue"):
+        assert en[key] in glossary, key
+    assert en["g_level"] not in glossary
+
+
+def test_chinese_load_sections(sweep_dir, open_dir):
+    zh = render_dir(sweep_dir, lang="zh")
+    for text in ("满足 SLO 的最高级别：16 线程", "服务等级目标（SLO）", "全部 SLO 达标", "扫描：各级别的容量", "容量曲线",
+                 "预热（不计入统计）", "级别之间的冷却", "16 线程 <span class=\"best-badge\">★ 最佳</span>", "有效吞吐"):
+        assert text in zh, text
+    data = embedded_data(zh)
+    assert data["sweep"]["x_titles"] == {"tps": "每秒输出 token", "rps": "每秒请求数"}
+    assert data["ts"]["bands"]["levels"][1]["label"] == "4 线程"
+    visible = visible_text(zh) + visible_text(render_dir(open_dir, lang="zh"))
+    for english in ("Highest level", "Service-level objectives", "Capacity curves", "warm-up (excluded", "Goodput",
+                    "Open loop", "Closed loop", "scheduled arrivals", "Queue", "from scheduled", "MET", "MISSED",
+                    "16 threads", "1 thread", "Stopped early", "Verdict", "Measured"):
+        assert english not in visible, english
+
+
+def test_load_sections_escape_untrusted_text(open_dir):
+    summary, timeseries, records = load_run(open_dir)
+    summary["slo"][0]["expr"] = XSS_PAYLOAD
+    summary["run"]["stopped_early"] = XSS_PAYLOAD
+    summary["run"]["load"]["arrival"] = XSS_PAYLOAD
+    summary["datasets"][XSS_PAYLOAD] = summary["datasets"].pop("code-gen")
+    html = render_report(summary, timeseries, records)
+    assert XSS_PAYLOAD not in html and "<img" not in html
+    escaped = str(escape(XSS_PAYLOAD))
+    assert escaped in table(html, "slo-table") and escaped in html[: html.index("<nav")]
+    assert escaped in re.search(r'id="stopped-early".*?</div>', html, re.S).group(0)
+    assert escaped in table(html, "dataset-table")
+    assert len(re.findall(r"<script\b", html)) == 5
+
+
+def test_report_load_module_stays_apart_and_report_stays_small():
+    """report.py delegates the load-model views; neither module grows into a monolith."""
+    import ast
+
+    source = Path(report.__file__).read_text(encoding="utf-8")
+    assert len(source.splitlines()) <= 1100
+    load_source = Path(report.__file__).with_name("report_load.py").read_text(encoding="utf-8")
+    imports = [node for node in ast.walk(ast.parse(load_source)) if isinstance(node, ast.ImportFrom)]
+    assert all(node.level == 0 for node in imports), "report_load imports nothing from the package"
+
+
+def test_rate_sweep_levels_read_as_rates(sweep_dir):
+    summary, timeseries, records = load_run(sweep_dir)
+    rates = (0.5, 1, 2, 4)
+    for entry, rate in zip(summary["levels"], rates):
+        entry["level"] = {"rate": rate}
+    summary["sweep"] = {"kind": "rate", "values": list(rates), "best_level": 2}
+    summary["run"]["load"].update(model="open", rate=None, arrival="constant", seed=None,
+                                  sweep={"kind": "rate", "values": list(rates), "cooldown_s": 3.0})
+    for row in timeseries:
+        if row["level"] is not None:
+            row["level"] = dict(zip((1, 4, 16, 64), rates))[row["level"]]
+    html = render_report(summary, timeseries, records)
+    assert [row[0] for _, row in sweep_rows(html)] == ["0.5 req/s", "1 req/s", "2 req/s ★ best", "4 req/s"]
+    assert "Highest level within the SLOs: 2 req/s" in section(html, "summary")
+    assert "<dt>Sweep</dt><dd>rate (req/s) 0.5 · 1 · 2 · 4 · cooldown 3 s</dd>" in html
+    assert "<dt>Arrivals</dt><dd>constant</dd>" in html
+    labels = [b["label"] for b in embedded_data(html)["ts"]["bands"]["levels"]]
+    assert labels == ["0.5 req/s", "1 req/s", "2 req/s", "4 req/s"]
+    assert "labelled with its arrival rate (req/s)" in html

@@ -1,7 +1,9 @@
 """The HTML report in a real browser: Debian's headless Chromium driven by Playwright.
 
 Checks what only a browser can: no JavaScript error, every chart drew, the injected XSS
-payload stayed text, zooming one time chart zooms the others, the page needs no network.
+payload stayed text, zooming one time chart zooms the others, the page needs no network; for
+a sweep and an open-loop run: capacity curves, warm-up / cooldown / level bands that follow
+the zoom, and a narrow layout that does not scroll sideways.
 Skipped only where /usr/bin/chromium is absent (.ci/run installs it).
 """
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from report_fixtures import XSS_PAYLOAD, make_run_dir
+from report_fixtures import XSS_PAYLOAD, make_open_loop_run_dir, make_run_dir, make_sweep_run_dir
 from sse_perf_tool.report import write_report
 
 CHROMIUM = Path(os.environ.get("SSE_PERF_CHROMIUM", "/usr/bin/chromium"))
@@ -233,3 +235,180 @@ def test_screenshots_for_people_to_look_at(browser, reports):
         narrow.page.screenshot(path=str(SCREENSHOT_DIR / "report-screenshot-narrow.png"), full_page=True)
     finally:
         narrow.close()
+
+
+# ---------------------------------------------------------------- load models (issue 5)
+
+
+@pytest.fixture(scope="module")
+def load_reports(tmp_path_factory) -> dict[str, Path]:
+    """A 4-level thread sweep (warm-up per level, cooldown between, SLOs, GPU series) and an
+    open-loop run that stopped early."""
+    base = tmp_path_factory.mktemp("load")
+    sweep = make_sweep_run_dir(base / "sweep", with_gpu=True)
+    open_loop = make_open_loop_run_dir(base / "open", stopped_early="error rate 85.0% over the last 50 requests > 20%")
+    return {"sweep": write_report(sweep, sweep / "report.html"),
+            "sweep-zh": write_report(sweep, sweep / "report-zh.html", lang="zh"),
+            "open": write_report(open_loop, open_loop / "report.html")}
+
+
+@pytest.fixture(params=["sweep", "sweep-zh", "open"])
+def load_page(request, browser, load_reports):
+    opened = Page(browser, load_reports[request.param])
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sweep_page(browser, load_reports):
+    opened = Page(browser, load_reports["sweep"])
+    yield opened
+    opened.close()
+
+
+def test_load_reports_have_no_errors_and_every_canvas_draws(load_page):
+    assert load_page.errors == [] and load_page.ready and load_page.dialogs == []
+    assert [u for u in load_page.requests if not u.startswith(("file:", "data:", "about:"))] == []
+    canvases = load_page.page.evaluate(COLOURED_PIXELS)
+    assert load_page.page.evaluate("Object.keys(Chart.instances).length") == len(canvases)
+    for canvas in canvases:
+        assert canvas["width"] > 100 and canvas["height"] > 100, canvas
+        assert canvas["drawn"] > 500, f"{canvas['id']} drew nothing"
+        assert canvas["coloured"] > 100, f"{canvas['id']} drew no coloured series: {canvas}"
+    curves = [c["id"] for c in canvases if c["id"].startswith("cap-")]
+    assert curves == (["cap-ttft", "cap-tpot", "cap-e2e"] if "sweep" in load_page.page.url else [])
+
+
+CURVES = """() => window.ssePerfReport.curveCharts.map(c => ({
+  id: c.canvas.id,
+  points: c.data.datasets[0].data.map(d => ({x: d.x, y: d.y, level: d.p.short, best: d.p.best})),
+  radius: c.getDatasetMeta(0).data.map(e => e.options.radius),
+  xTitle: c.options.scales.x.title.text,
+  yMax: c.scales.y.max}))"""
+
+
+def test_capacity_curves_have_four_points_and_mark_the_best_level(sweep_page):
+    curves = sweep_page.page.evaluate(CURVES)
+    assert [c["id"] for c in curves] == ["cap-ttft", "cap-tpot", "cap-e2e"]
+    data = sweep_page.page.evaluate("JSON.parse(document.getElementById('report-data').textContent).sweep")
+    for curve, spec in zip(curves, data["charts"]):
+        assert [p["level"] for p in curve["points"]] == ["1", "4", "16", "64"]
+        assert [p["x"] for p in curve["points"]] == [p["tps"] for p in data["points"]]
+        assert [p["y"] for p in curve["points"]] == spec["ys"]
+        assert [p["best"] for p in curve["points"]] == [False, False, True, False]
+        assert curve["radius"][2] > max(curve["radius"][:2] + curve["radius"][3:]), "the best point is bigger"
+        assert curve["xTitle"] == "Output tokens/s"
+        for limit in spec["limits"]:  # the SLO line is inside the plot
+            assert curve["yMax"] > limit["value"]
+    # the limit line is drawn: red dashed pixels at the limit's height
+    red = sweep_page.page.evaluate("""(() => {
+        const c = window.ssePerfReport.curveCharts[0];
+        const y = Math.round(c.scales.y.getPixelForValue(800) * devicePixelRatio);
+        const a = c.chartArea, ctx = c.canvas.getContext('2d');
+        const r = devicePixelRatio;
+        const row = ctx.getImageData(Math.round(a.left * r), y, Math.round((a.right - a.left) * r * 0.5), 1).data;
+        let n = 0;
+        for (let i = 0; i < row.length; i += 4) if (row[i] > 180 && row[i + 1] < 120 && row[i + 2] < 120) n++;
+        return n;
+    })()""")
+    assert red > 20, "a red dashed SLO line at 800 ms"
+    sweep_page.page.locator('#curve-x button[data-x="rps"]').click()
+    curves = sweep_page.page.evaluate(CURVES)
+    for curve in curves:
+        assert [p["x"] for p in curve["points"]] == [p["rps"] for p in data["points"]]
+        assert curve["xTitle"] == "Requests/s"
+    assert sweep_page.page.locator('#curve-x button[data-x="rps"]').get_attribute("aria-pressed") == "true"
+    assert sweep_page.page.locator('#curve-x button[data-x="tps"]').get_attribute("aria-pressed") == "false"
+    assert sweep_page.errors == []
+
+
+BAND_PIXELS = """(args) => {
+  const c = window.ssePerfReport.timeCharts[args.chart];
+  const a = c.chartArea, r = devicePixelRatio, ctx = c.canvas.getContext('2d');
+  function share(x, colour) {  // share of a pixel column in the plot's middle rows that has `colour`
+    const top = Math.round((a.top + 20) * r), height = Math.round((a.bottom - a.top - 40) * r);
+    const data = ctx.getImageData(Math.round(x * r), top, 1, height).data;
+    let n = 0;
+    for (let i = 0; i < data.length; i += 4) {  // the canvas is transparent: composite over the white card
+      const over = k => (data[i + k] * data[i + 3] + 255 * (255 - data[i + 3])) / 255;
+      if (Math.abs(over(0) - colour[0]) <= 6 && Math.abs(over(1) - colour[1]) <= 6
+          && Math.abs(over(2) - colour[2]) <= 6) n++;
+    }
+    return n / (data.length / 4);
+  }
+  const warm = c.$bands.filter(b => b.kind === 'warmup');
+  const first = warm[0];
+  const grey = [224, 227, 232];  // rgba(100,116,139,0.2) over white
+  return {bands: c.$bands, inside: share((first.x0 + first.x1) / 2, grey),
+          outside: share(c.scales.x.getPixelForValue(first.to + 4), grey),
+          pixelOfEnd: c.scales.x.getPixelForValue(first.to), area: [a.left, a.right]};
+}"""
+
+
+def test_warmup_band_is_drawn_on_every_time_chart_and_follows_zoom(sweep_page):
+    page = sweep_page.page
+    n = page.evaluate("window.ssePerfReport.timeCharts.length")
+    bands = page.evaluate("window.ssePerfReport.bands")
+    assert [(b["from"], b["to"]) for b in bands["warmup"]] == [(0, 3), (17, 20), (35, 38), (53, 56)]
+    for index in range(n):
+        drawn = page.evaluate(f"window.ssePerfReport.timeCharts[{index}].$bands")
+        kinds = [b["kind"] for b in drawn]
+        assert kinds.count("warmup") == 4 and kinds.count("cooldown") == 3 and kinds.count("level") == 2, index
+    result = page.evaluate(BAND_PIXELS, {"chart": 0})  # active threads: a step line near the bottom
+    assert result["inside"] > 0.6, "the warm-up seconds are shaded grey"
+    assert result["outside"] < 0.05, "a measured second is not"
+    first = [b for b in result["bands"] if b["kind"] == "warmup"][0]
+    assert first["x0"] == pytest.approx(result["area"][0]) and first["x1"] == pytest.approx(result["pixelOfEnd"])
+    before = first["x1"] - first["x0"]
+
+    page.evaluate("""(() => {
+        const c = window.ssePerfReport.timeCharts[0];
+        c.zoomScale('x', {min: 1, max: 11}, 'none');
+        c.options.plugins.zoom.zoom.onZoomComplete({chart: c});
+    })()""")
+    for index in range(n):
+        zoomed = page.evaluate(BAND_PIXELS, {"chart": index})
+        warm = [b for b in zoomed["bands"] if b["kind"] == "warmup"]
+        assert len(warm) == 1, "only the first level's warm-up is in view"
+        assert warm[0]["x0"] == pytest.approx(zoomed["area"][0])
+        assert warm[0]["x1"] == pytest.approx(zoomed["pixelOfEnd"])
+        assert warm[0]["x1"] - warm[0]["x0"] > 2.5 * before * 0.9, "the band widened with the zoom"
+    zoomed = page.evaluate(BAND_PIXELS, {"chart": 0})
+    assert zoomed["inside"] > 0.6 and zoomed["outside"] < 0.05
+    page.locator("#reset-zoom").click()
+    assert len([b for b in page.evaluate("window.ssePerfReport.timeCharts[0].$bands") if b["kind"] == "warmup"]) == 4
+    # the test's own pixel reads make Chromium suggest willReadFrequently; nothing else may be logged
+    assert [e for e in sweep_page.errors if "willReadFrequently" not in e] == []
+
+
+def test_open_loop_report_shades_its_warmup_only(browser, load_reports):
+    opened = Page(browser, load_reports["open"])
+    try:
+        drawn = opened.page.evaluate("window.ssePerfReport.timeCharts.map(c => c.$bands.map(b => b.kind))")
+        assert drawn and all(kinds == ["warmup"] for kinds in drawn)
+        assert opened.page.evaluate("window.ssePerfReport.curveCharts.length") == 0
+        assert opened.page.locator("#stopped-early").is_visible()
+        assert "error rate 85.0%" in opened.page.locator("#stopped-early").inner_text()
+    finally:
+        opened.close()
+
+
+def test_load_report_screenshots_and_narrow_layout(browser, load_reports):
+    """Screenshots in test-output/ to look at; on a phone the page never scrolls sideways."""
+    SCREENSHOT_DIR.mkdir(exist_ok=True)
+    for name, width in (("sweep", 1400), ("sweep-zh", 1400), ("open", 1400), ("sweep", 420), ("open", 420)):
+        opened = Page(browser, load_reports[name], width=width)
+        try:
+            overflow = opened.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{name} at {width} px scrolls sideways"
+            suffix = "-narrow" if width < 600 else ""
+            target = SCREENSHOT_DIR / f"report-{name}{suffix}.png"
+            opened.page.screenshot(path=str(target), full_page=True)
+            assert target.stat().st_size > 100_000
+            if width > 600 and name == "sweep":
+                opened.page.locator("#sweep").screenshot(path=str(SCREENSHOT_DIR / "report-sweep-section.png"))
+                opened.page.locator("#timeseries .chart-grid").first.screenshot(
+                    path=str(SCREENSHOT_DIR / "report-sweep-bands.png"))
+            assert opened.errors == []
+        finally:
+            opened.close()

@@ -1,0 +1,335 @@
+"""The load-model views of the HTML report (issue 5): load facts, SLO verdicts, goodput, sweep
+levels with their capacity curves, and the warm-up / cooldown / level bands of the time charts.
+
+Pure functions from summary.json and timeseries rows to view dicts of raw numbers (report.py
+and the template format them). Imports nothing from the package; report.py imports from here.
+Every key is optional: a run folder without the issue-5 fields gives None or [] everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+LEVEL_KINDS = ("threads", "rate")
+STATS = ("mean", "min", "p50", "p90", "p95", "p99", "max")
+CURVE_FAMILIES = ("ttft", "tpot", "e2e")  # y of the capacity curves, in this order
+FAMILY_LABELS = {"ttfb": "TTFB", "ttft": "TTFT", "ttfo": "TTFO", "tpot": "TPOT", "itl": "ITL", "e2e": "E2E",
+                 "queue": "queue", "ttft_from_scheduled": "TTFT*", "e2e_from_scheduled": "E2E*"}
+PRETTY_OPS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+RATE_METRICS = {"output_tokens_per_s": "unit_tps"}  # any other '/s' metric counts requests
+
+
+def finite(value: Any) -> Optional[float]:
+    """A float for a finite number, else None (bools, strings, NaN and inf are not values)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _plain(value: float) -> str:
+    """16.0 -> '16', 2.5 -> '2.5': a level as people write it."""
+    return f"{value:g}"
+
+
+def _family_label(family: str, t: dict) -> str:
+    return t["family_" + family] if "family_" + family in t else FAMILY_LABELS.get(family, family)
+
+
+# ---------------------------------------------------------------- load model facts
+
+
+def load_section(summary: dict) -> dict:
+    return _dict(_dict(summary.get("run")).get("load"))
+
+
+def sweep_kind(summary: dict) -> str:
+    """'threads' or 'rate': from summary.sweep, the run's load.sweep, else the first level's key."""
+    for source in (_dict(summary.get("sweep")), _dict(load_section(summary).get("sweep"))):
+        if source.get("kind") in LEVEL_KINDS:
+            return source["kind"]
+    levels = summary.get("levels")
+    if isinstance(levels, list) and levels:
+        level = _dict(_dict(levels[0]).get("level"))
+        for kind in LEVEL_KINDS:
+            if kind in level:
+                return kind
+    return "threads"
+
+
+def level_of(entry: dict) -> tuple[str, Optional[float]]:
+    """A levels[] entry's (kind, value): {"level": {"threads": 4}} -> ("threads", 4.0)."""
+    level = _dict(entry.get("level"))
+    for kind in LEVEL_KINDS:
+        if kind in level:
+            return kind, finite(level[kind])
+    return "threads", None
+
+
+def level_label(kind: str, value: Optional[float], t: dict) -> str:
+    """'16 threads', '1 thread', '2.5 req/s'."""
+    if value is None:
+        return "—"
+    if kind == "rate":
+        return t["level_rate"].format(n=_plain(value))
+    return t["level_thread" if value == 1 else "level_threads"].format(n=_plain(value))
+
+
+def load_facts(summary: dict, warmup_excluded: int, t: dict) -> list[tuple[str, str]]:
+    """(label, text) pairs for the header's run facts: load model, arrivals, seed, sweep, warm-up.
+    `warmup_excluded`: warm-up requests the records show, used when the summary lacks the count."""
+    load = load_section(summary)
+    facts: list[tuple[str, str]] = []
+    model = load.get("model")
+    if model in ("open", "closed"):
+        facts.append((t["fact_load"], t["load_" + model]))
+    if model == "open":
+        rate, arrival = finite(load.get("rate")), load.get("arrival")
+        parts = [t.get("arrival_" + str(arrival), str(arrival))] if arrival else []
+        if rate is not None:
+            parts.append(t["rate_per_s"].format(rate=_plain(rate)))
+        if parts:
+            facts.append((t["fact_arrivals"], " · ".join(parts)))
+        if load.get("seed") is not None:
+            facts.append((t["fact_seed"], str(load["seed"])))
+    sweep = _dict(load.get("sweep")) or _dict(summary.get("sweep"))
+    values = [_plain(v) for v in map(finite, sweep.get("values") or []) if v is not None] \
+        if isinstance(sweep.get("values"), list) else []
+    if values:
+        kind = sweep_kind(summary)
+        text = t["sweep_fact"].format(kind=t["sweep_kind_" + kind], values=" · ".join(values))
+        cooldown = finite(sweep.get("cooldown_s"))
+        if cooldown:
+            text += " · " + t["sweep_cooldown"].format(s=_plain(cooldown))
+        facts.append((t["fact_sweep"], text))
+    counted = finite(_dict(summary.get("requests")).get("warmup"))
+    excluded = int(counted) if counted is not None else warmup_excluded
+    warmup_s, warmup_n = finite(load.get("warmup_s")), finite(load.get("warmup_requests"))
+    if excluded or warmup_s or warmup_n:
+        parts = []
+        if warmup_s:
+            parts.append(t["warmup_seconds" + ("_level" if values else "")].format(s=_plain(warmup_s)))
+        if warmup_n:
+            parts.append(t["warmup_first"].format(n=f"{int(warmup_n):,}"))
+        parts.append(t["warmup_excluded"].format(n=f"{excluded:,}"))
+        facts.append((t["fact_warmup"], " · ".join(parts)))
+    return facts
+
+
+def stopped_early(summary: dict) -> Optional[str]:
+    reason = _dict(summary.get("run")).get("stopped_early")
+    return reason.strip() if isinstance(reason, str) and reason.strip() else None
+
+
+def not_sent(summary: dict) -> int:
+    value = finite(_dict(summary.get("requests")).get("not_sent"))
+    return int(value) if value and value > 0 else 0
+
+
+def is_open_loop(summary: dict) -> bool:
+    return load_section(summary).get("model") == "open"
+
+
+# ---------------------------------------------------------------- SLOs and goodput
+
+
+def _unit(verdict: dict, t: dict) -> str:
+    """The unit shown beside an SLO's value and limit: ms, %, s, req/s or tok/s."""
+    unit = verdict.get("unit")
+    if unit in ("ms", "%", "s"):
+        return unit
+    metric = str(verdict.get("metric") or "")
+    if unit == "/s" or metric in ("requests_per_s", "output_tokens_per_s", "goodput"):
+        return t[RATE_METRICS.get(metric, "unit_rps")]
+    return str(unit or "")
+
+
+def slo_rows(verdicts: Any, t: dict) -> list[dict]:
+    """summary.json `slo` list -> table rows; entries that are not objects are skipped."""
+    rows = []
+    for verdict in verdicts if isinstance(verdicts, list) else []:
+        if not isinstance(verdict, dict):
+            continue
+        met = verdict.get("met")
+        rows.append({"expr": str(verdict.get("expr") or verdict.get("metric") or "?"),
+                     "metric": str(verdict.get("metric") or ""),
+                     "op": PRETTY_OPS.get(verdict.get("op"), str(verdict.get("op") or "")),
+                     "limit": finite(verdict.get("limit")), "value": finite(verdict.get("value")),
+                     "unit": _unit(verdict, t), "met": met if isinstance(met, bool) else None})
+    return rows
+
+
+def slo_view(summary: dict, t: dict) -> Optional[dict]:
+    """The verdict table and the headline ("All SLOs met" / "1 of 3 SLOs missed"); None without SLOs."""
+    rows = slo_rows(summary.get("slo"), t)
+    if not rows:
+        return None
+    met = sum(1 for row in rows if row["met"] is True)
+    total = len(rows)
+    view = {"rows": rows, "met": met, "total": total, "missed": total - met, "all_met": met == total,
+            "headline": t["slo_all_met"] if met == total else t["slo_missed"].format(missed=total - met, total=total),
+            "scope": ""}
+    levels = summary.get("levels")
+    if isinstance(levels, list) and levels:
+        sweep = sweep_view_best(summary)
+        kind = sweep_kind(summary)
+        if sweep is not None:
+            view["scope"] = t["slo_scope_best"].format(level=level_label(kind, sweep, t))
+        else:
+            view["scope"] = t["slo_scope_first"].format(level=level_label(kind, level_of(_dict(levels[0]))[1], t))
+    return view
+
+
+def goodput_view(summary: dict, t: dict) -> Optional[dict]:
+    """Goodput requests/s and % with the per-request bounds it used; None when there is no
+    goodput or nothing bounds it (no SLO given: goodput would only repeat the ok rate)."""
+    goodput = _dict(summary.get("goodput"))
+    rps, pct = finite(goodput.get("requests_per_s")), finite(goodput.get("pct"))
+    bounds = _dict(goodput.get("bounds"))
+    verdicts = slo_rows(summary.get("slo"), t)
+    if (rps is None and pct is None) or not (bounds or verdicts):
+        return None
+    items = []
+    for field, limit in bounds.items():
+        limit = finite(limit)
+        family = str(field)[:-3] if str(field).endswith("_ms") else str(field)
+        if limit is None:
+            continue
+        ops = [row["op"] for row in verdicts if row["metric"].rpartition("_")[0] == family and row["unit"] == "ms"]
+        items.append({"label": _family_label(family, t), "op": ops[0] if ops else "<", "value": limit})
+    return {"rps": rps, "pct": pct, "bounds": items}
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def sweep_view_best(summary: dict) -> Optional[float]:
+    """summary.sweep.best_level; without a `sweep` section, the highest level meeting its SLOs."""
+    sweep = summary.get("sweep")
+    if isinstance(sweep, dict):
+        return finite(sweep.get("best_level"))
+    levels = summary.get("levels") if isinstance(summary.get("levels"), list) else []
+    meeting = [level_of(e)[1] for e in levels if isinstance(e, dict) and e.get("meets_slo") is True]
+    meeting = [v for v in meeting if v is not None]
+    return max(meeting) if meeting else None
+
+
+def _dist(entry: dict, family: str, stat: str) -> Optional[float]:
+    return finite(_dict(entry.get(family + "_ms")).get(stat))
+
+
+def _curve_stat(family: str, verdicts: list[dict]) -> str:
+    """The statistic a capacity curve plots: p95, unless every SLO on that family uses another one
+    (ttft_p99<1s): then that one, so that the limit line and the points measure the same thing."""
+    stats = {row["metric"].rpartition("_")[2] for row in verdicts
+             if row["metric"].rpartition("_")[0] == family and row["unit"] == "ms"}
+    stats &= set(STATS)
+    return stats.pop() if len(stats) == 1 else "p95"
+
+
+def sweep_view(summary: dict, t: dict) -> Optional[dict]:
+    """The per-level table, the best level in words and the capacity-curve data; None when not a sweep."""
+    levels = [e for e in summary.get("levels") or [] if isinstance(e, dict)] \
+        if isinstance(summary.get("levels"), list) else []
+    if not levels:
+        return None
+    kind = sweep_kind(summary)
+    best = sweep_view_best(summary)
+    verdicts = slo_rows(summary.get("slo"), t)
+    has_slo = bool(verdicts) or any(isinstance(e.get("slo"), list) and e["slo"] for e in levels) \
+        or any(isinstance(e.get("meets_slo"), bool) for e in levels)
+    rows = []
+    for entry in levels:
+        _, value = level_of(entry)
+        req, thr, good = _dict(entry.get("requests")), _dict(entry.get("throughput")), _dict(entry.get("goodput"))
+        level_verdicts = slo_rows(entry.get("slo"), t)
+        meets = entry.get("meets_slo")
+        rows.append({
+            "label": level_label(kind, value, t), "short": _plain(value) if value is not None else "?",
+            "value": value, "requests": finite(req.get("total")), "success": finite(req.get("success_rate_pct")),
+            "rps": finite(thr.get("requests_per_s")), "tps": finite(thr.get("output_tokens_per_s")),
+            "ttft": _dist(entry, "ttft", "p95"), "tpot": _dist(entry, "tpot", "p95"), "e2e": _dist(entry, "e2e", "p95"),
+            "goodput_rps": finite(good.get("requests_per_s")), "goodput_pct": finite(good.get("pct")),
+            "meets": meets if isinstance(meets, bool) else None,
+            "slo_met": sum(1 for v in level_verdicts if v["met"] is True), "slo_total": len(level_verdicts),
+            "best": best is not None and value == best,
+        })
+    best_label = level_label(kind, best, t) if best is not None else None
+    if best_label:
+        sentence, tone = t["best_level"].format(level=best_label), "good"
+    elif has_slo:
+        sentence, tone = t["best_none"], "bad"
+    else:
+        sentence, tone = t["best_no_slo"], ""
+    charts, chart_data = [], []
+    for family in CURVE_FAMILIES:
+        stat = _curve_stat(family, verdicts)
+        title = t["curve_title"].format(metric=_family_label(family, t), stat=stat)
+        limits = [{"value": row["limit"], "text": f"SLO {row['expr']}"} for row in verdicts
+                  if row["metric"].rpartition("_")[0] == family and row["unit"] == "ms" and row["limit"] is not None]
+        charts.append({"id": f"cap-{family}", "title": title})
+        chart_data.append({"id": f"cap-{family}", "y_title": title, "stat": stat, "limits": limits,
+                           "ys": [_dist(entry, family, stat) for entry in levels]})
+    data = {
+        "points": [{"label": r["label"], "short": r["short"], "tps": r["tps"], "rps": r["rps"],
+                    "met": r["meets"], "best": r["best"]} for r in rows],
+        "charts": chart_data,
+        "x_titles": {"tps": t["curve_x_tps"], "rps": t["curve_x_rps"]},
+        "i18n": {"best": t["curve_best"], "met": t["slo_met"], "missed": t["slo_missed_badge"]},
+    }
+    return {"kind": kind, "rows": rows, "best": best, "best_label": best_label, "sentence": sentence,
+            "tone": tone, "has_slo": has_slo, "charts": charts, "data": data}
+
+
+# ---------------------------------------------------------------- bands of the time charts
+
+
+def _runs(rows: list[dict], key) -> list[tuple[Any, int, int]]:
+    """Maximal runs of consecutive seconds with the same key(row) (None ends a run):
+    (key, first second, last second + 1)."""
+    out: list[tuple[Any, int, int]] = []
+    for row in rows:
+        second = row.get("second")
+        if not isinstance(second, int):
+            continue
+        value = key(row)
+        if value is not None and out and out[-1][0] == value and out[-1][2] == second:
+            out[-1] = (value, out[-1][1], second + 1)
+        elif value is not None:
+            out.append((value, second, second + 1))
+    return out
+
+
+def bands(rows: list[dict], summary: dict, t: dict) -> Optional[dict]:
+    """Shaded x ranges of the time charts, in seconds of the run: warm-up and cooldown seconds
+    (timeseries `phase`) and the sweep levels (timeseries `level`; without those columns, the
+    levels' from_s/to_s/warmup_to_s). None when the run has none of them."""
+    kind = sweep_kind(summary)
+    levels: list[dict] = []
+    warmup: list[dict] = []
+    cooldown: list[dict] = []
+    if any(row.get("phase") is not None or finite(row.get("level")) is not None for row in rows):
+        for value, lo, hi in _runs(rows, lambda row: finite(row.get("level"))):
+            levels.append({"from": lo, "to": hi, "label": level_label(kind, value, t), "short": _plain(value)})
+        for phase, lo, hi in _runs(rows, lambda row: row.get("phase") if row.get("phase") in ("warmup", "cooldown")
+                                   else None):
+            (warmup if phase == "warmup" else cooldown).append({"from": lo, "to": hi})
+    elif isinstance(summary.get("levels"), list):
+        for entry in summary["levels"]:
+            entry = _dict(entry)
+            lo, hi, warm = finite(entry.get("from_s")), finite(entry.get("to_s")), finite(entry.get("warmup_to_s"))
+            _, value = level_of(entry)
+            if lo is None or hi is None or hi <= lo or value is None:
+                continue
+            levels.append({"from": lo, "to": hi, "label": level_label(kind, value, t), "short": _plain(value)})
+            if warm is not None and warm > lo:
+                warmup.append({"from": lo, "to": min(warm, hi)})
+    if not (levels or warmup or cooldown):
+        return None
+    return {"levels": levels, "warmup": warmup, "cooldown": cooldown,
+            "i18n": {"warmup": t["band_warmup"], "cooldown": t["band_cooldown"]}}
