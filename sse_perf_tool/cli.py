@@ -306,6 +306,10 @@ def _main(argv: list) -> int:
         return report_main(argv[1:])
     if argv and argv[0] == "history":
         return history_main(argv[1:])
+    if argv and argv[0] == "compare":
+        from .compare_cli import compare_main
+
+        return compare_main(argv[1:])
     try:
         args = parse_run_args(argv)
         cfg = config_from_args(args, dict(os.environ))

@@ -1,0 +1,210 @@
+"""The comparison report in a real browser: Debian's headless Chromium driven by Playwright.
+
+Checks what only a browser can: no JavaScript error and no network, every chart drew coloured
+pixels, each overlay chart has one dataset per run in that run's colour, the table colours better
+and worse cells, the smoothing control redraws the time series, sweeps get their curves, and a
+narrow window does not scroll sideways. Screenshots go to test-output/compare*.png.
+Skipped only where /usr/bin/chromium is absent (.ci/run installs it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sse_perf_tool.compare import compare_runs, load_runs
+from sse_perf_tool.compare_report import RUN_COLORS, render_compare
+from test_compare import make_run_folder
+
+CHROMIUM = Path(os.environ.get("SSE_PERF_CHROMIUM", "/usr/bin/chromium"))
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT_DIR = ROOT / "test-output"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason=f"{CHROMIUM} is absent (apt-get install chromium); .ci/run installs it")
+
+
+def _write(folders: list[Path], target: Path, threshold=None, lang: str = "en") -> Path:
+    runs = load_runs([str(f) for f in folders], lambda: None, lambda db, text: 0)
+    target.write_text(render_compare(compare_runs(runs, threshold), runs, lang=lang), encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> dict[str, Path]:
+    """Three models at the same settings (90 s, 8 threads): qwen-14b slower than the qwen-7b baseline,
+    llama faster with a few errors; GPU utilisation for two of them. And a sweep comparison: two thread
+    sweeps and one plain run."""
+    root = tmp_path_factory.mktemp("compare-browser")
+    models = [make_run_folder(root / "20260101-100000-qwen2.5-7b", "qwen2.5-7b", ttft_ms=180, tpot_ms=20,
+                              gpu_util=72, seconds=90, threads=8, seed=1),
+              make_run_folder(root / "20260101-101000-qwen2.5-14b", "qwen2.5-14b", ttft_ms=320, tpot_ms=34,
+                              gpu_util=91, seconds=90, threads=8, seed=2),
+              make_run_folder(root / "20260101-102000-llama-3.1-8b", "llama-3.1-8b", ttft_ms=150, tpot_ms=17,
+                              seconds=90, threads=8, seed=3, error_rate=0.02)]
+    sweeps = [make_run_folder(root / "sweep-qwen-7b", "qwen-7b", ttft_ms=180, tpot_ms=20, seconds=15,
+                              sweep=[1, 4, 8, 16], seed=4),
+              make_run_folder(root / "sweep-qwen-14b", "qwen-14b", ttft_ms=300, tpot_ms=32, seconds=15,
+                              sweep=[1, 4, 8, 16], seed=5),
+              make_run_folder(root / "single-llama", "llama-8b", ttft_ms=150, tpot_ms=17, seconds=30, threads=8,
+                              seed=6)]
+    return {"en": _write(models, root / "compare.html", threshold=10.0),
+            "zh": _write(models, root / "compare-zh.html", threshold=10.0, lang="zh"),
+            "sweep": _write(sweeps, root / "compare-sweep.html")}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield instance
+        instance.close()
+
+
+class Page:
+    """A page that records console errors, page errors and every network request."""
+
+    def __init__(self, browser, path: Path, width: int = 1400):
+        self.page = browser.new_page(viewport={"width": width, "height": 900})
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
+                     if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(path.as_uri())  # returns after the load event: every inline script ran
+        self.ready = self.page.evaluate("typeof window.ssePerfCompare === 'object'")
+
+    def eval(self, script: str):
+        return self.page.evaluate(script)
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture(params=["en", "zh", "sweep"])
+def page(request, browser, reports):
+    opened = Page(browser, reports[request.param])
+    opened.kind = request.param
+    yield opened
+    opened.close()
+
+
+COLOURED_PIXELS = """
+() => Array.from(document.querySelectorAll('canvas')).map(canvas => {
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let coloured = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] === 0) continue;
+    const r = data[i], g = data[i + 1], b = data[i + 2];
+    if (Math.max(r, g, b) - Math.min(r, g, b) > 60) coloured++;  // a series, not grey axes or text
+  }
+  return {id: canvas.id, width: canvas.width, height: canvas.height, coloured};
+})
+"""
+
+
+def test_loads_without_errors_or_network(page):
+    assert page.errors == []
+    assert page.ready, "the compare script finished"
+    external = [url for url in page.requests if not url.startswith(("file:", "data:", "about:"))]
+    assert external == []
+
+
+def test_every_canvas_draws_its_data(page):
+    canvases = page.eval(COLOURED_PIXELS)
+    ids = {c["id"] for c in canvases}
+    bars = {f"bar-{m}" for m in ("output_tokens_per_s", "requests_per_s", "ttft_p95_ms", "tpot_p95_ms", "e2e_p95_ms")}
+    cdfs = {"cdf-ttft", "cdf-tpot", "cdf-e2e"}
+    if page.kind == "sweep":
+        assert ids == bars | cdfs | {"ts-tps", "ts-ttft", "ts-ok"} | {"sweep-ttft", "sweep-tpot", "sweep-e2e"}
+    else:  # GPU runs: utilisation over time and tokens per joule
+        assert ids == bars | cdfs | {"ts-tps", "ts-ttft", "ts-ok", "ts-gpu", "bar-output_tokens_per_joule"}
+    assert page.eval("Object.keys(Chart.instances).length") == len(canvases)
+    for canvas in canvases:
+        assert canvas["width"] > 100 and canvas["height"] > 60, canvas
+        assert canvas["coloured"] > 300, f"{canvas['id']} drew no coloured series: {canvas}"
+
+
+def test_overlay_charts_have_one_dataset_per_run_in_its_colour(page):
+    charts = page.eval("""(() => { const c = window.ssePerfCompare;
+      return c.timeCharts.concat(c.cdfCharts, c.sweepCharts).map(ch => ({
+        id: ch.canvas.id, colours: ch.data.datasets.map(d => d.borderColor),
+        points: ch.data.datasets.map(d => d.data.length)})); })()""")
+    assert len(charts) == (9 if page.kind == "sweep" else 7)
+    for chart in charts:
+        assert chart["colours"] == list(RUN_COLORS[:3]), chart["id"]
+    for chart in charts:
+        if chart["id"] != "ts-gpu":  # the third run has no GPU
+            assert all(n > 0 for n in chart["points"]), chart
+    bars = page.eval("window.ssePerfCompare.bars.map(b => b.data.datasets[0].borderColor)")
+    assert all(colours == list(RUN_COLORS[:3]) for colours in bars)
+
+
+def test_sweep_curves_have_a_point_per_level(page):
+    if page.kind != "sweep":
+        assert page.eval("window.ssePerfCompare.sweepCharts.length") == 0
+        assert page.page.locator("#sweep").count() == 0
+        return
+    points = page.eval("window.ssePerfCompare.sweepCharts[0].data.datasets.map(d => d.data.map(p => p.label))")
+    assert points == [["1 thr", "4 thr", "8 thr", "16 thr"]] * 2 + [["8 thr"]]
+
+
+def test_table_colours_better_and_worse_cells(page):
+    def classes(metric: str) -> list[str]:
+        return page.page.locator(f'#compare-table tr[data-metric="{metric}"] td').evaluate_all(
+            "cells => cells.map(c => c.className)")
+
+    ttft = classes("ttft_p95_ms")
+    assert "cmp-base" in ttft[0]
+    assert "cmp-worse" in ttft[1], "the slower model's TTFT p95 is worse"
+    assert "cmp-better" in ttft[2] and "cmp-best" in ttft[2], "the faster model's is better, and the best"
+    tps = classes("output_tokens_per_s")
+    assert "cmp-worse" in tps[1] and "cmp-better" in tps[2]
+    if page.kind != "sweep":
+        assert "cmp-regression" in ttft[1] and "cmp-regression" not in ttft[2]
+        assert page.page.locator("#regressions li").count() == 1, "one line per regressed run"
+        colour = page.eval("getComputedStyle(document.querySelector("
+                           "'#compare-table tr[data-metric=\"ttft_p95_ms\"] td.cmp-better')).backgroundColor")
+        assert colour == "rgb(236, 253, 243)"  # green tint
+    else:
+        assert page.page.locator("#settings-differ").count() == 1, "sweeps vs one thread count: warned"
+
+
+def test_smoothing_redraws_the_time_series(page):
+    if page.kind == "sweep":
+        return
+    read = "window.ssePerfCompare.timeCharts[0].data.datasets[0].data.map(p => p.y)"
+    assert page.page.locator('#smoothing button[aria-pressed="true"]').get_attribute("data-window") == "5"
+    smoothed = page.eval(read)
+    page.page.locator('#smoothing button[data-window="1"]').click()
+    raw = page.eval(read)
+    assert raw != smoothed and len(raw) == len(smoothed)
+    assert page.page.locator('#smoothing button[data-window="1"]').get_attribute("aria-pressed") == "true"
+
+
+def test_narrow_window_does_not_scroll_sideways(browser, reports):
+    narrow = Page(browser, reports["en"], width=420)
+    try:
+        assert narrow.errors == []
+        assert narrow.eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    finally:
+        narrow.close()
+
+
+def test_screenshots(browser, reports):
+    """Full-page screenshots to look at: test-output/compare.png, compare-zh.png, compare-sweep.png."""
+    SCREENSHOT_DIR.mkdir(exist_ok=True)
+    for key, name in (("en", "compare.png"), ("zh", "compare-zh.png"), ("sweep", "compare-sweep.png")):
+        opened = Page(browser, reports[key])
+        try:
+            opened.page.screenshot(path=str(SCREENSHOT_DIR / name), full_page=True)
+            assert (SCREENSHOT_DIR / name).stat().st_size > 50_000
+        finally:
+            opened.close()
