@@ -14,6 +14,7 @@ import time
 from typing import Callable, Optional
 
 from .live import header_line, row_line
+from .records import ErrorKind
 from .stats import TimeSeries
 
 _STOP = object()
@@ -92,6 +93,11 @@ class Aggregator(threading.Thread):
     def submit_samples(self, samples: list) -> None:
         """Called by telemetry sampler threads with each batch of readings (gpu.base.Sample)."""
         self.queue.put(_Samples(samples))
+
+    def start_level(self, total_threads: int) -> None:
+        """A new sweep level: its own thread count, and a fresh --max-error-rate window (new load)."""
+        self.total_threads = total_threads
+        self._recent.clear()
 
     def submit_client(self, second) -> None:
         """Called by the self-check probe once a second (selfcheck.ClientSecond)."""
@@ -200,7 +206,8 @@ class Aggregator(threading.Thread):
             self.ok += 1
             self._tokens_ok += record.output_tokens
             self._chunks_ok += record.chunks
-        self._check_error_rate(record.ok)
+        if record.error_kind is not ErrorKind.CANCELLED:  # the tool's own cancels are not server failures
+            self._check_error_rate(record.ok)
         if record.warmup:
             return
         ended = record.ended_ns if record.ended_ns is not None else record.sent_ns

@@ -170,10 +170,13 @@ class _Levels:
             if index and self.cfg.cooldown_s > 0:
                 _say(f"cooldown: {self.cfg.cooldown_s:g} s", self.out)
                 time.sleep(self.cfg.cooldown_s)
+            aggregator = self.aggregator_ref[0]
+            if aggregator.stop_reason:  # crossed by the last records of the previous level
+                self.stopped_early = aggregator.stop_reason
+                return
             plan = replace(plan, first_request_id=next_id)
             runner = self.make_runner(plan)
-            aggregator = self.aggregator_ref[0]
-            aggregator.total_threads = plan.threads
+            aggregator.start_level(plan.threads)
             if sweep is not None:
                 _say(f"level {index + 1}/{len(plans)}: {_level_label(sweep[0], plan.level)}", self.out)
             level_start = time.perf_counter_ns()

@@ -74,6 +74,7 @@ class Runner:
         self._schedule = arrival_offsets_ns(plan.rate, plan.arrival, plan.seed) if plan.open_loop else None
         self._pending_offset: Optional[int] = None  # the next arrival not yet claimed
         self._not_sent: Optional[int] = None
+        self._sending_ended_ns: Optional[int] = None  # set by a cancel (Ctrl-C, early stop, end of grace)
         self.worker_errors: list[str] = []
 
     # -- observed by the aggregator --
@@ -134,6 +135,8 @@ class Runner:
 
     def cancel(self) -> None:
         """Stop sending at once; in-flight requests end as `cancelled` within cancel_wait_s."""
+        if self._sending_ended_ns is None:
+            self._sending_ended_ns = self.clock()
         self.stop_event.set()
         for tester in list(self.testers.values()):
             tester.abort()
@@ -153,7 +156,8 @@ class Runner:
         if self._not_sent is not None:
             return self._not_sent
         deadline = self.deadline_ns
-        cap = self._request_cap()
+        if self._sending_ended_ns is not None and (deadline is None or self._sending_ended_ns < deadline):
+            deadline = self._sending_ended_ns  # stopped early or cancelled: later arrivals were never due
         count = 0
         with self._lock:
             offset = self._pending_offset
@@ -163,7 +167,7 @@ class Runner:
                     offset = next(self._schedule)
                 if deadline is None or self.start_ns + offset >= deadline:
                     break
-                if cap is not None and issued + count >= cap:
+                if self._cap_reached(issued + count):
                     break
                 count += 1
                 offset = None
@@ -179,11 +183,21 @@ class Runner:
         self._sink(record)
 
     # -- the workers --
-    def _request_cap(self) -> Optional[int]:
+    def _measured_issued(self, issued: int) -> int:
+        """How many of the first `issued` requests are measured (warm-up is a prefix of the ids)."""
+        first = self.first_measured_id
+        if first is None:
+            return 0
+        return issued - (first - self.plan.first_request_id)
+
+    def _cap_reached(self, issued: int) -> bool:
+        """--requests counts measured requests; warm-up ones (by seconds or by count) come on top."""
         plan = self.plan
         if plan.requests is None:
-            return None
-        return plan.requests + plan.warmup_requests
+            return False
+        if plan.warmup_requests > 0:
+            return issued >= plan.requests + plan.warmup_requests
+        return self._measured_issued(issued) >= plan.requests
 
     def _claim(self) -> Optional[tuple[int, Optional[int]]]:
         """The next (request id, scheduled instant or None), or None when the run is over."""
@@ -191,8 +205,7 @@ class Runner:
         with self._lock:
             if self.stop_event.is_set():
                 return None
-            cap = self._request_cap()
-            if cap is not None and self._issued >= cap:
+            if self._cap_reached(self._issued):
                 return None
             scheduled_ns = None
             if plan.open_loop:
