@@ -319,7 +319,7 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     if sweep is not None:
         level_infos = [dict(phase, duration_s=aggregator.level_duration_s(phase["value"])) for phase in levels.phases]
     summary = build_summary(run_section, lambda: load_records(run_dir), aggregator.measured_duration_s,
-                            prepared.slos, level_infos, sweep[0] if sweep else None)
+                            prepared.slos, level_infos, sweep[0] if sweep else None, sweep[1] if sweep else ())
     summary["requests"]["not_sent"] = levels.not_sent
     summary["client"] = probe.summary(rows)
     if gpu_writer is not None:

@@ -18,11 +18,13 @@ def build_summary(
     slos: tuple = (),
     levels: Optional[list[dict]] = None,
     sweep_kind: Optional[str] = None,
+    sweep_values: tuple = (),
 ) -> dict:
     """The whole summary.json.
 
     `records()` returns a fresh iterator over records.jsonl objects. `levels` (sweeps): one dict per
-    level in run order, {"value", "from_s", "to_s", "warmup_to_s", "duration_s"}. For a sweep the
+    level that ran, in run order, {"value", "from_s", "to_s", "warmup_to_s", "duration_s"}; `sweep_values`
+    are all the planned levels (an early stop or Ctrl-C may leave some unrun). For a sweep the
     top-level `slo` holds the verdicts of the best level (the highest that meets every SLO), or of
     the first level when none does, so that "any top-level SLO missed" means "exit 99" in both cases.
     """
@@ -49,7 +51,7 @@ def build_summary(
         blocks.append(block)
     summary["levels"] = blocks
     best = best_level(blocks)
-    summary["sweep"] = {"kind": sweep_kind, "values": [lv["value"] for lv in levels],
+    summary["sweep"] = {"kind": sweep_kind, "values": list(sweep_values) or [lv["value"] for lv in levels],
                         "best_level": None if best is None else best["level"][sweep_kind]}
     if slos and blocks:
         summary["slo"] = (best or blocks[0])["slo"]
