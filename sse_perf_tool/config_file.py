@@ -34,8 +34,8 @@ def load_config_file(path: Union[str, "os.PathLike[str]"], parser: argparse.Argu
 
     Called before `parser.parse_args(argv)`, so options given on the command line win. Through
     set_defaults alone an append option (--header) would add the command line's values to the file's
-    list; cli.parse_run_args takes those out and lets the command line's list replace the file's. Keys are long option
-    names without `--`, dashes or underscores alike (`ramp-up`, `ramp_up`), aliases included
+    list; cli.parse_run_args takes those out and lets the command line's list replace the file's.
+    Keys are long option names without `--`, dashes or underscores alike (`ramp-up`, `ramp_up`), aliases included
     (`execution-time`), at the top level or in a `[run]` table. Values go through the option's own
     type and choices, so the file is checked exactly like the command line. An empty file gives {}.
     """
