@@ -27,6 +27,13 @@ class _Samples(list):
     """A batch of telemetry samples on the queue (told apart from records by type)."""
 
 
+class _Barrier:
+    __slots__ = ("event",)
+
+    def __init__(self):
+        self.event = threading.Event()
+
+
 class _ClientSecond:
     """The self-check probe's second on the queue."""
 
@@ -84,6 +91,7 @@ class Aggregator(threading.Thread):
         self.history = history  # history.HistoryRecorder: records in batches, flushed every second
         self.usable_cores = usable_cores
         self._saturated_streak = 0
+        self.internal_error: Optional[str] = None
         self.saturation_warned = False
 
     def submit(self, record) -> None:
@@ -110,12 +118,11 @@ class Aggregator(threading.Thread):
 
     @property
     def measured_duration_s(self) -> Optional[float]:
-        """First send to last finish of the measured (not warm-up) requests; over all levels."""
+        """First send to last finish of the measured (not warm-up) requests. In a sweep, the sum of
+        the levels' own windows, so cooldowns and later levels' warm-ups do not dilute the rates."""
         if not self.windows:
             return None
-        first = min(w[0] for w in self.windows.values())
-        last = max(w[1] for w in self.windows.values())
-        return max(0.0, (last - first) / _NS)
+        return sum(max(0.0, (w[1] - w[0]) / _NS) for w in self.windows.values())
 
     def level_duration_s(self, level) -> Optional[float]:
         window = self.windows.get(level)
@@ -136,7 +143,7 @@ class Aggregator(threading.Thread):
                     self.history.flush()
                 break
             if item is not None:
-                self._handle(item)
+                self._handle_safely(item)
             now = self.clock()
             while now >= next_tick:
                 self._tick((next_tick - self.start_ns) // _NS)
@@ -149,7 +156,7 @@ class Aggregator(threading.Thread):
             except queue.Empty:
                 return
             if item is not _STOP:
-                self._handle(item)
+                self._handle_safely(item)
 
     def _handle_samples(self, samples) -> None:
         from .gpu.summary import gpu_csv_row, timeseries_columns
@@ -168,6 +175,24 @@ class Aggregator(threading.Thread):
                 except OSError as exc:
                     self.write_error = f"gpu.csv could not be written: {exc}"
 
+    def _handle_safely(self, item) -> None:
+        """A bug while handling one item must not stop the thread: every later record would be lost.
+        The first such error is kept and reported at the end (exit code 1)."""
+        if isinstance(item, _Barrier):
+            item.event.set()
+            return
+        try:
+            self._handle(item)
+        except Exception as exc:  # reported by execution as an internal error; the run's data keeps flowing
+            if self.internal_error is None:
+                self.internal_error = f"aggregator: {type(exc).__name__}: {exc}"
+
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far has been handled (e.g. a level's last records)."""
+        barrier = _Barrier()
+        self.queue.put(barrier)
+        return barrier.event.wait(timeout)
+
     def _handle_client(self, second) -> None:
         """Self-check columns, and a warning the first time the load generator stays saturated."""
         from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, SUSTAINED_S
@@ -181,10 +206,9 @@ class Aggregator(threading.Thread):
         if self._saturated_streak == SUSTAINED_S and not self.saturation_warned:
             self.saturation_warned = True
             at_s = max(0, (second.at_ns - self.start_ns) // _NS - SUSTAINED_S + 1)
-            print(f"!! load generator saturated from {at_s} s (scheduling lag p99 {second.lag_p99_ms or 0:.1f} ms, "
+            self._print(f"!! load generator saturated from {at_s} s (scheduling lag p99 {second.lag_p99_ms or 0:.1f} ms, "
                   f"CPU {second.cpu_pct or 0:.0f}% with {self.usable_cores} usable core(s)): latencies now include "
-                  "sse-perf's own delay; use fewer threads, or run sse-perf on a machine with spare cores",
-                  file=self.out, flush=True)
+                  "sse-perf's own delay; use fewer threads, or run sse-perf on a machine with spare cores")
 
     def _handle(self, record) -> None:
         if isinstance(record, _Samples):
@@ -249,13 +273,23 @@ class Aggregator(threading.Thread):
         row["success_rate_pct"] = 100.0 * self._cum_ok / self._cum_finished if self._cum_finished else None
         if not self.quiet:
             if self._printed % 20 == 0:
-                print(header_line(self.lang, self.show_gpu), file=self.out)
+                self._print(header_line(self.lang, self.show_gpu))
             gpu = None
             if self.show_gpu:
                 readings = self._gpu_util.pop(second, None)
                 gpu = sum(readings) / len(readings) if readings else None
-            print(row_line(row, self.total_threads, delta * ratio, gpu, self.show_gpu), file=self.out, flush=True)
+            self._print(row_line(row, self.total_threads, delta * ratio, gpu, self.show_gpu))
             self._printed += 1
+
+    def _print(self, line: str) -> None:
+        """The terminal may go away (`sse-perf ... | head`): then stop printing, keep measuring."""
+        if self.out is None:
+            return
+        try:
+            print(line, file=self.out, flush=True)
+        except (OSError, ValueError):
+            self.out = None
+            self.quiet = True
 
     def rows(self, seconds: Optional[int] = None) -> list[dict]:
         """The final time series (call after close())."""

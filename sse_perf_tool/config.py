@@ -88,8 +88,19 @@ class RunConfig:
         out = asdict(self)
         out.pop("extra")
         out["api_key"] = mask_secret(self.api_key) if self.api_key else None
+        out["base_url"] = mask_url(self.base_url)
+        out["server_metrics"] = [mask_url(url) for url in self.server_metrics]
         out["headers"] = [f"{k}: {mask_header_value(k, v)}" for k, v in self.headers]
         return out
+
+
+def mask_url(url: str) -> str:
+    """http://user:secret@host/v1 -> http://user:…@host/v1 (credentials in URLs are secrets too)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:…@{netloc}").geturl()
 
 
 def validate_base_url(url: str) -> str:

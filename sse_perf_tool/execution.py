@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import __version__
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, mask_url
 from .flavors import get_flavor
 from .flavors.base import RequestSettings
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
@@ -115,9 +115,13 @@ def execute_run(prepared: PreparedRun, out=None, err=None) -> int:
         mock = MockServer(MockConfig(host="127.0.0.1", port=0)).start()
         cfg = replace(cfg, base_url=mock.base_url)
         _say(f"demo: embedded mock server at {mock.base_url} (ttft 200 ms, 20 ms per token, 64 tokens)", out)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
         return _execute(cfg, prepared, out, err)
     finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous_handler)  # the run's own Ctrl-C handling ends with it
         if mock is not None:
             mock.stop()
 
@@ -171,6 +175,8 @@ class _Levels:
                 _say(f"cooldown: {self.cfg.cooldown_s:g} s", self.out)
                 time.sleep(self.cfg.cooldown_s)
             aggregator = self.aggregator_ref[0]
+            if index:
+                aggregator.sync()  # the previous level's last records are counted before judging it
             if aggregator.stop_reason:  # crossed by the last records of the previous level
                 self.stopped_early = aggregator.stop_reason
                 return
@@ -201,9 +207,9 @@ class _Levels:
                             "warmup_to_s": None, "runner": runner})
 
     def _end(self, runner) -> None:
-        phase = self.phases[-1]
-        if phase.get("runner") is not runner:
+        if not self.phases or self.phases[-1].get("runner") is not runner:
             return
+        phase = self.phases[-1]
         del phase["runner"]
         phase["to_s"] = (time.perf_counter_ns() - self.start_ns) / _NS
         plan = runner.plan
@@ -212,7 +218,8 @@ class _Levels:
         elif plan.warmup_s > 0 or plan.warmup_requests > 0:
             phase["warmup_to_s"] = phase["to_s"]  # never left warm-up
         self.events_done += runner.live_events()
-        self.not_sent += runner.not_sent()
+        phase["not_sent"] = runner.not_sent()
+        self.not_sent += phase["not_sent"]
         self.worker_errors.extend(runner.worker_errors)
         self.current = None
 
@@ -293,12 +300,19 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
         _ignore_further_interrupts()
         levels.cancel()
     ended_at = time.time()
+    _finish_quietly_on_ctrl_c(interrupted, out)
     if levels.stopped_early:
         _say(f"stopped early: {levels.stopped_early}", err)
     for sampler in samplers:
         sampler.stop()
     probe.stop()
     aggregator.close()
+    if aggregator.is_alive():  # still busy after its timeout: its state cannot be read safely
+        _say("warning: the statistics thread did not finish in time; the summary may miss the last requests", err)
+        if history is not None:
+            history.recorder.warning = history.recorder.warning or "history: statistics thread still busy"
+    if aggregator.internal_error:
+        _say(f"error: {aggregator.internal_error} (please report this bug)", err)
     writer.close()
     if gpu_writer is not None:
         gpu_writer.close()
@@ -318,9 +332,12 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     level_infos = None
     if sweep is not None:
         level_infos = [dict(phase, duration_s=aggregator.level_duration_s(phase["value"])) for phase in levels.phases]
+    summary_levels_not_sent = [phase.get("not_sent", 0) for phase in levels.phases]
     summary = build_summary(run_section, lambda: load_records(run_dir), aggregator.measured_duration_s,
                             prepared.slos, level_infos, sweep[0] if sweep else None, sweep[1] if sweep else ())
     summary["requests"]["not_sent"] = levels.not_sent
+    for block, not_sent in zip(summary.get("levels") or (), summary_levels_not_sent if sweep else ()):
+        block["requests"]["not_sent"] = not_sent
     summary["client"] = probe.summary(rows)
     if gpu_writer is not None:
         from .gpu.summary import summarise_gpu, total_energy_j
@@ -347,6 +364,8 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
         _say(history_line, out)
     if interrupted:
         return EXIT_INTERRUPTED
+    if aggregator.internal_error:
+        return EXIT_INTERNAL
     if levels.stopped_early or slo_missed(summary):
         return EXIT_SLO
     return EXIT_OK
@@ -386,9 +405,9 @@ def _finish_history(history: Optional[_HistoryRun], status: str, summary: dict, 
     from .history import HistoryError
 
     try:
-        if history.recorder.warning:
+        if history.recorder.warning:  # some requests are missing from the database: say so, keep the rest
             _say(f"warning: {history.recorder.warning}", err)
-            return None
+            summary = dict(summary, history_incomplete=True)
         history.db.finish_run(history.run_id, status, summary, rows)
         return f"history: run #{history.run_id} in {history.db.path}"
     except HistoryError as exc:
@@ -396,6 +415,19 @@ def _finish_history(history: Optional[_HistoryRun], status: str, summary: dict, 
         return None
     finally:
         history.db.close()
+
+
+def _finish_quietly_on_ctrl_c(interrupted: bool, out) -> None:
+    """Sending is over; a Ctrl-C now would tear the results being written. The first one is noted
+    and ignored (a second quits at once, exit 130)."""
+    if interrupted or threading.current_thread() is not threading.main_thread():
+        return
+
+    def on_interrupt(*_):
+        _say("\nwriting results, a moment (Ctrl-C again to quit now)", out)
+        signal.signal(signal.SIGINT, lambda *_: sys.exit(EXIT_INTERRUPTED))
+
+    signal.signal(signal.SIGINT, on_interrupt)
 
 
 def _ignore_further_interrupts() -> None:
@@ -422,7 +454,7 @@ def _run_section(cfg: RunConfig, started_at: float, ended_at: float, duration_s,
         "ended_at": ended_at,
         "duration_s": duration_s,
         "api": cfg.api,
-        "base_url": cfg.base_url,
+        "base_url": mask_url(cfg.base_url),
         "threads": cfg.threads,
         "ramp_up_s": cfg.ramp_up_s,
         "model_name": cfg.model_name,
@@ -474,4 +506,4 @@ def _banner(cfg: RunConfig, plan, prepared: PreparedRun) -> str:
     mix = ""
     if datasets:
         mix = "; datasets " + ", ".join(f"{name}×{weight:g}" for name, weight, _ in datasets)
-    return (f"sse-perf {__version__}: {cfg.api} {cfg.base_url}, {load}{mix} (Ctrl-C stops and keeps the results)")
+    return (f"sse-perf {__version__}: {cfg.api} {mask_url(cfg.base_url)}, {load}{mix} (Ctrl-C stops and keeps the results)")

@@ -43,6 +43,16 @@ class HistoryError(Exception):
     """The history database cannot be used (one line, for a warning)."""
 
 
+# The request columns of schema 1, written out: the table must not change when records gain fields
+# (new fields are added as columns when a database is opened, see History._add_missing_columns).
+_V1_REQUEST_COLUMNS = (
+    "request_id", "thread_id", "query", "dataset", "started_at", "ok", "error_kind", "error", "http_status",
+    "ttfb_ms", "ttft_ms", "ttfo_ms", "e2e_ms", "total_ms", "itl_ms", "tpot_ms", "chunks", "output_tokens",
+    "token_source", "output_chars", "reasoning_tokens", "prompt_tokens", "scheduled_at", "queue_ms",
+    "ttft_from_scheduled_ms", "e2e_from_scheduled_ms", "level", "warmup",
+)
+
+
 def _v1(db: sqlite3.Connection) -> None:
     figures = ", ".join(f"{name} REAL" for name in FIGURES)
     db.execute(f"""CREATE TABLE runs (
@@ -50,7 +60,7 @@ def _v1(db: sqlite3.Connection) -> None:
         started_at REAL NOT NULL, ended_at REAL, status TEXT NOT NULL,
         model_name TEXT, api TEXT, base_url TEXT, load_model TEXT, threads INTEGER, rate REAL,
         run_dir TEXT, options_json TEXT, summary_json TEXT, slo_json TEXT, {figures})""")
-    columns = ", ".join(f"{name}" for name in _REQUEST_COLUMNS)
+    columns = ", ".join(_V1_REQUEST_COLUMNS)
     db.execute(f"CREATE TABLE requests (run_id INTEGER NOT NULL REFERENCES runs(id), {columns})")
     db.execute("CREATE INDEX requests_by_run ON requests(run_id, request_id)")
 
@@ -89,10 +99,16 @@ class History:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+            self._add_missing_columns()
+        except (sqlite3.DatabaseError, HistoryError, OSError) as exc:
+            db = getattr(self, "db", None)
+            if db is not None:
+                db.close()
+            if isinstance(exc, HistoryError):
+                raise
+            if isinstance(exc, OSError):
+                raise HistoryError(f"history database {self.path} cannot be opened: {exc.strerror or exc}") from None
             raise HistoryError(self._describe(exc)) from None
-        except OSError as exc:
-            raise HistoryError(f"history database {self.path} cannot be opened: {exc.strerror or exc}") from None
 
     def _describe(self, exc: Exception) -> str:
         text = str(exc)
@@ -133,6 +149,15 @@ class History:
             self.db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise HistoryError(self._describe(exc)) from None
+
+    def _add_missing_columns(self) -> None:
+        """Record fields newer than the database's requests table become columns (NULL in old rows)."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}
+        missing = [name for name in _REQUEST_COLUMNS if name not in have]
+        if missing:
+            with self._transaction() as db:
+                for name in missing:
+                    db.execute(f"ALTER TABLE requests ADD COLUMN {name}")
 
     def _write(self, sql: str, rows: Iterable[tuple] = (), many: bool = False):
         with self._transaction() as db:
@@ -240,20 +265,35 @@ class History:
         from .storage import load_records, load_summary, load_timeseries
 
         run_dir = Path(run_dir)
-        summary = load_summary(run_dir)
+        try:
+            summary = load_summary(run_dir)
+        except (OSError, ValueError) as exc:
+            raise HistoryError(f"{run_dir}/summary.json cannot be read: {exc}") from None
+        if not isinstance(summary, dict) or not isinstance(summary.get("run") or {}, dict):
+            raise HistoryError(f"{run_dir}/summary.json is not an sse-perf summary")
         run = summary.get("run") or {}
         run_id = self.begin_run(run_dir, run)
-        batch: list[dict] = []
-        for record in load_records(run_dir):
-            batch.append(record)
-            if len(batch) >= 1000:
-                self.add_records(run_id, batch)
-                batch = []
-        self.add_records(run_id, batch)
-        rows = load_timeseries(run_dir) if (run_dir / "timeseries.csv").is_file() else []
-        status = "interrupted" if run.get("interrupted") or run.get("stopped_early") else "completed"
-        self.finish_run(run_id, status, summary, rows)
-        self._write("UPDATE runs SET pid = NULL, host = NULL WHERE id = ?", (run_id,))
+        try:
+            batch: list[dict] = []
+            for record in load_records(run_dir):
+                if not isinstance(record, dict):
+                    raise HistoryError(f"{run_dir}/records.jsonl holds a line that is not a record")
+                batch.append(record)
+                if len(batch) >= 1000:
+                    self.add_records(run_id, batch)
+                    batch = []
+            self.add_records(run_id, batch)
+            rows = load_timeseries(run_dir) if (run_dir / "timeseries.csv").is_file() else []
+            status = "interrupted" if run.get("interrupted") or run.get("stopped_early") else "completed"
+            self.finish_run(run_id, status, summary, rows)
+            self._write("UPDATE runs SET pid = NULL, host = NULL WHERE id = ?", (run_id,))
+        except (HistoryError, sqlite3.Error, ValueError, TypeError, OSError) as exc:
+            with self._transaction() as db:  # no half-imported run left behind
+                db.execute("DELETE FROM requests WHERE run_id = ?", (run_id,))
+                db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            if isinstance(exc, HistoryError):
+                raise
+            raise HistoryError(f"{run_dir} cannot be imported: {type(exc).__name__}: {exc}") from None
         return run_id
 
     def close(self) -> None:

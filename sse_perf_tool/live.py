@@ -75,7 +75,7 @@ SUMMARY_LABELS = {
         "goodput": "goodput", "of_requests": "of requests within", "no_bounds": "no per-request bound",
         "slo": "SLO", "met": "met", "missed": "MISSED", "level": "level", "succ": "succ%",
         "best": "highest level within the SLOs", "none_met": "no level met the SLOs",
-        "dataset": "dataset", "threads": "threads", "rate": "req/s",
+        "dataset": "dataset", "threads": "threads", "rate": "req/s", "rate_level": "rate",
         "client": "load generator: lag p50 {p50} ms, p99 {p99} ms; CPU mean {mean}%, max {max}% ({cores} usable core(s))",
         "saturated": "the load generator was saturated from {s} s on: latencies after that include sse-perf's own "
                      "delay; use fewer threads, or run sse-perf on a machine with spare cores",
@@ -92,7 +92,7 @@ SUMMARY_LABELS = {
         "goodput": "有效吞吐", "of_requests": "的请求满足", "no_bounds": "无单请求上限",
         "slo": "SLO", "met": "达标", "missed": "未达标", "level": "档位", "succ": "成功率",
         "best": "满足 SLO 的最高档位", "none_met": "没有档位满足 SLO",
-        "dataset": "数据集", "threads": "线程", "rate": "请求/秒",
+        "dataset": "数据集", "threads": "线程", "rate": "请求/秒", "rate_level": "速率",
         "client": "压测端自检：调度延迟 p50 {p50} ms，p99 {p99} ms；CPU 平均 {mean}%，最高 {max}%（可用 {cores} 核）",
         "saturated": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请减少线程，或在有空闲 CPU 的机器上运行 sse-perf",
     },
@@ -187,7 +187,7 @@ def _sweep_lines(summary: dict, t: dict) -> list[str]:
         return []
     sweep = summary.get("sweep") or {}
     kind = sweep.get("kind", "threads")
-    head = (t["threads"] if kind == "threads" else t["rate"], "req/s", "tok/s", "TTFT p95", "TPOT p95", "E2E p95",
+    head = (t["threads"] if kind == "threads" else t["rate_level"], "req/s", "tok/s", "TTFT p95", "TPOT p95", "E2E p95",
             t["succ"], t["slo"])
     widths = (8, 8, 8, 9, 9, 9, 7, 7)
     lines = [" ".join(_pad(h, w) for h, w in zip(head, widths))]

@@ -1,7 +1,7 @@
 """The self-contained HTML report: summary + time series + records -> one HTML file.
 
-Imports `stats`, `report_i18n` and `report_load` (the load-model views: SLOs, sweeps, warm-up)
-only (Jinja2 lazily, inside the functions, so that `sse-perf --help` stays fast). Chart.js, its
+Imports `stats`, `report_i18n`, `report_load` (the load-model views: SLOs, sweeps, warm-up,
+self-check) and the self-check's limits from `selfcheck` only (Jinja2 lazily, inside the functions, so that `sse-perf --help` stays fast). Chart.js, its
 zoom plugin and Hammer.js ship in `sse_perf_tool/assets/` and are inlined; the output references
 no external URL.
 """
@@ -25,6 +25,7 @@ from typing import Any, Iterable, Iterator, Optional
 from . import report_load
 from .report_i18n import LANGS, strings
 from .report_load import finite as _finite
+from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, PROBE_SLEEP_S, SUSTAINED_S
 from .stats import distribution, percentile
 
 __all__ = ["LANGS", "render_report", "write_report", "load_timeseries", "load_records"]
@@ -44,6 +45,7 @@ FIXED_COLUMNS = (
     "e2e_p50_ms", "e2e_p95_ms", "success_rate_pct",
 )
 LOAD_COLUMNS = ("phase", "level")  # issue 5: drawn as bands on every time chart, not as series
+CLIENT_COLUMNS = ("client.lag_p50_ms", "client.lag_p99_ms", "client.cpu_pct")  # the self-check's
 TEXT_COLUMNS = ("phase",)  # timeseries.csv cells kept as text
 RUN_KEYS = ("started_at", "ended_at", "duration_s", "api", "base_url", "threads", "ramp_up_s",
             "model_name", "interrupted", "config", "tool_version")
@@ -56,6 +58,7 @@ GPU_COLUMN = re.compile(r"^gpu\[(?P<device>.+)\]\.(?P<metric>[^.\[\]]+)$")
 SERVER_COLUMN = re.compile(r"^server\[(?P<name>.+)\]$")
 GPU_METRIC_ORDER = ("util_pct", "mem_used_mib", "temp_c", "power_w", "sm_clock_mhz", "energy_j")
 UTIL_MEAN_COL = "@gpu_util_mean_pct"  # derived series key; '@' never starts a timeseries.csv column
+LAG_LIMIT_COL, CPU_LIMIT_COL = "@client_lag_limit_ms", "@client_cpu_limit_pct"  # dashed limit lines
 SERVER_TITLES = {  # Prometheus name -> report_i18n key of a readable title
     "vllm:num_requests_running": "srv_running", "sglang:num_running_reqs": "srv_running",
     "vllm:num_requests_waiting": "srv_waiting", "sglang:num_queue_reqs": "srv_waiting",
@@ -103,6 +106,12 @@ def fmt_pct(value: Any) -> str:
 def fmt_ms(value: Any) -> str:
     v = _finite(value)
     return NULL if v is None else f"{v:,.1f} ms"
+
+
+def fmt_lag(value: Any) -> str:
+    """Scheduling lag: 2 decimals below 1 ms, where a healthy probe wakes up."""
+    v = _finite(value)
+    return NULL if v is None else (f"{v:.2f} ms" if abs(v) < 1 else f"{v:,.1f} ms")
 
 
 def fmt_seconds(value: Any) -> str:
@@ -594,14 +603,15 @@ def _with_memory_totals(rows, series, device_cols, totals, with_values, t, devic
     return series, t["mem_total_is"].format(total=text)
 
 
-def _timeseries_view(rows: list[dict], t: dict) -> tuple[list[dict], dict]:
+def _timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None) -> tuple[list[dict], dict]:
     """Chart groups for the template and the compact data for the script.
 
     Fixed columns get fixed charts; any other column is charted too: gpu[...] grouped by
     metric (one line per GPU), server[...] grouped by metric name, anything else under
     "Other". A telemetry or extra column without a single value is not drawn (and a chart
     left without series is not there at all); GPU memory total is drawn only as a dashed
-    reference in the memory-used chart.
+    reference in the memory-used chart. The self-check's client.* columns get their own group
+    with dashed limit lines (the CPU one needs the usable `cores`).
     """
     columns: list[str] = []
     seen: set[str] = set()
@@ -651,7 +661,7 @@ def _timeseries_view(rows: list[dict], t: dict) -> tuple[list[dict], dict]:
     server: dict[str, list[tuple[str, str]]] = {}
     other: list[str] = []
     for column in columns:
-        if column in FIXED_COLUMNS or column in LOAD_COLUMNS:
+        if column in FIXED_COLUMNS or column in LOAD_COLUMNS or column in CLIENT_COLUMNS:
             continue
         match = GPU_COLUMN.match(column)
         if match:
@@ -697,13 +707,25 @@ def _timeseries_view(rows: list[dict], t: dict) -> tuple[list[dict], dict]:
         add_chart(server_charts, title,
                   [s(col, name, PALETTE[(i + j) % len(PALETTE)]) for j, (name, col) in enumerate(items)],
                   legend=multi, subtitle=subtitle, ymax=ymax)
+    client: list[dict] = []
+    derived[LAG_LIMIT_COL] = [LAG_LIMIT_MS] * len(rows)
+    add_chart(client, t["chart_client_lag"],
+              [s("client.lag_p50_ms", t["series_p50"], BLUE), s("client.lag_p99_ms", t["series_p99"], ORANGE),
+               s(LAG_LIMIT_COL, t["series_limit"], RED, ref=True, dash=True)], unit="ms", legend=True, ymax=LAG_LIMIT_MS * 1.2,
+              subtitle=t["client_lag_sub"].format(sleep=f"{PROBE_SLEEP_S * 1000:g} ms", limit=fmt_lag(LAG_LIMIT_MS)))
+    cpu_series, cpu_note = [s("client.cpu_pct", t["series_cpu"], PURPLE)], ""
+    if cores:
+        derived[CPU_LIMIT_COL] = [CPU_LIMIT_FRACTION * 100.0 * cores] * len(rows)
+        cpu_series.append(s(CPU_LIMIT_COL, t["series_limit"], RED, ref=True, dash=True))
+        cpu_note = t["client_cpu_sub"].format(limit=f"{CPU_LIMIT_FRACTION * 100.0 * cores:,.0f} %", cores=cores)
+    add_chart(client, t["chart_client_cpu"], cpu_series, unit="%", legend=False, subtitle=cpu_note)
     other_charts: list[dict] = []
     for i, column in enumerate(other):
         add_chart(other_charts, column, [s(column, column, PALETTE[(i + 3) % len(PALETTE)])],
                   legend=False, unit=_unit_of(column))
 
     for key, items in (("group_load", load), ("group_latency", latency), ("group_gpu", gpu),
-                       ("group_server", server_charts), ("group_other", other_charts)):
+                       ("group_server", server_charts), ("group_client", client), ("group_other", other_charts)):
         if items:
             groups.append({"title": t[key], "charts": items})
 
@@ -914,7 +936,7 @@ def _environment():
     env = jinja2.Environment(loader=jinja2.FunctionLoader(load), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=fmt_num, fint=fmt_int, pct=fmt_pct, ms=fmt_ms, seconds=fmt_seconds,
-                       when=fmt_time, option=fmt_option, unit_value=fmt_unit)
+                       when=fmt_time, option=fmt_option, unit_value=fmt_unit, lag=fmt_lag)
     return env
 
 
@@ -945,7 +967,8 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
         skipped_lines += records.skipped
 
     ts_rows = list(timeseries or [])
-    groups, ts_data = _timeseries_view(ts_rows, t)
+    client = report_load.client_view(summary, ts_rows, LAG_LIMIT_MS, CPU_LIMIT_FRACTION)
+    groups, ts_data = _timeseries_view(ts_rows, t, client["cores"] if client else None)
     load = _load_view(summary, ts_rows, digest, t)
     if load["bands"]:
         ts_data["bands"] = load["bands"]
@@ -1009,7 +1032,10 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
         load=load, slowest_e2e=digest.top_rows(digest.top_e2e),
         slowest_ttft=digest.top_rows(digest.top_ttft), show_dataset_column=digest.any_dataset,
         skipped_lines=skipped_lines, gpu_rows=gpu_rows, gpu_energy=gpu_energy,
-        has_gpu_series=any(GPU_COLUMN.match(col) for col in ts_data["cols"]),
+        has_gpu_series=any(GPU_COLUMN.match(col) for col in ts_data["cols"]), client=client,
+        client_glossary=t["g_client"].format(
+            sleep=f"{PROBE_SLEEP_S * 1000:g} ms", sustained=SUSTAINED_S, lag_limit=fmt_lag(LAG_LIMIT_MS),
+            fraction=f"{CPU_LIMIT_FRACTION * 100:g} %") if client or set(CLIENT_COLUMNS) & set(ts_data["cols"]) else "",
         footer_generated=t["generated"].format(version=run.get("tool_version") or "?", when=fmt_time(time.time())),
         footer_bundled=t["bundled"].format(**versions),
         csp=csp, data_json=Markup(script_json(data)),

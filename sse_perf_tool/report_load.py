@@ -1,9 +1,11 @@
 """The load-model views of the HTML report (issue 5): load facts, SLO verdicts, goodput, sweep
-levels with their capacity curves, and the warm-up / cooldown / level bands of the time charts.
+levels with their capacity curves, the load generator's self-check, and the warm-up / cooldown /
+level / saturation bands of the time charts.
 
 Pure functions from summary.json and timeseries rows to view dicts of raw numbers (report.py
 and the template format them). Imports nothing from the package; report.py imports from here.
-Every key is optional: a run folder without the issue-5 fields gives None or [] everywhere.
+Every key is optional: a run folder without the issue-5 (or self-check) fields gives None or []
+everywhere.
 """
 
 from __future__ import annotations
@@ -286,6 +288,50 @@ def sweep_view(summary: dict, t: dict) -> Optional[dict]:
             "tone": tone, "has_slo": has_slo, "charts": charts, "data": data}
 
 
+# ---------------------------------------------------------------- self-check of the load generator
+
+
+def saturated_from(summary: dict) -> Optional[float]:
+    """summary.client.saturated_from_s: the second from which sse-perf's own delay is in the timings."""
+    since = finite(_dict(summary.get("client")).get("saturated_from_s"))
+    return None if since is None else (int(since) if since.is_integer() else since)
+
+
+def _column_max(rows: list[dict], column: str) -> Optional[float]:
+    values = [v for v in (finite(row.get(column)) for row in rows) if v is not None]
+    return max(values) if values else None
+
+
+def client_view(summary: dict, rows: list[dict], lag_limit_ms: float, cpu_fraction: float) -> Optional[dict]:
+    """summary.json `client` for the header facts, the lag card and the saturation banner; None
+    without the section. `cpu_limit` (percent of one core) = cpu_fraction x usable cores x 100,
+    None when the cores are unknown. When saturated, `lag_peak` and `cpu_peak` are the highest
+    lag p99 and CPU of the saturated seconds (the whole run's figures without a time series).
+    `tone`: 'bad' when saturated, 'good' with lag p99 within the limit, 'warn' above it."""
+    client = _dict(summary.get("client"))
+    if not client:
+        return None
+    cores = finite(client.get("cores_usable"))
+    cores = int(cores) if cores is not None and cores >= 1 else None
+    view: dict[str, Any] = {
+        "lag_p50": finite(client.get("lag_ms_p50")), "lag_p99": finite(client.get("lag_ms_p99")),
+        "cpu_mean": finite(client.get("cpu_pct_mean")), "cpu_max": finite(client.get("cpu_pct_max")),
+        "cores": cores, "lag_limit": lag_limit_ms, "cpu_limit": cpu_fraction * 100.0 * cores if cores else None,
+        "saturated_from": saturated_from(summary), "lag_peak": None, "cpu_peak": None,
+    }
+    if view["saturated_from"] is not None:
+        after = [row for row in rows if (finite(row.get("second")) or 0) >= view["saturated_from"]]
+        lag, cpu = _column_max(after, "client.lag_p99_ms"), _column_max(after, "client.cpu_pct")
+        view["lag_peak"] = view["lag_p99"] if lag is None else lag
+        view["cpu_peak"] = view["cpu_max"] if cpu is None else cpu
+        view["tone"] = "bad"
+    elif view["lag_p99"] is None:
+        view["tone"] = ""
+    else:
+        view["tone"] = "good" if view["lag_p99"] <= lag_limit_ms else "warn"
+    return view
+
+
 # ---------------------------------------------------------------- bands of the time charts
 
 
@@ -307,8 +353,9 @@ def _runs(rows: list[dict], key) -> list[tuple[Any, int, int]]:
 
 def bands(rows: list[dict], summary: dict, t: dict) -> Optional[dict]:
     """Shaded x ranges of the time charts, in seconds of the run: warm-up and cooldown seconds
-    (timeseries `phase`) and the sweep levels (timeseries `level`; without those columns, the
-    levels' from_s/to_s/warmup_to_s). None when the run has none of them."""
+    (timeseries `phase`), the sweep levels (timeseries `level`; without those columns, the
+    levels' from_s/to_s/warmup_to_s) and, with key `saturated` only when there is one, the
+    seconds from the load generator's saturation to the end. None when the run has none of them."""
     kind = sweep_kind(summary)
     levels: list[dict] = []
     warmup: list[dict] = []
@@ -329,7 +376,13 @@ def bands(rows: list[dict], summary: dict, t: dict) -> Optional[dict]:
             levels.append({"from": lo, "to": hi, "label": level_label(kind, value, t), "short": _plain(value)})
             if warm is not None and warm > lo:
                 warmup.append({"from": lo, "to": min(warm, hi)})
-    if not (levels or warmup or cooldown):
+    since = saturated_from(summary)
+    end = max((row["second"] for row in rows if isinstance(row.get("second"), int)), default=None)
+    saturated = [{"from": since, "to": end + 1}] if since is not None and end is not None and since < end + 1 else []
+    if not (levels or warmup or cooldown or saturated):
         return None
-    return {"levels": levels, "warmup": warmup, "cooldown": cooldown,
+    view = {"levels": levels, "warmup": warmup, "cooldown": cooldown,
             "i18n": {"warmup": t["band_warmup"], "cooldown": t["band_cooldown"]}}
+    if saturated:  # a run folder without the self-check gets the same data as before
+        view["saturated"] = saturated
+    return view

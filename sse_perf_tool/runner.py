@@ -149,8 +149,8 @@ class Runner:
                 self.sink(record)
 
     def not_sent(self) -> int:
-        """Open loop, after the run: arrivals due before the deadline that were never sent because
-        every thread was busy (k6 calls them dropped iterations)."""
+        """Open loop, after the run: measured arrivals due before the deadline (or before sending
+        stopped) that were never sent because every thread was busy (k6's dropped iterations)."""
         if not self.plan.open_loop or self.start_ns is None or not self.stop_event.is_set():
             return 0  # only known once sending has stopped (counting consumes the schedule)
         if self._not_sent is not None:
@@ -169,7 +169,8 @@ class Runner:
                     break
                 if self._cap_reached(issued + count):
                     break
-                count += 1
+                measured = self.measure_start_ns is None or self.start_ns + offset >= self.measure_start_ns
+                count += measured  # warm-up arrivals are excluded, like every warm-up figure
                 offset = None
             self._pending_offset = offset
         self._not_sent = count

@@ -522,3 +522,41 @@ def test_cancellations_at_the_end_of_a_sweep_level_do_not_stop_the_next_level(ma
     run = only_run(tmp_path)
     assert run.summary["run"]["stopped_early"] is None
     assert code == 0, err
+
+
+def test_a_sweeps_whole_run_rates_leave_out_cooldowns_and_warm_ups(mock_server, tmp_path, cli):
+    """Whole-run requests/s of a sweep divides by the levels' own measured windows, not by the span
+    from the first level's start to the last level's end (cooldown and warm-ups excluded)."""
+    code, _, err = cli([*target(mock_server), "--sweep-threads", "1,2", "--duration", 1, "--cooldown", 1,
+                        "--warmup", 0.5, "--quiet", "--output-dir", tmp_path])
+    assert code == 0, err
+    summary = only_run(tmp_path).summary
+    windows = sum(level["throughput"]["requests_per_s"] and
+                  level["requests"]["ok"] / level["throughput"]["requests_per_s"] for level in summary["levels"])
+    assert summary["run"]["duration_s"] == pytest.approx(windows, rel=1e-6)
+    assert summary["run"]["duration_s"] < 2.6  # two ~1 s windows, not ~3.5 s with cooldown and warm-ups
+
+
+def test_credentials_in_urls_are_masked_in_every_output(mock_server, tmp_path, cli):
+    host, port = mock_server.base_url.split("//")[1].split("/")[0].split(":")
+    url = f"http://ops:hunter2secret@{host}:{port}/v1"
+    code, out, err = cli(["--base-url", url, "--requests", 2, "--quiet", "--output-dir", tmp_path])
+    assert code == 0, err
+    run = only_run(tmp_path)
+    assert "hunter2secret" not in out + err
+    for name in ("summary.json", "report.html"):
+        assert "hunter2secret" not in (run.path / name).read_text(encoding="utf-8")
+    assert "hunter2secret".encode() not in (tmp_path / "history.db").read_bytes()
+
+
+def test_a_closed_terminal_does_not_lose_records(tmp_path):
+    """`sse-perf ... | head -2`: the live table's pipe closes mid-run; every request is still recorded."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(f"{sys.executable} -m sse_perf_tool --demo --threads 4 --duration 4 "
+                            f"--output-dir {tmp_path} | head -2", shell=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.communicate(timeout=60)
+    run = only_run(tmp_path)
+    assert run.summary["requests"]["total"] == len(run.records) >= 8

@@ -318,3 +318,28 @@ def test_a_bad_since_is_refused(three_runs, capsys):
     assert main(["history", "--output-dir", str(three_runs), "--since", "yesterday-ish"]) == 2
     assert "--since" in capsys.readouterr().err
     assert main(["history", "--output-dir", str(three_runs), "--since", "1d", "--json"]) == 0
+
+
+def test_import_refuses_a_broken_summary_and_leaves_no_half_run(tmp_path, capsys):
+    target = tmp_path / "h.db"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "records.jsonl").write_text('{"request_id": 1, "ok": true}\n')
+    for body in ("{not json", "[1, 2]"):
+        (folder / "summary.json").write_text(body)
+        assert main(["history", "import", str(folder), "--history", str(target)]) == 2
+    (folder / "summary.json").write_text('{"run": {"started_at": 1.0}}')
+    (folder / "records.jsonl").write_text('{"request_id": 1, "ok": true}\n[1, 2]\n')
+    assert main(["history", "import", str(folder), "--history", str(target)]) == 2
+    assert History(str(target)).list_runs() == []
+
+
+def test_record_fields_newer_than_the_database_become_columns(tmp_path):
+    path = tmp_path / "h.db"
+    History(str(path)).close()
+    with sqlite3.connect(path) as con:  # an older requests table, without the newest field
+        con.execute("ALTER TABLE requests DROP COLUMN warmup")
+    db = History(str(path))
+    run_id = db.begin_run(tmp_path, _run_section())
+    db.add_records(run_id, [dict(_record(1), warmup=True)])
+    assert next(db.records(run_id))["warmup"] is True
