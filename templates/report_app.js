@@ -110,10 +110,11 @@
     return 'rgba(' + ((n >> 16) & 255) + ',' + ((n >> 8) & 255) + ',' + (n & 255) + ',' + alpha + ')';
   }
 
-  // Warm-up, cooldown and sweep-level bands behind the series of every time chart. Drawn from
-  // the x scale on each draw, so they follow zoom and pan; chart.$bands keeps what was drawn
-  // (pixel ranges) for the browser tests.
+  // Warm-up, cooldown, sweep-level and saturation bands behind the series of every time chart.
+  // Drawn from the x scale on each draw, so they follow zoom and pan; chart.$bands keeps what
+  // was drawn (pixel ranges) for the browser tests.
   var BANDS = (D.ts && D.ts.bands) || null;
+  var SATURATED = (BANDS && BANDS.saturated) || [];
   var cooldownFill = null;
   function cooldownPattern(ctx) {
     if (!cooldownFill) {
@@ -159,6 +160,14 @@
       });
       BANDS.warmup.forEach(function (band) { fill(band, 'rgba(100,116,139,0.20)', 'warmup'); });
       BANDS.cooldown.forEach(function (band) { fill(band, cooldownPattern(ctx), 'cooldown'); });
+      SATURATED.forEach(function (band) {  // the load generator's own delay is in the timings from here on
+        fill(band, 'rgba(220,38,38,0.10)', 'saturated');
+        var x0 = x.getPixelForValue(band.from);
+        if (x0 >= area.left && x0 <= area.right) {
+          ctx.fillStyle = 'rgba(220,38,38,0.75)';
+          ctx.fillRect(x0 - 1, area.top, 2, area.bottom - area.top);
+        }
+      });
       ctx.restore();
       chart.$bands = drawn;
       chart.$bandSpan = span;

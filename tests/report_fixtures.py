@@ -5,7 +5,8 @@ Closed loop like the real runner: each thread sends its next request when the la
 summary figures come from the records through `sse_perf_tool.stats`, per-second rows from
 the same records, so every number in a report can be checked against the records.
 `make_sweep_run_dir` (a thread sweep with warm-up, cooldown and SLOs) and
-`make_open_loop_run_dir` (Poisson arrivals, queue times) fabricate the issue-5 fields.
+`make_open_loop_run_dir` (Poisson arrivals, queue times) fabricate the issue-5 fields;
+`make_run_dir(client=...)` adds the load generator's self-check (client.* columns and section).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import random
 from pathlib import Path
 from typing import Iterable, Optional
 
+from sse_perf_tool.selfcheck import saturation_from
 from sse_perf_tool.stats import distribution, percentile, summarise
 
 XSS_PAYLOAD = '</script><img src=x onerror="window.__xss=1;alert(1)"><script>window.__xss=1;alert(2)</script>'
@@ -52,6 +54,7 @@ ERROR_KINDS = (  # kind, weight, message, http status
     ("truncated", 3, "stream ended before message_end (connection reset by peer)", 200),
 )
 
+CLIENT_COLUMNS = ("client.lag_p50_ms", "client.lag_p99_ms", "client.cpu_pct")
 TIMESERIES_COLUMNS = (
     "second", "active_threads", "requests_started", "requests_ok", "requests_failed",
     "output_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms",
@@ -77,11 +80,13 @@ def make_run_dir(path: Path, seconds: int = 30, requests: Optional[int] = None, 
                  ramp_up_s: float = 2.0, with_gpu: bool = False, with_datasets: bool = False,
                  xss: bool = False, errors: bool = True, interrupted: bool = False,
                  extra_columns: Iterable[str] = (), model_name: str = "qwen2.5-7b-demo",
-                 seed: int = 7) -> Path:
+                 seed: int = 7, client: Optional[str] = None) -> Path:
     """Write a run folder under `path` (created) and return it.
 
     `requests` defaults to one request per thread-second. `extra_columns` adds synthetic
-    numeric series with those names to timeseries.csv (for the "Other" charts).
+    numeric series with those names to timeseries.csv (for the "Other" charts). `client`:
+    None for a run folder from before the self-check, "ok" for a healthy load generator,
+    "saturated" for one saturated from second 12 on (mid-run in a shorter run).
     """
     rng = random.Random(seed)
     path = Path(path)
@@ -141,6 +146,9 @@ def make_run_dir(path: Path, seconds: int = 30, requests: Optional[int] = None, 
         gpu_summary = _add_gpu(rows, rng, threads)
         columns += [f"gpu[{d}].{m}" for d in GPU_DEVICES for m in GPU_METRICS]  # the runner's order
         columns += [f"server[{m}]" for m in SERVER_METRICS]
+    client_summary = _add_client(rows, client == "saturated", seed) if client else None
+    if client_summary:
+        columns += CLIENT_COLUMNS
     for name in extra_columns:
         for k, row in enumerate(rows):
             row[name] = round(5 + 3 * math.sin(k / 4) + rng.random(), 3)
@@ -181,10 +189,9 @@ def make_run_dir(path: Path, seconds: int = 30, requests: Optional[int] = None, 
                        "output_tokens_per_s": tokens_total / duration if duration > 0 else None},
         "ttfb_ms": dist("ttfb_ms"), "ttft_ms": dist("ttft_ms"), "ttfo_ms": dist("ttfo_ms"),
         "tpot_ms": dist("tpot_ms"), "itl_ms": distribution(itl_all), "e2e_ms": dist("e2e_ms"),
-        # sections of later issues: the report must ignore what it does not know
-        "client": {"lag_ms_p50": 0.4, "lag_ms_p99": 2.1, "cpu_pct_mean": 12.0, "cpu_pct_max": 31.0,
-                   "saturated_from_s": None},
     }
+    if client_summary:
+        summary["client"] = client_summary
     if gpu_summary:
         summary["gpu"] = gpu_summary
         energies = [entry["energy_j"] for entry in gpu_summary.values()]
@@ -284,6 +291,30 @@ def _timeseries(records: list[dict], n_seconds: int, thread_start: list[float], 
         done_cum += row["requests_ok"] + row["requests_failed"]
         row["success_rate_pct"] = _r(100.0 * ok_cum / done_cum) if done_cum else None
     return rows
+
+
+def _add_client(rows: list[dict], saturated: bool, seed: int) -> dict:
+    """The self-check's columns (one row per second) and summary section, as the runner writes them
+    (one usable core). Healthy: lag p99 under 3 ms, CPU following the active threads up to ~50 %.
+    Saturated from second 12 on (mid-run in a shorter run): lag p99 9-38 ms, CPU 93-99.5 %. The verdict comes from
+    `selfcheck.saturation_from`, the runner's own rule. Its own random stream: the other
+    columns are the same with or without it."""
+    rng = random.Random(seed + 1)
+    start = min(12, len(rows) // 2) if saturated else None
+    peak = max(1, max(row["active_threads"] for row in rows))
+    for k, row in enumerate(rows):
+        if start is not None and k >= start:
+            p50, p99, cpu = rng.uniform(1.5, 4.0), rng.uniform(9.0, 38.0), rng.uniform(93.0, 99.5)
+        else:
+            busy = row["active_threads"] / peak
+            p50, p99, cpu = rng.uniform(0.08, 0.3), rng.uniform(0.6, 2.8), 8 + 40 * busy + rng.uniform(-3, 3)
+        row.update({"client.lag_p50_ms": round(p50, 3), "client.lag_p99_ms": round(p99, 3),
+                    "client.cpu_pct": round(max(0.0, cpu), 1)})
+    cpu_values = [row["client.cpu_pct"] for row in rows]
+    return {"lag_ms_p50": round(percentile(sorted(r["client.lag_p50_ms"] for r in rows), 50), 3),
+            "lag_ms_p99": round(percentile(sorted(r["client.lag_p99_ms"] for r in rows), 95), 3),
+            "cpu_pct_mean": sum(cpu_values) / len(cpu_values), "cpu_pct_max": max(cpu_values),
+            "cores_usable": 1, "saturated_from_s": saturation_from(rows, 1)}
 
 
 def _r(value: Optional[float]) -> Optional[float]:

@@ -509,9 +509,9 @@ def test_records_are_consumed_as_a_single_pass_stream(demo_dir):
 
 def test_unknown_summary_sections_are_ignored(demo_dir):
     summary, timeseries, records = load_run(demo_dir)
-    summary.update(future={"x": [1, 2]}, client={"cpu_pct_mean": 12.0})
+    summary.update(future={"x": [1, 2]}, issue99={"cpu_pct_mean": 12.0})
     html = render_report(summary, timeseries, records)
-    assert "future" not in html and "cpu_pct" not in html
+    assert "future" not in html and "issue99" not in html and "cpu_pct" not in html
     assert 'id="percentile-table"' in html
 
 
@@ -1180,3 +1180,171 @@ def test_rate_sweep_levels_read_as_rates(sweep_dir):
     labels = [b["label"] for b in embedded_data(html)["ts"]["bands"]["levels"]]
     assert labels == ["0.5 req/s", "1 req/s", "2 req/s", "4 req/s"]
     assert "labelled with its arrival rate (req/s)" in html
+
+
+
+# ---------------------------------------------------------------- self-check of the load generator
+
+CLIENT_IDS = ('id="client-card"', 'id="client-saturated"', 'class="client-fact"', 'id="glossary-self-check"',
+              'class="swatch swatch-saturated"', "Load generator (self-check)")
+
+
+@pytest.fixture(scope="module")
+def client_dir(tmp_path_factory) -> Path:
+    return make_run_dir(tmp_path_factory.mktemp("client") / "run", seconds=30, threads=8, ramp_up_s=3, client="ok")
+
+
+@pytest.fixture(scope="module")
+def saturated_dir(tmp_path_factory) -> Path:
+    return make_run_dir(tmp_path_factory.mktemp("saturated") / "run", seconds=30, threads=8, ramp_up_s=3,
+                        client="saturated")
+
+
+def group_of(html: str, title: str) -> str:
+    start = html.index(f'<h3 class="group-title">{title}</h3>')
+    end = html.find('<h3 class="group-title">', start + 1)
+    return html[start: end if end > 0 else html.index("</section>", start)]
+
+
+def test_fixture_self_check_follows_the_runner_rule(client_dir, saturated_dir):
+    """The fabricated self-check: one row per second, the verdict from selfcheck.saturation_from."""
+    summary, timeseries, _ = load_run(client_dir)
+    assert summary["client"]["saturated_from_s"] is None and summary["client"]["cores_usable"] == 1
+    assert all(row["client.lag_p99_ms"] is not None for row in timeseries)
+    summary, timeseries, _ = load_run(saturated_dir)
+    assert summary["client"]["saturated_from_s"] == 12
+    assert all(row["client.lag_p99_ms"] > 5 for row in timeseries if row["second"] >= 12)
+
+
+def test_old_run_folders_show_no_self_check(demo_dir, demo_html, sweep_html):
+    """A run folder without the client section and columns renders as before the self-check."""
+    summary, timeseries, _ = load_run(demo_dir)
+    assert "client" not in summary and not any(key.startswith("client.") for key in timeseries[0])
+    for html in (demo_html, sweep_html):
+        for marker in CLIENT_IDS:
+            assert marker not in html, marker
+        assert STRINGS["en"]["group_client"] not in html and "@client" not in html
+        assert "saturated" not in embedded_data(html)["ts"].get("bands", {})
+    assert "bands" not in embedded_data(demo_html)["ts"]
+
+
+def test_self_check_group_charts_lag_and_cpu_with_dashed_limits(client_dir):
+    html = render_dir(client_dir)
+    summary, timeseries, _ = load_run(client_dir)
+    groups = re.findall(r'<h3 class="group-title">(.*?)</h3>', html)
+    assert groups == ["Load and throughput", "Latency (requests finished in each second)",
+                      "Load generator (self-check)"]
+    titles = [" ".join(htmllib.unescape(re.sub(r"<[^>]+>", "", c)).split())
+              for c in re.findall(r"<figcaption>(.*?)</figcaption>", group_of(html, "Load generator (self-check)"), re.S)]
+    assert titles == ["Scheduling lag of sse-perf (ms) · how late a 10 ms sleep wakes up · dashed: limit 5.0 ms",
+                      "CPU of sse-perf (% of one core) · dashed: limit 90 % · usable cores: 1"]
+    data = embedded_data(html)
+    by_columns = charts_by_columns(html)
+    lag = by_columns[("client.lag_p50_ms", "client.lag_p99_ms", "@client_lag_limit_ms")]
+    cpu = by_columns[("client.cpu_pct", "@client_cpu_limit_pct")]
+    assert lag["unit"] == "ms" and cpu["unit"] == "%" and lag["legend"] and not cpu["legend"]
+    for chart in (lag, cpu):
+        limit = chart["series"][-1]
+        assert limit["ref"] and limit["dash"] and limit["color"] == report.RED
+    assert data["ts"]["cols"]["@client_lag_limit_ms"] == [5.0] * len(timeseries)
+    assert data["ts"]["cols"]["@client_cpu_limit_pct"] == [90.0] * len(timeseries)
+    assert data["ts"]["cols"]["client.cpu_pct"] == [row["client.cpu_pct"] for row in timeseries]
+    assert len(data["ts"]["charts"]) == 7 + 2 and "client.cpu_pct" not in section(html, "timeseries").split(
+        "Load generator (self-check)")[0], "client columns are not 'Other series'"
+    assert "bands" not in data["ts"], "no saturation: no band"
+
+
+def test_self_check_facts_card_and_glossary_when_healthy(client_dir):
+    html = render_dir(client_dir)
+    client = load_run(client_dir)[0]["client"]
+    head = html[: html.index("<nav")]
+    assert client["lag_ms_p50"] < 1 < client["lag_ms_p99"], "sub-ms with 2 decimals, above with 1"
+    assert f'<dt>Client lag</dt><dd>p50 {client["lag_ms_p50"]:.2f} ms · p99 {client["lag_ms_p99"]:.1f} ms</dd>' in head
+    assert f'<dt>Client CPU</dt><dd>mean {client["cpu_pct_mean"]:.1f} % · max {client["cpu_pct_max"]:.1f} %</dd>' in head
+    assert "<dt>Usable cores</dt><dd>1</dd>" in head
+    card = re.search(r'<div class="card card-good" id="client-card">.*?</div></div>', html, re.S).group(0)
+    assert f'<div class="card-value value-good">{client["lag_ms_p99"]:.1f} ms</div>' in card
+    assert f"limit 5.0 ms · CPU max {client['cpu_pct_max']:.1f} %" in card
+    assert 'id="load-cards"' not in html, "the goodput/queue cards are not there"
+    assert 'id="client-saturated"' not in html and 'class="swatch swatch-saturated"' not in html
+    glossary = htmllib.unescape(section(html, "glossary"))
+    assert "<dt>Self-check</dt>" in glossary
+    assert "sleeps 10 ms in a loop" in glossary and "3 seconds in a row with lag p99 above 5.0 ms" in glossary
+    assert "above 90 % of the usable cores" in glossary
+
+
+def test_saturated_run_gets_a_banner_a_band_and_a_bad_card(saturated_dir):
+    html = render_dir(saturated_dir)
+    summary, timeseries, _ = load_run(saturated_dir)
+    after = [row for row in timeseries if row["second"] >= 12]
+    lag_peak = max(row["client.lag_p99_ms"] for row in after)
+    cpu_peak = max(row["client.cpu_pct"] for row in after)
+    banner = re.search(r'<div class="banner banner-bad" id="client-saturated" role="alert">(.*?)</div>', html, re.S)
+    assert banner, "a saturation banner"
+    assert html.index('id="client-saturated"') < html.index('<section id="summary">'), "near the top"
+    assert visible_text(banner.group(1)) == (
+        f"The load generator was saturated from 12 s on: scheduling lag p99 up to {lag_peak:.1f} ms (limit 5.0 ms), "
+        f"CPU up to {cpu_peak:.1f} % (limit 90.0 %). Latencies after that include sse-perf's own delay; "
+        "use fewer threads, run sse-perf on a machine with spare cores, or free this one of other work.")
+    card = re.search(r'<div class="card card-bad" id="client-card">.*?</div></div>', html, re.S).group(0)
+    assert f'<div class="card-value value-bad">{summary["client"]["lag_ms_p99"]:.1f} ms</div>' in card
+    assert "saturated from 12 s on · limit 5.0 ms" in card
+    bands = embedded_data(html)["ts"]["bands"]
+    assert bands["saturated"] == [{"from": 12, "to": timeseries[-1]["second"] + 1}], "to the end of the run"
+    assert bands["levels"] == bands["warmup"] == bands["cooldown"] == []
+    legend = re.search(r'<div class="band-legend" id="band-legend">(.*?)</div>', html, re.S).group(1)
+    assert visible_text(legend) == "load generator saturated (latencies include sse-perf's own delay)"
+
+
+def test_saturation_band_joins_the_sweep_bands(sweep_dir):
+    summary, timeseries, records = load_run(sweep_dir)
+    summary["client"] = {"lag_ms_p50": 1.0, "lag_ms_p99": 9.0, "cpu_pct_mean": 80.0, "cpu_pct_max": 99.0,
+                         "cores_usable": 2, "saturated_from_s": 40}
+    html = render_report(summary, timeseries, records)
+    bands = embedded_data(html)["ts"]["bands"]
+    assert bands["saturated"] == [{"from": 40, "to": timeseries[-1]["second"] + 1}]
+    assert len(bands["levels"]) == 4 and len(bands["warmup"]) == 4 and len(bands["cooldown"]) == 3
+    # no client columns in this time series: the banner shows the whole run's figures, no self-check charts
+    assert "scheduling lag p99 up to 9.0 ms (limit 5.0 ms), CPU up to 99.0 % (limit 180.0 %)" in visible_text(html)
+    assert "Load generator (self-check)" not in html
+
+
+def test_partial_client_section_renders_with_dashes(demo_dir):
+    summary, timeseries, records = load_run(demo_dir)
+    summary["client"] = {"cpu_pct_mean": 12.0, "lag_ms_p99": "slow", "saturated_from_s": None}
+    html = render_report(summary, timeseries, records)
+    head = html[: html.index("<nav")]
+    assert "<dt>Client lag</dt><dd>p50 — · p99 —</dd>" in head
+    assert "<dt>Client CPU</dt><dd>mean 12.0 % · max —</dd>" in head and "<dt>Usable cores</dt><dd>—</dd>" in head
+    assert '<div class="card" id="client-card">' in html, "no verdict colour without a lag p99"
+    assert 'id="client-saturated"' not in html
+    summary["client"] = {"saturated_from_s": 3}  # saturated, nothing else known, no client columns
+    html = render_report(summary, timeseries, records)
+    assert "scheduling lag p99 up to — (limit 5.0 ms), CPU up to — (limit —)" in visible_text(html)
+    assert embedded_data(html)["ts"]["bands"]["saturated"][0]["from"] == 3
+
+
+def test_client_columns_without_the_summary_section(client_dir):
+    """Columns only (a run cut short before its summary had the section): charts, no CPU limit line."""
+    summary, timeseries, records = load_run(client_dir)
+    del summary["client"]
+    html = render_report(summary, timeseries, records)
+    by_columns = charts_by_columns(html)
+    assert ("client.cpu_pct",) in by_columns and "@client_cpu_limit_pct" not in embedded_data(html)["ts"]["cols"]
+    assert 'id="client-card"' not in html and 'class="client-fact"' not in html
+    assert 'id="glossary-self-check"' in html
+
+
+def test_fmt_lag():
+    assert report.fmt_lag(0.191) == "0.19 ms" and report.fmt_lag(2.579) == "2.6 ms"
+    assert report.fmt_lag(1234.5) == "1,234.5 ms" and report.fmt_lag(None) == "—" and report.fmt_lag(float("inf")) == "—"
+
+
+def test_chinese_self_check(saturated_dir):
+    html = render_dir(saturated_dir, lang="zh")
+    visible = visible_text(html)
+    for text in ("压测端从第 12 秒起已饱和：", "此后的时延包含 sse-perf 自身的延迟", "压测端（自检）", "压测端延迟 p99",
+                 "自第 12 秒起饱和", "压测端调度延迟", "可用核数", "压测端饱和（时延包含 sse-perf 自身的延迟）", "自检"):
+        assert text in visible, text
+    for english in ("saturated", "Load generator", "Client lag", "Usable cores", "Self-check", "usable core"):
+        assert english not in visible, english

@@ -3,7 +3,8 @@
 Checks what only a browser can: no JavaScript error, every chart drew, the injected XSS
 payload stayed text, zooming one time chart zooms the others, the page needs no network; for
 a sweep and an open-loop run: capacity curves, warm-up / cooldown / level bands that follow
-the zoom, and a narrow layout that does not scroll sideways.
+the zoom, and a narrow layout that does not scroll sideways; for a run whose load generator
+saturated: the self-check charts with their limit lines and the saturation band on every chart.
 Skipped only where /usr/bin/chromium is absent (.ci/run installs it).
 """
 
@@ -412,3 +413,115 @@ def test_load_report_screenshots_and_narrow_layout(browser, load_reports):
             assert opened.errors == []
         finally:
             opened.close()
+
+
+# ---------------------------------------------------------------- self-check of the load generator
+
+
+@pytest.fixture(scope="module")
+def selfcheck_reports(tmp_path_factory) -> dict[str, Path]:
+    """A run whose load generator saturated from second 12 on (lag p99 and CPU above their limits)."""
+    run_dir = make_run_dir(tmp_path_factory.mktemp("selfcheck") / "run", seconds=30, threads=20, ramp_up_s=5,
+                           client="saturated")
+    return {"en": write_report(run_dir, run_dir / "report.html", lang="en"),
+            "zh": write_report(run_dir, run_dir / "report-zh.html", lang="zh")}
+
+
+@pytest.fixture(params=["en", "zh"])
+def selfcheck_page(request, browser, selfcheck_reports):
+    opened = Page(browser, selfcheck_reports[request.param])
+    yield opened
+    opened.close()
+
+
+SATURATION_PIXELS = """(args) => {
+  const c = window.ssePerfReport.timeCharts[args.chart];
+  const a = c.chartArea, r = devicePixelRatio, ctx = c.canvas.getContext('2d');
+  function share(x) {  // share of a pixel column in the plot's middle rows that is the band's pale red
+    const top = Math.round((a.top + 20) * r), height = Math.round((a.bottom - a.top - 40) * r);
+    const data = ctx.getImageData(Math.round(x * r), top, 1, height).data;
+    let n = 0;
+    for (let i = 0; i < data.length; i += 4) {  // the canvas is transparent: composite over the white card
+      const over = k => (data[i + k] * data[i + 3] + 255 * (255 - data[i + 3])) / 255;
+      if (Math.abs(over(0) - 251) <= 6 && Math.abs(over(1) - 233) <= 6 && Math.abs(over(2) - 233) <= 6) n++;
+    }
+    return n / (data.length / 4);
+  }
+  const band = c.$bands.filter(b => b.kind === 'saturated')[0];
+  let inside = 0;  // the best of a few columns: a bar chart's bars cover the band in some
+  for (let k = 1; k < 8; k++) { inside = Math.max(inside, share(band.x0 + (band.x1 - band.x0) * k / 8 + 0.5)); }
+  return {band: band, inside: inside, before: share(c.scales.x.getPixelForValue(band.from - 3)),
+          covered: c.config.type === 'bar' || !!c.data.datasets[0].fill,  // bars or an area hide much of it
+          start: c.scales.x.getPixelForValue(band.from), area: [a.left, a.right]};
+}"""
+
+
+def test_selfcheck_report_loads_and_every_canvas_draws(selfcheck_page):
+    page = selfcheck_page
+    assert page.errors == [] and page.ready and page.dialogs == []
+    assert [u for u in page.requests if not u.startswith(("file:", "data:", "about:"))] == []
+    canvases = page.page.evaluate(COLOURED_PIXELS)
+    assert len(canvases) == 7 + 2 + 4, "fixed time charts, lag and CPU of the self-check, histograms"
+    for canvas in canvases:
+        assert canvas["width"] > 100 and canvas["height"] > 100, canvas
+        assert canvas["drawn"] > 500, f"{canvas['id']} drew nothing"
+        assert canvas["coloured"] > 150, f"{canvas['id']} drew no coloured series: {canvas}"
+    assert page.page.locator("#client-saturated").is_visible()
+    assert page.page.locator("#client-card").is_visible()
+    limits = page.page.evaluate("""window.ssePerfReport.timeCharts
+        .map(c => c.data.datasets.filter(d => d.isRef).map(d => [d.borderDash, d.data[0].y]))
+        .filter(refs => refs.length)""")
+    assert limits == [[[[6, 4], 5]], [[[6, 4], 90]]], "dashed limits: 5 ms lag, 90 % CPU of one core"
+
+
+def test_saturation_band_is_drawn_on_every_time_chart_and_follows_zoom(selfcheck_page):
+    page = selfcheck_page.page
+    n = page.evaluate("window.ssePerfReport.timeCharts.length")
+    assert n == 9
+    end = page.evaluate("window.ssePerfReport.range[1]")
+    for index in range(n):
+        result = page.evaluate(SATURATION_PIXELS, {"chart": index})
+        assert (result["band"]["from"], result["band"]["to"]) == (12, end)
+        assert result["band"]["x1"] == pytest.approx(result["area"][1]), "to the end of the run"
+        assert result["band"]["x0"] == pytest.approx(result["start"])
+        assert result["inside"] > (0.1 if result["covered"] else 0.5), f"chart {index}: the saturated seconds are shaded"
+        assert result["before"] < 0.05, f"chart {index}: a second before the saturation is not"
+    before = page.evaluate(SATURATION_PIXELS, {"chart": n - 1})["band"]
+    page.evaluate("""(() => {
+        const c = window.ssePerfReport.timeCharts[0];
+        c.zoomScale('x', {min: 8, max: 16}, 'none');
+        c.options.plugins.zoom.zoom.onZoomComplete({chart: c});
+    })()""")
+    for index in range(n):  # the self-check charts zoom with the others, and so does the band
+        assert page.evaluate(f"[window.ssePerfReport.timeCharts[{index}].scales.x.min,"
+                             f" window.ssePerfReport.timeCharts[{index}].scales.x.max]") == pytest.approx([8, 16])
+        zoomed = page.evaluate(SATURATION_PIXELS, {"chart": index})
+        assert zoomed["band"]["x0"] == pytest.approx(zoomed["start"])
+        assert zoomed["inside"] > (0.1 if zoomed["covered"] else 0.5)
+        assert zoomed["band"]["x0"] - zoomed["area"][0] > 0.4 * (zoomed["area"][1] - zoomed["area"][0])
+    assert page.evaluate(SATURATION_PIXELS, {"chart": n - 1})["band"]["x0"] != pytest.approx(before["x0"])
+    page.locator("#reset-zoom").click()
+    assert page.evaluate(SATURATION_PIXELS, {"chart": 0})["band"]["from"] == 12
+    # the test's own pixel reads make Chromium suggest willReadFrequently; nothing else may be logged
+    assert [e for e in selfcheck_page.errors if "willReadFrequently" not in e] == []
+
+
+def test_selfcheck_screenshots(browser, selfcheck_reports):
+    """test-output/report-selfcheck.png (the whole page: banner, facts, card, shaded charts) and
+    report-selfcheck-charts.png (the self-check group) to look at; no sideways scroll on a phone."""
+    SCREENSHOT_DIR.mkdir(exist_ok=True)
+    opened = Page(browser, selfcheck_reports["en"])
+    try:
+        opened.page.screenshot(path=str(SCREENSHOT_DIR / "report-selfcheck.png"), full_page=True)
+        group = opened.page.locator("#timeseries .chart-grid").last
+        group.screenshot(path=str(SCREENSHOT_DIR / "report-selfcheck-charts.png"))
+        assert (SCREENSHOT_DIR / "report-selfcheck.png").stat().st_size > 100_000
+        assert opened.errors == []
+    finally:
+        opened.close()
+    narrow = Page(browser, selfcheck_reports["zh"], width=420)
+    try:
+        assert narrow.page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        narrow.page.screenshot(path=str(SCREENSHOT_DIR / "report-selfcheck-zh-narrow.png"), full_page=True)
+    finally:
+        narrow.close()
