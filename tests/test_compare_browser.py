@@ -9,23 +9,16 @@ Skipped only where /usr/bin/chromium is absent (.ci/run installs it).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from browser_support import SCREENSHOT_DIR, launched_browser, requires_chromium
 from sse_perf_tool.compare import compare_runs, load_runs
 from sse_perf_tool.compare_report import RUN_COLORS, render_compare
 from test_compare import make_run_folder
 
-CHROMIUM = Path(os.environ.get("SSE_PERF_CHROMIUM", "/usr/bin/chromium"))
-ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOT_DIR = ROOT / "test-output"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason=f"{CHROMIUM} is absent (apt-get install chromium); .ci/run installs it")
+pytestmark = requires_chromium
 
 
 def _write(folders: list[Path], target: Path, threshold=None, lang: str = "en") -> Path:
@@ -59,12 +52,7 @@ def reports(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield instance
-        instance.close()
+    yield from launched_browser()
 
 
 class Page:

@@ -10,22 +10,15 @@ Skipped only where /usr/bin/chromium is absent (.ci/run installs it).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from browser_support import SCREENSHOT_DIR, launched_browser, requires_chromium
 from report_fixtures import XSS_PAYLOAD, make_open_loop_run_dir, make_run_dir, make_sweep_run_dir
 from sse_perf_tool.report import write_report
 
-CHROMIUM = Path(os.environ.get("SSE_PERF_CHROMIUM", "/usr/bin/chromium"))
-ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOT_DIR = ROOT / "test-output"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason=f"{CHROMIUM} is absent (apt-get install chromium); .ci/run installs it")
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +33,7 @@ def reports(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield instance
-        instance.close()
+    yield from launched_browser()
 
 
 class Page:
