@@ -26,3 +26,32 @@ def launched_browser():
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield instance
         instance.close()
+
+
+class WatchedPage:
+    """A page that records console errors, page errors, dialogs (dismissed) and every network
+    request. `ready` is whether the page's script published its global (`ready_global`)."""
+
+    def __init__(self, browser, path: Path, ready_global: str, width: int = 1400):
+        self.page = browser.new_page(viewport={"width": width, "height": 900})
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
+                     if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("dialog", self._dialog)
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(path.as_uri())  # returns after the load event: every inline script ran
+        # (no wait_for_function: its polling evaluates strings, which the reports' CSP forbids)
+        self.ready = self.page.evaluate(f"typeof window.{ready_global} === 'object'")
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def eval(self, script: str):
+        return self.page.evaluate(script)
+
+    def close(self) -> None:
+        self.page.close()

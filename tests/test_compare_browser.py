@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import SCREENSHOT_DIR, launched_browser, requires_chromium
+from browser_support import SCREENSHOT_DIR, WatchedPage, launched_browser, requires_chromium
 from sse_perf_tool.compare import compare_runs, load_runs
 from sse_perf_tool.compare_report import RUN_COLORS, render_compare
 from test_compare import make_run_folder
@@ -55,25 +55,11 @@ def browser():
     yield from launched_browser()
 
 
-class Page:
-    """A page that records console errors, page errors and every network request."""
+class Page(WatchedPage):
+    """The comparison report: its script publishes window.ssePerfCompare."""
 
     def __init__(self, browser, path: Path, width: int = 1400):
-        self.page = browser.new_page(viewport={"width": width, "height": 900})
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
-                     if m.type in ("error", "warning") else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.goto(path.as_uri())  # returns after the load event: every inline script ran
-        self.ready = self.page.evaluate("typeof window.ssePerfCompare === 'object'")
-
-    def eval(self, script: str):
-        return self.page.evaluate(script)
-
-    def close(self) -> None:
-        self.page.close()
+        super().__init__(browser, path, "ssePerfCompare", width)
 
 
 @pytest.fixture(params=["en", "zh", "sweep"])

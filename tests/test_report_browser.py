@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import SCREENSHOT_DIR, launched_browser, requires_chromium
+from browser_support import SCREENSHOT_DIR, WatchedPage, launched_browser, requires_chromium
 from report_fixtures import XSS_PAYLOAD, make_open_loop_run_dir, make_run_dir, make_sweep_run_dir
 from sse_perf_tool.report import write_report
 
@@ -36,33 +36,15 @@ def browser():
     yield from launched_browser()
 
 
-class Page:
-    """A page that records console errors, page errors, dialogs and every network request."""
+class Page(WatchedPage):
+    """The run report: its script publishes window.ssePerfReport."""
 
     def __init__(self, browser, path: Path, width: int = 1400):
-        self.page = browser.new_page(viewport={"width": width, "height": 900})
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.requests: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
-                     if m.type in ("error", "warning") else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.on("dialog", self._dialog)
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.goto(path.as_uri())  # returns after the load event: every inline script ran
-        # (no wait_for_function: its polling evaluates strings, which the report's CSP forbids)
-        self.ready = self.page.evaluate("typeof window.ssePerfReport === 'object'")
-
-    def _dialog(self, dialog) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
+        super().__init__(browser, path, "ssePerfReport", width)
 
     def x_ranges(self) -> list[list[float]]:
         return self.page.evaluate(
             "window.ssePerfReport.timeCharts.map(c => [c.scales.x.min, c.scales.x.max])")
-
-    def close(self) -> None:
-        self.page.close()
 
 
 @pytest.fixture(params=["en", "zh"])
