@@ -28,6 +28,8 @@ from .sse import SSEDecoder
 
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
+DRAIN_LIMIT_S = 0.2  # after the end event, how long the body's closing bytes may take before the connection is dropped
+DRAIN_READS = 16
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,24 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def new_session() -> requests.Session:
-    """One session per thread; no retries (a load tester must not hide failures)."""
+def new_session(url: str = "") -> requests.Session:
+    """One session per thread; no retries (a load tester must not hide failures).
+
+    The environment is read once here, not on every request as requests does by default (a
+    netrc lookup and proxy matching per request cost CPU at high rates): proxies from
+    HTTP(S)_PROXY/NO_PROXY for this URL and a CA bundle from REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
+    A ~/.netrc entry is not used: its Basic auth would replace the API key's Authorization header.
+    """
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    session.trust_env = False
+    if url:
+        session.proxies.update(requests.utils.get_environ_proxies(url))
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if ca_bundle:
+        session.verify = ca_bundle
     return session
 
 
@@ -80,7 +94,7 @@ class SSETester:
         self.settings = settings
         self.token_counter = token_counter
         self.clock = clock
-        self.session = session or new_session()
+        self.session = session or new_session(settings.url)
         self.events_received = 0
         self._aborted = False
         self._response = None
@@ -260,6 +274,7 @@ class SSETester:
                     record.ended_ns = now
                     if not times and not getattr(self.flavor, "allows_empty_answer", False):
                         raise _Failure(ErrorKind.PROTOCOL, "stream ended without any generated token")
+                    _keep_connection(response, read)
                     return
 
     def _http_error_message(self, response) -> str:
@@ -303,6 +318,31 @@ class SSETester:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _keep_connection(response, read) -> None:
+    """After the end event (its timings already taken): read the body's last bytes, normally the
+    closing chunk already on its way, so the connection is kept for this thread's next request as
+    a browser or an SDK would keep it. A server that goes on sending, or holds the stream open,
+    past DRAIN_LIMIT_S costs only that connection: it is closed as before."""
+    sock = _socket_of(response)
+    raw = response.raw
+    fp = getattr(raw, "_fp", None)
+    if sock is None or fp is None or not hasattr(fp, "isclosed"):
+        return
+    try:
+        previous = sock.gettimeout()
+        sock.settimeout(DRAIN_LIMIT_S)
+        try:
+            for _ in range(DRAIN_READS):
+                if not read(READ_SIZE):
+                    break
+        finally:
+            sock.settimeout(previous)
+    except (OSError, http.client.HTTPException, Urllib3ProtocolError, ReadTimeoutError):
+        return  # the connection is closed with the response, as it would have been anyway
+    if fp.isclosed():  # the whole body was read: the connection is clean and goes back to the pool
+        raw.release_conn()
 
 
 def _socket_of(response):

@@ -588,3 +588,24 @@ def test_openai_error_body(flavor, body, message):
 @pytest.mark.parametrize("body", [b"Internal Server Error", b"", b"<html>502</html>", b"[]", b"{}", b'{"foo": 1}', b"\xff\xfe\xfa"])
 def test_openai_error_body_without_message_is_none(body):
     assert OpenAIChat().parse_error_body(body) is None
+
+
+@pytest.mark.parametrize("text", [
+    '{"choices":[{"index":0,"delta":{"content":"h\\u00e9 \\"x\\""}}]}', '[1, 2]', '"s"', '3', 'null',
+    ' {"a": 1}', '{"a": 1} ', '{"a": 1}{"b": 2}', '{"a": 1', '', 'nope', '{"a": NaN}',
+])
+def test_load_json_reads_and_fails_exactly_as_json_loads(text):
+    """The fast event-data reader is json.loads: same value, or the same error message."""
+    import json
+
+    from sse_perf_tool.flavors.base import load_json
+
+    try:
+        expected = ("value", json.loads(text))
+    except ValueError as exc:
+        expected = ("error", str(exc))
+    try:
+        got = ("value", load_json(text))
+    except ValueError as exc:
+        got = ("error", str(exc))
+    assert got == expected

@@ -701,3 +701,55 @@ def test_take_in_flight_with_nothing_in_flight_is_none():
     tester = SSETester(get_flavor("openai-chat"), Settings(url="http://x/v1"), WordCounter(),
                        session=FakeSession())
     assert tester.take_in_flight() is None
+
+
+# -- connections are kept between a thread's requests -------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["openai-chat", "openai-completions", "dify-chat"])
+def test_a_thread_keeps_its_connection_between_requests(api):
+    """After the end event the closing chunk is read, so the next request reuses the connection
+    (as a browser or an SDK would) instead of paying a new TCP handshake every time."""
+    from sse_perf_tool.mock_server import MockConfig, MockServer
+
+    server = MockServer(MockConfig(ttft_ms=0, itl_ms=0, tokens=3)).start()
+    flavor = get_flavor(api)
+    tester = SSETester(flavor, Settings(url=server.base_url + flavor.path, timeout_s=5), WordCounter())
+    try:
+        records = [tester.run(i, 1, Query("q"), None) for i in range(1, 6)]
+    finally:
+        tester.close()
+        stats = server.stats.snapshot()
+        server.stop()
+    assert [r.ok for r in records] == [True] * 5, [r.error for r in records]
+    assert stats["requests"] == 5 and stats["connections"] == 1
+
+
+def test_a_stream_held_open_after_its_end_event_keeps_its_timings_and_costs_only_its_connection(serve):
+    """A server that never sends the closing chunk: the request is still ok, ends at the end event
+    (the short wait for the closing bytes is not part of its E2E), and the next request opens a
+    new connection."""
+    server = serve(Send(head(chunked=True)), Send(chunk(OA_OK)), Hang(1))
+    tester = SSETester(get_flavor("openai-chat"), Settings(url=server.url(), timeout_s=TIMEOUT_S), WordCounter())
+    try:
+        first = tester.run(1, 1, Query("q"), None)
+        second = tester.run(2, 1, Query("q"), None)
+    finally:
+        tester.close()
+    assert first.ok and second.ok, (first.error, second.error)
+    assert first.e2e_ms < 150, first.e2e_ms  # the 200 ms drain limit is not counted
+    assert server.connections == 2
+
+
+def test_new_session_reads_proxies_from_the_environment_once(monkeypatch):
+    """The environment is read when the session is made, not per request: HTTP_PROXY is honoured,
+    NO_PROXY exempts a host, and requests' per-request environment merge is off."""
+    from sse_perf_tool.tester import new_session
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    proxied = new_session("http://llm.internal:8000/v1/chat/completions")
+    direct = new_session("http://127.0.0.1:8000/v1/chat/completions")
+    assert proxied.proxies.get("http") == "http://proxy.example:3128"
+    assert "http" not in direct.proxies
+    assert proxied.trust_env is False and direct.trust_env is False

@@ -5,8 +5,11 @@ Imports only from `sse` (the event type). No HTTP, no clocks.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+_scan_once = json.JSONDecoder().scan_once
 
 
 class ProtocolError(ValueError):
@@ -61,6 +64,19 @@ class EventInfo:
 
 
 IGNORE = EventInfo()
+
+
+def load_json(text: str) -> Any:
+    """json.loads for one event's data, at half its cost: the C scanner is called directly (no
+    wrapper layers). Anything it does not take whole (bad JSON, trailing data, leading space)
+    goes to json.loads, so errors read exactly as json.loads words them."""
+    try:
+        value, end = _scan_once(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return value
 
 
 def int_or_none(value: Any) -> Optional[int]:

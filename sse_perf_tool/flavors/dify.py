@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, text_field
+from .base import load_json, IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, text_field
 
 # Events that carry nothing sse-perf measures. Listed for documentation; any event type
 # not handled below is ignored too, so a newer Dify that adds events keeps working.
@@ -96,7 +96,7 @@ class _DifyBase(Flavor):
         if not event.data.strip():
             return IGNORE
         try:
-            obj = json.loads(event.data)
+            obj = load_json(event.data)
         except ValueError as exc:
             raise ProtocolError(f"Dify event data is not JSON: {exc}") from None
         if not isinstance(obj, dict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, text_field
+from .base import load_json, IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, text_field
 
 _DONE = "[DONE]"
 _MAX_RAW_ERROR_CHARS = 200
@@ -95,7 +95,7 @@ class _OpenAIBase(Flavor):
             # An empty `data:` field carries nothing; not worth failing the request for.
             return IGNORE
         try:
-            obj = json.loads(data)
+            obj = load_json(data)
         except ValueError as exc:
             raise ProtocolError(f"chunk is not JSON: {exc}") from None
         if not isinstance(obj, dict):
