@@ -208,7 +208,7 @@ class Aggregator(threading.Thread):
             at_s = max(0, (second.at_ns - self.start_ns) // _NS - SUSTAINED_S + 1)
             self._print(f"!! load generator saturated from {at_s} s (scheduling lag p99 {second.lag_p99_ms or 0:.1f} ms, "
                   f"CPU {second.cpu_pct or 0:.0f}% with {self.usable_cores} usable core(s)): latencies now include "
-                  "sse-perf's own delay; use fewer threads, or run sse-perf on a machine with spare cores")
+                  "sse-perf's own delay; use fewer threads, or more worker processes (--processes) on a machine with spare cores")
 
     def _handle(self, record) -> None:
         if isinstance(record, _Samples):

@@ -40,6 +40,8 @@ examples:
       how many threads does it hold within the SLO? (exit 99 when no level meets it)
   sse-perf --demo --rate 4 --arrival poisson --seed 42 --threads 64 --duration 60 --warmup 10
       open loop: 4 requests/s whatever the responses do; queue time counts (no coordinated omission)
+  sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --threads 256 --processes 2 --duration 120
+      many fast streams: read them in 2 worker processes so the load generator keeps up
   sse-perf --config examples/mixed-datasets.toml --demo
       a load profile kept in version control; options on the command line win
   sse-perf mock-server --port 8000 --ttft-ms 300 --itl-ms 25
@@ -142,6 +144,10 @@ def build_run_parser() -> argparse.ArgumentParser:
     load.add_argument("--threads", type=_positive_int, default=None,
                       help=f"concurrent users (default: 1); with --rate, the most requests in flight "
                       f"(default: {DEFAULT_OPEN_LOOP_THREADS})")
+    load.add_argument("--processes", type=_positive_int, default=1, metavar="P",
+                      help="read the streams in P worker processes, the threads spread over them (default: 1 = "
+                      "all in this process); one Python process reads at most about one core's worth of events, "
+                      "so use 2 or more when the self-check reports the load generator saturated")
     load.add_argument("--ramp-up", type=_number, default=0.0, metavar="S", help="start the threads evenly over S seconds")
     load.add_argument("--duration", "--execution-time", dest="duration", type=_number, default=0.0, metavar="S",
                       help="seconds to keep sending; 0 = one request per thread (default: 0)")
@@ -208,6 +214,7 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         query=args.query,
         param_file=args.param_file,
         threads=_threads(args),
+        processes=args.processes,
         ramp_up_s=args.ramp_up,
         duration_s=args.duration,
         requests=args.requests,

@@ -27,6 +27,7 @@ class RunConfig:
     query: str = DEFAULT_QUERY
     param_file: Optional[str] = None
     threads: int = 1
+    processes: int = 1  # worker processes reading the streams (1 = the threads run in this process)
     ramp_up_s: float = 0.0
     duration_s: float = 0.0
     requests: Optional[int] = None
@@ -179,6 +180,11 @@ def _validate_load(cfg: RunConfig) -> None:
         raise ConfigError(f"--max-error-rate must be a percentage from 0 to below 100 (got {cfg.max_error_rate_pct:g})")
     if cfg.datasets and cfg.param_file:
         raise ConfigError("--dataset and --param-file cannot be combined: list the file as a --dataset")
+    if cfg.processes < 1:
+        raise ConfigError(f"--processes must be at least 1 (got {cfg.processes})")
+    if cfg.processes > cfg.threads:
+        raise ConfigError(f"--processes {cfg.processes} is more than the {cfg.threads} threads: each process needs "
+                          f"at least one thread (threads are spread over the processes)")
 
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")

@@ -229,18 +229,11 @@ def _level_label(kind: str, value) -> str:
 
 
 def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
-    from .aggregator import Aggregator
-    from .runner import Runner
-    from .stats import TIMESERIES_COLUMNS, mark_phases
-    from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
-    from .selfcheck import ClientProbe, usable_cores
-    from .summary import build_summary, slo_missed
+    """The testers (in this process, or in --processes workers), then the run itself."""
     from .tester import SSETester, TesterSettings, request_id_prefix
     from .tokens import TokenCounter
 
     flavor = get_flavor(cfg.api)
-    counter = TokenCounter(cfg.tokenizer)
-    counter.preload()  # build the tokenizer now: building it mid-run would stall every thread's timing
     settings = TesterSettings(
         url=cfg.base_url + flavor.path,
         timeout_s=cfg.timeout_s,
@@ -251,6 +244,38 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
         ),
         request_id_prefix=request_id_prefix(),
     )
+    pool = None
+    if cfg.processes > 1:
+        from .worker_pool import WorkerPool, WorkerPoolError
+
+        try:
+            pool = WorkerPool(cfg.processes, cfg.api, settings, cfg.tokenizer).start()
+        except WorkerPoolError as exc:
+            _say(f"error: {exc}", err)
+            return EXIT_INTERNAL
+        make_tester = pool.tester
+    else:
+        counter = TokenCounter(cfg.tokenizer)
+        counter.preload()  # build the tokenizer now: building it mid-run would stall every thread's timing
+
+        def make_tester(index):
+            return SSETester(flavor, settings, counter)
+
+    try:
+        return _run_and_write(cfg, prepared, out, err, make_tester, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester, pool) -> int:
+    from .aggregator import Aggregator
+    from .runner import Runner
+    from .stats import TIMESERIES_COLUMNS, mark_phases
+    from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
+    from .selfcheck import ClientProbe, usable_cores
+    from .summary import build_summary, slo_missed
+
     started_at = time.time()
     run_dir = create_run_dir(cfg.output_dir, started_at, cfg.model_name)
     writer = RecordWriter(run_dir)
@@ -258,11 +283,12 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     keys = prepared.keys
     start_ns = time.perf_counter_ns()
     aggregator_ref: list = []
+    processes = cfg.processes + 1 if pool is not None else 1  # Python processes: the workers and this one
 
     def make_runner(plan):
         return Runner(
             plan,
-            make_tester=lambda index: SSETester(flavor, settings, counter),
+            make_tester=make_tester,
             next_query=prepared.queries.next,
             next_key=(keys.next if keys else (lambda: None)),
             sink=lambda record: aggregator_ref[0].submit(record),
@@ -281,8 +307,12 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
                             live_events=levels.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang,
                             gpu_writer=gpu_writer, show_gpu=gpu_writer is not None,
                             max_error_rate_pct=cfg.max_error_rate_pct,
-                            history=history.recorder if history else None, usable_cores=usable_cores())
-    probe = ClientProbe(aggregator.submit_client)
+                            history=history.recorder if history else None, usable_cores=usable_cores(processes))
+    if pool is None:
+        probe = ClientProbe(aggregator.submit_client)
+    else:  # the load generator is this process and its workers: their CPU adds up, their lags mix
+        probe = ClientProbe(aggregator.submit_client, cpu_clock=lambda: time.process_time() + pool.cpu_seconds(),
+                            other_lags=pool.take_lags)
     aggregator_ref.append(aggregator)
     _say(_banner(cfg, plans[0], prepared), out)
     interrupted = False
@@ -319,7 +349,7 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     for sampler in samplers:
         for warning in sampler.warnings:
             _say(f"warning: {warning}", err)
-    for problem in levels.worker_errors:
+    for problem in levels.worker_errors + (pool.problems() if pool is not None else []):
         _say(f"warning: {problem}", err)
     if aggregator.write_error:
         _say(f"warning: {aggregator.write_error}", err)
@@ -338,7 +368,7 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     summary["requests"]["not_sent"] = levels.not_sent
     for block, not_sent in zip(summary.get("levels") or (), summary_levels_not_sent if sweep else ()):
         block["requests"]["not_sent"] = not_sent
-    summary["client"] = probe.summary(rows)
+    summary["client"] = probe.summary(rows, processes)
     if gpu_writer is not None:
         from .gpu.summary import summarise_gpu, total_energy_j
 
@@ -470,6 +500,7 @@ def _load_section(cfg: RunConfig) -> dict:
     return {
         "model": "open" if cfg.open_loop else "closed",
         "threads": cfg.threads,
+        "processes": cfg.processes,
         "rate": cfg.rate,
         "arrival": cfg.arrival if cfg.open_loop else None,
         "seed": cfg.seed,
@@ -498,6 +529,8 @@ def _banner(cfg: RunConfig, plan, prepared: PreparedRun) -> str:
     else:
         ramp = f", ramp-up {plan.ramp_up_s:g} s" if plan.ramp_up_s else ""
         load = f"{plan.threads} threads{ramp}, {length}"
+    if cfg.processes > 1:
+        load += f", read in {cfg.processes} worker processes"
     if cfg.warmup_s:
         load += f", after {cfg.warmup_s:g} s warm-up"
     elif cfg.warmup_requests:

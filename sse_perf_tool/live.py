@@ -78,7 +78,7 @@ SUMMARY_LABELS = {
         "dataset": "dataset", "threads": "threads", "rate": "req/s", "rate_level": "rate",
         "client": "load generator: lag p50 {p50} ms, p99 {p99} ms; CPU mean {mean}%, max {max}% ({cores} usable core(s))",
         "saturated": "the load generator was saturated from {s} s on: latencies after that include sse-perf's own "
-                     "delay; use fewer threads, or run sse-perf on a machine with spare cores",
+                     "delay; use fewer threads, or more worker processes (--processes) on a machine with spare cores",
     },
     "zh": {
         "title": "汇总", "requests": "请求数", "ok": "成功", "failed": "失败", "success": "成功率",
@@ -94,7 +94,7 @@ SUMMARY_LABELS = {
         "best": "满足 SLO 的最高档位", "none_met": "没有档位满足 SLO",
         "dataset": "数据集", "threads": "线程", "rate": "请求/秒", "rate_level": "速率",
         "client": "压测端自检：调度延迟 p50 {p50} ms，p99 {p99} ms；CPU 平均 {mean}%，最高 {max}%（可用 {cores} 核）",
-        "saturated": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请减少线程，或在有空闲 CPU 的机器上运行 sse-perf",
+        "saturated": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请减少线程，或在有空闲 CPU 的机器上用更多工作进程（--processes）",
     },
 }
 

@@ -321,8 +321,8 @@ EN: dict[str, str] = {
     "card_client_bad": "saturated from {s} s on · limit {limit}",
     "saturated_head": "The load generator was saturated from {s} s on:",
     "saturated_body": "scheduling lag p99 up to {lag} (limit {lag_limit}), CPU up to {cpu} (limit {cpu_limit}). "
-    "Latencies after that include sse-perf's own delay; use fewer threads, run sse-perf on a machine "
-    "with spare cores, or free this one of other work.",
+    "Latencies after that include sse-perf's own delay; use fewer threads, more worker processes "
+    "(--processes) on a machine with spare cores, or free this one of other work.",
     "band_legend_saturated": "load generator saturated (latencies include sse-perf's own delay)",
     "g_client_title": "Self-check",
     "g_client": "A probe thread inside sse-perf sleeps {sleep} in a loop and measures how late it wakes up "
@@ -626,7 +626,7 @@ ZH: dict[str, str] = {
     "card_client_bad": "自第 {s} 秒起饱和 · 限值 {limit}",
     "saturated_head": "压测端从第 {s} 秒起已饱和：",
     "saturated_body": "调度延迟 p99 最高 {lag}（限值 {lag_limit}），CPU 最高 {cpu}（限值 {cpu_limit}）。"
-    "此后的时延包含 sse-perf 自身的延迟；请减少线程、在有空闲 CPU 的机器上运行 sse-perf，或让本机停止其他工作。",
+    "此后的时延包含 sse-perf 自身的延迟；请减少线程、在有空闲 CPU 的机器上用更多工作进程（--processes），或让本机停止其他工作。",
     "band_legend_saturated": "压测端饱和（时延包含 sse-perf 自身的延迟）",
     "g_client_title": "自检",
     "g_client": "sse-perf 内的探测线程循环 sleep {sleep}，每秒统计它唤醒晚了多少（调度延迟：等待解释器锁或 CPU）"

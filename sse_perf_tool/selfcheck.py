@@ -57,10 +57,15 @@ class ClientProbe:
     the run's percentiles."""
 
     def __init__(self, sink: Callable[[ClientSecond], None], clock: Callable[[], int] = time.perf_counter_ns,
-                 cpu_clock: Callable[[], float] = time.process_time):
+                 cpu_clock: Callable[[], float] = time.process_time,
+                 other_lags: Optional[Callable[[], list]] = None):
+        """`cpu_clock`: CPU seconds of the whole load generator (with --processes, this process plus
+        its workers). `other_lags`: lag samples (ms) taken elsewhere since the last call (the worker
+        processes' own probes); they count in each second's percentiles and the run's."""
         self.sink = sink
         self.clock = clock
         self.cpu_clock = cpu_clock
+        self.other_lags = other_lags
         self.lags_ms = array("d")
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -87,6 +92,10 @@ class ClientProbe:
             lags.append(lag_ms)
             self.lags_ms.append(lag_ms)
             if after - second_start >= _NS:
+                if self.other_lags is not None:
+                    others = self.other_lags()
+                    lags.extend(others)
+                    self.lags_ms.extend(others)
                 cpu_now = cpu_clock()
                 cpu_pct = 100.0 * (cpu_now - cpu_start) / ((after - second_start) / _NS)
                 ordered = sorted(lags)

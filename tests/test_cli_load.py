@@ -218,7 +218,7 @@ def test_open_loop_queue_time_grows_when_the_server_is_slower_than_the_arrivals(
     assert s["queue_ms"]["count"] == 8 and s["queue_ms"]["max"] > 0
     assert s["queue_ms"]["max"] == pytest.approx(max(queues), abs=0.01)
     assert s["ttft_from_scheduled_ms"]["p50"] > s["ttft_ms"]["p50"]
-    assert s["run"]["load"] == {"model": "open", "threads": 1, "rate": 20.0, "arrival": "constant",
+    assert s["run"]["load"] == {"model": "open", "threads": 1, "processes": 1, "rate": 20.0, "arrival": "constant",
                                 "seed": s["run"]["load"]["seed"], "warmup_s": None, "warmup_requests": None,
                                 "sweep": None}
     assert s["requests"]["not_sent"] == 0  # --requests: every arrival was sent, late

@@ -1,0 +1,393 @@
+"""`--processes P`: the streams are read in P worker processes, so reading events is not limited to
+one interpreter lock; everything else stays in this process.
+
+The parent's Runner still owns the run: request ids, the arrival schedule, ramp-up, caps, warm-up,
+sweeps, stop and cancel, so every load model behaves exactly as with one process. Its worker
+threads get a RemoteTester instead of an SSETester: `run()` hands the request (id, query, key,
+scheduled instant) to a slot in a worker process, where a thread of its own runs a real SSETester,
+and waits for the record. Records use the same clock in every process (perf_counter_ns is
+CLOCK_MONOTONIC on Linux, system-wide), so they mix with the parent's instants as they are.
+
+Workers are started with `spawn` (no fork of a threaded process), ignore Ctrl-C (the parent
+stops them through their pipe, so Ctrl-C behaves as with one process) and exit when the pipe
+closes. Each one also runs the self-check's lag probe and reports its lag samples, its CPU time
+and its per-slot event counts ten times a second.
+
+Imports tester, records, selfcheck (constants), flavors, tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .records import ErrorKind, RequestRecord
+
+START_TIMEOUT_S = 60.0  # a worker builds its tokenizer before it says it is ready
+TAKE_TIMEOUT_S = 1.0  # how long take_in_flight waits for a worker's answer
+TICK_S = 0.1  # how often a worker reports lags, CPU and event counts
+_PROBE_SLEEP_S = 0.010  # selfcheck.PROBE_SLEEP_S (not imported: the child imports as little as it can)
+
+
+class WorkerPoolError(RuntimeError):
+    """A worker process could not start."""
+
+
+# -- the parent's side ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Waiter:
+    """One request handed to a worker, as the parent knows it."""
+
+    request_id: int
+    thread_id: int
+    query: object
+    scheduled_ns: Optional[int]
+    sent_ns: int
+    started_at: float
+    done: threading.Event = field(default_factory=threading.Event)
+    record: Optional[RequestRecord] = None
+    claimed: bool = False  # take_in_flight answered for it: its own result is dropped
+    taken: threading.Event = field(default_factory=threading.Event)
+    taken_record: Optional[RequestRecord] = None
+
+
+class _Worker:
+    """One worker process, its pipe, and the thread that reads what it sends."""
+
+    def __init__(self, number: int, context, settings, api: str, tokenizer: str):
+        self.number = number
+        self.conn, child_conn = context.Pipe(duplex=True)
+        self.process = context.Process(target=worker_main, args=(child_conn, api, settings, tokenizer),
+                                       name=f"sse-perf-worker-process-{number}", daemon=True)
+        self.process.start()
+        child_conn.close()
+        self.send_lock = threading.Lock()
+        self.state_lock = threading.Lock()
+        self.waiting: dict[int, _Waiter] = {}
+        self.events: dict[int, int] = {}
+        self.cpu_s = 0.0
+        self.lags_ms: list[float] = []
+        self.ready = threading.Event()
+        self.failure: Optional[str] = None  # why it could not start, or why it is gone
+        self.gone = False
+        self.reader = threading.Thread(target=self._read, name=f"sse-perf-pool-reader-{number}", daemon=True)
+        self.reader.start()
+
+    def send(self, message: tuple) -> bool:
+        if self.gone:
+            return False
+        try:
+            with self.send_lock:
+                self.conn.send(message)
+            return True
+        except (OSError, ValueError):  # its pipe is closed: the reader notices and fails what waits
+            return False
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "done":
+                _, slot, record, events = message
+                with self.state_lock:
+                    waiter = self.waiting.pop(slot, None)
+                    self.events[slot] = events
+                if waiter is not None:
+                    waiter.record = None if waiter.claimed else record
+                    waiter.done.set()
+            elif kind == "tick":
+                _, events, cpu_s, lags = message
+                with self.state_lock:
+                    self.events.update(events)
+                    self.cpu_s = cpu_s
+                    self.lags_ms.extend(lags)
+            elif kind == "taken":
+                _, slot, record = message
+                with self.state_lock:
+                    waiter = self.waiting.get(slot)
+                if waiter is not None:
+                    waiter.taken_record = record
+                    waiter.taken.set()
+            elif kind == "ready":
+                self.ready.set()
+            elif kind == "failed":
+                self.failure = message[1]
+                self.ready.set()
+        self._lost()
+
+    def _lost(self) -> None:
+        """The pipe closed: whatever waits on this worker is failed now instead of waiting forever."""
+        self.gone = True
+        self.process.join(1.0)
+        code = self.process.exitcode
+        if self.failure is None:
+            self.failure = f"worker process {self.number} exited unexpectedly" + (
+                f" (exit code {code})" if code is not None else "")
+        self.ready.set()
+        with self.state_lock:
+            waiting, self.waiting = self.waiting, {}
+        for waiter in waiting.values():
+            waiter.taken.set()
+            waiter.done.set()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self.send(("stop",))
+        self.process.join(timeout_s)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(2.0)
+        self.reader.join(2.0)  # it ends on the pipe's EOF, now that the worker is gone
+        self.conn.close()
+
+
+class RemoteTester:
+    """The SSETester interface (run, abort, take_in_flight, events_received, close) over a worker's
+    pipe; one per Runner thread, bound to one slot in one worker process."""
+
+    def __init__(self, worker: _Worker, slot: int, clock=time.perf_counter_ns):
+        self.worker = worker
+        self.slot = slot
+        self.clock = clock
+        self._waiter: Optional[_Waiter] = None
+
+    @property
+    def events_received(self) -> int:
+        return self.worker.events.get(self.slot, 0)
+
+    def run(self, request_id: int, thread_id: int, query, api_key: Optional[str],
+            scheduled_ns: Optional[int] = None) -> Optional[RequestRecord]:
+        worker = self.worker
+        if worker.gone:
+            raise WorkerPoolError(worker.failure or f"worker process {worker.number} is gone")
+        waiter = _Waiter(request_id, thread_id, query, scheduled_ns, self.clock(), time.time())
+        with worker.state_lock:
+            worker.waiting[self.slot] = waiter
+        self._waiter = waiter
+        worker.send(("run", self.slot, request_id, thread_id, query, api_key, scheduled_ns))
+        while not waiter.done.wait(1.0):  # the worker answers, or its reader fails the wait when it goes
+            if worker.gone:
+                break
+        self._waiter = None
+        if waiter.claimed:
+            return None
+        if waiter.record is None:  # the worker went away with this request in flight
+            return self._lost_record(waiter, worker.failure or "worker process gone")
+        return waiter.record
+
+    def abort(self) -> None:
+        if self._waiter is not None:
+            self.worker.send(("abort", self.slot))
+
+    def take_in_flight(self) -> Optional[RequestRecord]:
+        """As SSETester.take_in_flight: the worker's snapshot of the request in flight, claimed as
+        `cancelled`; made here from what the parent knows when the worker does not answer."""
+        waiter = self._waiter
+        if waiter is None or waiter.done.is_set():
+            return None
+        if self.worker.send(("take", self.slot)):
+            waiter.taken.wait(TAKE_TIMEOUT_S)
+        answered = waiter.taken.is_set() and not self.worker.gone
+        if answered and waiter.taken_record is None:
+            return None  # nothing in flight there any more: its own record comes back the usual way
+        if not answered and waiter.done.is_set() and not self.worker.gone:
+            return None  # it finished meanwhile: its own record goes the usual way
+        waiter.claimed = True  # from here on the worker's own result for it is dropped
+        if answered:
+            return waiter.taken_record
+        return self._lost_record(waiter, "cancelled while in flight (its worker process did not answer)")
+
+    def _lost_record(self, waiter: _Waiter, why: str) -> RequestRecord:
+        query = waiter.query
+        return RequestRecord(waiter.request_id, waiter.thread_id, query.text, query.dataset, waiter.started_at,
+                             waiter.sent_ns, ended_ns=self.clock(), error_kind=ErrorKind.CANCELLED,
+                             error=why, scheduled_ns=waiter.scheduled_ns)
+
+    def close(self) -> None:
+        self.worker.send(("close", self.slot))
+
+
+class WorkerPool:
+    """P worker processes; `tester(index)` spreads the Runner's threads over them in turn."""
+
+    def __init__(self, processes: int, api: str, settings, tokenizer: str):
+        self.processes = processes
+        self.api = api
+        self.settings = settings
+        self.tokenizer = tokenizer
+        self.workers: list[_Worker] = []
+        self._next_slot = 0
+        self._lock = threading.Lock()
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> "WorkerPool":
+        """Start every worker and wait until each is ready; WorkerPoolError (after stopping them) if not."""
+        context = multiprocessing.get_context("spawn")
+        with _sigint_ignored():  # inherited through exec: a Ctrl-C while a worker starts up is not its to take
+            for number in range(1, self.processes + 1):
+                self.workers.append(_Worker(number, context, self.settings, self.api, self.tokenizer))
+        deadline = time.monotonic() + timeout_s
+        for worker in self.workers:
+            if not worker.ready.wait(max(0.0, deadline - time.monotonic())):
+                worker.failure = f"worker process {worker.number} did not start within {timeout_s:g} s"
+            if worker.failure:
+                self.close()
+                raise WorkerPoolError(worker.failure)
+        return self
+
+    def tester(self, index: int) -> RemoteTester:
+        """The tester for Runner thread `index` (1-based): threads go to the processes in turn."""
+        with self._lock:
+            self._next_slot += 1
+            slot = self._next_slot
+        return RemoteTester(self.workers[(index - 1) % len(self.workers)], slot)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the workers have used so far (user + system), as they last reported it."""
+        return sum(worker.cpu_s for worker in self.workers)
+
+    def take_lags(self) -> list[float]:
+        """The workers' lag samples (ms) reported since the last call."""
+        lags: list[float] = []
+        for worker in self.workers:
+            with worker.state_lock:
+                lags.extend(worker.lags_ms)
+                worker.lags_ms = []
+        return lags
+
+    def problems(self) -> list[str]:
+        return [worker.failure for worker in self.workers if worker.gone and worker.failure]
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.send(("stop",))
+        for worker in self.workers:
+            worker.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while processes are started (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# -- the worker's side ----------------------------------------------------------------------------
+
+
+def worker_main(conn, api: str, settings, tokenizer: str) -> None:
+    """A worker process: run requests for the parent's slots until told to stop or the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    send_lock = threading.Lock()
+
+    def send(message: tuple) -> None:
+        try:
+            with send_lock:
+                conn.send(message)
+        except (OSError, ValueError):
+            pass  # the parent is gone; the main loop sees EOF and ends this process
+
+    try:
+        from .flavors import get_flavor
+        from .tester import SSETester
+        from .tokens import TokenCounter
+
+        flavor = get_flavor(api)
+        counter = TokenCounter(tokenizer)
+        counter.preload()
+    except Exception as exc:  # reported to the parent, which stops the run before anything is sent
+        send(("failed", f"worker process could not start: {type(exc).__name__}: {exc}"))
+        return
+    slots: dict[int, _Slot] = {}
+    stop = threading.Event()
+    reporter = threading.Thread(target=_report, args=(send, slots, stop), name="sse-perf-worker-probe", daemon=True)
+    send(("ready", os.getpid()))
+    reporter.start()
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "run":
+                slot = message[1]
+                if slot not in slots:
+                    slots[slot] = _Slot(slot, SSETester(flavor, settings, counter), send)
+                slots[slot].jobs.put(message[2:])
+            elif kind == "abort":
+                if message[1] in slots:
+                    slots[message[1]].tester.abort()
+            elif kind == "take":
+                entry = slots.get(message[1])
+                send(("taken", message[1], entry.tester.take_in_flight() if entry else None))
+            elif kind == "close":
+                entry = slots.pop(message[1], None)
+                if entry is not None:
+                    entry.jobs.put(None)
+            elif kind == "stop":
+                break
+    finally:
+        stop.set()
+        for entry in list(slots.values()):
+            entry.tester.abort()
+            entry.jobs.put(None)
+        for entry in list(slots.values()):
+            entry.thread.join(2.0)
+        reporter.join(1.0)
+
+
+class _Slot:
+    """One parent thread's tester in this worker, with a thread of its own."""
+
+    def __init__(self, slot: int, tester, send):
+        self.slot = slot
+        self.tester = tester
+        self.send = send
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name=f"sse-perf-slot-{slot}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is None:
+                    break
+                request_id, thread_id, query, api_key, scheduled_ns = job
+                record = self.tester.run(request_id, thread_id, query, api_key, scheduled_ns)
+                self.send(("done", self.slot, record, self.tester.events_received))
+        finally:
+            self.tester.close()
+
+
+def _report(send, slots: dict, stop: threading.Event) -> None:
+    """The worker's self-check: lag of a 10 ms sleep, CPU time and event counts, every TICK_S."""
+    clock = time.perf_counter_ns
+    lags: list[float] = []
+    last_tick = clock()
+    while not stop.is_set():
+        before = clock()
+        time.sleep(_PROBE_SLEEP_S)
+        after = clock()
+        lags.append(max(0.0, (after - before) / 1e6 - _PROBE_SLEEP_S * 1000))
+        if after - last_tick >= TICK_S * 1e9:
+            events = {slot: entry.tester.events_received for slot, entry in list(slots.items())}
+            send(("tick", events, time.process_time(), lags))
+            lags, last_tick = [], after
