@@ -347,10 +347,17 @@ def histogram(values: array) -> Optional[dict]:
     return binner.result()
 
 
-def _itl_binner(summary: dict) -> Optional[Binner]:
-    """A streaming binner for ITL gaps when the summary gives their exact min, p99 and max
-    (then no gap is stored); None to collect them instead."""
-    dist = summary.get("itl_ms") if isinstance(summary.get("itl_ms"), dict) else {}
+HIST_FIELDS = ("ttft", "tpot", "e2e", "itl")
+
+
+def _binners(summary: dict) -> dict:
+    """Streaming binners for the histograms whose min, p99 and max the summary gives (then no
+    value is stored, so the report's memory does not grow with the run); the others collect."""
+    return {name: binner for name in HIST_FIELDS if (binner := _binner(summary, f"{name}_ms")) is not None}
+
+
+def _binner(summary: dict, field: str) -> Optional[Binner]:
+    dist = summary.get(field) if isinstance(summary.get(field), dict) else {}
     lo, p99, hi = _finite(dist.get("min")), _finite(dist.get("p99")), _finite(dist.get("max"))
     if not dist.get("count") or lo is None or p99 is None or hi is None or not lo <= p99 <= hi:
         return None
@@ -389,9 +396,9 @@ class RecordDigest:
     messages per error kind and per-dataset latency arrays; never the records themselves.
     """
 
-    def __init__(self, run_started_at: Optional[float], itl_binner: Optional[Binner] = None):
+    def __init__(self, run_started_at: Optional[float], binners: Optional[dict] = None):
         self.run_started_at = run_started_at
-        self.itl_binner = itl_binner
+        self.binners = binners or {}  # name in HIST_FIELDS -> Binner; those not here collect values
         self.first_started_at: Optional[float] = None
         self.count = 0
         self.ttft, self.tpot, self.e2e, self.itl = array("d"), array("d"), array("d"), array("d")
@@ -497,14 +504,14 @@ class RecordDigest:
         tpot = _finite(record.get("tpot_ms"))
         e2e = _finite(record.get("e2e_ms"))
         if ttft is not None:
-            self.ttft.append(ttft)
+            self._collect("ttft", (ttft,))
             dataset.ttft.append(ttft)
             self.top_ttft.offer(ttft, lambda: self._row(record))
         if tpot is not None:
-            self.tpot.append(tpot)
+            self._collect("tpot", (tpot,))
             dataset.tpot.append(tpot)
         if e2e is not None:
-            self.e2e.append(e2e)
+            self._collect("e2e", (e2e,))
             dataset.e2e.append(e2e)
             self.top_e2e.offer(e2e, lambda: self._row(record))
         itl = record.get("itl_ms")
@@ -515,15 +522,20 @@ class RecordDigest:
                 clean = False
             if not clean:
                 itl = [v for v in map(_finite, itl) if v is not None]
-            if self.itl_binner is not None:
-                self.itl_binner.add_many(itl)
-            else:
-                self.itl.extend(itl)
+            self._collect("itl", itl)
 
-    def itl_histogram(self) -> Optional[dict]:
-        if self.itl_binner is not None:
-            return self.itl_binner.result()
-        return histogram(self.itl)
+    def _collect(self, name: str, values) -> None:
+        binner = self.binners.get(name)
+        if binner is not None:
+            binner.add_many(values)
+        else:
+            getattr(self, name).extend(values)
+
+    def histogram(self, name: str) -> Optional[dict]:
+        binner = self.binners.get(name)
+        if binner is not None:
+            return binner.result()
+        return histogram(getattr(self, name))
 
 
 # ---------------------------------------------------------------- view model
@@ -960,7 +972,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
     req = summary.get("requests") if isinstance(summary.get("requests"), dict) else {}
     thr = summary.get("throughput") if isinstance(summary.get("throughput"), dict) else {}
 
-    digest = RecordDigest(_finite(run.get("started_at")), _itl_binner(summary)).add_all(records)
+    digest = RecordDigest(_finite(run.get("started_at")), _binners(summary)).add_all(records)
     if not isinstance(skipped_lines, int):
         skipped_lines = 0
     if isinstance(records, _RecordStream):
@@ -972,10 +984,10 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
     load = _load_view(summary, ts_rows, digest, t)
     if load["bands"]:
         ts_data["bands"] = load["bands"]
-    hist_specs = [("ttft", t["hist_ttft"], histogram(digest.ttft), "hist_requests"),
-                  ("tpot", t["hist_tpot"], histogram(digest.tpot), "hist_requests"),
-                  ("e2e", t["hist_e2e"], histogram(digest.e2e), "hist_requests"),
-                  ("itl", t["hist_itl"], digest.itl_histogram(), "hist_gaps")]
+    hist_specs = [("ttft", t["hist_ttft"], digest.histogram("ttft"), "hist_requests"),
+                  ("tpot", t["hist_tpot"], digest.histogram("tpot"), "hist_requests"),
+                  ("e2e", t["hist_e2e"], digest.histogram("e2e"), "hist_requests"),
+                  ("itl", t["hist_itl"], digest.histogram("itl"), "hist_gaps")]
     histograms, hist_data = [], []
     for key, title, binned, count_label in hist_specs:
         histograms.append({"id": f"hist-{key}", "title": title, "has_data": binned is not None})

@@ -42,6 +42,117 @@ def distribution(values: Iterable[float]) -> dict:
     return out
 
 
+EXACT_LIMIT = 100_000  # values a distribution keeps exactly; beyond, they fold into log buckets
+RELATIVE_STEP = 1e-4  # bucket width beyond EXACT_LIMIT: percentiles within 0.005 % of the exact value
+
+
+class Values:
+    """The values of one distribution in bounded memory.
+
+    Up to `exact_limit` values are kept as they are (an array of doubles), and `distribution()`
+    is exactly `distribution(list_of_values)`. Beyond that they fold into a histogram of
+    logarithmic buckets RELATIVE_STEP wide (memory grows with the range of the values, not their
+    number): count, sum, min and max stay exact, and each percentile is read from its bucket's
+    centre, within RELATIVE_STEP / 2 of the exact value. This keeps a run of millions of requests
+    (and hundreds of millions of ITL gaps) at a flat memory footprint.
+    """
+
+    __slots__ = ("exact", "exact_limit", "buckets", "zeros", "count", "total", "lo", "hi")
+    _INV_LOG_STEP = 1.0 / math.log1p(RELATIVE_STEP)
+
+    def __init__(self, exact_limit: int = EXACT_LIMIT):
+        from array import array
+
+        self.exact = array("d")
+        self.exact_limit = exact_limit
+        self.buckets = None  # Counter of signed bucket keys once folded
+        self.zeros = 0
+        self.count = 0
+        self.total = 0.0
+        self.lo = self.hi = None
+
+    def __len__(self) -> int:
+        return len(self.exact) if self.buckets is None else self.count
+
+    def append(self, value: float) -> None:
+        if self.buckets is None and len(self.exact) < self.exact_limit:
+            self.exact.append(value)
+        else:
+            self.extend((value,))
+
+    def extend(self, values) -> None:
+        if self.buckets is None:
+            if len(self.exact) + len(values) <= self.exact_limit:
+                self.exact.extend(values)
+                return
+            self._fold(self.exact)
+            self.exact = self.exact[:0]
+        self._fold(values)
+
+    def _fold(self, values) -> None:
+        from collections import Counter
+
+        if not len(values):
+            return
+        if self.buckets is None:
+            self.buckets = Counter()
+        self.count += len(values)
+        self.total += math.fsum(values)
+        lo, hi = min(values), max(values)
+        self.lo = lo if self.lo is None else min(self.lo, lo)
+        self.hi = hi if self.hi is None else max(self.hi, hi)
+        inv, log, floor = self._INV_LOG_STEP, math.log, math.floor
+        if lo > 0:  # the usual case, at C speed: no per-value Python code
+            self.buckets.update(map(floor, map(inv.__mul__, map(log, values))))
+            return
+        for value in values:  # zeros (two events in one read: a 0 ms gap) and, in principle, negatives
+            if value > 0:
+                self.buckets[floor(log(value) * inv)] += 1
+            elif value == 0:
+                self.zeros += 1
+            else:  # a negative value's key lives below every positive one's
+                self.buckets[(-(10**9), -floor(log(-value) * inv))] += 1
+
+    def distribution(self) -> dict:
+        if self.buckets is None:
+            return distribution(self.exact)
+        out = {"count": self.count, "mean": self.total / self.count, "min": float(self.lo)}
+        ranks = {pct: (self.count - 1) * pct / 100.0 for pct in PERCENTILES}
+        wanted = sorted({math.floor(r) for r in ranks.values()} | {min(math.floor(r) + 1, self.count - 1)
+                                                                    for r in ranks.values()})
+        at = self._values_at(wanted)
+        for pct, rank in ranks.items():
+            lo_index = math.floor(rank)
+            low, high = at[lo_index], at[min(lo_index + 1, self.count - 1)]
+            out[f"p{pct}"] = low + (high - low) * (rank - lo_index)
+        out["max"] = float(self.hi)
+        return out
+
+    def _values_at(self, indexes: list) -> dict:
+        """The value at each sorted position (ascending indexes), from the buckets' centres."""
+        def centre(key) -> float:
+            if isinstance(key, tuple):
+                return -math.exp((-key[1] + 0.5) / self._INV_LOG_STEP)
+            return math.exp((key + 0.5) / self._INV_LOG_STEP)
+
+        negatives = sorted((k for k in self.buckets if isinstance(k, tuple)), key=lambda k: k[1])
+        positives = sorted(k for k in self.buckets if not isinstance(k, tuple))
+        runs = [(centre(k), self.buckets[k]) for k in negatives]
+        if self.zeros:
+            runs.append((0.0, self.zeros))
+        runs.extend((centre(k), self.buckets[k]) for k in positives)
+        out, seen, pending = {}, 0, iter(indexes)
+        index = next(pending, None)
+        for value, count in runs:
+            seen += count
+            while index is not None and index < seen:
+                out[index] = min(max(value, self.lo), self.hi)
+                index = next(pending, None)
+            if index is None:
+                break
+        return out
+
+
 # -- whole run -------------------------------------------------------------------------
 
 LATENCY_METRICS = ("ttfb_ms", "ttft_ms", "ttfo_ms", "tpot_ms", "itl_ms", "e2e_ms")
@@ -53,9 +164,7 @@ class _Tally:
     """Counts and latency values of one group of records (the run, or one dataset)."""
 
     def __init__(self, metrics: tuple):
-        from array import array
-
-        self.values = {name: array("d") for name in metrics}
+        self.values = {name: Values() for name in metrics}
         self.total = self.ok = self.tokens_ok = self.good = 0
         self.errors: dict[str, int] = {}
 
@@ -128,7 +237,7 @@ def summarise(records: Iterable[dict], duration_s: Optional[float], bounds: Opti
         },
     }
     for name in LATENCY_METRICS + QUEUE_METRICS:
-        summary[name] = distribution(run.values[name])
+        summary[name] = run.values[name].distribution()
     summary["goodput"] = {
         "requests_per_s": rate(run.good),
         "pct": (100.0 * run.good / run.total) if run.total else None,
@@ -137,7 +246,7 @@ def summarise(records: Iterable[dict], duration_s: Optional[float], bounds: Opti
     if datasets:
         summary["datasets"] = {
             name: dict(_dataset_counts(tally), output_tokens_per_s=rate(tally.tokens_ok),
-                       **{m: distribution(tally.values[m]) for m in DATASET_METRICS})
+                       **{m: tally.values[m].distribution() for m in DATASET_METRICS})
             for name, tally in sorted(datasets.items())
         }
     return summary

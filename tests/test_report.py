@@ -467,14 +467,16 @@ def test_histograms_are_prebinned_and_count_every_value(demo_dir, demo_html):
     assert len(json.dumps(hist["hist-itl"])) < 2000
 
 
-def test_itl_histogram_is_the_same_streamed_or_collected(demo_dir):
-    """With the summary's min/p99/max the gaps are binned while streaming; without, collected."""
+@pytest.mark.parametrize("key", ["ttft", "tpot", "e2e", "itl"])
+def test_histograms_are_the_same_streamed_or_collected(demo_dir, key):
+    """With the summary's min/p99/max the values are binned while streaming (the report's memory
+    does not grow with the run); without, collected first. Both give the same bins."""
     summary, timeseries, records = load_run(demo_dir)
     streamed = embedded_data(render_report(summary, timeseries, records))["hist"]
-    del summary["itl_ms"]
+    del summary[f"{key}_ms"]
     collected = embedded_data(render_report(summary, timeseries, records))["hist"]
-    a = next(h for h in streamed if h["id"] == "hist-itl")
-    b = next(h for h in collected if h["id"] == "hist-itl")
+    a = next(h for h in streamed if h["id"] == f"hist-{key}")
+    b = next(h for h in collected if h["id"] == f"hist-{key}")
     assert sum(a["counts"]) + a["overflow"] == sum(b["counts"]) + b["overflow"]
     assert (a["lo"], a["width"], len(a["counts"])) == (b["lo"], b["width"], len(b["counts"]))
     assert a["counts"] == b["counts"] and a["overflow"] == b["overflow"]
@@ -1285,7 +1287,7 @@ def test_saturated_run_gets_a_banner_a_band_and_a_bad_card(saturated_dir):
     assert visible_text(banner.group(1)) == (
         f"The load generator was saturated from 12 s on: scheduling lag p99 up to {lag_peak:.1f} ms (limit 5.0 ms), "
         f"CPU up to {cpu_peak:.1f} % (limit 90.0 %). Latencies after that include sse-perf's own delay; "
-        "use fewer threads, run sse-perf on a machine with spare cores, or free this one of other work.")
+        "use fewer threads, more worker processes (--processes) on a machine with spare cores, or free this one of other work.")
     card = re.search(r'<div class="card card-bad" id="client-card">.*?</div></div>', html, re.S).group(0)
     assert f'<div class="card-value value-bad">{summary["client"]["lag_ms_p99"]:.1f} ms</div>' in card
     assert "saturated from 12 s on · limit 5.0 ms" in card

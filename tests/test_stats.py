@@ -157,3 +157,55 @@ def test_per_dataset_figures_only_when_records_carry_datasets():
     assert maths["ok"] == 2 and maths["ttft_ms"]["p50"] == 200.0 and maths["output_tokens_per_s"] == 3.0
     assert s["datasets"]["coding"]["success_rate_pct"] == 0.0
     assert "datasets" not in summarise([_rec()], duration_s=1.0)
+
+
+# -- Values: bounded memory for long runs -------------------------------------------------------
+
+
+def test_values_below_the_limit_are_exactly_the_distribution_of_a_list():
+    """Up to the exact limit nothing is approximated: the same dict as distribution(list)."""
+    from sse_perf_tool.stats import Values
+
+    data = [((i * 7919) % 1000) / 7.0 for i in range(500)]
+    values = Values(exact_limit=500)
+    values.extend(data[:3])
+    for value in data[3:]:
+        values.append(value)
+    assert values.buckets is None and len(values) == 500
+    assert values.distribution() == distribution(data)
+
+
+@pytest.mark.parametrize("shape", ["lognormal", "with_zeros", "signed"])
+def test_values_beyond_the_limit_keep_count_min_max_exact_and_percentiles_within_the_step(shape):
+    """Folded into log buckets: count, min and max exact, mean to float rounding, every percentile
+    within RELATIVE_STEP/2 of numpy-style linear interpolation on all the values."""
+    import random
+
+    from sse_perf_tool.stats import RELATIVE_STEP, Values
+
+    rng = random.Random(7)
+    draw = {"lognormal": lambda: rng.lognormvariate(3, 1),
+            "with_zeros": lambda: rng.choice([0.0, 0.0, rng.uniform(0, 50)]),
+            "signed": lambda: rng.uniform(-5, 5)}[shape]
+    data = [draw() for _ in range(20_000)]
+    values = Values(exact_limit=1_000)
+    for start in range(0, len(data), 9):  # batches like the ITL lists of requests
+        values.extend(data[start:start + 9])
+    assert values.buckets is not None and len(values.exact) == 0, "folded: no value is kept"
+    got, want = values.distribution(), distribution(data)
+    assert got["count"] == want["count"] and got["min"] == want["min"] and got["max"] == want["max"]
+    assert got["mean"] == pytest.approx(want["mean"], rel=1e-9, abs=1e-9)
+    for key in ("p50", "p90", "p95", "p99"):
+        assert got[key] == pytest.approx(want[key], rel=RELATIVE_STEP / 2, abs=1e-12), key
+
+
+def test_values_memory_grows_with_the_range_not_the_count():
+    """A million values in a narrow range fold into a few thousand buckets."""
+    from sse_perf_tool.stats import Values
+
+    values = Values(exact_limit=1_000)
+    batch = [20.0 + (i % 1000) / 1000.0 for i in range(1000)]
+    for _ in range(1000):
+        values.extend(batch)
+    assert len(values) == 1_000_000
+    assert len(values.buckets) < 600  # ln(21/20) / 1e-4 ≈ 488 buckets
