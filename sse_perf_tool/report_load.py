@@ -99,6 +99,9 @@ def load_facts(summary: dict, warmup_excluded: int, t: dict) -> list[tuple[str, 
             facts.append((t["fact_arrivals"], " · ".join(parts)))
         if load.get("seed") is not None:
             facts.append((t["fact_seed"], str(load["seed"])))
+    processes = finite(load.get("processes"))
+    if processes is not None and processes > 1:
+        facts.append((t["fact_processes"], t["processes_fact"].format(n=int(processes))))
     sweep = _dict(load.get("sweep")) or _dict(summary.get("sweep"))
     values = [_plain(v) for v in map(finite, sweep.get("values") or []) if v is not None] \
         if isinstance(sweep.get("values"), list) else []

@@ -1350,3 +1350,14 @@ def test_chinese_self_check(saturated_dir):
         assert text in visible, text
     for english in ("saturated", "Load generator", "Client lag", "Usable cores", "Self-check", "usable core"):
         assert english not in visible, english
+
+
+def test_run_facts_name_the_worker_processes_only_when_there_are_several(sweep_dir):
+    """--processes 2 shows as a run fact; one process (the default) adds nothing."""
+    summary, timeseries, records = load_run(sweep_dir)
+    summary["run"]["load"]["processes"] = 1
+    html = render_report(summary, timeseries, list(records))
+    assert "Worker processes" not in html[: html.index("<nav")]
+    summary["run"]["load"]["processes"] = 2
+    html = render_report(summary, timeseries, list(load_run(sweep_dir)[2]))
+    assert "<dt>Worker processes</dt><dd>2 (the threads spread over them; --processes)</dd>" in html[: html.index("<nav")]
