@@ -248,11 +248,16 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     if cfg.processes > 1:
         from .worker_pool import WorkerPool, WorkerPoolError
 
+        pool = WorkerPool(cfg.processes, cfg.api, settings, cfg.tokenizer)
         try:
-            pool = WorkerPool(cfg.processes, cfg.api, settings, cfg.tokenizer).start()
+            pool.start()
         except WorkerPoolError as exc:
             _say(f"error: {exc}", err)
             return EXIT_INTERNAL
+        except KeyboardInterrupt:  # before anything was sent: nothing to write
+            pool.close()
+            _say("\ninterrupted while the worker processes started: nothing was sent", out)
+            return EXIT_INTERRUPTED
         make_tester = pool.tester
     else:
         counter = TokenCounter(cfg.tokenizer)

@@ -79,6 +79,7 @@ class _Worker:
         self.ready = threading.Event()
         self.failure: Optional[str] = None  # why it could not start, or why it is gone
         self.gone = False
+        self.closing = False  # close() asked it to stop: its exit is expected, not a failure
         self.reader = threading.Thread(target=self._read, name=f"sse-perf-pool-reader-{number}", daemon=True)
         self.reader.start()
 
@@ -132,7 +133,7 @@ class _Worker:
         self.gone = True
         self.process.join(1.0)
         code = self.process.exitcode
-        if self.failure is None:
+        if self.failure is None and not self.closing:
             self.failure = f"worker process {self.number} exited unexpectedly" + (
                 f" (exit code {code})" if code is not None else "")
         self.ready.set()
@@ -143,6 +144,7 @@ class _Worker:
             waiter.done.set()
 
     def close(self, timeout_s: float = 5.0) -> None:
+        self.closing = True
         self.send(("stop",))
         self.process.join(timeout_s)
         if self.process.is_alive():
@@ -161,6 +163,7 @@ class RemoteTester:
         self.slot = slot
         self.clock = clock
         self._waiter: Optional[_Waiter] = None
+        self._aborted = False  # sticky, as in SSETester: a request claimed after a cancel is not sent
 
     @property
     def events_received(self) -> int:
@@ -172,6 +175,8 @@ class RemoteTester:
         if worker.gone:
             raise WorkerPoolError(worker.failure or f"worker process {worker.number} is gone")
         waiter = _Waiter(request_id, thread_id, query, scheduled_ns, self.clock(), time.time())
+        if self._aborted:
+            return self._lost_record(waiter, "cancelled before it was sent")
         with worker.state_lock:
             worker.waiting[self.slot] = waiter
         self._waiter = waiter
@@ -187,6 +192,7 @@ class RemoteTester:
         return waiter.record
 
     def abort(self) -> None:
+        self._aborted = True
         if self._waiter is not None:
             self.worker.send(("abort", self.slot))
 
@@ -194,8 +200,8 @@ class RemoteTester:
         """As SSETester.take_in_flight: the worker's snapshot of the request in flight, claimed as
         `cancelled`; made here from what the parent knows when the worker does not answer."""
         waiter = self._waiter
-        if waiter is None or waiter.done.is_set():
-            return None
+        if waiter is None or waiter.done.is_set() or waiter.claimed:
+            return None  # nothing in flight, or already claimed by an earlier call: never twice
         if self.worker.send(("take", self.slot)):
             waiter.taken.wait(TAKE_TIMEOUT_S)
         answered = waiter.taken.is_set() and not self.worker.gone
@@ -270,6 +276,7 @@ class WorkerPool:
 
     def close(self) -> None:
         for worker in self.workers:
+            worker.closing = True
             worker.send(("stop",))
         for worker in self.workers:
             worker.close()
