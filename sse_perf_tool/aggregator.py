@@ -19,6 +19,8 @@ from .stats import TimeSeries
 
 _STOP = object()
 _NS = 1_000_000_000
+QUEUE_MAX = 5_000  # records (and samples) waiting for the statistics thread
+BATCH_MAX = 2_000  # items handled per wake-up before the clock is looked at again
 ERROR_WINDOW = 50  # --max-error-rate looks at the last 50 finished requests ...
 ERROR_WINDOW_MIN = 20  # ... and never decides on fewer than 20
 
@@ -62,7 +64,9 @@ class Aggregator(threading.Thread):
         usable_cores: int = 1,
     ):
         super().__init__(name="sse-perf-aggregator", daemon=True)
-        self.queue: "queue.Queue" = queue.Queue()
+        # Bounded: a load generator that makes records faster than they can be counted and written
+        # waits for the writer (its own timings are already taken) instead of queueing without end.
+        self.queue: "queue.Queue" = queue.Queue(maxsize=QUEUE_MAX)
         self.series = TimeSeries(start_ns)
         self.start_ns = start_ns
         self.writer = writer
@@ -95,12 +99,19 @@ class Aggregator(threading.Thread):
         self.saturation_warned = False
 
     def submit(self, record) -> None:
-        """Called by worker threads as each request ends."""
-        self.queue.put(record)
+        """Called by worker threads as each request ends. Blocks while the queue is full (backpressure),
+        unless this thread has stopped (then nothing would ever take the record)."""
+        while True:
+            try:
+                self.queue.put(record, timeout=0.5)
+                return
+            except queue.Full:
+                if not self.is_alive():
+                    return
 
     def submit_samples(self, samples: list) -> None:
         """Called by telemetry sampler threads with each batch of readings (gpu.base.Sample)."""
-        self.queue.put(_Samples(samples))
+        self.submit(_Samples(samples))
 
     def start_level(self, total_threads: int) -> None:
         """A new sweep level: its own thread count, and a fresh --max-error-rate window (new load)."""
@@ -109,11 +120,11 @@ class Aggregator(threading.Thread):
 
     def submit_client(self, second) -> None:
         """Called by the self-check probe once a second (selfcheck.ClientSecond)."""
-        self.queue.put(_ClientSecond(second))
+        self.submit(_ClientSecond(second))
 
     def close(self, timeout: float = 30.0) -> None:
         """Drain the queue, print the last rows, stop the thread."""
-        self.queue.put(_STOP)
+        self.submit(_STOP)
         self.join(timeout)
 
     @property
@@ -137,13 +148,23 @@ class Aggregator(threading.Thread):
                 item = self.queue.get(timeout=timeout)
             except queue.Empty:
                 item = None
-            if item is _STOP:
-                self._drain()
-                if self.history is not None:
-                    self.history.flush()
-                break
-            if item is not None:
+            # Then whatever else is waiting, in one go: taking items one wake-up at a time falls
+            # behind when many worker threads compete for the interpreter lock.
+            handled = 0
+            while item is not None:
+                if item is _STOP:
+                    self._drain()
+                    if self.history is not None:
+                        self.history.flush()
+                    return
                 self._handle_safely(item)
+                handled += 1
+                if handled >= BATCH_MAX:
+                    break
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    item = None
             now = self.clock()
             while now >= next_tick:
                 self._tick((next_tick - self.start_ns) // _NS)
@@ -190,7 +211,7 @@ class Aggregator(threading.Thread):
     def sync(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far has been handled (e.g. a level's last records)."""
         barrier = _Barrier()
-        self.queue.put(barrier)
+        self.submit(barrier)
         return barrier.event.wait(timeout)
 
     def _handle_client(self, second) -> None:
