@@ -153,6 +153,7 @@ class Aggregator(threading.Thread):
             handled = 0
             while item is not None:
                 if item is _STOP:
+                    self._tick_until(next_tick)  # the seconds already due get their rows first
                     self._drain()
                     if self.history is not None:
                         self.history.flush()
@@ -165,10 +166,15 @@ class Aggregator(threading.Thread):
                     item = self.queue.get_nowait()
                 except queue.Empty:
                     item = None
-            now = self.clock()
-            while now >= next_tick:
-                self._tick((next_tick - self.start_ns) // _NS)
-                next_tick += _NS
+            next_tick = self._tick_until(next_tick)
+
+    def _tick_until(self, next_tick: int) -> int:
+        """Tick every second that is due by now; returns the next tick's instant."""
+        now = self.clock()
+        while now >= next_tick:
+            self._tick((next_tick - self.start_ns) // _NS)
+            next_tick += _NS
+        return next_tick
 
     def _drain(self) -> None:
         while True:

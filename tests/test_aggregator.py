@@ -81,3 +81,32 @@ def test_chinese_headers(tmp_path):
     agg.submit(_rec(1, 0.0, 0.5))
     agg.close()
     assert "首字p50" in out.getvalue()
+
+
+def test_the_queue_is_bounded_and_a_stopped_statistics_thread_never_blocks_a_worker(tmp_path, monkeypatch):
+    """Records wait in a bounded queue (a saturated load generator waits instead of growing without
+    end); when the statistics thread is not running, a full queue does not hang the worker."""
+    import sse_perf_tool.aggregator as aggregator_module
+
+    monkeypatch.setattr(aggregator_module, "QUEUE_MAX", 3)
+    writer = RecordWriter(tmp_path)
+    agg = Aggregator(0, writer, total_threads=1, active_threads=lambda: 1, out=io.StringIO(), clock=ScriptedClock(0))
+    started = time.monotonic()
+    for rid in range(1, 6):
+        agg.submit(_rec(rid, 0.0, 0.5))
+    assert agg.queue.qsize() == 3
+    assert time.monotonic() - started < 5.0
+    writer.close()
+
+
+def test_a_backlog_is_taken_in_one_wake_up_and_every_record_is_written(tmp_path):
+    """Hundreds of records waiting at once are all handled and written, in order, before close returns."""
+    writer = RecordWriter(tmp_path)
+    agg = Aggregator(0, writer, total_threads=1, active_threads=lambda: 1, out=io.StringIO(), clock=ScriptedClock(0))
+    for rid in range(1, 3001):
+        agg.submit(_rec(rid, 0.0, 0.5))
+    agg.start()
+    agg.close()
+    writer.close()
+    ids = [json.loads(line)["request_id"] for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert ids == list(range(1, 3001))
