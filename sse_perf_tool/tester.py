@@ -22,6 +22,7 @@ from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.exceptions import ReadTimeoutError
 
 from . import __version__
+from .chunked import ChunkedBody, ChunkedEncodingError
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import ErrorKind, RequestRecord
 from .sse import SSEDecoder
@@ -220,7 +221,7 @@ class SSETester:
 
     def _read_stream(self, record, response, answer_parts, reasoning_parts, usage) -> None:
         clock = self.clock
-        read = _fast_read1(response)
+        read, complete = _body_reader(response)
         decoder = SSEDecoder()
         parse = self.flavor.parse_event
         times = record.token_times_ns
@@ -231,6 +232,9 @@ class SSETester:
             except (ReadTimeoutError, TimeoutError):
                 record.ended_ns = clock()
                 raise _Failure(ErrorKind.TIMEOUT, f"no event for {timeout:g} s (stream stalled)") from None
+            except ChunkedEncodingError as exc:
+                record.ended_ns = clock()
+                raise _Failure(ErrorKind.PROTOCOL, _one_line(f"malformed chunked body: {exc}")) from None
             except (Urllib3ProtocolError, OSError, http.client.HTTPException) as exc:
                 record.ended_ns = clock()
                 raise _Failure(ErrorKind.TRUNCATED, _one_line(f"stream broken before its end event: {_root_cause(exc)}")) from None
@@ -274,7 +278,7 @@ class SSETester:
                     record.ended_ns = now
                     if not times and not getattr(self.flavor, "allows_empty_answer", False):
                         raise _Failure(ErrorKind.PROTOCOL, "stream ended without any generated token")
-                    _keep_connection(response, read)
+                    _keep_connection(response, read, complete)
                     return
 
     def _http_error_message(self, response) -> str:
@@ -320,7 +324,7 @@ class SSETester:
         self.session.close()
 
 
-def _keep_connection(response, read) -> None:
+def _keep_connection(response, read, complete) -> None:
     """After the end event (its timings already taken): read the body's last bytes, normally the
     closing chunk already on its way, so the connection is kept for this thread's next request as
     a browser or an SDK would keep it. A server that goes on sending, or holds the stream open,
@@ -341,7 +345,8 @@ def _keep_connection(response, read) -> None:
             sock.settimeout(previous)
     except (OSError, http.client.HTTPException, Urllib3ProtocolError, ReadTimeoutError):
         return  # the connection is closed with the response, as it would have been anyway
-    if fp.isclosed():  # the whole body was read: the connection is clean and goes back to the pool
+    if complete():  # the whole body was read and nothing after it: the connection is clean
+        fp.close()  # http.client's side of the response is done (it does this itself at a body's end)
         raw.release_conn()
 
 
@@ -388,14 +393,22 @@ def request_id_prefix() -> str:
     return f"sse-perf-{os.getpid()}-{int(time.time())}-"
 
 
-def _fast_read1(response):
-    """http.client's own read1 under urllib3 (it decodes chunked framing itself): returns what the
-    socket has as soon as it has anything, with less per-call overhead than urllib3's wrapper.
-    Content-Encoding is not decoded on this path; we ask for `identity`, so only a misbehaving
-    proxy would compress. Falls back to urllib3's read1 when the layout is not the known one."""
+def _body_reader(response):
+    """(read, complete): read(n) returns the body's bytes as soon as the socket has any, b"" at its
+    end; complete() says whether the whole body was read with nothing after it.
+
+    A chunked body is unframed by ChunkedBody from bulk reads of the socket's buffer (many events
+    per read when they arrive together); any other body is read with http.client's own read1,
+    which has less per-call overhead than urllib3's wrapper. Content-Encoding is not decoded on
+    these paths; we ask for `identity`, so only a misbehaving proxy would compress. urllib3's
+    read1 is the fallback when the layout is not the known one."""
     raw = response.raw
     fp = getattr(raw, "_fp", None)
     encoding = raw.headers.get("Content-Encoding", "").strip().lower()
-    if fp is not None and hasattr(fp, "read1") and encoding in ("", "identity"):
-        return fp.read1
-    return raw.read1
+    if fp is None or not hasattr(fp, "read1") or encoding not in ("", "identity"):
+        return raw.read1, lambda: False
+    source = getattr(fp, "fp", None)
+    if getattr(fp, "chunked", False) and getattr(fp, "chunk_left", 0) is None and hasattr(source, "read1"):
+        body = ChunkedBody(source.read1)
+        return body.read, lambda: body.complete
+    return fp.read1, fp.isclosed

@@ -565,6 +565,28 @@ def test_chunked_framing_cut_mid_chunk_is_truncated(serve):
     assert record.chunks == 1  # the complete event inside the cut chunk was still read
 
 
+def test_broken_chunk_framing_is_protocol_after_the_events_before_it(serve):
+    """Garbage where a chunk size should be is unparseable framing (`protocol`, METRICS.md), and
+    the event that arrived whole before it still counts."""
+    server = serve(Send(head(chunked=True)), Send(chunk(oa_delta(content="a")) + b"not-hex\r\n"), Hang(1))
+    record = run_real(server.url())
+    assert not record.ok and record.error_kind is ErrorKind.PROTOCOL, record.error
+    assert "chunk size" in record.error and record.chunks == 1
+    assert_one_line(record)
+
+
+def test_chunks_that_arrive_together_are_read_together_with_one_stamp(serve):
+    """Five events in five chunks of one TCP write are one read: one arrival instant for all of
+    them, and the stream is ok."""
+    events = [oa_delta(content=w) for w in ("a", "b", "c", "d", "e")]
+    server = serve(Send(head(chunked=True)), Sleep(0.05), Send(b"".join(chunk(e) for e in events)),
+                   Sleep(0.05), Send(chunk(OA_DONE) + LAST_CHUNK), Hang(1))
+    record = run_real(server.url())
+    assert record.ok, record.error
+    assert record.chunks == 5 and len(set(record.token_times_ns)) == 1
+    assert record.output_chars == 5
+
+
 def test_content_length_body_cut_short_is_truncated(serve):
     """A body shorter than its Content-Length is `truncated`."""
     event = oa_delta(content="a")
