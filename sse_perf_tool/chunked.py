@@ -44,9 +44,12 @@ class ChunkedBody:
         while True:
             if self._error is not None:
                 raise self._error
-            payload = self._unframe()
-            if payload or self._state == _DONE:
-                return payload
+            if self._buf:
+                payload = self._unframe()
+                if payload:
+                    return payload
+            if self._state == _DONE:
+                return b""
             data = self._read(size)
             if not data:
                 where = "inside a chunk" if self._state == _DATA else "before the last chunk"
