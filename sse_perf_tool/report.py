@@ -26,7 +26,7 @@ from . import report_load
 from .report_i18n import LANGS, strings
 from .report_load import finite as _finite
 from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, PROBE_SLEEP_S, SUSTAINED_S
-from .stats import distribution, percentile
+from .stats import Values, percentile
 
 __all__ = ["LANGS", "render_report", "write_report", "load_timeseries", "load_records"]
 
@@ -382,18 +382,22 @@ class _Top:
 
 
 class _Dataset:
+    """One dataset's counts and latencies, for run folders whose summary.json lacks `datasets`;
+    bounded like the summary's own distributions (stats.Values)."""
+
     __slots__ = ("requests", "ok", "failed", "ttft", "tpot", "e2e", "tokens")
 
     def __init__(self) -> None:
         self.requests = self.ok = self.failed = self.tokens = 0
-        self.ttft, self.tpot, self.e2e = array("d"), array("d"), array("d")
+        self.ttft, self.tpot, self.e2e = Values(), Values(), Values()
 
 
 class RecordDigest:
     """Everything the report needs from records.jsonl, gathered in one streaming pass.
 
-    Memory: floats for the histograms (8 bytes each), the top-10 heaps, three example
-    messages per error kind and per-dataset latency arrays; never the records themselves.
+    Memory: the histograms' bins (or, without binners, 8 bytes per value), the top-10 heaps,
+    three example messages per error kind and per-dataset stats.Values (bounded); never the
+    records themselves.
     """
 
     def __init__(self, run_started_at: Optional[float], binners: Optional[dict] = None):
@@ -816,7 +820,7 @@ def _dataset_rows(digest: RecordDigest, t: dict, summary: dict) -> list[dict]:
     rows = []
     for name in sorted(digest.datasets, key=lambda n: (n is None, n or "")):
         ds = digest.datasets[name]
-        ttft, tpot, e2e = distribution(ds.ttft), distribution(ds.tpot), distribution(ds.e2e)
+        ttft, tpot, e2e = ds.ttft.distribution(), ds.tpot.distribution(), ds.e2e.distribution()
         finished = ds.ok + ds.failed
         rows.append({
             "name": name if name is not None else t["no_dataset"],

@@ -2,6 +2,8 @@
 
 from array import array
 
+import math
+
 import pytest
 
 from sse_perf_tool.records import ErrorKind, RequestRecord
@@ -191,8 +193,8 @@ def test_values_beyond_the_limit_keep_count_min_max_exact_and_percentiles_within
     values = Values(exact_limit=1_000)
     for start in range(0, len(data), 9):  # batches like the ITL lists of requests
         values.extend(data[start:start + 9])
-    assert values.buckets is not None and len(values.exact) == 0, "folded: no value is kept"
     got, want = values.distribution(), distribution(data)
+    assert values.buckets is not None and len(values.exact) == 0, "folded: no value is kept"
     assert got["count"] == want["count"] and got["min"] == want["min"] and got["max"] == want["max"]
     assert got["mean"] == pytest.approx(want["mean"], rel=1e-9, abs=1e-9)
     for key in ("p50", "p90", "p95", "p99"):
@@ -208,4 +210,29 @@ def test_values_memory_grows_with_the_range_not_the_count():
     for _ in range(1000):
         values.extend(batch)
     assert len(values) == 1_000_000
-    assert len(values.buckets) < 600  # ln(21/20) / 1e-4 ≈ 488 buckets
+    assert values.bucket_count() < 600  # ln(21/20) / 1e-4 ≈ 488 buckets
+
+
+def test_values_histogram_is_dense_counts_between_the_extremes_and_clamps_absurd_magnitudes():
+    """A wide range costs 8 bytes per bucket between the smallest and largest value; magnitudes
+    beyond the bucketed range share its end buckets, while min and max stay exact."""
+    from sse_perf_tool.stats import LARGEST_BUCKETED, RELATIVE_STEP, SMALLEST_BUCKETED, Values
+
+    values = Values(exact_limit=10)
+    spread = [1.0 * 10 ** (i % 7) for i in range(10_000)]  # 1 ms .. 1,000 s, 7 decades
+    values.extend(spread[:20])
+    for start in range(20, len(spread), 50):
+        values.extend(spread[start:start + 50])
+    expected = math.log(1e6) / math.log1p(RELATIVE_STEP)
+    assert expected <= values.bucket_count() <= expected + 2
+    assert values.dense.itemsize * len(values.dense) < 1.2e6
+    got = values.distribution()
+    assert got["min"] == 1.0 and got["max"] == 1e6 and got["count"] == 10_000
+    assert got["p50"] == pytest.approx(1000.0, rel=RELATIVE_STEP / 2)
+
+    extreme = Values(exact_limit=1)
+    extreme.extend([1e-12, 5.0, 1e15, 1e-300])
+    assert extreme.bucket_count() <= math.log(LARGEST_BUCKETED / SMALLEST_BUCKETED) / math.log1p(RELATIVE_STEP) + 2
+    out = extreme.distribution()
+    assert out["min"] == 1e-300 and out["max"] == 1e15 and out["count"] == 4
+    assert out["p50"] == pytest.approx((SMALLEST_BUCKETED + 5.0) / 2, rel=1e-3)
