@@ -32,9 +32,9 @@ class ChunkedBody:
 
     __slots__ = ("_read", "_buf", "_state", "_left", "_error", "complete")
 
-    def __init__(self, read1: Callable[[int], bytes]):
+    def __init__(self, read1: Callable[[int], bytes], early: bytes = b""):
         self._read = read1
-        self._buf = b""
+        self._buf = early  # bytes of the body already read from the socket, still framed
         self._state = _SIZE
         self._left = 0  # payload bytes still due in the current chunk
         self._error = None  # broken framing found after good payload: raised on the next read

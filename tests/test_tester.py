@@ -9,6 +9,9 @@ and metrics are asserted exactly. Part 2 plays faults over real loopback sockets
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import sys
 import threading
 import time
 
@@ -33,6 +36,7 @@ from fault_server import (
 from sse_perf_tool.flavors import get_flavor
 from sse_perf_tool.flavors.base import Query
 from sse_perf_tool.records import ErrorKind
+from sse_perf_tool import tester as tester_module
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings  # not `Test*`: pytest would try to collect it
 
@@ -745,6 +749,45 @@ def test_a_thread_keeps_its_connection_between_requests(api):
         server.stop()
     assert [r.ok for r in records] == [True] * 5, [r.error for r in records]
     assert stats["requests"] == 5 and stats["connections"] == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel-kept read timeout is used on Linux only")
+def test_a_chunked_stream_is_read_with_blocking_recv_and_the_socket_is_put_back_for_the_next_request():
+    """Over plain TCP the body is read with blocking recv() and the kernel's SO_RCVTIMEO (no poll()
+    per event); once the stream is done the kept connection's socket has urllib3's timeout again
+    and no kernel timeout, and it carries the next request."""
+    from sse_perf_tool.mock_server import MockConfig, MockServer
+
+    server = MockServer(MockConfig(ttft_ms=0, itl_ms=0, tokens=3)).start()
+    flavor = get_flavor("openai-chat")
+    tester = SSETester(flavor, Settings(url=server.base_url + flavor.path, timeout_s=2.5), WordCounter())
+    seen, after = [], []
+    real_read_events = tester._read_events
+
+    def spy(record, response, read, complete, *rest):
+        sock = tester_module._socket_of(response)
+        seen.append((sock, sock.gettimeout(), _kernel_timeout(sock)))
+        real_read_events(record, response, read, complete, *rest)
+
+    tester._read_events = spy
+    try:
+        records = []
+        for request_id in (1, 2):
+            records.append(tester.run(request_id, 1, Query("q"), None))
+            sock = seen[-1][0]
+            after.append((sock.fileno() != -1, sock.gettimeout(), _kernel_timeout(sock)))
+    finally:
+        tester.close()
+        stats = server.stats.snapshot()
+        server.stop()
+    assert all(r.ok for r in records), [r.error for r in records]
+    assert [(timeout, kernel) for _, timeout, kernel in seen] == [(None, (2, 500_000))] * 2  # blocking, 2.5 s kernel limit
+    assert stats["connections"] == 1 and seen[0][0] is seen[1][0]  # the same socket carried request 2
+    assert after == [(True, 2.5, (0, 0))] * 2  # urllib3's timeout back, the kernel's limit off
+
+
+def _kernel_timeout(sock) -> tuple:
+    return struct.unpack("@ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.calcsize("@ll")))
 
 
 def test_a_stream_held_open_after_its_end_event_keeps_its_timings_and_costs_only_its_connection(serve):
