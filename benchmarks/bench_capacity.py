@@ -13,7 +13,8 @@ streaming TOKENS tokens at ITL ms intervals, and each client takes its turn for 
 Printed per run: events/s the server sent and the client received, the share received, the TTFT
 overhead (the client's first-token instant minus the server's own first-token send instant: both
 read CLOCK_MONOTONIC, so they compare directly), and CPU seconds per 1,000 events (this process,
-plus the worker processes for sse-perf with P > 1). Then, per stream count, sse-perf's events per
+plus the worker processes for sse-perf with P > 1), with the system (kernel) part of them apart:
+a thread per stream wakes once per event, an event loop once per batch of ready sockets. Then, per stream count, sse-perf's events per
 CPU-second as a ratio of the asyncio client's.
 
 usage: python benchmarks/bench_capacity.py [--streams 16,64,128,256] [--processes 1,2]
@@ -57,7 +58,8 @@ class Outcome:
     requests: int
     ok: int
     wall_s: float
-    cpu_s: float
+    cpu_s: float  # user + system
+    sys_s: float  # system (kernel) part: wake-ups, context switches, socket calls
 
 
 # -- the server ------------------------------------------------------------------------------------
@@ -80,15 +82,26 @@ class MockProcess:
 # -- sse-perf --------------------------------------------------------------------------------------
 
 
-def _proc_cpu_s(pid: int) -> float:
-    """utime + stime of a process (Linux /proc), in seconds."""
+def _proc_cpu_s(pid: int) -> tuple:
+    """(utime + stime, stime) of a process (Linux /proc), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, int(fields[12]) / tick
 
 
-def _self_cpu_s() -> float:
+def _self_cpu_s() -> tuple:
+    """(user + system, system) CPU seconds of this process."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime + usage.ru_stime, usage.ru_stime
+
+
+def _cpu_s(pids=()) -> tuple:
+    """(user + system, system) CPU seconds of this process and the given ones."""
+    total, system = _self_cpu_s()
+    for pid in pids:
+        more, more_system = _proc_cpu_s(pid)
+        total, system = total + more, system + more_system
+    return total, system
 
 
 def run_sse_perf(port: int, streams: int, processes: int, duration_s: float, prefix: str) -> Outcome:
@@ -117,16 +130,17 @@ def run_sse_perf(port: int, streams: int, processes: int, duration_s: float, pre
     runner = Runner(RunPlan(threads=streams, duration_s=duration_s, grace_s=30), make_tester=make_tester,
                     next_query=lambda: Query("hello"), next_key=lambda: None, sink=sink)
     workers = [w.process.pid for w in pool.workers] if pool else []
-    cpu0 = _self_cpu_s() + sum(_proc_cpu_s(pid) for pid in workers)
+    cpu0, sys0 = _cpu_s(workers)
     t0 = time.perf_counter()
     runner.run()
     wall = time.perf_counter() - t0
-    cpu = _self_cpu_s() + sum(_proc_cpu_s(pid) for pid in workers) - cpu0
+    cpu, system = _cpu_s(workers)
     if pool is not None:
         pool.close()
     first = {f"{prefix}{r.request_id}": r.first_token_ns for r in records if r.ok and r.first_token_ns}
     return Outcome(f"sse-perf, {processes} process{'es' if processes > 1 else ''}", streams, first,
-                   sum(r.chunks for r in records), len(records), sum(r.ok for r in records), wall, cpu)
+                   sum(r.chunks for r in records), len(records), sum(r.ok for r in records), wall, cpu - cpu0,
+                   system - sys0)
 
 
 # -- the asyncio client ----------------------------------------------------------------------------
@@ -173,12 +187,13 @@ async def _asyncio_client(port: int, streams: int, duration_s: float, prefix: st
 
 
 def run_asyncio(port: int, streams: int, duration_s: float, prefix: str) -> Outcome:
-    cpu0 = _self_cpu_s()
+    cpu0, sys0 = _cpu_s()
     t0 = time.perf_counter()
     first, counts = asyncio.run(_asyncio_client(port, streams, duration_s, prefix))
     wall = time.perf_counter() - t0
+    cpu, system = _cpu_s()
     return Outcome("asyncio (aiohttp)", streams, first, counts["events"], counts["requests"], counts["ok"], wall,
-                   _self_cpu_s() - cpu0)
+                   cpu - cpu0, system - sys0)
 
 
 # -- one measurement -------------------------------------------------------------------------------
@@ -204,6 +219,7 @@ def measure(args, streams: int, client: str, processes: int = 1) -> dict:
         "received_pct": 100.0 * outcome.events / max(1, sent),
         "ttft_overhead_p50_ms": dist["p50"], "ttft_overhead_p99_ms": dist["p99"],
         "cpu_s": outcome.cpu_s, "cpu_s_per_1000_events": 1000 * outcome.cpu_s / max(1, outcome.events),
+        "sys_s_per_1000_events": 1000 * outcome.sys_s / max(1, outcome.events),
         "events_per_cpu_s": outcome.events / max(1e-9, outcome.cpu_s),
     }
 
@@ -216,6 +232,7 @@ def print_row(row: dict) -> None:
     print(f"{row['client']:<22} {row['streams']:>7} {row['sent_per_s']:>10.0f} {row['received_per_s']:>10.0f} "
           f"{row['received_pct']:>7.1f} {_fmt(row['ttft_overhead_p50_ms'], '>9.2f')} "
           f"{_fmt(row['ttft_overhead_p99_ms'], '>9.2f')} {row['cpu_s_per_1000_events']:>10.3f} "
+          f"{row['sys_s_per_1000_events']:>10.3f} "
           f"{row['requests']:>6} {row['ok']:>6}", flush=True)
 
 
@@ -241,7 +258,7 @@ def main() -> int:
     print(f"mock server: {args.tokens} tokens at {args.itl_ms:g} ms, first token after {args.ttft_ms:g} ms; "
           f"{args.duration:g} s per run; {os.cpu_count()} CPUs")
     print(f"{'client':<22} {'streams':>7} {'sent ev/s':>10} {'recv ev/s':>10} {'recv %':>7} "
-          f"{'TTFT+p50':>9} {'TTFT+p99':>9} {'CPU-s/1k':>10} {'reqs':>6} {'ok':>6}")
+          f"{'TTFT+p50':>9} {'TTFT+p99':>9} {'CPU-s/1k':>10} {'of it sys':>10} {'reqs':>6} {'ok':>6}")
     rows = []
     for streams in (int(s) for s in args.streams.split(",")):
         per_streams = []
