@@ -85,21 +85,6 @@ class ChunkedBody:
                 pos = stop
                 if not left:
                     state = _CRLF
-            elif state == _SIZE:
-                eol = buf.find(b"\n", pos)
-                if eol < 0:
-                    _check_line(end - pos)
-                    break
-                line = buf[pos:eol]
-                pos = eol + 1
-                semi = line.find(b";")  # chunk extensions are ignored
-                try:
-                    left = int(line if semi < 0 else line[:semi], 16)
-                except ValueError:
-                    raise ChunkedEncodingError(f"bad chunk size line {bytes(line[:40])!r}") from None
-                if left < 0:
-                    raise ChunkedEncodingError(f"bad chunk size line {bytes(line[:40])!r}")
-                state = _DATA if left else _TRAILER
             elif state == _CRLF:  # the line end after a chunk's payload
                 byte = buf[pos]
                 if byte == 0x0A:
@@ -113,17 +98,27 @@ class ChunkedBody:
                 else:
                     raise ChunkedEncodingError("a chunk's payload is longer than its announced size")
                 state = _SIZE
-            elif state == _TRAILER:  # trailer fields (ignored) up to an empty line
+            elif state == _DONE:
+                break
+            else:  # a whole line: a chunk's size, or a trailer field (ignored) up to an empty line
                 eol = buf.find(b"\n", pos)
                 if eol < 0:
                     _check_line(end - pos)
                     break
                 line = buf[pos:eol]
                 pos = eol + 1
-                if not line.strip():
-                    state = _DONE
-            else:
-                break
+                if state == _TRAILER:
+                    if not line.strip():
+                        state = _DONE
+                    continue
+                semi = line.find(b";")  # chunk extensions are ignored
+                try:
+                    left = int(line if semi < 0 else line[:semi], 16)
+                except ValueError:
+                    left = -1
+                if left < 0:
+                    raise ChunkedEncodingError(f"bad chunk size line {bytes(line[:40])!r}")
+                state = _DATA if left else _TRAILER
         self._state = state
         self._left = left
         self._buf = buf[pos:] if pos < end else b""
