@@ -336,7 +336,9 @@ def build_mock_parser() -> argparse.ArgumentParser:
         prog="sse-perf mock-server",
         description="The embedded simulated LLM server: every flavour's path on its real wire format.",
         epilog="example:\n  sse-perf mock-server --port 8000 --ttft-ms 300 --itl-ms 25 --tokens 128 --error-rate 0.01\n"
-        "  then: sse-perf --port 8000 --threads 8 --duration 20",
+        "  then: sse-perf --port 8000 --threads 8 --duration 20\n"
+        "  sse-perf mock-server --port 8000 --like llama-cpp-python\n"
+        "  then: sse-perf --port 8000 --api openai-chat --threads 2 --duration 20 (cut streams are 'truncated')",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -349,6 +351,18 @@ def build_mock_parser() -> argparse.ArgumentParser:
     p.add_argument("--error-rate", type=_number, default=0.0, help="fraction of requests answered with HTTP 500")
     p.add_argument("--api-key", help="when set, other keys get 401")
     p.add_argument("--seed", type=_positive_int, help="random seed for jitter and errors")
+    q = p.add_argument_group("behave like a real server (for trying sse-perf against its quirks)")
+    q.add_argument("--like", choices=("llama-cpp-python",),
+                   help="all of that server's default behaviours: --check-request-id --interrupt --no-usage "
+                   "--tokenize llama-cpp-python")
+    q.add_argument("--check-request-id", action="store_true", help="answer a non-UUID X-Request-Id with an empty HTTP 400")
+    q.add_argument("--interrupt", action="store_true", help="a new request cuts the streams running ([DONE] with no "
+                   "finish_reason, then the connection closes without the body's last chunk)")
+    q.add_argument("--empty-rate", type=_number, default=0.0, help="fraction of answers with no text at all")
+    q.add_argument("--no-usage", action="store_true", help="ignore stream_options.include_usage (as llama.cpp servers do)")
+    q.add_argument("--tokenize", choices=("vllm", "llama.cpp", "llama-cpp-python", "none"), default="vllm",
+                   help="tokenizer endpoint to serve: vllm (POST /tokenize, also SGLang's shape), llama.cpp "
+                   "(POST /tokenize {content}), llama-cpp-python (POST /extras/tokenize), none (default: vllm)")
     return p
 
 
@@ -366,6 +380,8 @@ def mock_server_main(argv: Sequence[str]) -> int:
         problems.append("--reasoning-tokens must not be negative")
     if not 0 <= args.error_rate <= 1:
         problems.append(f"--error-rate must be between 0 and 1 (got {args.error_rate:g})")
+    if not 0 <= args.empty_rate <= 1:
+        problems.append(f"--empty-rate must be between 0 and 1 (got {args.empty_rate:g})")
     if problems:
         print(f"sse-perf mock-server: error: {problems[0]}", file=sys.stderr)
         return EXIT_USAGE
@@ -374,7 +390,8 @@ def mock_server_main(argv: Sequence[str]) -> int:
     config = MockConfig(
         host=args.host, port=args.port, ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, tokens=args.tokens,
         jitter_ms=args.jitter_ms, reasoning_tokens=args.reasoning_tokens, error_rate=args.error_rate,
-        api_key=args.api_key, seed=args.seed,
+        api_key=args.api_key, seed=args.seed, check_request_id=args.check_request_id, interrupt=args.interrupt,
+        empty_rate=args.empty_rate, usage=not args.no_usage, tokenize=args.tokenize, like=args.like,
     )
     try:
         return run_forever(config)

@@ -20,6 +20,8 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable, Optional, TextIO
 
+from . import mock_tokenizer
+
 # path -> flavour name (the names `--api` uses)
 PATHS = {
     "/v1/chat-messages": "dify-chat",
@@ -75,8 +77,25 @@ class MockConfig:
     api_key: Optional[str] = None  # when set, other keys get 401
     seed: Optional[int] = None
     record_timings: bool = False  # keep first-token send instants (MockServer.first_token_sent_at)
+    # Behaviours of real servers, off by default (`like="llama-cpp-python"` turns on all of that server's):
+    check_request_id: bool = False  # a non-UUID X-Request-Id gets an empty HTTP 400 (starlette-context)
+    interrupt: bool = False  # a new request cuts the streams running: [DONE], no finish_reason, no last chunk
+    empty_rate: float = 0.0  # fraction of answers with no text at all (finish_reason stop, 0 tokens)
+    usage: bool = True  # False: OpenAI paths ignore stream_options.include_usage (llama.cpp, llama-cpp-python)
+    tokenize: str = "vllm"  # tokenizer endpoint served: vllm | llama.cpp | llama-cpp-python | none
+    like: Optional[str] = None  # "llama-cpp-python": all of the above as that server behaves by default
 
     def __post_init__(self) -> None:
+        if self.like is not None:
+            if self.like != "llama-cpp-python":
+                raise ValueError(f"like must be llama-cpp-python, got {self.like!r}")
+            self.check_request_id = self.interrupt = True
+            self.usage = False
+            self.tokenize = "llama-cpp-python"
+        if self.tokenize not in mock_tokenizer.KINDS:
+            raise ValueError(f"tokenize must be one of {', '.join(mock_tokenizer.KINDS)}, got {self.tokenize!r}")
+        if not 0.0 <= self.empty_rate <= 1.0:
+            raise ValueError(f"empty_rate must be between 0 and 1, got {self.empty_rate}")
         for name in ("ttft_ms", "itl_ms", "jitter_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -113,12 +132,14 @@ class MockStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(("requests", "events_sent", "errors", "connections", "active_streams"), 0)
+        self._counts = dict.fromkeys(("requests", "events_sent", "errors", "connections", "active_streams",
+                                      "tokenize_requests", "interrupted"), 0)
 
     def snapshot(self) -> dict:
         """requests: HTTP requests received; events_sent: token-bearing events written;
         errors: responses with status >= 400; connections: TCP connections accepted;
-        active_streams: streams being written now."""
+        active_streams: streams being written now; tokenize_requests: tokenizer calls answered;
+        interrupted: streams cut by a newer request (`interrupt`)."""
         with self._lock:
             return dict(self._counts)
 
@@ -147,6 +168,7 @@ class _Generation:
     finish_reason: str  # "stop" or "length"
     started_at: float  # perf_counter() when the request arrived
     created: int  # wall-clock Unix seconds
+    send_usage: bool = True  # whether usage may be streamed (MockConfig.usage)
 
     @property
     def completion_tokens(self) -> int:
@@ -495,7 +517,7 @@ class _OpenAIBase(_Flavour):
         model = gen.body.get("model")
         self.model = model if isinstance(model, str) and model else "mock-model"
         options = gen.body.get("stream_options")
-        self.include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        self.include_usage = gen.send_usage and isinstance(options, dict) and options.get("include_usage") is True
 
     def _chunk(self, gen: _Generation, choices: list) -> dict:
         return {"id": self.id, "object": self.object_name, "created": gen.created, "model": self.model,
@@ -694,6 +716,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(payload)
 
+    def send_empty(self, status: int) -> None:
+        """A response with no body and no Content-Type (starlette's bare `Response(status_code=...)`)."""
+        self.send_response(status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
     def send_stream_headers(self) -> None:
         self.send_response(200)
         for key, value in _SSE_HEADERS:
@@ -762,6 +790,10 @@ class MockServer:
         self.first_token_sent_at: dict[str, float] = OrderedDict()
         self.timings_limit = 1_000_000  # oldest entries are dropped beyond this
         self._timings_lock = threading.Lock()
+        self._running: set = set()  # an Event per stream being written, set to cut it (config.interrupt)
+        self._running_lock = threading.Lock()
+        self._tokenize = mock_tokenizer.make_tokenize(ANSWER_WORDS + REASONING_WORDS)
+        self._tokenize_paths = mock_tokenizer.tokenize_paths(config.tokenize)
         self._stop_event = threading.Event()
         self._httpd: Optional[_HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -895,6 +927,16 @@ class MockServer:
         except _ClientGone:
             handler.close_connection = True
             return
+        if self.config.check_request_id and not _is_uuid(handler.headers.get("X-Request-Id")):
+            # llama-cpp-python: starlette-context's RequestIdPlugin (validate=True) answers before any route
+            self.stats.add("errors")
+            handler.send_empty(400)
+            return
+        if self.config.interrupt:
+            self._interrupt_running()
+        if path in self._tokenize_paths:
+            self._serve_tokenize(handler, path, raw)
+            return
         if flavour is None:
             self._respond_json(handler, 404, _not_found(path))
             return
@@ -930,6 +972,28 @@ class MockServer:
         except (_ClientGone, OSError):
             handler.close_connection = True  # client went away mid-response: nothing to say
 
+    def _interrupt_running(self) -> None:
+        """llama-cpp-python (interrupt_requests, its default): a request that arrives while a stream is
+        being generated makes that stream stop after its current chunk."""
+        with self._running_lock:
+            for cut in self._running:
+                cut.set()
+
+    def _serve_tokenize(self, handler: _Handler, path: str, raw: bytes) -> None:
+        kind = self.config.tokenize
+        if kind == "llama-cpp-python" and self.config.api_key is not None and not self._authorized(handler):
+            self._respond_json(handler, 401, {"detail": "Invalid API key"})  # its `authenticate` dependency
+            return
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._respond_json(handler, 400, _openai_error(400, "", f"Invalid JSON body: {exc}"))
+            return
+        status, answer = mock_tokenizer.answer_tokenize(kind, path, body, self._tokenize)
+        if status == 200:
+            self.stats.add("tokenize_requests")
+        self._respond_json(handler, status, answer)
+
     def _authorized(self, handler: _Handler) -> bool:
         scheme, _, token = handler.headers.get("Authorization", "").strip().partition(" ")
         return scheme.lower() == "bearer" and token.strip() == self.config.api_key
@@ -938,6 +1002,8 @@ class MockServer:
         reasoning_n = self.config.reasoning_tokens if flavour.reasoning else 0
         answer_n = self.config.tokens
         finish_reason = "stop"
+        if self.config.empty_rate and rng.random() < self.config.empty_rate:
+            reasoning_n = answer_n = 0  # the model stopped at once: a proper answer with no text
         budget = flavour.token_budget(body)
         if budget is not None and reasoning_n + answer_n > budget:
             reasoning_n = min(reasoning_n, budget)
@@ -946,21 +1012,35 @@ class MockServer:
         prompt_tokens = _count_prompt_tokens(flavour.prompt_texts(body))
         return _Generation(seq=seq, rng=rng, body=body, prompt_tokens=prompt_tokens,
                            reasoning_n=reasoning_n, answer_n=answer_n, finish_reason=finish_reason,
-                           started_at=started_at, created=int(time.time()))
+                           started_at=started_at, created=int(time.time()), send_usage=self.config.usage)
 
     def _stream(self, handler: _Handler, flavour: _Flavour, gen: _Generation, request_id: str) -> None:
         handler.send_stream_headers()
         self.stats.add("active_streams")
+        cut = threading.Event()
+        if isinstance(flavour, _OpenAIBase):  # llama-cpp-python's behaviour: only its OpenAI paths
+            with self._running_lock:
+                self._running.add(cut)
         try:
-            completed = self._write_events(handler, flavour, gen, request_id)
+            completed = self._write_events(handler, flavour, gen, request_id, cut)
         finally:
+            with self._running_lock:
+                self._running.discard(cut)
             self.stats.add("active_streams", -1)
+        if cut.is_set() and not completed:
+            # llama-cpp-python raises out of its event publisher after the [DONE]: the connection
+            # closes without the body's last chunk
+            self.stats.add("interrupted")
+            handler.close_connection = True
+            return
         if not completed:
             handler.close_connection = True  # stopped mid-stream: end the body without a terminal event
         handler.end_chunks()
 
-    def _write_events(self, handler: _Handler, flavour: _Flavour, gen: _Generation, request_id: str) -> bool:
-        """All events of one stream; False when stop() cut it short."""
+    def _write_events(self, handler: _Handler, flavour: _Flavour, gen: _Generation, request_id: str,
+                      cut: Optional[threading.Event] = None) -> bool:
+        """All events of one stream; False when stop() cut it short, or a newer request did (`cut`:
+        then the last event written is `data: [DONE]`, with no finish_reason before it)."""
         for event in flavour.preamble(gen):
             handler.write_chunk(event)
         ping = flavour.ping()
@@ -987,6 +1067,9 @@ class MockServer:
             if k == 0 and self.config.record_timings:
                 self._record_first_token(request_id, time.perf_counter())
             self.stats.add("events_sent")
+            if cut is not None and cut.is_set() and k + 1 < total:
+                handler.write_chunk(b"data: [DONE]\n\n")  # get_event_publisher, llama_cpp/server/app.py
+                return False
         for event in flavour.epilogue(gen, time.perf_counter() - gen.started_at):
             handler.write_chunk(event)
         return True
@@ -1029,6 +1112,17 @@ class _Pacer:
             if self.write is not None:
                 remaining = min(remaining, self.next_ping_at - now)
             time.sleep(min(remaining, _STOP_POLL_S))
+
+
+def _is_uuid(value: Optional[str]) -> bool:
+    """starlette-context's check: absent is fine (it makes one); else `uuid.UUID(value)` must parse."""
+    if not value:
+        return True
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _shutdown_socket(conn: Any, how: int) -> None:

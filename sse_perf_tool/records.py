@@ -57,13 +57,16 @@ class RequestRecord:
     error: Optional[str] = None
     http_status: Optional[int] = None
     output_tokens: int = 0
-    token_source: str = "estimate"
+    token_source: Optional[str] = None  # usage | server | tokenizer | tokenizer:hf | estimate; None: nothing counted
     output_chars: int = 0
     reasoning_tokens: Optional[int] = None
     prompt_tokens: Optional[int] = None
     scheduled_ns: Optional[int] = None  # open loop: when the request was due (None = when sent)
     level: Optional[float] = None  # the sweep level (threads or rate) it belongs to
     warmup: bool = False  # sent during warm-up: recorded, excluded from every statistic
+    finish_reason: Optional[str] = None  # the server's finish_reason (OpenAI flavours), None when none came
+    # (answer, reasoning) text still to be counted by the server's tokenizer (--tokenizer server); not written
+    pending_text: Optional[tuple] = None
 
     # -- derived metrics (METRICS.md, "Per request") --
     @property
@@ -73,6 +76,11 @@ class RequestRecord:
     @property
     def chunks(self) -> int:
         return len(self.token_times_ns)
+
+    @property
+    def empty(self) -> bool:
+        """A proper answer with no text at all (no token-bearing event): ok, 0 tokens, no TTFT."""
+        return self.ok and not self.token_times_ns
 
     @property
     def ttfb_ms(self) -> Optional[float]:
@@ -148,6 +156,7 @@ class RequestRecord:
             "output_chars": self.output_chars,
             "reasoning_tokens": self.reasoning_tokens,
             "prompt_tokens": self.prompt_tokens,
+            "finish_reason": self.finish_reason,
             "scheduled_at": self.scheduled_at,
             "queue_ms": _round(self.queue_ms),
             "ttft_from_scheduled_ms": _round(self._from_scheduled(self.ttft_ms)),

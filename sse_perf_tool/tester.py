@@ -15,6 +15,7 @@ import struct
 import sys
 import threading
 import time
+import uuid
 from array import array
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
@@ -24,7 +25,7 @@ from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.exceptions import ReadTimeoutError
 
 from . import __version__
-from .chunked import ChunkedBody, ChunkedEncodingError
+from .chunked import ChunkedBody, ChunkedEncodingError, IncompleteBody
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import ErrorKind, RequestRecord
 from .sse import SSEDecoder
@@ -41,7 +42,10 @@ class TesterSettings:
     timeout_s: float = 60.0
     headers: tuple = ()  # extra ((name, value), ...) from --header
     request: RequestSettings = RequestSettings()
-    request_id_prefix: str = ""  # sent as X-Request-Id: <prefix><request_id>
+    # X-Request-Id: <prefix><request_id as 12 hex digits> (a UUID with request_id_prefix()); "" sends none.
+    # An X-Request-Id among `headers` (--header) is sent as given instead.
+    request_id_prefix: str = ""
+    extra_body: tuple = ()  # ((key, value), ...) merged into every request body (--extra-body)
 
 
 class _Failure(Exception):
@@ -113,6 +117,11 @@ class SSETester:
         }
         base_headers.update(dict(settings.headers))
         self._base_headers = base_headers
+        own_id = not any(name.lower() == "x-request-id" for name, _ in settings.headers)
+        self._request_id_prefix = settings.request_id_prefix if own_id else ""
+        self._extra_body = dict(settings.extra_body)
+        # --tokenizer server: the answer is counted after the request, by the counting stage
+        self._defer_count = bool(getattr(token_counter, "deferred", False))
 
     # -- cross-thread control --
     def abort(self) -> None:
@@ -155,12 +164,15 @@ class SSETester:
 
         `scheduled_ns` (open loop): when the request was due, on the same clock; the record then
         measures its queue time and the latencies from the scheduled instant too."""
-        body = json.dumps(self.flavor.build_body(query, self.settings.request), ensure_ascii=False).encode("utf-8")
+        payload = self.flavor.build_body(query, self.settings.request)
+        if self._extra_body:
+            payload.update(self._extra_body)  # --extra-body wins over the flavour's own fields, as in vLLM's bench
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = dict(self._base_headers)
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        if self.settings.request_id_prefix:
-            headers["X-Request-Id"] = f"{self.settings.request_id_prefix}{request_id}"
+        if self._request_id_prefix:
+            headers["X-Request-Id"] = f"{self._request_id_prefix}{request_id:012x}"
         record = RequestRecord(request_id, thread_id, query.text, query.dataset, time.time(), 0,
                                scheduled_ns=scheduled_ns)
         with self._lock:
@@ -273,6 +285,8 @@ class SSETester:
                         record.first_token_ns = now
                 if info.replace is not None:
                     answer_parts[:] = [info.replace]
+                if info.finish_reason is not None:
+                    record.finish_reason = info.finish_reason
                 if info.completion_tokens is not None:
                     usage["completion_tokens"] = info.completion_tokens
                 if info.prompt_tokens is not None:
@@ -284,9 +298,12 @@ class SSETester:
                     raise _Failure(ErrorKind.STREAM_ERROR, _one_line(info.error or "error event in the stream"))
                 if info.terminal:
                     record.ended_ns = now
-                    if not times and not getattr(self.flavor, "allows_empty_answer", False):
-                        raise _Failure(ErrorKind.PROTOCOL, "stream ended without any generated token")
-                    _keep_connection(response, read, complete)
+                    if self.flavor.needs_finish_reason and record.finish_reason is None:
+                        raise _Failure(ErrorKind.TRUNCATED, f"stream cut off: {self.flavor.end_event} came but no chunk "
+                                       "carried a finish_reason (llama-cpp-python ends a running stream so when "
+                                       "another request arrives, unless started with --interrupt_requests False)")
+                    # No text at all is a proper, empty answer (ok, 0 tokens, no TTFT): counted apart.
+                    _finish_body(response, read, complete, self.flavor.end_event)
                     return
 
     def _http_error_message(self, response) -> str:
@@ -297,7 +314,10 @@ class SSETester:
         except Exception as exc:  # a malformed error body must not hide the status itself
             message = f"(unreadable error body: {type(exc).__name__})"
         if not message:
-            message = raw.decode("utf-8", "replace").strip() or response.reason or ""
+            message = raw.decode("utf-8", "replace").strip()
+        if not message:  # llama-cpp-python answers a non-UUID X-Request-Id so (starlette-context)
+            reason = f"{response.reason} " if response.reason else ""
+            message = f"{reason}(empty {response.status_code} body)"
         return _one_line(f"HTTP {response.status_code}: {message}")
 
     def _read_limited(self, response) -> bytes:
@@ -307,36 +327,48 @@ class SSETester:
             return f"(body unreadable: {type(exc).__name__})".encode()
 
     def _count_tokens(self, record: RequestRecord, answer: str, reasoning: str, usage: dict) -> None:
-        """Server usage first; else the tokenizer on the whole text; else the estimate (METRICS.md)."""
+        """Server usage first; else the tokenizer on the whole text; else the estimate (METRICS.md).
+        A failed request with neither usage nor text counted nothing: its token_source stays None.
+        With --tokenizer server the texts wait on the record for the counting stage."""
         record.output_chars = len(answer)
         record.prompt_tokens = usage.get("prompt_tokens")
         if "completion_tokens" in usage:
             record.output_tokens = usage["completion_tokens"]
             record.token_source = "usage"
             record.reasoning_tokens = usage.get("reasoning_tokens")
-            if record.reasoning_tokens is None and reasoning:
+            if record.reasoning_tokens is None and reasoning and not self._defer_count:
                 record.reasoning_tokens = self.token_counter.count(reasoning)[0]
             return
-        answer_tokens, source = self.token_counter.count(answer) if answer else (0, self._counter_source())
-        reasoning_tokens = None
-        if reasoning:
-            reasoning_tokens, source = self.token_counter.count(reasoning)
-        record.output_tokens = answer_tokens + (reasoning_tokens or 0)
-        record.reasoning_tokens = usage.get("reasoning_tokens", reasoning_tokens)
-        record.token_source = source
-
-    def _counter_source(self) -> str:
-        return self.token_counter.count("")[1]
+        if not record.ok and not answer and not reasoning:
+            return
+        if self._defer_count and (answer or reasoning):
+            record.pending_text = (answer, reasoning)
+            return
+        record.output_tokens, record.reasoning_tokens, record.token_source = count_texts(
+            self.token_counter, answer, reasoning)
+        if "reasoning_tokens" in usage:
+            record.reasoning_tokens = usage["reasoning_tokens"]
 
     def close(self) -> None:
         self.session.close()
 
 
-def _keep_connection(response, read, complete) -> None:
+def count_texts(counter, answer: str, reasoning: str) -> tuple:
+    """(output_tokens, reasoning_tokens or None, token_source) of an answer and its reasoning."""
+    answer_tokens, source = counter.count(answer)
+    reasoning_tokens = None
+    if reasoning:
+        reasoning_tokens, source = counter.count(reasoning)
+    return answer_tokens + (reasoning_tokens or 0), reasoning_tokens, source
+
+
+def _finish_body(response, read, complete, end_event: str) -> None:
     """After the end event (its timings already taken): read the body's last bytes, normally the
     closing chunk already on its way, so the connection is kept for this thread's next request as
     a browser or an SDK would keep it. A server that goes on sending, or holds the stream open,
-    past DRAIN_LIMIT_S costs only that connection: it is closed as before."""
+    past DRAIN_LIMIT_S costs only that connection: it is closed as before. A body that the
+    connection cuts short (closed or reset before the closing chunk) was not sent whole: the
+    request is `truncated` (llama-cpp-python cuts interrupted streams so, after their [DONE])."""
     sock = _socket_of(response)
     raw = response.raw
     fp = getattr(raw, "_fp", None)
@@ -351,8 +383,11 @@ def _keep_connection(response, read, complete) -> None:
                     break
         finally:
             sock.settimeout(previous)
-    except (OSError, http.client.HTTPException, Urllib3ProtocolError, ReadTimeoutError):
-        return  # the connection is closed with the response, as it would have been anyway
+    except (IncompleteBody, http.client.IncompleteRead, ConnectionError, Urllib3ProtocolError) as exc:
+        raise _Failure(ErrorKind.TRUNCATED, _one_line(
+            f"body cut short after {end_event}: {_root_cause(exc)}")) from None
+    except (OSError, http.client.HTTPException, ReadTimeoutError):
+        return  # silence past the limit, or odd bytes after the end: the connection is closed with the response
     if complete():  # the whole body was read and nothing after it: the connection is clean
         fp.close()  # http.client's side of the response is done (it does this itself at a body's end)
         raw.release_conn()
@@ -397,8 +432,10 @@ def _describe_connection_error(exc: requests.exceptions.ConnectionError) -> str:
 
 
 def request_id_prefix() -> str:
-    """Unique per run and process, so X-Request-Id never collides on servers that key on it (vLLM)."""
-    return f"sse-perf-{os.getpid()}-{int(time.time())}-"
+    """The first 24 characters of a random UUID4, so that with the request id as 12 hex digits every
+    X-Request-Id is a valid UUID (llama-cpp-python refuses anything else with an empty 400), unique
+    within the run and across runs (vLLM keys its requests on it)."""
+    return str(uuid.uuid4())[:24]
 
 
 def _body_reader(response, timeout_s: float):

@@ -73,9 +73,9 @@ def test_flavour_paths():
     }
 
 
-def test_only_dify_workflow_allows_an_empty_answer():
-    """A workflow may output no streamed text; every chat/completion stream must carry some."""
-    assert {name for name, cls in FLAVORS.items() if cls.allows_empty_answer} == {"dify-workflow"}
+def test_only_openai_flavours_need_a_finish_reason():
+    """An OpenAI stream is complete only when a chunk said why it stopped; Dify's end events say it."""
+    assert {name for name, cls in FLAVORS.items() if cls.needs_finish_reason} == {"openai-chat", "openai-completions"}
 
 
 def test_get_flavor_unknown_name_lists_valid_names():
@@ -404,7 +404,7 @@ def test_openai_sample_stream():
     chat = OpenAIChat()
     assert chat.parse_event(ev(OPENAI_ROLE)) == IGNORE
     assert chat.parse_event(ev(OPENAI_CONTENT)) == EventInfo(answer="Hello")
-    assert chat.parse_event(ev(OPENAI_FINISH)) == IGNORE
+    assert chat.parse_event(ev(OPENAI_FINISH)) == EventInfo(finish_reason="stop")
     assert chat.parse_event(ev(OPENAI_USAGE)) == EventInfo(completion_tokens=12, prompt_tokens=9, reasoning_tokens=0)
     assert chat.parse_event(ev("[DONE]")) == EventInfo(terminal=True)
 
@@ -452,7 +452,7 @@ def test_openai_completions_text():
     data = '{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" world","logprobs":null,"finish_reason":null}]}'
     assert OpenAICompletions().parse_event(ev(data)) == EventInfo(answer=" world")
     empty = '{"id":"cmpl-1","object":"text_completion","choices":[{"index":0,"text":"","finish_reason":"length"}]}'
-    assert OpenAICompletions().parse_event(ev(empty)) == IGNORE
+    assert OpenAICompletions().parse_event(ev(empty)) == EventInfo(finish_reason="length")
 
 
 def test_openai_completions_usage_chunk():
@@ -464,7 +464,8 @@ def test_openai_completions_usage_chunk():
 def test_openai_text_and_usage_in_one_chunk(flavor):
     choice = {"index": 0, "delta": {"content": "end"}, "text": "end", "finish_reason": "stop"}
     data = json.dumps({"choices": [choice], "usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}})
-    assert flavor.parse_event(ev(data)) == EventInfo(answer="end", completion_tokens=5, prompt_tokens=4)
+    assert flavor.parse_event(ev(data)) == EventInfo(answer="end", completion_tokens=5, prompt_tokens=4,
+                                                     finish_reason="stop")
 
 
 def test_openai_null_usage_is_not_usage():

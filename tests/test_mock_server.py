@@ -8,6 +8,7 @@ import os
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -548,7 +549,7 @@ def test_stats_count_requests_token_events_and_errors():
         requests.post(s.base_url + "/nope", json={}, timeout=TIMEOUT)
         snapshot = s.stats.snapshot()
     assert snapshot == {"requests": 3, "events_sent": 2 * TOKENS, "errors": 1, "connections": 3,
-                        "active_streams": 0}
+                        "active_streams": 0, "tokenize_requests": 0, "interrupted": 0}
 
 
 def test_record_timings_keys_by_x_request_id_and_stays_bounded():
@@ -690,3 +691,114 @@ def test_run_forever_in_a_thread_prints_the_wildcard_host_and_stops_on_its_event
     stop.set()
     thread.join(timeout=5)
     assert result == [0]
+
+
+# --- real servers' behaviours, on request (llama-cpp-python, vLLM, llama.cpp) ----------------------
+# Shapes from the servers' source: llama_cpp/server/app.py (RequestIdPlugin, interrupt_requests,
+# get_event_publisher, /extras/tokenize), starlette_context/middleware/raw_middleware.py (empty 400),
+# vllm/entrypoints/serve/tokenize/protocol.py, llama.cpp tools/server/README.md (/tokenize).
+
+
+def test_check_request_id_answers_a_non_uuid_with_an_empty_400():
+    """starlette-context (validate=True): a non-UUID X-Request-Id gets HTTP 400 with no body and no
+    Content-Type; a UUID, or no header at all, is served."""
+    with MockServer(MockConfig(check_request_id=True, **FAST)) as s:
+        bad = post(s, "openai-chat", headers={"X-Request-Id": "sse-perf-123-1700000000-1"})
+        assert bad.status_code == 400 and bad.content == b""
+        assert "Content-Type" not in bad.headers and bad.headers["Content-Length"] == "0"
+        assert stream(s, "openai-chat", headers={"X-Request-Id": "0f7c2a51-9d3e-4b8a-a1c2-000000000001"})[-1] == "[DONE]"
+        assert stream(s, "openai-chat")[-1] == "[DONE]"
+
+
+def _raw_post(port: int, path: str, body: dict) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    payload = json.dumps(body).encode()
+    sock.sendall(b"POST /v1%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                 % (path.encode(), len(payload), payload))
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    for _ in range(10_000):  # bounded: the socket's timeout ends every wait
+        more = sock.recv(65536)
+        if not more:
+            return data
+        data += more
+    return data
+
+
+def test_interrupt_cuts_a_running_stream_with_done_and_no_finish_reason_and_no_last_chunk():
+    """llama-cpp-python (interrupt_requests): a request arriving while a stream is generated makes
+    that stream send `data: [DONE]` after its current chunk, with no finish_reason chunk, and the
+    connection closes without the chunked body's last chunk. The new request is served whole."""
+    with MockServer(MockConfig(interrupt=True, ttft_ms=5.0, itl_ms=20.0, tokens=50)) as s:
+        first = _raw_post(s.port, "/chat/completions", BODIES["openai-chat"])
+        time.sleep(0.15)
+        second = stream(s, "openai-chat")
+        cut = _read_all(first)
+        first.close()
+        assert not cut.endswith(b"0\r\n\r\n")
+        assert b"data: [DONE]" in cut and b'"finish_reason":"stop"' not in cut
+        assert second[-1] == "[DONE]" and any(e["choices"] and e["choices"][0]["finish_reason"] == "stop"
+                                              for e in second[:-1] if isinstance(e, dict))
+        assert s.stats.snapshot()["interrupted"] == 1
+
+
+def test_empty_answers_are_proper_streams_with_no_text():
+    """empty_rate 1: /completions sends only `{"text": "", "finish_reason": "stop"}` then [DONE] (as
+    llama-cpp-python's _create_completion does when the model stops at once); usage says 0 tokens."""
+    with MockServer(MockConfig(empty_rate=1.0, **FAST)) as s:
+        events = stream(s, "openai-completions")
+        assert events[-1] == "[DONE]"
+        texts = [c["text"] for e in events[:-1] for c in e["choices"]]
+        assert texts == [""] and events[0]["choices"][0]["finish_reason"] == "stop"
+        assert events[-2]["usage"]["completion_tokens"] == 0
+        chat = stream(s, "openai-chat")
+        assert not any(c["delta"].get("content") for e in chat[:-1] for c in e["choices"])
+
+
+def test_no_usage_ignores_include_usage():
+    """llama.cpp servers ignore stream_options.include_usage: no usage chunk at all."""
+    with MockServer(MockConfig(usage=False, **FAST)) as s:
+        for flavour in ("openai-chat", "openai-completions"):
+            events = stream(s, flavour)
+            assert not any(isinstance(e, dict) and "usage" in e for e in events)
+            assert events[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+def _tokenize(s: MockServer, path: str, body: dict) -> requests.Response:
+    root = s.base_url[: -len("/v1")]
+    return requests.post(root + path, json=body, timeout=TIMEOUT)
+
+
+def test_tokenize_endpoints_in_each_servers_shape():
+    """vLLM /tokenize {prompt} -> {count, max_model_len, tokens}; llama.cpp /tokenize {content} ->
+    {tokens} (no content: an empty list); llama-cpp-python /extras/tokenize {input} -> {tokens},
+    /extras/tokenize/count -> {count}, no input: 422. A mock answer counts as its usage says."""
+    answer = expected_text(5)
+    with MockServer(MockConfig(tokenize="vllm", **FAST)) as s:
+        got = _tokenize(s, "/tokenize", {"model": "m", "prompt": answer, "add_special_tokens": False}).json()
+        assert got["count"] == 5 == len(got["tokens"]) and got["max_model_len"] > 0
+        assert _tokenize(s, "/tokenize", {"content": answer}).status_code == 400
+        assert _tokenize(s, "/tokenize", {"prompt": "xyz"}).json()["count"] == 3  # not mock words: a token each
+        assert _tokenize(s, "/extras/tokenize", {"input": answer}).status_code == 404
+    with MockServer(MockConfig(tokenize="llama.cpp", **FAST)) as s:
+        assert len(_tokenize(s, "/tokenize", {"content": answer}).json()["tokens"]) == 5
+        assert _tokenize(s, "/tokenize", {"prompt": answer}).json() == {"tokens": []}
+    with MockServer(MockConfig(tokenize="llama-cpp-python", **FAST)) as s:
+        assert len(_tokenize(s, "/extras/tokenize", {"input": answer}).json()["tokens"]) == 5
+        assert _tokenize(s, "/extras/tokenize/count", {"input": answer}).json() == {"count": 5}
+        assert _tokenize(s, "/extras/tokenize", {"prompt": answer}).status_code == 422
+        assert _tokenize(s, "/tokenize", {"prompt": answer}).status_code == 404
+        assert s.stats.snapshot()["tokenize_requests"] == 2
+    with MockServer(MockConfig(tokenize="none", **FAST)) as s:
+        assert _tokenize(s, "/tokenize", {"prompt": answer}).status_code == 404
+
+
+def test_like_llama_cpp_python_turns_on_all_its_behaviours():
+    config = MockConfig(like="llama-cpp-python")
+    assert config.check_request_id and config.interrupt and not config.usage
+    assert config.tokenize == "llama-cpp-python"
+    with pytest.raises(ValueError):
+        MockConfig(like="vllm")

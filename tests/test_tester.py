@@ -14,6 +14,7 @@ import struct
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -241,7 +242,8 @@ def test_without_usage_the_tokenizer_counts_the_whole_answer_and_reasoning():
 
 def test_tpot_is_none_below_two_tokens():
     """TPOT is undefined (None, never 0) when output_tokens < 2."""
-    stream = [(1005 * MS, oa_delta(content="Hi")), (1007 * MS, oa_usage(completion=1)), (1008 * MS, OA_DONE)]
+    stream = [(1005 * MS, oa_delta(content="Hi")), (1006 * MS, OA_FINISH), (1007 * MS, oa_usage(completion=1)),
+              (1008 * MS, OA_DONE)]
     record, _, _, _ = run_scripted("openai-chat", stream)
     assert record.ok and record.output_tokens == 1
     assert record.ttft_ms == 5.0 and record.e2e_ms == 5.0 and record.itl_ms == []
@@ -288,7 +290,7 @@ def test_request_headers_key_and_request_id_and_no_retry():
     <key>`, X-Request-Id = prefix + request id, extra --header values; body is the flavour's;
     the read timeout is --timeout; the request is posted once, streamed."""
     settings = Settings(url="http://llm.test/v1/chat-messages", timeout_s=7.0,
-                              headers=(("X-Extra", "1"),), request_id_prefix="run-9-")
+                              headers=(("X-Extra", "1"),), request_id_prefix="0f7c2a51-9d3e-4b8a-a1c2-")
     stream = [(1005 * MS, dify("message", answer="Hi")), (1006 * MS, dify_end())]
     record, session, response, _ = run_scripted("dify-chat", stream, settings=settings, api_key="app-abc")
     assert record.ok
@@ -299,7 +301,8 @@ def test_request_headers_key_and_request_id_and_no_retry():
     assert headers["Accept"] == "text/event-stream"
     assert headers["Accept-Encoding"] == "identity"
     assert headers["Authorization"] == "Bearer app-abc"
-    assert headers["X-Request-Id"] == "run-9-3"
+    assert headers["X-Request-Id"] == "0f7c2a51-9d3e-4b8a-a1c2-000000000003"  # a UUID: prefix + id in 12 hex digits
+    assert uuid.UUID(headers["X-Request-Id"]).version == 4
     assert headers["X-Extra"] == "1"
     assert call["stream"] is True
     assert call["timeout"] == (7.0, 7.0)
@@ -336,10 +339,65 @@ def test_dify_workflow_without_text_is_ok():
     assert record.ttft_ms is None and record.tpot_ms is None and record.output_tokens == 0
 
 
-def test_terminal_without_any_token_fails_for_chat():
-    """A chat stream that ends properly but carried no generated text is not `ok`."""
-    record, _, _, _ = run_scripted("openai-chat", [(1002 * MS, OA_FINISH + OA_DONE)])
-    assert not record.ok and record.error_kind is ErrorKind.PROTOCOL
+def test_a_proper_stream_with_no_text_is_an_empty_answer_not_an_error():
+    """A well-formed answer with no text (llama-cpp-python: role chunk, `delta: {}` with
+    finish_reason stop, [DONE]) is ok with 0 tokens and no TTFT/TPOT: an empty answer, counted apart."""
+    record, _, _, _ = run_scripted("openai-chat", [(1002 * MS, oa_delta(role="assistant") + OA_FINISH + OA_DONE)])
+    assert record.ok and record.error_kind is None and record.empty
+    assert record.output_tokens == 0 and record.chunks == 0 and record.finish_reason == "stop"
+    assert record.ttft_ms is None and record.e2e_ms is None and record.tpot_ms is None
+
+
+def test_done_without_any_finish_reason_is_truncated():
+    """[DONE] alone does not make an answer complete: llama-cpp-python cuts a running stream with
+    the last content chunk and then [DONE] when another request arrives (interrupt_requests)."""
+    stream = [(1005 * MS, oa_delta(role="assistant") + oa_delta(content="Hi")), (1006 * MS, OA_DONE)]
+    record, _, _, _ = run_scripted("openai-chat", stream)
+    assert not record.ok and record.error_kind is ErrorKind.TRUNCATED
+    assert "finish_reason" in record.error and record.finish_reason is None
+    assert record.ttft_ms == 5.0  # the timings taken stay, for the error tables
+
+
+def test_finish_reason_is_recorded():
+    """The index-0 choice's finish_reason is kept on the record (length here)."""
+    finish = sse({"id": "c", "object": "chat.completion.chunk", "model": "m",
+                  "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+    record, _, _, _ = run_scripted("openai-chat", [(1005 * MS, oa_delta(content="Hi") + finish + OA_DONE)])
+    assert record.ok and record.finish_reason == "length"
+    assert record.to_dict()["finish_reason"] == "length"
+
+
+def test_failed_request_with_nothing_counted_has_no_token_source():
+    """A request that failed before any text or usage counted nothing: token_source is None."""
+    session = FakeSession(error=requests.exceptions.ConnectionError("Connection refused"))
+    tester = SSETester(get_flavor("openai-chat"), Settings(url="http://x/v1"), WordCounter(),
+                       clock=Clock(SENT_NS), session=session)
+    record = tester.run(1, 1, Query("q"), "k")
+    assert record.token_source is None and record.output_tokens == 0
+
+
+def test_extra_body_is_merged_into_every_request_and_wins():
+    """--extra-body: its keys are added to the flavour's body, replacing the flavour's own."""
+    settings = Settings(url="http://x/v1/chat/completions",
+                        extra_body=(("ignore_eos", True), ("max_tokens", 7), ("chat_template_kwargs", {"enable_thinking": False})))
+    stream = [(1005 * MS, oa_delta(content="Hi") + OA_FINISH + OA_DONE)]
+    _, session, _, _ = run_scripted("openai-chat", stream, settings=settings)
+    body = json.loads(session.calls[0]["data"])
+    assert body["ignore_eos"] is True and body["max_tokens"] == 7
+    assert body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert body["stream"] is True and body["messages"][0]["content"] == "hi"
+
+
+def test_a_request_id_given_with_header_is_sent_as_given_and_none_without_a_prefix():
+    """--header 'X-Request-Id: ...' (any case) overrides the generated id; --no-request-id (no prefix) sends none."""
+    stream = [(1005 * MS, dify("message", answer="Hi")), (1006 * MS, dify_end())]
+    mine = Settings(url="http://x/v1/chat-messages", headers=(("x-request-id", "mine"),),
+                    request_id_prefix="0f7c2a51-9d3e-4b8a-a1c2-")
+    _, session, _, _ = run_scripted("dify-chat", stream, settings=mine)
+    sent = {k.lower(): v for k, v in session.calls[0]["headers"].items()}
+    assert sent["x-request-id"] == "mine"
+    _, session, _, _ = run_scripted("dify-chat", stream, settings=Settings(url="http://x/v1/chat-messages"))
+    assert not any(k.lower() == "x-request-id" for k in session.calls[0]["headers"])
 
 
 def test_never_raises_on_an_unexpected_exception():
@@ -355,7 +413,7 @@ def test_never_raises_on_an_unexpected_exception():
 TIMEOUT_S = 0.5
 
 OA_OK = oa_delta(role="assistant", content="") + oa_delta(content="Hello") + oa_delta(content=" there") \
-    + oa_usage(completion=2) + OA_DONE
+    + OA_FINISH + oa_usage(completion=2) + OA_DONE
 DIFY_OK = dify("message", answer="Hi") + dify("message", answer=" you") + dify_end(completion=2)
 
 
@@ -569,6 +627,25 @@ def test_chunked_framing_cut_mid_chunk_is_truncated(serve):
     assert record.chunks == 1  # the complete event inside the cut chunk was still read
 
 
+def test_connection_closed_after_done_without_the_last_chunk_is_truncated(serve):
+    """The body must end with its closing chunk: a stream whose connection closes right after
+    [DONE] without it (llama-cpp-python's interrupted streams) was not sent whole: `truncated`."""
+    server = serve(Send(head(chunked=True)), Send(chunk(oa_delta(content="a") + OA_FINISH + OA_DONE)), Close())
+    record = run_real(server.url())
+    assert not record.ok and record.error_kind is ErrorKind.TRUNCATED, record.error
+    assert "after [DONE]" in record.error
+    assert record.chunks == 1 and record.ttft_ms is not None
+
+
+def test_empty_400_body_says_so(serve):
+    """An HTTP 400 with an empty body (llama-cpp-python's answer to a non-UUID X-Request-Id) says
+    "empty 400 body" instead of nothing."""
+    server = serve(Send(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"), Hang(1))
+    record = run_real(server.url())
+    assert record.error_kind is ErrorKind.HTTP_STATUS and record.http_status == 400
+    assert record.error == "HTTP 400: Bad Request (empty 400 body)"
+
+
 def test_broken_chunk_framing_is_protocol_after_the_events_before_it(serve):
     """Garbage where a chunk size should be is unparseable framing (`protocol`, METRICS.md), and
     the event that arrived whole before it still counts."""
@@ -584,7 +661,7 @@ def test_chunks_that_arrive_together_are_read_together_with_one_stamp(serve):
     them, and the stream is ok."""
     events = [oa_delta(content=w) for w in ("a", "b", "c", "d", "e")]
     server = serve(Send(head(chunked=True)), Sleep(0.05), Send(b"".join(chunk(e) for e in events)),
-                   Sleep(0.05), Send(chunk(OA_DONE) + LAST_CHUNK), Hang(1))
+                   Sleep(0.05), Send(chunk(OA_FINISH + OA_DONE) + LAST_CHUNK), Hang(1))
     record = run_real(server.url())
     assert record.ok, record.error
     assert record.chunks == 5 and len(set(record.token_times_ns)) == 1
@@ -612,7 +689,7 @@ def test_close_delimited_body_is_read_as_it_arrives(serve):
     """HTTP/1.0-style body (no length, no chunked, ends at close): events are stamped as they
     arrive, so the first token's TTFT is not delayed until the close 300 ms later."""
     server = serve(Send(head(version="HTTP/1.0")), Send(oa_delta(content="Hello")), Sleep(0.3),
-                   Send(oa_delta(content=" world") + OA_DONE), Close())
+                   Send(oa_delta(content=" world") + OA_FINISH + OA_DONE), Close())
     record = run_real(server.url(), timeout_s=2.0)
     assert record.ok, record.error
     assert record.ttft_ms < 250
@@ -638,7 +715,7 @@ def test_line_endings_cr_crlf_and_mixed(serve, ending):
 
 def test_utf8_character_split_across_tcp_writes_stays_intact(serve):
     """A multibyte character split over two TCP writes (two reads) decodes intact."""
-    event = oa_delta(content="你好") + OA_DONE
+    event = oa_delta(content="你好") + OA_FINISH + OA_DONE
     split = event.index("你".encode()) + 1
     server = serve(Send(head()), Send(event[:split]), Sleep(0.05), Send(event[split:]), Close())
     counter = WordCounter()
@@ -653,7 +730,7 @@ def test_utf8_character_split_across_tcp_writes_stays_intact(serve):
 def test_one_megabyte_event_is_ok(serve):
     """A very large event (1 MB of answer text in one line) is read whole."""
     big = "x" * 1_000_000
-    body = oa_delta(content=big) + OA_DONE
+    body = oa_delta(content=big) + OA_FINISH + OA_DONE
     server = serve(Send(head(chunked=True)), Send(chunk(body)), Send(LAST_CHUNK), Hang(1))
     record = run_real(server.url(), timeout_s=2.0)
     assert record.ok, record.error
@@ -706,7 +783,7 @@ def test_take_in_flight_claims_a_straggler_once(serve):
     result is None (never recorded twice), and the claimed record is not changed afterwards by
     the worker finishing."""
     server = serve(Send(head(chunked=True)), Send(chunk(oa_delta(content="a"))), Sleep(0.4),
-                   Send(chunk(oa_delta(content="b") + OA_DONE)), Hang(1))
+                   Send(chunk(oa_delta(content="b") + OA_FINISH + OA_DONE)), Hang(1))
     tester, thread, result = _start_in_thread(server.url(), timeout_s=3.0)
     claimed = tester.take_in_flight()
     assert claimed is not None

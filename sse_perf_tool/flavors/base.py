@@ -47,6 +47,7 @@ class EventInfo:
     usage fields: server-reported counts when the event carries usage (else None).
     terminal: the flavour's proper end event (`message_end`, `workflow_finished`, `[DONE]`).
     error: in-stream error message (the request fails as `stream_error`).
+    finish_reason: why the server stopped generating (`stop`, `length`, ...), where the event says.
     """
 
     answer: str = ""
@@ -57,6 +58,7 @@ class EventInfo:
     reasoning_tokens: Optional[int] = None
     terminal: bool = False
     error: Optional[str] = None
+    finish_reason: Optional[str] = None
 
     @property
     def token_bearing(self) -> bool:
@@ -106,7 +108,10 @@ class Flavor:
 
     name: str = ""
     path: str = ""  # appended to the base URL, e.g. "/chat-messages"
-    allows_empty_answer: bool = False  # True where a proper stream may carry no text (Dify workflows)
+    # True where a complete stream says why generation stopped (OpenAI's finish_reason): a stream that
+    # reaches its end event without one was cut off by the server, not finished.
+    needs_finish_reason: bool = False
+    end_event: str = "the end event"  # named in messages
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         raise NotImplementedError

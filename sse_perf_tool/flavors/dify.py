@@ -162,6 +162,7 @@ class DifyChat(_DifyBase):
 
     name = "dify-chat"
     path = "/chat-messages"
+    end_event = "message_end"
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         return {
@@ -183,6 +184,7 @@ class DifyCompletion(_DifyBase):
 
     name = "dify-completion"
     path = "/completion-messages"
+    end_event = "message_end"
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         return {
@@ -199,12 +201,12 @@ class DifyWorkflow(_DifyBase):
 
     `message_end` is not terminal here (a workflow run is over only at `workflow_finished`);
     if one arrives its usage is still reported. A run whose outputs are not streamed text
-    (no `text_chunk` at all) is still a proper run: `allows_empty_answer`.
+    (no `text_chunk` at all) is still a proper run: an empty answer.
     """
 
     name = "dify-workflow"
     path = "/workflows/run"
-    allows_empty_answer = True
+    end_event = "workflow_finished"
     message_end_is_terminal = False
     reads_text_chunk = True
 

@@ -53,7 +53,14 @@ def parse_error_message(obj: Any) -> Optional[str]:
 
 
 class _OpenAIBase(Flavor):
-    """Shared chunk reading; subclasses say where the prompt goes and where the text is."""
+    """Shared chunk reading; subclasses say where the prompt goes and where the text is.
+
+    A finished completion's last chunk carries a `finish_reason`; `[DONE]` alone does not mean the
+    answer is complete (llama-cpp-python cuts a running stream with `[DONE]` and no finish_reason
+    when another request arrives: `get_event_publisher` in llama_cpp/server/app.py)."""
+
+    needs_finish_reason = True
+    end_event = "[DONE]"
 
     def _prompt_fields(self, query: Query) -> dict[str, Any]:
         raise NotImplementedError
@@ -109,6 +116,7 @@ class _OpenAIBase(Flavor):
             return EventInfo(error=parse_error_message(obj) or "error chunk without a message")
 
         answer = reasoning = ""
+        finish_reason = None
         choices = obj.get("choices")
         if choices is not None:
             if not isinstance(choices, list):
@@ -120,6 +128,9 @@ class _OpenAIBase(Flavor):
                     raise ProtocolError(f"a choice is {type(choice).__name__}, not an object")
                 if choice.get("index", 0) in (0, None):
                     answer, reasoning = self._choice_text(choice)
+                    finish_reason = choice.get("finish_reason")
+                    if finish_reason is not None and not isinstance(finish_reason, str):
+                        finish_reason = str(finish_reason)
                     break
 
         usage = obj.get("usage")
@@ -136,11 +147,12 @@ class _OpenAIBase(Flavor):
                 completion_tokens=int_or_none(usage.get("completion_tokens")),
                 prompt_tokens=int_or_none(usage.get("prompt_tokens")),
                 reasoning_tokens=reasoning_tokens,
+                finish_reason=finish_reason,
             )
-        if not answer and not reasoning:
-            # Role-only deltas, empty deltas and `finish_reason` chunks carry nothing.
+        if not answer and not reasoning and finish_reason is None:
+            # Role-only deltas and empty deltas carry nothing.
             return IGNORE
-        return EventInfo(answer=answer, reasoning=reasoning)
+        return EventInfo(answer=answer, reasoning=reasoning, finish_reason=finish_reason)
 
     @staticmethod
     def _error_block_message(data: str) -> str:
