@@ -95,6 +95,8 @@ class Aggregator(threading.Thread):
         self.history = history  # history.HistoryRecorder: records in batches, flushed every second
         self.usable_cores = usable_cores
         self._saturated_streak = 0
+        self._busy_streak = 0
+        self.busy_warned = False
         self.internal_error: Optional[str] = None
         self.saturation_warned = False
 
@@ -221,21 +223,31 @@ class Aggregator(threading.Thread):
         return barrier.event.wait(timeout)
 
     def _handle_client(self, second) -> None:
-        """Self-check columns, and a warning the first time the load generator stays saturated."""
-        from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, SUSTAINED_S
+        """Self-check columns, and one warning the first time the load generator stays saturated
+        (or the machine stays busy with other work: a different cause, a different advice)."""
+        from .selfcheck import SUSTAINED_S, breach, machine_cores
 
         self.series.add_values(second.at_ns, {"client.lag_p50_ms": second.lag_p50_ms,
                                               "client.lag_p99_ms": second.lag_p99_ms,
-                                              "client.cpu_pct": second.cpu_pct})
-        breach = ((second.lag_p99_ms or 0.0) > LAG_LIMIT_MS
-                  or (second.cpu_pct or 0.0) > CPU_LIMIT_FRACTION * 100.0 * self.usable_cores)
-        self._saturated_streak = self._saturated_streak + 1 if breach else 0
+                                              "client.cpu_pct": second.cpu_pct,
+                                              "client.load_avg": second.load_avg})
+        kind = breach(second.lag_p99_ms, second.cpu_pct, self.usable_cores)
+        self._saturated_streak = self._saturated_streak + 1 if kind == "client" else 0
+        self._busy_streak = self._busy_streak + 1 if kind == "machine" else 0
+        at_s = max(0, (second.at_ns - self.start_ns) // _NS - SUSTAINED_S + 1)
+        lag = f"scheduling lag p99 {second.lag_p99_ms or 0:.1f} ms"
         if self._saturated_streak == SUSTAINED_S and not self.saturation_warned:
             self.saturation_warned = True
-            at_s = max(0, (second.at_ns - self.start_ns) // _NS - SUSTAINED_S + 1)
-            self._print(f"!! load generator saturated from {at_s} s (scheduling lag p99 {second.lag_p99_ms or 0:.1f} ms, "
-                  f"CPU {second.cpu_pct or 0:.0f}% with {self.usable_cores} usable core(s)): latencies now include "
-                  "sse-perf's own delay; use fewer threads, or more worker processes (--processes) on a machine with spare cores")
+            advice = ("use fewer threads, or more worker processes (--processes) on a machine with spare cores"
+                      if self.total_threads >= 2 else "run sse-perf on a machine with spare cores")
+            self._print(f"!! load generator saturated from {at_s} s ({lag}, CPU {second.cpu_pct or 0:.0f}% with "
+                        f"{self.usable_cores} usable core(s)): latencies now include sse-perf's own delay; {advice}")
+        if self._busy_streak == SUSTAINED_S and not self.busy_warned:
+            self.busy_warned = True
+            load = f", load average {second.load_avg:.1f} on {machine_cores()} cores" if second.load_avg is not None else ""
+            self._print(f"!! machine busy from {at_s} s: {lag} while sse-perf itself used {second.cpu_pct or 0:.0f}% "
+                        f"CPU{load}: other processes are taking the CPU and their delay is in the latencies; "
+                        "stop them or run sse-perf on a quieter machine")
 
     def _handle(self, record) -> None:
         if isinstance(record, _Samples):

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
-from .config import API_NAMES, DEFAULT_QUERY, ConfigError, RunConfig, parse_header, validate, validate_base_url
+from .config import (API_NAMES, DEFAULT_QUERY, ConfigError, RunConfig, load_extra_body, parse_header, validate,
+                     validate_base_url)
 from .slo import SLO_HELP
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 2, 99, 130
@@ -124,6 +125,9 @@ def build_run_parser() -> argparse.ArgumentParser:
     t.add_argument("--api-key", help="app-xxx or 'Bearer app-xxx' (or env SSE_PERF_API_KEY)")
     t.add_argument("--api-key-file", help="file with one key per line; requests take keys in turn")
     t.add_argument("--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)")
+    t.add_argument("--no-request-id", action="store_true",
+                   help="send no X-Request-Id header (by default each request has a UUID; --header "
+                   "'X-Request-Id: ...' sends yours instead)")
     t.add_argument("--timeout", type=_number, default=60.0, metavar="S",
                    help="per-request connect and read limit; also the longest silence between events (default: 60)")
     w = p.add_argument_group("workload")
@@ -138,8 +142,14 @@ def build_run_parser() -> argparse.ArgumentParser:
     w.add_argument("--top-p", type=_number)
     w.add_argument("--user", default="sse-perf", help="Dify user field (default: sse-perf)")
     w.add_argument("--conversation-id", default="", help="Dify conversation_id (default: empty = new conversation)")
-    w.add_argument("--tokenizer", choices=("cl100k_base", "o200k_base"), default="cl100k_base",
-                   help="tiktoken encoding used when the server reports no usage (default: cl100k_base)")
+    w.add_argument("--tokenizer", default="cl100k_base", metavar="NAME",
+                   help="how answers are counted when the server reports no usage: cl100k_base or o200k_base "
+                   "(tiktoken, OpenAI's tokenizers), server (the target's own /tokenize or /extras/tokenize "
+                   "endpoint: vLLM, SGLang, llama.cpp, llama-cpp-python), or hf:PATH (a local tokenizer.json, "
+                   "offline) (default: cl100k_base)")
+    w.add_argument("--extra-body", metavar="JSON|@FILE",
+                   help="JSON object merged into every request body (its keys win), e.g. "
+                   "'{\"ignore_eos\": true, \"min_tokens\": 128}' or @extra.json")
     load = p.add_argument_group("load (closed loop by default: each thread sends its next request when the last ends)")
     load.add_argument("--threads", type=_positive_int, default=None,
                       help=f"concurrent users (default: 1); with --rate, the most requests in flight "
@@ -172,6 +182,9 @@ def build_run_parser() -> argparse.ArgumentParser:
                       help="the first N requests (of each level) are warm-up")
     load.add_argument("--max-error-rate", type=_number, metavar="PCT",
                       help="stop the run early when more than PCT%% of the last 50 requests (20 at least) failed")
+    load.add_argument("--keep-going", action="store_true",
+                      help="do not stop when each of the first 20 measured requests failed (by default such a "
+                      "run stops, naming the top error: it is misconfigured, not loaded)")
     gates = p.add_argument_group("service levels (exit code 99 when one is missed)")
     gates.add_argument("--slo", action="append", default=[], metavar="EXPR", help=SLO_HELP)
     o = p.add_argument_group("output")
@@ -255,6 +268,9 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         config_file=args.config,
         history=args.history,
         no_history=args.no_history,
+        request_id=not args.no_request_id,
+        extra_body=load_extra_body(args.extra_body) if args.extra_body is not None else None,
+        keep_going=args.keep_going,
     )
     if args.port < 1 or args.port > 65535:
         raise ConfigError(f"--port must be between 1 and 65535 (got {args.port})")

@@ -5,9 +5,11 @@ Raises ConfigError with one clear line; never reads argv, env or exits (that is 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 API_NAMES = ("dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions")
@@ -69,6 +71,9 @@ class RunConfig:
     config_file: Optional[str] = None
     history: Optional[str] = None  # history database (default OUTPUT_DIR/history.db)
     no_history: bool = False
+    request_id: bool = True  # send X-Request-Id (a UUID per request) unless --no-request-id
+    extra_body: Optional[dict] = None  # --extra-body: merged into every request body
+    keep_going: bool = False  # do not stop a run whose first requests all fail
     extra: dict = field(default_factory=dict)
 
     @property
@@ -92,7 +97,49 @@ class RunConfig:
         out["base_url"] = mask_url(self.base_url)
         out["server_metrics"] = [mask_url(url) for url in self.server_metrics]
         out["headers"] = [f"{k}: {mask_header_value(k, v)}" for k, v in self.headers]
+        out["extra_body"] = mask_mapping(self.extra_body) if self.extra_body is not None else None
         return out
+
+
+_SECRET_KEY = re.compile(r"key|token|secret|passw|auth|credential", re.IGNORECASE)
+
+
+def mask_mapping(value: Any, key: str = "") -> Any:
+    """A JSON value with every string under a secret-looking key masked (`api_key`, `token`, ...)."""
+    if isinstance(value, dict):
+        return {k: mask_mapping(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_mapping(v, key) for v in value]
+    if isinstance(value, str) and key and _SECRET_KEY.search(key):
+        return mask_secret(value)
+    return value
+
+
+def load_extra_body(text: Any) -> dict:
+    """--extra-body: a JSON object, or @FILE holding one (a TOML table from --config is taken as is)."""
+    if isinstance(text, dict):
+        return dict(text)
+    text = str(text).strip()
+    where = "--extra-body"
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        where = f"--extra-body {text}"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"--extra-body: file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--extra-body: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not text.strip():
+            raise ConfigError(f"--extra-body: {path} is empty")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where} is not valid JSON ({exc}); give an object like '{{\"ignore_eos\": true}}' "
+                          "or @file.json") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a JSON object, not {type(value).__name__}")
+    return value
 
 
 def mask_url(url: str) -> str:
@@ -137,6 +184,13 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"--temperature must be between 0 and 2 (got {cfg.temperature:g})")
     if cfg.top_p is not None and not 0 < cfg.top_p <= 1:
         raise ConfigError(f"--top-p must be in (0, 1] (got {cfg.top_p:g})")
+    from .tokens import check_tokenizer_spec
+
+    problem = check_tokenizer_spec(cfg.tokenizer)
+    if problem:
+        raise ConfigError(problem)
+    if not cfg.request_id and any(name.lower() == "x-request-id" for name, _ in cfg.headers):
+        raise ConfigError("--no-request-id and --header 'X-Request-Id: ...' cannot be combined: give one of them")
     _validate_load(cfg)
     validate_base_url(cfg.base_url)
     return cfg

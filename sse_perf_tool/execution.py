@@ -22,7 +22,7 @@ from .flavors.base import RequestSettings
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
 from .storage import OutputError, check_writable
 
-EXIT_OK, EXIT_INTERNAL, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 99, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 2, 99, 130
 _NS = 1_000_000_000
 
 
@@ -33,6 +33,7 @@ class PreparedRun:
     keys: Optional[ApiKeyProvider]
     samplers: list = field(default_factory=list)  # telemetry samplers, preflighted
     slos: tuple = ()  # slo.Slo, parsed
+    counter: object = None  # the token counter of this process (tokens.make_token_counter), loaded
 
 
 def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedRun:
@@ -46,13 +47,19 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
     else:
         queries = QueryProvider.from_config(cfg.param_file, cfg.query)
     keys = ApiKeyProvider.from_config(cfg.api_key_file, cfg.api_key)
+    from .tokens import TokenizerUnavailable, make_token_counter
+
+    try:
+        counter = make_token_counter(cfg.tokenizer)
+    except TokenizerUnavailable as exc:
+        raise ConfigError(str(exc)) from None
     try:
         check_writable(cfg.output_dir)
         if cfg.html_report:
             check_writable(str(Path(cfg.html_report).resolve().parent))
     except OutputError as exc:
         raise ConfigError(str(exc)) from None
-    return PreparedRun(cfg, queries, keys, _telemetry_samplers(cfg, ssh_password), slos)
+    return PreparedRun(cfg, queries, keys, _telemetry_samplers(cfg, ssh_password), slos, counter)
 
 
 def _telemetry_samplers(cfg: RunConfig, ssh_password: Optional[str]) -> list:
@@ -231,7 +238,6 @@ def _level_label(kind: str, value) -> str:
 def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     """The testers (in this process, or in --processes workers), then the run itself."""
     from .tester import SSETester, TesterSettings, request_id_prefix
-    from .tokens import TokenCounter
 
     flavor = get_flavor(cfg.api)
     settings = TesterSettings(
@@ -242,8 +248,24 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
             model=cfg.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
             user=cfg.user, conversation_id=cfg.conversation_id,
         ),
-        request_id_prefix=request_id_prefix(),
+        request_id_prefix=request_id_prefix() if cfg.request_id else "",
+        extra_body=tuple((cfg.extra_body or {}).items()),
     )
+    server_tokenizer = None
+    if cfg.tokenizer == "server":
+        from .server_tokens import TokenizeUnavailable, detect_server_tokenizer
+
+        try:
+            server_tokenizer = detect_server_tokenizer(cfg.base_url, cfg.model, _tokenize_headers(cfg, prepared))
+        except TokenizeUnavailable as exc:
+            _say(f"sse-perf: error: {exc}", err)
+            return EXIT_USAGE
+        _say(f"tokenizer: answers without usage are counted by {server_tokenizer.description} "
+             f"at {mask_url(server_tokenizer.root)}", out)
+        if server_tokenizer.shape.server == "llama-cpp-python":
+            _say("warning: llama-cpp-python's /extras/tokenize takes its model lock: each count waits for a running "
+                 "stream, and with its default --interrupt_requests True it cuts that stream; start the server with "
+                 "--interrupt_requests False (a load test needs that anyway)", err)
     pool = None
     if cfg.processes > 1:
         from .worker_pool import WorkerPool, WorkerPoolError
@@ -260,22 +282,33 @@ def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
             return EXIT_INTERRUPTED
         make_tester = pool.tester
     else:
-        counter = TokenCounter(cfg.tokenizer)
+        counter = prepared.counter
         counter.preload()  # build the tokenizer now: building it mid-run would stall every thread's timing
 
         def make_tester(index):
             return SSETester(flavor, settings, counter)
 
     try:
-        return _run_and_write(cfg, prepared, out, err, make_tester, pool)
+        return _run_and_write(cfg, prepared, out, err, make_tester, pool, server_tokenizer,
+                              settings.request_id_prefix)
     finally:
         if pool is not None:
             pool.close()
 
 
-def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester, pool) -> int:
+def _tokenize_headers(cfg: RunConfig, prepared: PreparedRun) -> dict:
+    """The run's own headers for the tokenizer endpoint: the first API key, then --header values."""
+    headers = {}
+    if prepared.keys is not None:
+        headers["Authorization"] = f"Bearer {prepared.keys.next()}"
+    headers.update(dict(cfg.headers))
+    return headers
+
+
+def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester, pool, server_tokenizer=None,
+                   id_prefix: str = "") -> int:
     from .aggregator import Aggregator
-    from .runner import Runner
+    from .runner import ALL_FAILED_STOP, AllFailedBrake, Runner
     from .stats import TIMESERIES_COLUMNS, mark_phases
     from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
     from .selfcheck import ClientProbe, usable_cores
@@ -289,6 +322,16 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     start_ns = time.perf_counter_ns()
     aggregator_ref: list = []
     processes = cfg.processes + 1 if pool is not None else 1  # Python processes: the workers and this one
+    stage = None
+    sink = lambda record: aggregator_ref[0].submit(record)  # noqa: E731 - the aggregator is made below
+    if server_tokenizer is not None:
+        from .server_tokens import CountingStage
+        from .tokens import TokenCounter
+
+        stage = CountingStage(server_tokenizer, TokenCounter(), sink)
+        sink = stage.submit
+
+    brake = None if cfg.keep_going else AllFailedBrake(ALL_FAILED_STOP)  # one for the run, across levels
 
     def make_runner(plan):
         return Runner(
@@ -296,7 +339,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
             make_tester=make_tester,
             next_query=prepared.queries.next,
             next_key=(keys.next if keys else (lambda: None)),
-            sink=lambda record: aggregator_ref[0].submit(record),
+            sink=sink,
+            brake=brake,
         )
 
     levels = _Levels(cfg, make_runner, aggregator_ref, start_ns, out)
@@ -322,6 +366,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     _say(_banner(cfg, plans[0], prepared), out)
     interrupted = False
     aggregator.start()
+    if stage is not None:
+        stage.start()
     probe.start()
     server_samplers = [s for s in samplers if s.source == "server"]
     for sampler in samplers:
@@ -341,6 +387,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     for sampler in samplers:
         sampler.stop()
     probe.stop()
+    if stage is not None:
+        stage.close()  # the last answers counted and handed on before the statistics close
     aggregator.close()
     if aggregator.is_alive():  # still busy after its timeout: its state cannot be read safely
         _say("warning: the statistics thread did not finish in time; the summary may miss the last requests", err)
@@ -363,6 +411,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     write_timeseries(run_dir, rows, TIMESERIES_COLUMNS + tuple(aggregator.series.extra_columns))
     run_section = _run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)
     run_section["stopped_early"] = levels.stopped_early
+    run_section["request_id_prefix"] = id_prefix or None
     sweep = cfg.sweep
     level_infos = None
     if sweep is not None:
@@ -374,6 +423,11 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     for block, not_sent in zip(summary.get("levels") or (), summary_levels_not_sent if sweep else ()):
         block["requests"]["not_sent"] = not_sent
     summary["client"] = probe.summary(rows, processes)
+    if stage is not None:
+        summary["tokens"]["server"] = {"endpoint": stage.tokenizer.description, "counted": stage.counted,
+                                       "fell_back": stage.fell_back, "failure": stage.failure}
+        if stage.failure:
+            _say(f"warning: {stage.failure}", err)
     if gpu_writer is not None:
         from .gpu.summary import summarise_gpu, total_energy_j
 
@@ -383,7 +437,9 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
         summary["throughput"]["output_tokens_per_joule"] = tokens / energy if energy else None
     write_summary(run_dir, summary)
     report_path = _write_report(cfg, run_dir, err)
-    status = "interrupted" if interrupted or levels.stopped_early else "completed"
+    from .history import status_of
+
+    status = status_of(summary)
     history_line = _finish_history(history, status, summary, rows, err)
 
     from .live import SUMMARY_LABELS, summary_lines

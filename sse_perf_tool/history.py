@@ -21,7 +21,21 @@ from .records import RECORD_FIELDS
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
-STATUSES = ("running", "completed", "interrupted", "error")
+STATUSES = ("running", "completed", "interrupted", "failed", "error")
+
+
+def status_of(summary: dict) -> str:
+    """A finished run's status: interrupted (Ctrl-C, or stopped early), failed (every request
+    failed: nothing was measured), else completed."""
+    run = summary.get("run") or {}
+    requests = summary.get("requests") or {}
+    if run.get("interrupted"):
+        return "interrupted"
+    if requests.get("total") and not requests.get("ok"):
+        return "failed"
+    if run.get("stopped_early"):
+        return "interrupted"
+    return "completed"
 
 # The main figures kept as columns (for listing and filtering without parsing JSON):
 # column -> path in summary.json
@@ -284,8 +298,7 @@ class History:
                     batch = []
             self.add_records(run_id, batch)
             rows = load_timeseries(run_dir) if (run_dir / "timeseries.csv").is_file() else []
-            status = "interrupted" if run.get("interrupted") or run.get("stopped_early") else "completed"
-            self.finish_run(run_id, status, summary, rows)
+            self.finish_run(run_id, status_of(summary), summary, rows)
             self._write("UPDATE runs SET pid = NULL, host = NULL WHERE id = ?", (run_id,))
         except (HistoryError, sqlite3.Error, ValueError, TypeError, OSError) as exc:
             with self._transaction() as db:  # no half-imported run left behind

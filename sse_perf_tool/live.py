@@ -79,6 +79,12 @@ SUMMARY_LABELS = {
         "client": "load generator: lag p50 {p50} ms, p99 {p99} ms; CPU mean {mean}%, max {max}% ({cores} usable core(s))",
         "saturated": "the load generator was saturated from {s} s on: latencies after that include sse-perf's own "
                      "delay; use fewer threads, or more worker processes (--processes) on a machine with spare cores",
+        "saturated_one": "the load generator was saturated from {s} s on: latencies after that include sse-perf's "
+                         "own delay; run it on a machine with spare cores",
+        "busy": "the machine was busy with other work from {s} s on (load average up to {load} on {cores} cores "
+                "while sse-perf used little CPU): latencies include that delay; stop the other work or use a "
+                "quieter machine",
+        "empty": "empty answers (ok, no text, 0 tokens)", "finish": "finish reasons", "note": "note",
     },
     "zh": {
         "title": "汇总", "requests": "请求数", "ok": "成功", "failed": "失败", "success": "成功率",
@@ -95,6 +101,10 @@ SUMMARY_LABELS = {
         "dataset": "数据集", "threads": "线程", "rate": "请求/秒", "rate_level": "速率",
         "client": "压测端自检：调度延迟 p50 {p50} ms，p99 {p99} ms；CPU 平均 {mean}%，最高 {max}%（可用 {cores} 核）",
         "saturated": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请减少线程，或在有空闲 CPU 的机器上用更多工作进程（--processes）",
+        "saturated_one": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请在有空闲 CPU 的机器上运行",
+        "busy": "从第 {s} 秒起本机被其他任务占用（{cores} 核，负载最高 {load}，而 sse-perf 自身 CPU 很低）：延迟包含这部分等待；"
+                "请停止其他任务或换一台空闲的机器",
+        "empty": "空回答（成功、无文本、0 tokens）", "finish": "结束原因", "note": "注意",
     },
 }
 
@@ -121,6 +131,13 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
     )
     if summary.get("errors"):
         lines.append(f"{t['errors']}: " + ", ".join(f"{k}={v}" for k, v in summary["errors"].items()))
+    if req.get("empty"):
+        lines.append(f"{t['empty']}: {req['empty']}")
+    if summary.get("finish_reasons"):
+        lines.append(f"{t['finish']}: " + ", ".join(f"{k}={v}" for k, v in summary["finish_reasons"].items()))
+    note = (summary.get("tokens") or {}).get("note")
+    if note:
+        lines.append(f"!! {t['note']}: {note}")
     cols = ("count", "mean", "min", "p50", "p90", "p95", "p99", "max")
     label = t["metric"] + " (ms)"
     lines.append(label + " " * max(1, 14 - _cell_width(label)) + "".join(f"{c:>9}" for c in cols))
@@ -175,7 +192,7 @@ def load_lines(summary: dict, lang: str = "en") -> list[str]:
         mark = t["met"] if verdict["met"] else t["missed"]
         lines.append(f"{t['slo']} {verdict['expr']:<28} {_slo_value(verdict):>12}  {mark}")
     lines += _dataset_lines(summary, t)
-    lines += _client_lines(summary.get("client"), t)
+    lines += _client_lines(summary.get("client"), t, load.get("threads"))
     if run.get("stopped_early"):
         lines.append(f"!! {t['stopped']}: {run['stopped_early']}")
     return lines
@@ -210,7 +227,7 @@ def _sweep_lines(summary: dict, t: dict) -> list[str]:
     return lines
 
 
-def _client_lines(client: Optional[dict], t: dict) -> list[str]:
+def _client_lines(client: Optional[dict], t: dict, threads: Optional[int] = None) -> list[str]:
     """The self-check: sse-perf's own scheduling lag and CPU, and a plain warning when saturated."""
     if not client:
         return []
@@ -224,7 +241,12 @@ def _client_lines(client: Optional[dict], t: dict) -> list[str]:
                               max="-" if cpu_max is None else f"{cpu_max:.0f}", cores=client.get("cores_usable", 1))
     lines = [line]
     if client.get("saturated_from_s") is not None:
-        lines.append("!! " + t["saturated"].format(s=client["saturated_from_s"]))
+        key = "saturated" if (threads or 0) >= 2 else "saturated_one"
+        lines.append("!! " + t[key].format(s=client["saturated_from_s"]))
+    if client.get("machine_busy_from_s") is not None:
+        load = client.get("load_avg_max")
+        lines.append("!! " + t["busy"].format(s=client["machine_busy_from_s"], cores=client.get("machine_cores", "?"),
+                                              load="-" if load is None else f"{load:.1f}"))
     return lines
 
 

@@ -18,6 +18,39 @@ from typing import Callable, Optional
 from .arrivals import arrival_offsets_ns
 
 _NS = 1_000_000_000
+ALL_FAILED_STOP = 20  # a run whose first 20 measured requests all failed is stopped (unless --keep-going)
+
+
+class AllFailedBrake:
+    """The brake on a misconfigured run: when each of the first `limit` measured requests failed
+    (cancels are the tool's own and do not count), the run stops with one line naming the most
+    frequent error. One for the whole run (sweep levels included); called from worker threads."""
+
+    def __init__(self, limit: int = ALL_FAILED_STOP):
+        self.limit = limit
+        self._seen = 0
+        self._errors: dict[str, list] = {}  # error_kind -> [count, first message]
+        self._lock = threading.Lock()
+
+    def judge(self, record) -> Optional[str]:
+        """The reason to stop, once, on the limit-th failure in a row from the start; else None."""
+        kind = getattr(record.error_kind, "value", record.error_kind)
+        if kind == "cancelled":
+            return None
+        with self._lock:
+            if self._seen >= self.limit:
+                return None
+            if record.ok:
+                self._seen = self.limit  # something works: the brake is off for the rest of the run
+                return None
+            self._seen += 1
+            entry = self._errors.setdefault(kind or "unknown", [0, record.error or kind])
+            entry[0] += 1
+            if self._seen < self.limit:
+                return None
+            top_kind, (count, message) = max(self._errors.items(), key=lambda item: item[1][0])
+        return (f"each of the first {self.limit} requests failed, {count} of them {top_kind}: {message} "
+                "(check the URL, --api, the key and options; --keep-going runs on anyway)")
 
 
 @dataclass(frozen=True)
@@ -52,6 +85,7 @@ class Runner:
         next_query: Callable[[], object],
         next_key: Callable[[], Optional[str]],
         sink: Callable[[object], None],
+        brake: Optional["AllFailedBrake"] = None,
         clock: Callable[[], int] = time.perf_counter_ns,
     ):
         self.plan = plan
@@ -59,6 +93,7 @@ class Runner:
         self.next_query = next_query
         self.next_key = next_key
         self._sink = sink
+        self.brake = brake
         self.clock = clock
         self.start_ns: Optional[int] = None
         self.measure_start_ns: Optional[int] = None  # end of warm-up: when the first measured request was due
@@ -116,6 +151,9 @@ class Runner:
         grace_deadline = None
         while self.alive():
             time.sleep(poll_s)  # interruptible by Ctrl-C, unlike a long join
+            if self.stopped_early:  # the brake, from a worker's record: no new request was sent since
+                self.cancel()
+                return
             reason = should_stop()
             if reason:
                 self.stopped_early = reason
@@ -181,6 +219,11 @@ class Runner:
         record.level = self.plan.level
         first = self.first_measured_id
         record.warmup = first is None or record.request_id < first
+        if self.brake is not None and not record.warmup:
+            reason = self.brake.judge(record)
+            if reason and self.stopped_early is None:
+                self.stopped_early = reason
+                self.stop_event.set()  # decided in the worker thread itself: no request is sent after it
         self._sink(record)
 
     # -- the workers --

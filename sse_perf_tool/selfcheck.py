@@ -1,8 +1,9 @@
 """The load generator checks itself: a probe thread measures how late a 10 ms sleep wakes up
-(scheduling lag: GIL and CPU contention) and the process's CPU use, once a second.
+(scheduling lag: GIL and CPU contention), the process's CPU use and the machine's load, once a second.
 
-Imports nothing from the package. The verdict (`saturation_from`) is a pure function, so the rule
-is tested without threads.
+Imports nothing from the package. The verdicts (`breach`, `saturation_from`, `machine_busy_from`)
+are pure functions, so the rules are tested without threads: lag while sse-perf itself is busy
+means the tool is the limit; lag while it is nearly idle means other processes took the CPU.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Callable, Optional
 PROBE_SLEEP_S = 0.010
 LAG_LIMIT_MS = 5.0  # lag p99 above this: timings carry the client's own delay
 CPU_LIMIT_FRACTION = 0.90  # of the cores the process can use
+OWN_CPU_FRACTION = 0.50  # lag with sse-perf's own CPU below this share of its cores: the machine is busy
 SUSTAINED_S = 3  # a breach must last this many seconds in a row
 _NS = 1_000_000_000
 
@@ -39,6 +41,18 @@ class ClientSecond:
     lag_p50_ms: Optional[float]
     lag_p99_ms: Optional[float]
     cpu_pct: Optional[float]
+    load_avg: Optional[float] = None  # the machine's 1-minute load average (runnable processes)
+
+
+def machine_load() -> Optional[float]:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def machine_cores() -> int:
+    return os.cpu_count() or 1
 
 
 def _percentile(sorted_values, pct: float) -> Optional[float]:
@@ -99,32 +113,57 @@ class ClientProbe:
                 cpu_now = cpu_clock()
                 cpu_pct = 100.0 * (cpu_now - cpu_start) / ((after - second_start) / _NS)
                 ordered = sorted(lags)
-                self.sink(ClientSecond(after, _percentile(ordered, 50), _percentile(ordered, 99), cpu_pct))
+                self.sink(ClientSecond(after, _percentile(ordered, 50), _percentile(ordered, 99), cpu_pct,
+                                       machine_load()))
                 second_start, cpu_start, lags = after, cpu_now, []
 
     def summary(self, seconds: list[dict], processes: int = 1) -> dict:
         """The summary's `client` section; `seconds` are timeseries rows with the client columns."""
         ordered = sorted(self.lags_ms)
         cpu = [row["client.cpu_pct"] for row in seconds if row.get("client.cpu_pct") is not None]
+        load = [row["client.load_avg"] for row in seconds if row.get("client.load_avg") is not None]
+        cores = usable_cores(processes)
         return {
             "lag_ms_p50": _percentile(ordered, 50),
             "lag_ms_p99": _percentile(ordered, 99),
             "cpu_pct_mean": sum(cpu) / len(cpu) if cpu else None,
             "cpu_pct_max": max(cpu) if cpu else None,
-            "cores_usable": usable_cores(processes),
-            "saturated_from_s": saturation_from(seconds, usable_cores(processes)),
+            "cores_usable": cores,
+            "saturated_from_s": saturation_from(seconds, cores),
+            "machine_busy_from_s": machine_busy_from(seconds, cores),
+            "load_avg_max": max(load) if load else None,
+            "machine_cores": machine_cores(),
         }
 
 
+def breach(lag_p99_ms: Optional[float], cpu_pct: Optional[float], cores: int) -> Optional[str]:
+    """What one second says: "client" when sse-perf itself is the limit (its CPU near its usable
+    cores, or scheduling lag while it is busy), "machine" when the lag came while sse-perf was nearly
+    idle (other processes took the CPU), None when the timings are clean."""
+    if cpu_pct is not None and cpu_pct > CPU_LIMIT_FRACTION * 100.0 * cores:
+        return "client"
+    if lag_p99_ms is not None and lag_p99_ms > LAG_LIMIT_MS:
+        if cpu_pct is not None and cpu_pct < OWN_CPU_FRACTION * 100.0 * cores:
+            return "machine"
+        return "client"
+    return None
+
+
 def saturation_from(seconds: list[dict], cores: int) -> Optional[int]:
-    """The first second of the first SUSTAINED_S seconds in a row in which lag p99 > LAG_LIMIT_MS or
-    CPU > CPU_LIMIT_FRACTION of `cores` (a shorter run counts when it breached throughout); None if never."""
-    cpu_limit = CPU_LIMIT_FRACTION * 100.0 * cores
+    """The first second of the first SUSTAINED_S seconds in a row in which sse-perf itself was the
+    limit (`breach` "client"; a shorter run counts when it breached throughout); None if never."""
+    return _sustained_from(seconds, cores, "client")
+
+
+def machine_busy_from(seconds: list[dict], cores: int) -> Optional[int]:
+    """As saturation_from, for seconds of lag while sse-perf was nearly idle (`breach` "machine")."""
+    return _sustained_from(seconds, cores, "machine")
+
+
+def _sustained_from(seconds: list[dict], cores: int, kind: str) -> Optional[int]:
     streak_start, streak = None, 0
     for row in seconds:
-        lag, cpu = row.get("client.lag_p99_ms"), row.get("client.cpu_pct")
-        breach = (lag is not None and lag > LAG_LIMIT_MS) or (cpu is not None and cpu > cpu_limit)
-        if breach:
+        if breach(row.get("client.lag_p99_ms"), row.get("client.cpu_pct"), cores) == kind:
             if streak == 0:
                 streak_start = row["second"]
             streak += 1

@@ -222,16 +222,24 @@ class _Tally:
 
     def __init__(self, metrics: tuple):
         self.values = {name: Values() for name in metrics}
-        self.total = self.ok = self.tokens_ok = self.good = 0
+        self.total = self.ok = self.tokens_ok = self.good = self.empty = 0
         self.errors: dict[str, int] = {}
+        self.finish_reasons: dict[str, int] = {}  # over every request ("none": no finish_reason came)
+        self.token_sources: dict[str, int] = {}  # over successful requests
 
     def add(self, rec: dict, good: bool) -> None:
         self.total += 1
+        reason = rec.get("finish_reason") or "none"
+        self.finish_reasons[reason] = self.finish_reasons.get(reason, 0) + 1
         if not rec.get("ok"):
             kind = rec.get("error_kind") or "unknown"
             self.errors[kind] = self.errors.get(kind, 0) + 1
             return
         self.ok += 1
+        if rec.get("chunks") == 0:
+            self.empty += 1  # a proper answer with no text: ok, 0 tokens, no TTFT
+        source = rec.get("token_source") or "none"
+        self.token_sources[source] = self.token_sources.get(source, 0) + 1
         self.good += good
         self.tokens_ok += rec.get("output_tokens") or 0
         for name, values in self.values.items():
@@ -248,7 +256,12 @@ class _Tally:
             "ok": self.ok,
             "failed": self.total - self.ok,
             "success_rate_pct": (100.0 * self.ok / self.total) if self.total else None,
+            "empty": self.empty,
         }
+
+
+def _by_count(counts: dict) -> dict:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _dataset_counts(tally: _Tally) -> dict:
@@ -293,6 +306,9 @@ def summarise(records: Iterable[dict], duration_s: Optional[float], bounds: Opti
             "output_tokens_per_s": rate(run.tokens_ok),
         },
     }
+    if set(run.finish_reasons) != {"none"} and run.finish_reasons:  # only flavours that report them
+        summary["finish_reasons"] = _by_count(run.finish_reasons)
+    summary["tokens"] = {"sources": _by_count(run.token_sources)}
     for name in LATENCY_METRICS + QUEUE_METRICS:
         summary[name] = run.values[name].distribution()
     summary["goodput"] = {

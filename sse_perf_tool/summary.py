@@ -1,6 +1,6 @@
 """summary.json assembled: the whole-run figures, one block per sweep level, SLO verdicts.
 
-Imports stats and slo only; reads records through a callable (one pass per group), no clock.
+Imports stats, slo and tokens only; reads records through a callable (one pass per group), no clock.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Callable, Iterable, Optional
 
 from .slo import all_met, evaluate_slos, request_bounds
 from .stats import summarise
+from .tokens import SOURCE_TOKENIZER, tiktoken_note
 
 
 def build_summary(
@@ -31,6 +32,7 @@ def build_summary(
     bounds = request_bounds(slos)
     summary = {"run": run_section}
     summary.update(summarise(records(), duration_s, bounds))
+    summary["tokens"]["note"] = token_note(summary, run_section)
     if slos:
         summary["slo"] = evaluate_slos(slos, summary)
     if not levels:
@@ -56,6 +58,14 @@ def build_summary(
     if slos and blocks:
         summary["slo"] = (best or blocks[0])["slo"]
     return summary
+
+
+def token_note(summary: dict, run_section: dict) -> Optional[str]:
+    """The warning that token counts came from tiktoken for a model that is not OpenAI's (once)."""
+    if not summary["tokens"]["sources"].get(SOURCE_TOKENIZER):
+        return None
+    config = run_section.get("config") or {}
+    return tiktoken_note(config.get("model"), config.get("tokenizer") or "cl100k_base")
 
 
 def best_level(blocks: list[dict]) -> Optional[dict]:

@@ -25,10 +25,12 @@ from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.exceptions import ReadTimeoutError
 
 from . import __version__
+from .config import mask_secret
 from .chunked import ChunkedBody, ChunkedEncodingError, IncompleteBody
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import ErrorKind, RequestRecord
 from .sse import SSEDecoder
+from .tokens import count_texts
 
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
@@ -199,6 +201,8 @@ class SSETester:
                 response.close()
         if record.ended_ns is None:
             record.ended_ns = self.clock()
+        if record.error and api_key and api_key in record.error:  # a server that echoes the key back
+            record.error = record.error.replace(api_key, mask_secret(api_key))
         self._count_tokens(record, "".join(answer_parts), "".join(reasoning_parts), usage)
         with self._lock:
             if self._finished:  # claimed by take_in_flight meanwhile
@@ -351,15 +355,6 @@ class SSETester:
 
     def close(self) -> None:
         self.session.close()
-
-
-def count_texts(counter, answer: str, reasoning: str) -> tuple:
-    """(output_tokens, reasoning_tokens or None, token_source) of an answer and its reasoning."""
-    answer_tokens, source = counter.count(answer)
-    reasoning_tokens = None
-    if reasoning:
-        reasoning_tokens, source = counter.count(reasoning)
-    return answer_tokens + (reasoning_tokens or 0), reasoning_tokens, source
 
 
 def _finish_body(response, read, complete, end_event: str) -> None:

@@ -1,7 +1,8 @@
-"""Output-token counts for an answer when the server reports no usage: tiktoken offline, else an estimate.
+"""Output-token counts for an answer when the server reports no usage: tiktoken offline, a local
+Hugging Face tokenizer.json, else an estimate. (`--tokenizer server` is server_tokens.py's.)
 
-Imports nothing from the package. tiktoken is imported lazily (so `sse-perf --help` stays fast)
-and never touches the network: rank files ship in `sse_perf_tool/data/`.
+Imports nothing from the package. tiktoken and tokenizers are imported lazily (so `sse-perf --help`
+stays fast) and never touch the network: tiktoken's rank files ship in `sse_perf_tool/data/`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ log = logging.getLogger(__name__)
 ENCODINGS = ("cl100k_base", "o200k_base")
 
 SOURCE_TOKENIZER = "tokenizer"
+SOURCE_HF = "tokenizer:hf"
+SOURCE_SERVER = "server"
 SOURCE_ESTIMATE = "estimate"
+SERVER = "server"
+HF_PREFIX = "hf:"
 
 # sha256 of the unzipped rank files (equal to the official downloads; see
 # shared/data/tiktoken/README.md and tiktoken_ext/openai_public.py).
@@ -182,3 +187,103 @@ def estimate_tokens(text: str) -> int:
     "GPU是A100" -> 3 ("GPU", "是", "A100"). Deterministic; usually low for English.
     """
     return len(_CJK_CHAR.findall(text)) + len(_WORD_RUN.findall(text))
+
+
+def count_texts(counter, answer: str, reasoning: str) -> tuple:
+    """(output_tokens, reasoning_tokens or None, token_source) of an answer and its reasoning."""
+    answer_tokens, source = counter.count(answer)
+    reasoning_tokens = None
+    if reasoning:
+        reasoning_tokens, source = counter.count(reasoning)
+    return answer_tokens + (reasoning_tokens or 0), reasoning_tokens, source
+
+
+class HFTokenCounter:
+    """Counts with a local Hugging Face `tokenizer.json` (the `tokenizers` package; offline, no hub):
+    the model's own tokenizer, so the count is what the server would report. Special tokens (BOS)
+    are not added: an answer's tokens are what the model generated. Thread-safe."""
+
+    def __init__(self, path: str):
+        try:
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise TokenizerUnavailable(f"--tokenizer hf: needs the tokenizers package ({exc})") from None
+        try:
+            self._tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises its own Exception types for unreadable files
+            raise TokenizerUnavailable(f"cannot load {path} as a tokenizer.json: {_first_line(exc)}") from None
+        self.path = str(path)
+
+    def preload(self) -> bool:
+        return True
+
+    def count(self, text: str) -> tuple[int, str]:
+        if not text:
+            return 0, SOURCE_HF
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids), SOURCE_HF
+
+
+class DeferredCounter:
+    """--tokenizer server: the tester leaves the answer to the counting stage (server_tokens.py);
+    `count` is the fallback used when the server cannot count (tiktoken)."""
+
+    deferred = True
+
+    def __init__(self, fallback: TokenCounter):
+        self.fallback = fallback
+
+    def preload(self) -> bool:
+        return self.fallback.preload()
+
+    def count(self, text: str) -> tuple[int, str]:
+        return self.fallback.count(text)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def check_tokenizer_spec(spec: str) -> Optional[str]:
+    """None when `spec` is a --tokenizer value sse-perf knows, else the reason it is not."""
+    if spec in ENCODINGS or spec == SERVER:
+        return None
+    if spec.startswith(HF_PREFIX):
+        path = Path(spec[len(HF_PREFIX):]).expanduser()
+        if not spec[len(HF_PREFIX):]:
+            return "--tokenizer hf: needs a path to a tokenizer.json (hf:PATH)"
+        if path.is_dir():
+            path = path / "tokenizer.json"
+        if not path.is_file():
+            return f"--tokenizer {spec}: no tokenizer.json at {path}"
+        return None
+    return f"--tokenizer must be {', '.join(ENCODINGS)}, server, or hf:PATH/tokenizer.json (got {spec!r})"
+
+
+def make_token_counter(spec: str):
+    """The counter for a --tokenizer value (checked with check_tokenizer_spec first). Raises
+    TokenizerUnavailable when a tokenizer.json cannot be loaded."""
+    if spec.startswith(HF_PREFIX):
+        path = Path(spec[len(HF_PREFIX):]).expanduser()
+        return HFTokenCounter(str(path / "tokenizer.json" if path.is_dir() else path))
+    if spec == SERVER:
+        return DeferredCounter(TokenCounter())
+    return TokenCounter(spec)
+
+
+# Model names of OpenAI's own models, whose tokenizers tiktoken is.
+_OPENAI_MODEL = re.compile(r"^(?:openai/)?(?:gpt-|o\d|chatgpt|text-|davinci|babbage|ft:gpt)", re.IGNORECASE)
+
+TIKTOKEN_ERROR_NOTE = (
+    "token counts come from tiktoken {encoding}, which is OpenAI's tokenizer, not this model's: for "
+    "other models they are typically 15-50 % off (SmolLM2 measured 17-21 % low in English, 25-48 % low in "
+    "Chinese) and TPOT and tokens/s are off by as much; use --tokenizer server (the server's own "
+    "tokenizer endpoint) or --tokenizer hf:PATH/tokenizer.json")
+
+
+def tiktoken_note(model: Optional[str], encoding: str = "cl100k_base") -> Optional[str]:
+    """The warning for counts made by tiktoken, unless the model is one of OpenAI's (or unknown: None
+    is treated as not OpenAI's, since servers tested with sse-perf rarely are)."""
+    if model and _OPENAI_MODEL.match(model.strip()):
+        return None
+    return TIKTOKEN_ERROR_NOTE.format(encoding=encoding if encoding in ENCODINGS else "cl100k_base")

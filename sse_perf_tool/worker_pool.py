@@ -313,10 +313,10 @@ def worker_main(conn, api: str, settings, tokenizer: str) -> None:
     try:
         from .flavors import get_flavor
         from .tester import SSETester
-        from .tokens import TokenCounter
+        from .tokens import make_token_counter
 
         flavor = get_flavor(api)
-        counter = TokenCounter(tokenizer)
+        counter = make_token_counter(tokenizer)
         counter.preload()
     except Exception as exc:  # reported to the parent, which stops the run before anything is sent
         send(("failed", f"worker process could not start: {type(exc).__name__}: {exc}"))

@@ -110,3 +110,35 @@ def test_a_backlog_is_taken_in_one_wake_up_and_every_record_is_written(tmp_path)
     writer.close()
     ids = [json.loads(line)["request_id"] for line in (tmp_path / "records.jsonl").read_text().splitlines()]
     assert ids == list(range(1, 3001))
+
+
+def _second(at_s, lag, cpu, load=3.5):
+    from sse_perf_tool.selfcheck import ClientSecond
+
+    return ClientSecond(int(at_s * NS), 0.1, lag, cpu, load)
+
+
+def test_lag_while_sse_perf_idles_warns_machine_busy_never_fewer_threads(tmp_path):
+    """Issue 13: the lag came from other processes (sse-perf at ~2 % CPU): the warning says the
+    machine is busy, with its load, and does not advise fewer threads."""
+    out = io.StringIO()
+    agg = Aggregator(0, None, total_threads=1, out=out, quiet=True, clock=ScriptedClock(0))
+    for k in range(1, 5):
+        agg._handle_client(_second(k, 12.0, 2.0))
+    text = out.getvalue()
+    assert "machine busy from 1 s" in text and "load average 3.5" in text
+    assert "fewer threads" not in text and "saturated" not in text
+
+
+def test_saturation_at_one_thread_does_not_advise_fewer_threads(tmp_path):
+    out = io.StringIO()
+    agg = Aggregator(0, None, total_threads=1, out=out, quiet=True, clock=ScriptedClock(0))
+    for k in range(1, 5):
+        agg._handle_client(_second(k, 12.0, 97.0))
+    text = out.getvalue()
+    assert "load generator saturated" in text and "fewer threads" not in text
+    out2 = io.StringIO()
+    agg2 = Aggregator(0, None, total_threads=8, out=out2, quiet=True, clock=ScriptedClock(0))
+    for k in range(1, 5):
+        agg2._handle_client(_second(k, 12.0, 97.0))
+    assert "use fewer threads" in out2.getvalue()

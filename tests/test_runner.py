@@ -209,3 +209,68 @@ def test_should_stop_ends_the_run_early_with_its_reason():
     assert time.monotonic() - t0 < 3.0
     assert runner.stopped_early == "too many errors"
     assert not runner.alive()
+
+
+class FailingTester(FakeTester):
+    """Every request fails at once (a wrong key or path), as `kind`."""
+
+    def __init__(self, index, kind=ErrorKind.HTTP_STATUS, log=None):
+        super().__init__(index, 0.0, log)
+        self.kind = kind
+
+    def run(self, request_id, thread_id, query, key, scheduled_ns=None):
+        rec = super().run(request_id, thread_id, query, key, scheduled_ns)
+        rec.ok = False
+        rec.error_kind = self.kind
+        rec.error = "HTTP 401: Access token is invalid"
+        return rec
+
+
+def _failing_runner(plan, brake):
+    records = []
+    lock = threading.Lock()
+
+    def sink(rec):
+        with lock:
+            records.append(rec)
+
+    runner = Runner(plan, lambda index: FailingTester(index), next_query=lambda: "q", next_key=lambda: None,
+                    sink=sink, brake=brake)
+    return runner, records
+
+
+def test_the_brake_stops_a_run_whose_first_20_requests_all_fail_before_a_21st_is_sent():
+    """The stop is decided in the worker thread that finished the 20th failure, before it sends
+    again: with one thread exactly 20 requests are sent, and the reason names the top error."""
+    from sse_perf_tool.runner import AllFailedBrake
+
+    runner, records = _failing_runner(RunPlan(threads=1, duration_s=30), AllFailedBrake(20))
+    started = time.monotonic()
+    runner.run()
+    assert time.monotonic() - started < 5
+    assert len(records) == 20 and runner.issued == 20
+    assert runner.stopped_early.startswith("each of the first 20 requests failed, 20 of them http_status")
+    assert "Access token is invalid" in runner.stopped_early
+
+
+def test_the_brake_is_off_once_a_request_succeeds_and_cancels_do_not_count():
+    from sse_perf_tool.runner import AllFailedBrake
+
+    brake = AllFailedBrake(3)
+    bad = RequestRecord(1, 1, "q", None, 0.0, 0)
+    bad.error_kind, bad.error = ErrorKind.TIMEOUT, "no response within 1 s"
+    cancelled = RequestRecord(2, 1, "q", None, 0.0, 0)
+    cancelled.error_kind = ErrorKind.CANCELLED
+    good = RequestRecord(3, 1, "q", None, 0.0, 0)
+    good.ok = True
+    assert brake.judge(bad) is None and brake.judge(cancelled) is None and brake.judge(bad) is None
+    assert brake.judge(good) is None
+    assert all(brake.judge(bad) is None for _ in range(10))  # a run that worked once is never braked
+    fresh = AllFailedBrake(3)
+    assert [fresh.judge(bad) for _ in range(2)] == [None, None] and "3 of them timeout" in fresh.judge(bad)
+
+
+def test_without_a_brake_a_failing_run_runs_its_course():
+    runner, records = _failing_runner(RunPlan(threads=2, requests=30), None)
+    runner.run()
+    assert len(records) == 30 and runner.stopped_early is None

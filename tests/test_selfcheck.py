@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from sse_perf_tool.selfcheck import LAG_LIMIT_MS, SUSTAINED_S, ClientProbe, saturation_from, usable_cores
+from sse_perf_tool.selfcheck import (LAG_LIMIT_MS, SUSTAINED_S, ClientProbe, breach, machine_busy_from, saturation_from,
+                                     usable_cores)
 
 
 def _rows(values):
@@ -13,13 +14,32 @@ def _rows(values):
     return [{"second": i, "client.lag_p99_ms": lag, "client.cpu_pct": cpu} for i, (lag, cpu) in enumerate(values)]
 
 
-def test_a_sustained_lag_breach_marks_its_first_second():
-    rows = _rows([(1, 10), (9, 10), (1, 10), (8, 10), (7, 10), (6, 10), (1, 10)])
+def test_a_sustained_lag_breach_while_busy_marks_its_first_second():
+    rows = _rows([(1, 60), (9, 60), (1, 60), (8, 60), (7, 70), (6, 80), (1, 60)])
     assert saturation_from(rows, cores=1) == 3
+    assert machine_busy_from(rows, cores=1) is None
+
+
+def test_lag_while_sse_perf_is_nearly_idle_is_a_busy_machine_not_saturation():
+    """Issue 13: the lag came from other processes (sse-perf at 1.6-2.4 % CPU): that is 'machine
+    busy', never 'use fewer threads'."""
+    rows = _rows([(1, 2), (9, 2), (1, 2), (8, 2.4), (7, 1.6), (6, 2), (1, 2)])
+    assert saturation_from(rows, cores=1) is None
+    assert machine_busy_from(rows, cores=1) == 3
+
+
+def test_breach_tells_the_causes_apart():
+    assert breach(1.0, 10.0, cores=1) is None
+    assert breach(None, None, cores=1) is None
+    assert breach(1.0, 95.0, cores=1) == "client"  # CPU near the usable core, even without lag
+    assert breach(20.0, 60.0, cores=1) == "client"  # lag while sse-perf is busy: its own threads
+    assert breach(20.0, 10.0, cores=1) == "machine"  # lag while sse-perf is idle: someone else
+    assert breach(20.0, 60.0, cores=2) == "machine"  # 60 % of two usable cores is little
+    assert breach(20.0, None, cores=1) == "client"  # CPU unknown: the tool is not cleared
 
 
 def test_short_spikes_are_not_saturation():
-    rows = _rows([(1, 10), (50, 10), (50, 10), (1, 10), (50, 95), (1, 10)])
+    rows = _rows([(1, 10), (50, 60), (50, 60), (1, 10), (50, 95), (1, 10)])
     assert saturation_from(rows, cores=1) is None
 
 
@@ -30,7 +50,7 @@ def test_cpu_above_90_percent_of_the_usable_cores_is_saturation():
 
 
 def test_a_short_run_saturated_throughout_counts_and_missing_values_do_not():
-    assert saturation_from(_rows([(LAG_LIMIT_MS + 1, 10)] * 2), cores=1) == 0
+    assert saturation_from(_rows([(LAG_LIMIT_MS + 1, 60)] * 2), cores=1) == 0
     assert saturation_from(_rows([(None, None)] * 10), cores=1) is None
     assert saturation_from([], cores=1) is None
 
@@ -70,8 +90,9 @@ def test_the_probe_reports_every_second_and_sees_a_busy_cpu():
 def test_the_summary_section_has_the_contract_fields():
     probe = ClientProbe(lambda s: None)
     probe.lags_ms.extend([0.1] * 98 + [20.0, 30.0])
-    client = probe.summary(_rows([(20, 40), (25, 50), (30, 60)]))
-    assert set(client) >= {"lag_ms_p50", "lag_ms_p99", "cpu_pct_mean", "cpu_pct_max", "saturated_from_s"}
+    client = probe.summary(_rows([(20, 50), (25, 60), (30, 70)]))
+    assert set(client) >= {"lag_ms_p50", "lag_ms_p99", "cpu_pct_mean", "cpu_pct_max", "saturated_from_s",
+                           "machine_busy_from_s", "load_avg_max", "machine_cores"}
     assert client["lag_ms_p50"] == pytest.approx(0.1) and client["lag_ms_p99"] > 19
-    assert client["cpu_pct_mean"] == pytest.approx(50.0) and client["cpu_pct_max"] == 60
-    assert client["saturated_from_s"] == 0
+    assert client["cpu_pct_mean"] == pytest.approx(60.0) and client["cpu_pct_max"] == 70
+    assert client["saturated_from_s"] == 0 and client["machine_busy_from_s"] is None

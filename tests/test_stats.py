@@ -48,7 +48,7 @@ def test_summary_latencies_only_from_successful_requests_and_itl_pooled():
     records = [_rec(ttft=100.0), _rec(ttft=300.0, itl=(5.0,)), _rec(ok=False, ttft=9999.0, kind="timeout")]
     s = summarise(records, duration_s=2.0)
     assert s["requests"] == {"total": 3, "ok": 2, "failed": 1, "success_rate_pct": pytest.approx(200 / 3),
-                             "warmup": 0}
+                             "empty": 0, "warmup": 0}
     assert s["errors"] == {"timeout": 1}
     assert s["ttft_ms"]["count"] == 2 and s["ttft_ms"]["max"] == 300.0
     assert s["itl_ms"]["count"] == 3  # every gap of every successful request
@@ -236,3 +236,17 @@ def test_values_histogram_is_dense_counts_between_the_extremes_and_clamps_absurd
     out = extreme.distribution()
     assert out["min"] == 1e-300 and out["max"] == 1e15 and out["count"] == 4
     assert out["p50"] == pytest.approx((SMALLEST_BUCKETED + 5.0) / 2, rel=1e-3)
+
+
+def test_empty_answers_finish_reasons_and_token_sources_are_counted():
+    """requests.empty counts ok requests with no token-bearing event; finish_reasons count every
+    request ("none" when the server gave none) and appear only when some request had one;
+    tokens.sources counts the successful requests by where their token count came from."""
+    records = [dict(_rec(ttft=100.0), chunks=3, finish_reason="stop", token_source="usage"),
+               dict(_rec(ttft=1.0), chunks=0, finish_reason="stop", token_source="usage"),
+               dict(_rec(ok=False, ttft=50.0, kind="truncated"), chunks=1, finish_reason=None, token_source="tokenizer")]
+    s = summarise(records, duration_s=1.0)
+    assert s["requests"]["empty"] == 1 and s["requests"]["ok"] == 2
+    assert s["finish_reasons"] == {"stop": 2, "none": 1}
+    assert s["tokens"]["sources"] == {"usage": 2}
+    assert "finish_reasons" not in summarise([dict(_rec(ttft=1.0), chunks=1)], duration_s=1.0)
