@@ -57,7 +57,7 @@ class RequestRecord:
     error: Optional[str] = None
     http_status: Optional[int] = None
     output_tokens: int = 0
-    token_source: Optional[str] = None  # usage | server | tokenizer | tokenizer:hf | estimate; None: nothing counted
+    token_source: Optional[str] = None  # usage | server | tokenizer | tokenizer:hf | estimate; None: nothing to count
     output_chars: int = 0
     reasoning_tokens: Optional[int] = None
     prompt_tokens: Optional[int] = None

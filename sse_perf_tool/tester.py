@@ -332,7 +332,7 @@ class SSETester:
 
     def _count_tokens(self, record: RequestRecord, answer: str, reasoning: str, usage: dict) -> None:
         """Server usage first; else the tokenizer on the whole text; else the estimate (METRICS.md).
-        A failed request with neither usage nor text counted nothing: its token_source stays None.
+        A request with neither usage nor text counted nothing: its token_source stays None (0 tokens).
         With --tokenizer server the texts wait on the record for the counting stage."""
         record.output_chars = len(answer)
         record.prompt_tokens = usage.get("prompt_tokens")
@@ -343,7 +343,7 @@ class SSETester:
             if record.reasoning_tokens is None and reasoning and not self._defer_count:
                 record.reasoning_tokens = self.token_counter.count(reasoning)[0]
             return
-        if not record.ok and not answer and not reasoning:
+        if not answer and not reasoning:  # nothing to count (an empty answer, or a failure before any text)
             return
         if self._defer_count and (answer or reasoning):
             record.pending_text = (answer, reasoning)

@@ -117,7 +117,18 @@ def test_empty_answers_are_ok_with_zero_tokens_and_counted_apart(make_mock, tmp_
     summary = summary_of(only_run_dir(tmp_path))
     assert summary["requests"]["empty"] == 5 and summary["requests"]["ok"] == 5
     assert summary["ttft_ms"]["count"] == 0 and summary["ttft_ms"]["p50"] is None
+    assert summary["tokens"]["sources"] == {"usage": 5}  # the server said 0 completion tokens
     assert "empty answers" in out
+
+
+def test_empty_answers_without_usage_count_nothing_and_raise_no_tokenizer_note(make_mock, tmp_path, capsys):
+    """No text and no usage: nothing to count (token_source None), so no tiktoken warning either."""
+    server = make_mock(empty_rate=1.0, usage=False)
+    code, out, err = run(base(server, tmp_path, "--api", "openai-chat", "--requests", 3, "--tokenizer", "server"), capsys)
+    assert code == 0, err
+    assert all(r["token_source"] is None for r in records_of(only_run_dir(tmp_path)))
+    summary = summary_of(only_run_dir(tmp_path))
+    assert summary["tokens"]["sources"] == {"none": 3} and summary["tokens"]["note"] is None
 
 
 @pytest.mark.parametrize("kind", ["vllm", "llama.cpp", "llama-cpp-python"])

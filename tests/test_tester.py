@@ -346,6 +346,7 @@ def test_a_proper_stream_with_no_text_is_an_empty_answer_not_an_error():
     assert record.ok and record.error_kind is None and record.empty
     assert record.output_tokens == 0 and record.chunks == 0 and record.finish_reason == "stop"
     assert record.ttft_ms is None and record.e2e_ms is None and record.tpot_ms is None
+    assert record.token_source is None  # no usage and no text: nothing was counted
 
 
 def test_done_without_any_finish_reason_is_truncated():
