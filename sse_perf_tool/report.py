@@ -1041,6 +1041,9 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
     html = env.get_template(TEMPLATE_NAME).render(
         t=t, lang=lang, run=run, req=req, thr=thr, cards=cards, options=options,
         token_sources=token_sources, interrupted=bool(run.get("interrupted")),
+        token_note=(summary.get("tokens") or {}).get("note") if isinstance(summary.get("tokens"), dict) else None,
+        finish_reasons=[(str(k), v) for k, v in (summary.get("finish_reasons") or {}).items() if _finite(v)]
+        if isinstance(summary.get("finish_reasons"), dict) else [],
         model_name=run.get("model_name"), model=config.get("model"),
         groups=groups, has_timeseries=bool(ts_data["x"]), histograms=histograms,
         percentile_rows=_percentile_rows(summary, t), errors=_error_rows(digest, summary, t),

@@ -35,8 +35,16 @@ EN: dict[str, str] = {
     "tool_version": "Tool version",
     "token_source": "Output tokens counted by",
     "token_source_usage": "server usage",
-    "token_source_tokenizer": "tokenizer",
+    "token_source_tokenizer": "tiktoken",
+    "token_source_server": "server tokenizer",
+    "token_source_tokenizer:hf": "tokenizer.json",
     "token_source_estimate": "estimate",
+    "finish_reasons": "Finish reasons",
+    "card_requests_empty": "{n} empty",
+    "token_note_head": "Note:",
+    "busy_head": "The machine was busy with other work from {s} s on:",
+    "busy_body": "load average up to {load} on {cores} cores while sse-perf itself used at most {cpu} CPU meanwhile. "
+    "The scheduling delay of those other processes is in the latencies; stop them or use a quieter machine.",
     # summary cards
     "sec_summary": "Summary",
     "card_requests": "Requests",
@@ -186,10 +194,11 @@ EN: dict[str, str] = {
     "g_itl": "Gaps between consecutive token-bearing events, one value per gap; "
     "E2E − TTFT = sum of ITL. An event may carry several tokens.",
     "g_tpot": "(E2E − TTFT) / (output tokens − 1); undefined below 2 tokens.",
-    "g_tokens": "Server-reported usage when the stream has it, else a tokenizer count "
-    "(tiktoken), else an estimate.",
-    "g_success": "HTTP 2xx, a well-formed stream, at least one token and the flavour's "
-    "terminal event. Failed requests count in totals and errors, never in latencies.",
+    "g_tokens": "Server-reported usage when the stream has it, else the --tokenizer count: the server's "
+    "own tokenizer endpoint, a local tokenizer.json or tiktoken (OpenAI's tokenizer), else an estimate.",
+    "g_success": "HTTP 2xx, a well-formed stream, the flavour's terminal event (OpenAI: a finish_reason "
+    "before [DONE]) and a body that ends properly. A proper answer with no text is ok and counted as "
+    "empty. Failed requests count in totals and errors, never in latencies.",
     "g_rates": "Requests/s and output tokens/s = totals / measured duration (first send "
     "to last finish).",
     "g_percentiles": "Linear interpolation between closest ranks (numpy's default), over "
@@ -366,8 +375,15 @@ ZH: dict[str, str] = {
     "tool_version": "工具版本",
     "token_source": "输出 token 计数方式",
     "token_source_usage": "服务端 usage",
-    "token_source_tokenizer": "分词器",
+    "token_source_tokenizer": "tiktoken",
+    "token_source_server": "服务端分词器",
+    "token_source_tokenizer:hf": "tokenizer.json",
     "token_source_estimate": "估算",
+    "finish_reasons": "结束原因",
+    "card_requests_empty": "{n} 个空回答",
+    "token_note_head": "注意：",
+    "busy_head": "从第 {s} 秒起本机被其他任务占用：",
+    "busy_body": "{cores} 核，负载最高 {load}，而 sse-perf 自身 CPU 最高 {cpu}。其他进程造成的调度延迟计入了延迟；请停止它们或换一台空闲的机器。",
     "sec_summary": "概览",
     "card_requests": "请求数",
     "card_requests_sub": "成功 {ok} · 失败 {failed}",
@@ -505,9 +521,10 @@ ZH: dict[str, str] = {
     "g_itl": "相邻两个携带 token 的事件之间的间隔，每个间隔一个值；E2E − TTFT = ITL 之和。"
     "一个事件可能包含多个 token。",
     "g_tpot": "(E2E − TTFT) / (输出 token 数 − 1)；少于 2 个 token 时无定义。",
-    "g_tokens": "优先使用服务端返回的 usage，否则用分词器（tiktoken）计数，否则估算。",
-    "g_success": "HTTP 2xx、格式正确的流、至少一个 token、并收到该接口的结束事件。"
-    "失败请求计入总数和错误表，但从不计入时延统计。",
+    "g_tokens": "优先使用服务端返回的 usage，否则按 --tokenizer 计数：服务端自己的分词接口、本地 tokenizer.json 或 "
+    "tiktoken（OpenAI 的分词器），否则估算。",
+    "g_success": "HTTP 2xx、格式正确的流、收到该接口的结束事件（OpenAI：[DONE] 之前有 finish_reason）且响应体正常结束。"
+    "没有任何文本的正常回答算成功，计为空回答。失败请求计入总数和错误表，但从不计入时延统计。",
     "g_rates": "每秒请求数和每秒输出 token 数 = 总数 / 实测时长（首次发送到最后完成）。",
     "g_percentiles": "分位数按最近秩线性插值（numpy 默认方法），只统计成功请求。",
     "g_second": "第 k 秒覆盖开始后的 [k, k+1) 秒。每秒时延统计该秒内完成的请求；成功率为累计值。",

@@ -321,7 +321,13 @@ def client_view(summary: dict, rows: list[dict], lag_limit_ms: float, cpu_fracti
         "cpu_mean": finite(client.get("cpu_pct_mean")), "cpu_max": finite(client.get("cpu_pct_max")),
         "cores": cores, "lag_limit": lag_limit_ms, "cpu_limit": cpu_fraction * 100.0 * cores if cores else None,
         "saturated_from": saturated_from(summary), "lag_peak": None, "cpu_peak": None,
+        "busy_from": finite(client.get("machine_busy_from_s")), "load_max": finite(client.get("load_avg_max")),
+        "machine_cores": finite(client.get("machine_cores")),
     }
+    if view["busy_from"] is not None:  # our own CPU while the machine was busy: the evidence it was not us
+        busy = [row for row in rows if (finite(row.get("second")) or 0) >= view["busy_from"]]
+        cpu = _column_max(busy, "client.cpu_pct")
+        view["busy_cpu"] = view["cpu_max"] if cpu is None else cpu
     if view["saturated_from"] is not None:
         after = [row for row in rows if (finite(row.get("second")) or 0) >= view["saturated_from"]]
         lag, cpu = _column_max(after, "client.lag_p99_ms"), _column_max(after, "client.cpu_pct")

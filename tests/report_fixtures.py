@@ -20,7 +20,7 @@ import random
 from pathlib import Path
 from typing import Iterable, Optional
 
-from sse_perf_tool.selfcheck import saturation_from
+from sse_perf_tool.selfcheck import machine_busy_from, saturation_from
 from sse_perf_tool.stats import distribution, percentile, summarise
 
 XSS_PAYLOAD = '</script><img src=x onerror="window.__xss=1;alert(1)"><script>window.__xss=1;alert(2)</script>'
@@ -86,7 +86,8 @@ def make_run_dir(path: Path, seconds: int = 30, requests: Optional[int] = None, 
     `requests` defaults to one request per thread-second. `extra_columns` adds synthetic
     numeric series with those names to timeseries.csv (for the "Other" charts). `client`:
     None for a run folder from before the self-check, "ok" for a healthy load generator,
-    "saturated" for one saturated from second 12 on (mid-run in a shorter run).
+    "saturated" for one saturated from second 12 on (mid-run in a shorter run), "busy" for a
+    machine busy with other work from second 12 on (the same lag, while sse-perf idles).
     """
     rng = random.Random(seed)
     path = Path(path)
@@ -146,7 +147,7 @@ def make_run_dir(path: Path, seconds: int = 30, requests: Optional[int] = None, 
         gpu_summary = _add_gpu(rows, rng, threads)
         columns += [f"gpu[{d}].{m}" for d in GPU_DEVICES for m in GPU_METRICS]  # the runner's order
         columns += [f"server[{m}]" for m in SERVER_METRICS]
-    client_summary = _add_client(rows, client == "saturated", seed) if client else None
+    client_summary = _add_client(rows, client, seed) if client else None
     if client_summary:
         columns += CLIENT_COLUMNS
     for name in extra_columns:
@@ -293,17 +294,19 @@ def _timeseries(records: list[dict], n_seconds: int, thread_start: list[float], 
     return rows
 
 
-def _add_client(rows: list[dict], saturated: bool, seed: int) -> dict:
+def _add_client(rows: list[dict], kind: str, seed: int) -> dict:
     """The self-check's columns (one row per second) and summary section, as the runner writes them
     (one usable core). Healthy: lag p99 under 3 ms, CPU following the active threads up to ~50 %.
     Saturated from second 12 on (mid-run in a shorter run): lag p99 9-38 ms, CPU 93-99.5 %. The verdict comes from
     `selfcheck.saturation_from`, the runner's own rule. Its own random stream: the other
     columns are the same with or without it."""
     rng = random.Random(seed + 1)
-    start = min(12, len(rows) // 2) if saturated else None
+    start = min(12, len(rows) // 2) if kind in ("saturated", "busy") else None
     peak = max(1, max(row["active_threads"] for row in rows))
     for k, row in enumerate(rows):
-        if start is not None and k >= start:
+        if start is not None and k >= start and kind == "busy":  # other processes: lag, little CPU of ours
+            p50, p99, cpu = rng.uniform(1.5, 4.0), rng.uniform(9.0, 38.0), rng.uniform(2.0, 8.0)
+        elif start is not None and k >= start:
             p50, p99, cpu = rng.uniform(1.5, 4.0), rng.uniform(9.0, 38.0), rng.uniform(93.0, 99.5)
         else:
             busy = row["active_threads"] / peak
@@ -314,7 +317,9 @@ def _add_client(rows: list[dict], saturated: bool, seed: int) -> dict:
     return {"lag_ms_p50": round(percentile(sorted(r["client.lag_p50_ms"] for r in rows), 50), 3),
             "lag_ms_p99": round(percentile(sorted(r["client.lag_p99_ms"] for r in rows), 95), 3),
             "cpu_pct_mean": sum(cpu_values) / len(cpu_values), "cpu_pct_max": max(cpu_values),
-            "cores_usable": 1, "saturated_from_s": saturation_from(rows, 1)}
+            "cores_usable": 1, "saturated_from_s": saturation_from(rows, 1),
+            "machine_busy_from_s": machine_busy_from(rows, 1), "load_avg_max": 3.6 if kind == "busy" else 0.4,
+            "machine_cores": 2}
 
 
 def _r(value: Optional[float]) -> Optional[float]:

@@ -10,6 +10,7 @@ Skipped only where /usr/bin/chromium is absent (.ci/run installs it).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -495,3 +496,46 @@ def test_selfcheck_screenshots(browser, selfcheck_reports):
         narrow.page.screenshot(path=str(SCREENSHOT_DIR / "report-selfcheck-zh-narrow.png"), full_page=True)
     finally:
         narrow.close()
+
+
+def test_a_busy_machine_gets_its_own_banner_not_the_saturation_one(browser, tmp_path):
+    """Issue 13: lag while sse-perf idles is 'machine busy' (load, cores, our CPU), never 'saturated'."""
+    run_dir = make_run_dir(tmp_path / "busy", seconds=30, threads=4, client="busy")
+    opened = Page(browser, write_report(run_dir, run_dir / "report.html", lang="en"))
+    try:
+        assert opened.errors == [] and opened.ready
+        banner = opened.page.locator("#machine-busy")
+        assert banner.is_visible() and "from 12 s" in banner.inner_text() and "3.6 on 2 cores" in banner.inner_text()
+        assert opened.page.locator("#client-saturated").count() == 0
+        SCREENSHOT_DIR.mkdir(exist_ok=True)
+        opened.page.screenshot(path=str(SCREENSHOT_DIR / "report-machine-busy.png"))
+    finally:
+        opened.close()
+
+
+def test_a_real_run_shows_empty_answers_finish_reasons_and_the_token_note(browser, tmp_path):
+    """A run over loopback against a server with no usage and some empty answers: the report says how
+    many answers were empty, the finish reasons, and (once) that tiktoken counted a non-OpenAI model."""
+    from sse_perf_tool.cli import main
+    from sse_perf_tool.mock_server import MockConfig, MockServer
+
+    with MockServer(MockConfig(ttft_ms=2, itl_ms=1, tokens=6, usage=False, empty_rate=0.5, seed=5)) as server:
+        code = main(["--base-url", server.base_url, "--api", "openai-chat", "--model", "qwen3-8b", "--requests", "12",
+                     "--output-dir", str(tmp_path), "--quiet", "--no-history"])
+    assert code == 0
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for lang in ("en", "zh"):
+        opened = Page(browser, write_report(run_dir, run_dir / f"report-{lang}.html", lang=lang))
+        try:
+            assert opened.errors == [] and opened.ready
+            assert opened.page.locator("#token-note").is_visible()
+            assert opened.page.locator("#token-note").inner_text().count("tiktoken cl100k_base") == 1
+            empty = opened.page.locator("#empty-answers").inner_text()
+            assert str(summary["requests"]["empty"]) in empty and summary["requests"]["empty"] > 0
+            assert f"stop {summary['requests']['total']}" in opened.page.locator("#finish-reasons").inner_text()
+            if lang == "en":
+                SCREENSHOT_DIR.mkdir(exist_ok=True)
+                opened.page.screenshot(path=str(SCREENSHOT_DIR / "report-token-note.png"))
+        finally:
+            opened.close()
