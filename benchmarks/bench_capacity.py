@@ -137,7 +137,7 @@ def run_sse_perf(port: int, streams: int, processes: int, duration_s: float, pre
     cpu, system = _cpu_s(workers)
     if pool is not None:
         pool.close()
-    first = {f"{prefix}{r.request_id}": r.first_token_ns for r in records if r.ok and r.first_token_ns}
+    first = {f"{prefix}{r.request_id:012x}": r.first_token_ns for r in records if r.ok and r.first_token_ns}
     return Outcome(f"sse-perf, {processes} process{'es' if processes > 1 else ''}", streams, first,
                    sum(r.chunks for r in records), len(records), sum(r.ok for r in records), wall, cpu - cpu0,
                    system - sys0)

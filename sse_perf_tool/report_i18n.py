@@ -383,7 +383,7 @@ ZH: dict[str, str] = {
     "card_requests_empty": "{n} 个空回答",
     "token_note_head": "注意：",
     "busy_head": "从第 {s} 秒起本机被其他任务占用：",
-    "busy_body": "{cores} 核，负载最高 {load}，而 sse-perf 自身 CPU 最高 {cpu}。其他进程造成的调度延迟计入了延迟；请停止它们或换一台空闲的机器。",
+    "busy_body": "负载最高 {load}（共 {cores} 核），而 sse-perf 自身 CPU 同期最高 {cpu}。其他进程造成的调度延迟计入了延迟；请停止它们或换一台空闲的机器。",
     "sec_summary": "概览",
     "card_requests": "请求数",
     "card_requests_sub": "成功 {ok} · 失败 {failed}",

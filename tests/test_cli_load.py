@@ -303,11 +303,12 @@ def test_warmup_requests_are_the_first_n(mock_server, tmp_path, cli):
 
 def test_error_rate_above_the_limit_stops_the_run_early(make_mock, tmp_path, cli):
     """Every request answered 500, --max-error-rate 50, --duration 30: the run stops within seconds,
-    run.stopped_early says why (the error rate), the exit code is 99 and the report is still written."""
+    run.stopped_early says why (the error rate), the exit code is 99 and the report is still written.
+    (--keep-going: the all-failed brake would stop this run first.)"""
     server = make_mock(error_rate=1.0)
     began = time.monotonic()
     code, out, err = cli([*target(server), "--threads", 4, "--duration", 30, "--max-error-rate", 50, "--quiet",
-                          "--output-dir", tmp_path])
+                          "--output-dir", tmp_path, "--keep-going"])
     took = time.monotonic() - began
     assert code == 99, err
     assert took < 15
