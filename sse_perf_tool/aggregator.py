@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Callable, Optional
 
+from .handoff import put_while_alive
 from .live import header_line, row_line
 from .records import ErrorKind
 from .stats import TimeSeries
@@ -103,13 +104,7 @@ class Aggregator(threading.Thread):
     def submit(self, record) -> None:
         """Called by worker threads as each request ends. Blocks while the queue is full (backpressure),
         unless this thread has stopped (then nothing would ever take the record)."""
-        while True:
-            try:
-                self.queue.put(record, timeout=0.5)
-                return
-            except queue.Full:
-                if not self.is_alive():
-                    return
+        put_while_alive(self.queue, record, self)
 
     def submit_samples(self, samples: list) -> None:
         """Called by telemetry sampler threads with each batch of readings (gpu.base.Sample)."""

@@ -1,7 +1,7 @@
 """--tokenizer server: answers counted by the target server's own tokenizer endpoint, after each
 request and off its timing path, in one thread between the runner and the aggregator.
 
-Imports records and tokens. The endpoints, from the servers' source (fixtures name the files):
+Imports handoff and tokens. The endpoints, from the servers' source (fixtures name the files):
 vLLM and SGLang `POST /tokenize` {"model", "prompt", "add_special_tokens"} -> {"count", "tokens"};
 llama.cpp's server `POST /tokenize` {"content", "add_special"} -> {"tokens"}; llama-cpp-python
 `POST /extras/tokenize` {"input", "model"} -> {"tokens"} (it adds BOS: the count of "" is
@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .handoff import put_while_alive
 from .tokens import SOURCE_SERVER, count_texts
 
 PROBE_TEXT = "Hello, world! 你好，世界。"
 CALL_TIMEOUT_S = 5.0
-BATCH_MAX = 64  # records taken per wake-up
 QUEUE_MAX = 5_000
 FAILURES_TO_GIVE_UP = 3  # failed calls in a row after which the rest are counted by the fallback
 
@@ -161,15 +161,10 @@ class CountingStage(threading.Thread):
         self._failures_in_a_row = 0
 
     def submit(self, record) -> None:
-        """Called by worker threads; blocks while the queue is full (as the aggregator does)."""
-        while True:
-            try:
-                self.queue.put(record, timeout=0.5)
-                return
-            except queue.Full:
-                if not self.is_alive():
-                    self.sink(self._count_locally(record))
-                    return
+        """Called by worker threads; blocks while the queue is full (as the aggregator does). After the
+        stage has stopped, the record is counted here, with the fallback, and handed on at once."""
+        if not self.is_alive() or not put_while_alive(self.queue, record, self):
+            self.sink(self._count_locally(record))
 
     def close(self, timeout: float = 30.0) -> None:
         """Count and hand on everything submitted, then stop."""
@@ -178,27 +173,16 @@ class CountingStage(threading.Thread):
         self.tokenizer.close()
 
     def run(self) -> None:
-        while True:
-            batch = [self.queue.get()]
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            for record in batch:
-                if record is _STOP:
-                    self._drain()
-                    return
-                self.sink(self._count(record))
-
-    def _drain(self) -> None:
+        stopping = False  # after _STOP: what is still waiting, then out
         while True:
             try:
-                record = self.queue.get_nowait()
+                record = self.queue.get_nowait() if stopping else self.queue.get()
             except queue.Empty:
                 return
-            if record is not _STOP:
-                self.sink(self._count(record))
+            if record is _STOP:
+                stopping = True
+                continue
+            self.sink(self._count(record))
 
     def _count(self, record):
         if record.pending_text is None:

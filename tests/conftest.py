@@ -28,3 +28,19 @@ def make_mock():
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def cli(capsys):
+    """main([...]) -> (exit code, stdout, stderr); argparse's SystemExit becomes a code too."""
+    from sse_perf_tool.cli import main
+
+    def run(args):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # pragma: no cover - main() already turns these into returns
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -24,20 +24,6 @@ RUN_FILES = ("records.jsonl", "timeseries.csv", "summary.json", "requests.csv", 
 
 # -- helpers ---------------------------------------------------------------------------------------
 
-@pytest.fixture
-def cli(capsys):
-    """main([...]) -> (exit code, stdout, stderr); argparse's SystemExit becomes a code too."""
-
-    def run(args):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as exc:  # pragma: no cover - main() already turns these into returns
-            code = exc.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
 
 class Run:
     """One run folder, loaded: summary.json, records.jsonl (sorted by request id), timeseries.csv."""
