@@ -225,8 +225,10 @@ class Aggregator(threading.Thread):
         self.series.add_values(second.at_ns, {"client.lag_p50_ms": second.lag_p50_ms,
                                               "client.lag_p99_ms": second.lag_p99_ms,
                                               "client.cpu_pct": second.cpu_pct,
-                                              "client.load_avg": second.load_avg})
-        kind = breach(second.lag_p99_ms, second.cpu_pct, self.usable_cores)
+                                              "client.load_avg": second.load_avg,
+                                              "client.machine_cpu_pct": second.machine_cpu_pct})
+        kind = breach(second.lag_p99_ms, second.cpu_pct, self.usable_cores, second.machine_cpu_pct, machine_cores(),
+                      second.load_avg)
         self._saturated_streak = self._saturated_streak + 1 if kind == "client" else 0
         self._busy_streak = self._busy_streak + 1 if kind == "machine" else 0
         at_s = max(0, (second.at_ns - self.start_ns) // _NS - SUSTAINED_S + 1)
@@ -239,10 +241,13 @@ class Aggregator(threading.Thread):
                         f"{self.usable_cores} usable core(s)): latencies now include sse-perf's own delay; {advice}")
         if self._busy_streak == SUSTAINED_S and not self.busy_warned:
             self.busy_warned = True
-            load = f", load average {second.load_avg:.1f} on {machine_cores()} cores" if second.load_avg is not None else ""
+            others = ""
+            if second.machine_cpu_pct is not None:
+                others = f", other processes {max(0.0, second.machine_cpu_pct - (second.cpu_pct or 0)):.0f}%"
+            load = f", load average {second.load_avg:.1f}" if second.load_avg is not None else ""
             self._print(f"!! machine busy from {at_s} s: {lag} while sse-perf itself used {second.cpu_pct or 0:.0f}% "
-                        f"CPU{load}: other processes are taking the CPU and their delay is in the latencies; "
-                        "stop them or run sse-perf on a quieter machine")
+                        f"CPU ({machine_cores()} cores{others}{load}): other processes are taking the CPU and "
+                        "their delay is in the latencies; stop them or run sse-perf on a quieter machine")
 
     def _handle(self, record) -> None:
         if isinstance(record, _Samples):

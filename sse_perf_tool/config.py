@@ -101,16 +101,17 @@ class RunConfig:
         return out
 
 
-_SECRET_KEY = re.compile(r"key|token|secret|passw|auth|credential", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"key|token|secret|passw|pwd|auth|bearer|credential|cookie", re.IGNORECASE)
 
 
-def mask_mapping(value: Any, key: str = "") -> Any:
-    """A JSON value with every string under a secret-looking key masked (`api_key`, `token`, ...)."""
+def mask_mapping(value: Any, secret: bool = False) -> Any:
+    """A JSON value with every string under a secret-looking key masked (`api_key`, `token`, ...),
+    however deep below it (`{"auth": {"pass": ...}}`)."""
     if isinstance(value, dict):
-        return {k: mask_mapping(v, str(k)) for k, v in value.items()}
+        return {k: mask_mapping(v, secret or bool(_SECRET_KEY.search(str(k)))) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_mapping(v, key) for v in value]
-    if isinstance(value, str) and key and _SECRET_KEY.search(key):
+        return [mask_mapping(v, secret) for v in value]
+    if isinstance(value, str) and secret:
         return mask_secret(value)
     return value
 

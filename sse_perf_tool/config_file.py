@@ -118,6 +118,10 @@ def _unknown(key: str, label: str, value: object, options: dict) -> str:
 def _convert(name: str, label: str, option: str, action: argparse.Action, value: object) -> object:
     """The value argparse would store for this option, checked by the option's own type and choices."""
     secret = _is_secret(action)
+    if action.dest == "extra_body" and isinstance(value, dict):  # extra-body = {min_tokens = 128, ...}
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(action, (argparse._StoreConstAction, argparse._AppendConstAction)):
         # store_true / store_false / store_const: the flag is given when the value is true
         if not isinstance(value, bool):

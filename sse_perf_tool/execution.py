@@ -152,8 +152,9 @@ def _plans(cfg: RunConfig) -> list:
 class _Levels:
     """The levels of one run, in turn: each gets its own Runner; the aggregator sees the current one."""
 
-    def __init__(self, cfg: RunConfig, make_runner, aggregator_ref: list, start_ns: int, out):
+    def __init__(self, cfg: RunConfig, make_runner, aggregator_ref: list, start_ns: int, out, stage=None):
         self.cfg = cfg
+        self.stage = stage  # the --tokenizer server counting stage between the runners and the aggregator
         self.make_runner = make_runner
         self.aggregator_ref = aggregator_ref
         self.start_ns = start_ns
@@ -183,7 +184,9 @@ class _Levels:
                 time.sleep(self.cfg.cooldown_s)
             aggregator = self.aggregator_ref[0]
             if index:
-                aggregator.sync()  # the previous level's last records are counted before judging it
+                if self.stage is not None:
+                    self.stage.sync()  # the previous level's last records have left the counting stage ...
+                aggregator.sync()  # ... and are counted before the level is judged
             if aggregator.stop_reason:  # crossed by the last records of the previous level
                 self.stopped_early = aggregator.stop_reason
                 return
@@ -300,7 +303,7 @@ def _tokenize_headers(cfg: RunConfig, prepared: PreparedRun) -> dict:
     """The run's own headers for the tokenizer endpoint: the first API key, then --header values."""
     headers = {}
     if prepared.keys is not None:
-        headers["Authorization"] = f"Bearer {prepared.keys.next()}"
+        headers["Authorization"] = f"Bearer {prepared.keys.first()}"
     headers.update(dict(cfg.headers))
     return headers
 
@@ -328,7 +331,9 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
         from .server_tokens import CountingStage
         from .tokens import TokenCounter
 
-        stage = CountingStage(server_tokenizer, TokenCounter(), sink)
+        fallback = TokenCounter()
+        fallback.preload()  # built now: the stage may need it mid-run
+        stage = CountingStage(server_tokenizer, fallback, sink)
         sink = stage.submit
 
     brake = None if cfg.keep_going else AllFailedBrake(ALL_FAILED_STOP)  # one for the run, across levels
@@ -343,7 +348,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
             brake=brake,
         )
 
-    levels = _Levels(cfg, make_runner, aggregator_ref, start_ns, out)
+    levels = _Levels(cfg, make_runner, aggregator_ref, start_ns, out, stage)
     history = _open_history(cfg, run_dir, _run_section(cfg, started_at, None, None, False), err)
     samplers = prepared.samplers
     gpu_writer = None
@@ -387,8 +392,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     for sampler in samplers:
         sampler.stop()
     probe.stop()
-    if stage is not None:
-        stage.close()  # the last answers counted and handed on before the statistics close
+    if stage is not None and not stage.close():  # the last answers counted and handed on first
+        _say("warning: the server tokenizer stage did not finish in time; the last requests may be missing", err)
     aggregator.close()
     if aggregator.is_alive():  # still busy after its timeout: its state cannot be read safely
         _say("warning: the statistics thread did not finish in time; the summary may miss the last requests", err)
@@ -411,7 +416,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     write_timeseries(run_dir, rows, TIMESERIES_COLUMNS + tuple(aggregator.series.extra_columns))
     run_section = _run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)
     run_section["stopped_early"] = levels.stopped_early
-    run_section["request_id_prefix"] = id_prefix or None
+    own_id = not any(name.lower() == "x-request-id" for name, _ in cfg.headers)
+    run_section["request_id_prefix"] = (id_prefix or None) if own_id else None
     sweep = cfg.sweep
     level_infos = None
     if sweep is not None:
@@ -426,8 +432,9 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     if stage is not None:
         summary["tokens"]["server"] = {"endpoint": stage.tokenizer.description, "counted": stage.counted,
                                        "fell_back": stage.fell_back, "failure": stage.failure}
-        if stage.failure:
-            _say(f"warning: {stage.failure}", err)
+        for problem in (stage.failure, stage.internal_error):
+            if problem:
+                _say(f"warning: {problem}", err)
     if gpu_writer is not None:
         from .gpu.summary import summarise_gpu, total_energy_j
 

@@ -37,6 +37,10 @@ class _RoundRobin:
     def __len__(self) -> int:
         return len(self._items)
 
+    def first(self):
+        """The first item, without moving the turn on."""
+        return self._items[0]
+
 
 def _read_text(path: str, what: str) -> str:
     p = Path(path)

@@ -22,32 +22,40 @@ ALL_FAILED_STOP = 20  # a run whose first 20 measured requests all failed is sto
 
 
 class AllFailedBrake:
-    """The brake on a misconfigured run: when each of the first `limit` measured requests failed
-    (cancels are the tool's own and do not count), the run stops with one line naming the most
-    frequent error. One for the whole run (sweep levels included); called from worker threads."""
+    """The brake on a misconfigured run: when each of the first `limit` measured requests (by request
+    id, not by the order they finish in: a few fast failures must not stop a run whose first requests
+    are still streaming) failed, the run stops with one line naming the most frequent error. Cancels
+    are the tool's own and do not count. One for the whole run (sweep levels included); called from
+    worker threads."""
 
     def __init__(self, limit: int = ALL_FAILED_STOP):
         self.limit = limit
-        self._seen = 0
+        self._base: Optional[int] = None  # the first measured request id of the run
+        self._failed = 0
+        self._done = False  # tripped, or a request of the first `limit` succeeded
         self._errors: dict[str, list] = {}  # error_kind -> [count, first message]
         self._lock = threading.Lock()
 
-    def judge(self, record) -> Optional[str]:
-        """The reason to stop, once, on the limit-th failure in a row from the start; else None."""
+    def judge(self, record, first_measured_id: Optional[int]) -> Optional[str]:
+        """The reason to stop, once, when the last of the first `limit` measured requests came back
+        failed like all the others; else None."""
         kind = getattr(record.error_kind, "value", record.error_kind)
-        if kind == "cancelled":
-            return None
         with self._lock:
-            if self._seen >= self.limit:
+            if self._done or first_measured_id is None:
+                return None
+            if self._base is None:
+                self._base = first_measured_id
+            if not self._base <= record.request_id < self._base + self.limit or kind == "cancelled":
                 return None
             if record.ok:
-                self._seen = self.limit  # something works: the brake is off for the rest of the run
+                self._done = True  # something works: the brake is off for the rest of the run
                 return None
-            self._seen += 1
+            self._failed += 1
             entry = self._errors.setdefault(kind or "unknown", [0, record.error or kind])
             entry[0] += 1
-            if self._seen < self.limit:
+            if self._failed < self.limit:
                 return None
+            self._done = True
             top_kind, (count, message) = max(self._errors.items(), key=lambda item: item[1][0])
         return (f"each of the first {self.limit} requests failed, {count} of them {top_kind}: {message} "
                 "(check the URL, --api, the key and options; --keep-going runs on anyway)")
@@ -220,7 +228,7 @@ class Runner:
         first = self.first_measured_id
         record.warmup = first is None or record.request_id < first
         if self.brake is not None and not record.warmup:
-            reason = self.brake.judge(record)
+            reason = self.brake.judge(record, first)
             if reason and self.stopped_early is None:
                 self.stopped_early = reason
                 self.stop_event.set()  # decided in the worker thread itself: no request is sent after it

@@ -18,7 +18,8 @@ from typing import Callable, Optional
 PROBE_SLEEP_S = 0.010
 LAG_LIMIT_MS = 5.0  # lag p99 above this: timings carry the client's own delay
 CPU_LIMIT_FRACTION = 0.90  # of the cores the process can use
-OWN_CPU_FRACTION = 0.50  # lag with sse-perf's own CPU below this share of its cores: the machine is busy
+OWN_CPU_FRACTION = 0.50  # lag with sse-perf's own CPU below this share of its cores ...
+OTHERS_CPU_FRACTION = 0.50  # ... while other processes use at least this share of the machine: it is busy
 SUSTAINED_S = 3  # a breach must last this many seconds in a row
 _NS = 1_000_000_000
 
@@ -42,6 +43,26 @@ class ClientSecond:
     lag_p99_ms: Optional[float]
     cpu_pct: Optional[float]
     load_avg: Optional[float] = None  # the machine's 1-minute load average (runnable processes)
+    machine_cpu_pct: Optional[float] = None  # every process's CPU, percent of one core (/proc/stat)
+
+
+def machine_cpu_times() -> Optional[tuple]:
+    """(busy, total) CPU time of the whole machine so far, in clock ticks (Linux /proc/stat), or None.
+    Steal time counts as busy: a hypervisor that takes the CPU is other work too."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 5:
+        return None
+    try:
+        ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    except ValueError:
+        return None
+    idle = ticks[3] + ticks[4]
+    total = sum(ticks)
+    return total - idle, total
 
 
 def machine_load() -> Optional[float]:
@@ -97,6 +118,7 @@ class ClientProbe:
     def _run(self) -> None:
         clock, cpu_clock = self.clock, self.cpu_clock
         second_start, cpu_start = clock(), cpu_clock()
+        machine_start, cores = machine_cpu_times(), machine_cores()
         lags: list[float] = []
         while not self._stop.is_set():
             before = clock()
@@ -113,15 +135,20 @@ class ClientProbe:
                 cpu_now = cpu_clock()
                 cpu_pct = 100.0 * (cpu_now - cpu_start) / ((after - second_start) / _NS)
                 ordered = sorted(lags)
+                machine_now = machine_cpu_times()
+                machine_pct = None
+                if machine_start is not None and machine_now is not None and machine_now[1] > machine_start[1]:
+                    machine_pct = 100.0 * cores * (machine_now[0] - machine_start[0]) / (machine_now[1] - machine_start[1])
                 self.sink(ClientSecond(after, _percentile(ordered, 50), _percentile(ordered, 99), cpu_pct,
-                                       machine_load()))
-                second_start, cpu_start, lags = after, cpu_now, []
+                                       machine_load(), machine_pct))
+                second_start, cpu_start, lags, machine_start = after, cpu_now, [], machine_now
 
     def summary(self, seconds: list[dict], processes: int = 1) -> dict:
         """The summary's `client` section; `seconds` are timeseries rows with the client columns."""
         ordered = sorted(self.lags_ms)
         cpu = [row["client.cpu_pct"] for row in seconds if row.get("client.cpu_pct") is not None]
         load = [row["client.load_avg"] for row in seconds if row.get("client.load_avg") is not None]
+        machine = [row["client.machine_cpu_pct"] for row in seconds if row.get("client.machine_cpu_pct") is not None]
         cores = usable_cores(processes)
         return {
             "lag_ms_p50": _percentile(ordered, 50),
@@ -132,38 +159,53 @@ class ClientProbe:
             "saturated_from_s": saturation_from(seconds, cores),
             "machine_busy_from_s": machine_busy_from(seconds, cores),
             "load_avg_max": max(load) if load else None,
+            "machine_cpu_pct_max": max(machine) if machine else None,
             "machine_cores": machine_cores(),
         }
 
 
-def breach(lag_p99_ms: Optional[float], cpu_pct: Optional[float], cores: int) -> Optional[str]:
+def breach(lag_p99_ms: Optional[float], cpu_pct: Optional[float], cores: int,
+           machine_cpu_pct: Optional[float] = None, machine_cores: Optional[int] = None,
+           load_avg: Optional[float] = None) -> Optional[str]:
     """What one second says: "client" when sse-perf itself is the limit (its CPU near its usable
-    cores, or scheduling lag while it is busy), "machine" when the lag came while sse-perf was nearly
-    idle (other processes took the CPU), None when the timings are clean."""
+    cores, or scheduling lag not explained by other work), "machine" when the lag came while sse-perf
+    used little CPU and other processes used much of the machine (its CPU from /proc/stat less
+    ours; where that is unknown, a load average of at least one per core), None when clean."""
     if cpu_pct is not None and cpu_pct > CPU_LIMIT_FRACTION * 100.0 * cores:
         return "client"
-    if lag_p99_ms is not None and lag_p99_ms > LAG_LIMIT_MS:
-        if cpu_pct is not None and cpu_pct < OWN_CPU_FRACTION * 100.0 * cores:
+    if lag_p99_ms is None or lag_p99_ms <= LAG_LIMIT_MS:
+        return None
+    if cpu_pct is not None and cpu_pct < OWN_CPU_FRACTION * 100.0 * cores:
+        all_cores = machine_cores or 1
+        if machine_cpu_pct is not None:
+            if machine_cpu_pct - cpu_pct >= OTHERS_CPU_FRACTION * 100.0 * all_cores:
+                return "machine"
+        elif load_avg is not None and load_avg >= all_cores:
             return "machine"
-        return "client"
-    return None
+    return "client"
 
 
-def saturation_from(seconds: list[dict], cores: int) -> Optional[int]:
+def row_breach(row: dict, cores: int, all_cores: Optional[int] = None) -> Optional[str]:
+    """`breach` for a timeseries row (its client.* columns)."""
+    return breach(row.get("client.lag_p99_ms"), row.get("client.cpu_pct"), cores, row.get("client.machine_cpu_pct"),
+                  all_cores or machine_cores(), row.get("client.load_avg"))
+
+
+def saturation_from(seconds: list[dict], cores: int, all_cores: Optional[int] = None) -> Optional[int]:
     """The first second of the first SUSTAINED_S seconds in a row in which sse-perf itself was the
     limit (`breach` "client"; a shorter run counts when it breached throughout); None if never."""
-    return _sustained_from(seconds, cores, "client")
+    return _sustained_from(seconds, cores, "client", all_cores)
 
 
-def machine_busy_from(seconds: list[dict], cores: int) -> Optional[int]:
-    """As saturation_from, for seconds of lag while sse-perf was nearly idle (`breach` "machine")."""
-    return _sustained_from(seconds, cores, "machine")
+def machine_busy_from(seconds: list[dict], cores: int, all_cores: Optional[int] = None) -> Optional[int]:
+    """As saturation_from, for seconds of lag while other processes took the CPU (`breach` "machine")."""
+    return _sustained_from(seconds, cores, "machine", all_cores)
 
 
-def _sustained_from(seconds: list[dict], cores: int, kind: str) -> Optional[int]:
+def _sustained_from(seconds: list[dict], cores: int, kind: str, all_cores: Optional[int]) -> Optional[int]:
     streak_start, streak = None, 0
     for row in seconds:
-        if breach(row.get("client.lag_p99_ms"), row.get("client.cpu_pct"), cores) == kind:
+        if row_breach(row, cores, all_cores) == kind:
             if streak == 0:
                 streak_start = row["second"]
             streak += 1

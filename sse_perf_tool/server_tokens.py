@@ -1,7 +1,7 @@
 """--tokenizer server: answers counted by the target server's own tokenizer endpoint, after each
 request and off its timing path, in one thread between the runner and the aggregator.
 
-Imports handoff and tokens. The endpoints, from the servers' source (fixtures name the files):
+Imports config, tester (its HTTP session) and tokens. The endpoints, from the servers' source (fixtures name the files):
 vLLM and SGLang `POST /tokenize` {"model", "prompt", "add_special_tokens"} -> {"count", "tokens"};
 llama.cpp's server `POST /tokenize` {"content", "add_special"} -> {"tokens"}; llama-cpp-python
 `POST /extras/tokenize` {"input", "model"} -> {"tokens"} (it adds BOS: the count of "" is
@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 import requests
 
-from .handoff import put_while_alive
+from .config import mask_url
+from .tester import new_session
 from .tokens import SOURCE_SERVER, count_texts
 
 PROBE_TEXT = "Hello, world! 你好，世界。"
@@ -87,8 +89,7 @@ class ServerTokenizer:
         self.model = model
         self.headers = headers
         self.offset = offset  # tokens the endpoint adds to any text (BOS), subtracted
-        self.session = requests.Session()
-        self.session.trust_env = False
+        self.session = new_session(root)  # the testers' proxies and CA bundle, no retries
 
     @property
     def description(self) -> str:
@@ -136,18 +137,27 @@ def detect_server_tokenizer(base_url: str, model: Optional[str], headers: dict) 
         except ValueError as exc:
             tried.append(f"{shape.path} ({shape.server}): {exc}")
         tokenizer.close()
-    raise TokenizeUnavailable(f"--tokenizer server: {root} has no tokenizer endpoint sse-perf can use "
+    raise TokenizeUnavailable(f"--tokenizer server: {mask_url(root)} has no tokenizer endpoint sse-perf can use "
                               f"(tried {'; '.join(tried)}); use --tokenizer hf:PATH/tokenizer.json instead")
 
 
 _STOP = object()
+CLOSE_COUNT_S = 10.0  # after close(), how long answers are still counted by the server (then locally)
+
+
+class _Barrier:
+    __slots__ = ("event",)
+
+    def __init__(self):
+        self.event = threading.Event()
 
 
 class CountingStage(threading.Thread):
     """Takes finished records (all of them, so their order is kept), counts the answer of each
     record the tester left uncounted (`pending_text`) with the server, and hands every record on to
     `sink`. A failed call counts that record with `fallback` (token_source `tokenizer`); after
-    FAILURES_TO_GIVE_UP failures in a row the server is not asked again in this run."""
+    FAILURES_TO_GIVE_UP failures in a row the server is not asked again in this run. A full queue
+    never blocks a worker: that record is counted at once with the fallback."""
 
     def __init__(self, tokenizer: ServerTokenizer, fallback, sink: Callable[[object], None]):
         super().__init__(name="sse-perf-server-tokenizer", daemon=True)
@@ -158,36 +168,68 @@ class CountingStage(threading.Thread):
         self.counted = 0  # records counted by the server
         self.fell_back = 0  # records counted by the fallback
         self.failure: Optional[str] = None  # why the server stopped being asked
+        self.internal_error: Optional[str] = None  # a bug met while counting (the record was still handed on)
         self._failures_in_a_row = 0
+        self._local_after: Optional[float] = None  # monotonic instant after which close() counts locally
 
     def submit(self, record) -> None:
-        """Called by worker threads; blocks while the queue is full (as the aggregator does). After the
-        stage has stopped, the record is counted here, with the fallback, and handed on at once."""
-        if not self.is_alive() or not put_while_alive(self.queue, record, self):
-            self.sink(self._count_locally(record))
+        """Called by worker threads, never blocks them: after the stage has stopped, or while its queue
+        is full, the record is counted here with the fallback and handed on at once."""
+        if self.is_alive():
+            try:
+                self.queue.put_nowait(record)
+                return
+            except queue.Full:
+                pass
+        self.sink(self._count_locally(record))
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Count and hand on everything submitted, then stop."""
-        self.submit(_STOP)
-        self.join(timeout)
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far has been handed on (a sweep level's last records)."""
+        if not self.is_alive():
+            return True
+        barrier = _Barrier()
+        self.queue.put(barrier, timeout=timeout)
+        return barrier.event.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Count and hand on everything submitted, then stop; False when the thread is still busy after
+        `timeout` (answers waiting past CLOSE_COUNT_S are counted locally, so that is rare)."""
+        self._local_after = time.monotonic() + CLOSE_COUNT_S
+        if self.is_alive():
+            self.queue.put(_STOP)
+            self.join(timeout)
+        if self.is_alive():
+            return False
         self.tokenizer.close()
+        return True
 
     def run(self) -> None:
         stopping = False  # after _STOP: what is still waiting, then out
         while True:
             try:
-                record = self.queue.get_nowait() if stopping else self.queue.get()
+                item = self.queue.get_nowait() if stopping else self.queue.get()
             except queue.Empty:
                 return
-            if record is _STOP:
+            if item is _STOP:
                 stopping = True
-                continue
-            self.sink(self._count(record))
+            elif isinstance(item, _Barrier):
+                item.event.set()
+            else:
+                self.sink(self._count_safely(item))
+
+    def _count_safely(self, record):
+        try:
+            return self._count(record)
+        except Exception as exc:  # a bug here must not stop the thread: every later record would be lost
+            if self.internal_error is None:
+                self.internal_error = f"server tokenizer stage: {type(exc).__name__}: {exc}"
+            record.pending_text = record.pending_text or ("", "")
+            return self._count_locally(record)
 
     def _count(self, record):
         if record.pending_text is None:
             return record
-        if self.failure is not None:
+        if self.failure is not None or (self._local_after is not None and time.monotonic() > self._local_after):
             return self._count_locally(record)
         answer, reasoning = record.pending_text
         try:

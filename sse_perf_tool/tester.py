@@ -30,7 +30,7 @@ from .chunked import ChunkedBody, ChunkedEncodingError, IncompleteBody
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import ErrorKind, RequestRecord
 from .sse import SSEDecoder
-from .tokens import count_texts
+from .tokens import count_texts, estimate_tokens
 
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
@@ -168,7 +168,7 @@ class SSETester:
         measures its queue time and the latencies from the scheduled instant too."""
         payload = self.flavor.build_body(query, self.settings.request)
         if self._extra_body:
-            payload.update(self._extra_body)  # --extra-body wins over the flavour's own fields, as in vLLM's bench
+            merge_body(payload, self._extra_body)  # --extra-body wins over the flavour's own fields
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = dict(self._base_headers)
         if api_key:
@@ -203,7 +203,11 @@ class SSETester:
             record.ended_ns = self.clock()
         if record.error and api_key and api_key in record.error:  # a server that echoes the key back
             record.error = record.error.replace(api_key, mask_secret(api_key))
-        self._count_tokens(record, "".join(answer_parts), "".join(reasoning_parts), usage)
+        try:
+            self._count_tokens(record, "".join(answer_parts), "".join(reasoning_parts), usage)
+        except Exception as exc:  # a tokenizer's own failure must not end the worker thread or lose the record
+            record.output_tokens, record.token_source = estimate_tokens("".join(answer_parts)), "estimate"
+            record.pending_text = None
         with self._lock:
             if self._finished:  # claimed by take_in_flight meanwhile
                 return None
@@ -347,6 +351,7 @@ class SSETester:
             return
         if self._defer_count and (answer or reasoning):
             record.pending_text = (answer, reasoning)
+            record.reasoning_tokens = usage.get("reasoning_tokens")
             return
         record.output_tokens, record.reasoning_tokens, record.token_source = count_texts(
             self.token_counter, answer, reasoning)
@@ -355,6 +360,18 @@ class SSETester:
 
     def close(self) -> None:
         self.session.close()
+
+
+def merge_body(body: dict, extra: dict) -> dict:
+    """--extra-body into a request body: objects merge key by key (so `{"stream_options":
+    {"continuous_usage_stats": true}}` keeps `include_usage`), anything else replaces."""
+    for key, value in extra.items():
+        mine = body.get(key)
+        if isinstance(value, dict) and isinstance(mine, dict):
+            body[key] = merge_body(dict(mine), value)
+        else:
+            body[key] = value
+    return body
 
 
 def _finish_body(response, read, complete, end_event: str) -> None:

@@ -220,7 +220,12 @@ class HFTokenCounter:
     def count(self, text: str) -> tuple[int, str]:
         if not text:
             return 0, SOURCE_HF
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids), SOURCE_HF
+        try:
+            ids = self._tokenizer.encode(text, add_special_tokens=False).ids
+        except TypeError:  # a lone surrogate (valid in JSON, not in UTF-8): count it as U+FFFD
+            text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            ids = self._tokenizer.encode(text, add_special_tokens=False).ids
+        return len(ids), SOURCE_HF
 
 
 class DeferredCounter:

@@ -313,12 +313,15 @@ def _add_client(rows: list[dict], kind: str, seed: int) -> dict:
             p50, p99, cpu = rng.uniform(0.08, 0.3), rng.uniform(0.6, 2.8), 8 + 40 * busy + rng.uniform(-3, 3)
         row.update({"client.lag_p50_ms": round(p50, 3), "client.lag_p99_ms": round(p99, 3),
                     "client.cpu_pct": round(max(0.0, cpu), 1)})
+        if kind == "busy":  # the whole machine (2 cores) was full from then on
+            row["client.machine_cpu_pct"] = round(rng.uniform(185.0, 199.0) if start is not None and k >= start
+                                                  else cpu + rng.uniform(5.0, 20.0), 1)
     cpu_values = [row["client.cpu_pct"] for row in rows]
     return {"lag_ms_p50": round(percentile(sorted(r["client.lag_p50_ms"] for r in rows), 50), 3),
             "lag_ms_p99": round(percentile(sorted(r["client.lag_p99_ms"] for r in rows), 95), 3),
             "cpu_pct_mean": sum(cpu_values) / len(cpu_values), "cpu_pct_max": max(cpu_values),
-            "cores_usable": 1, "saturated_from_s": saturation_from(rows, 1),
-            "machine_busy_from_s": machine_busy_from(rows, 1), "load_avg_max": 3.6 if kind == "busy" else 0.4,
+            "cores_usable": 1, "saturated_from_s": saturation_from(rows, 1, 2),
+            "machine_busy_from_s": machine_busy_from(rows, 1, 2), "load_avg_max": 3.6 if kind == "busy" else 0.4,
             "machine_cores": 2}
 
 

@@ -112,10 +112,10 @@ def test_a_backlog_is_taken_in_one_wake_up_and_every_record_is_written(tmp_path)
     assert ids == list(range(1, 3001))
 
 
-def _second(at_s, lag, cpu, load=3.5):
-    from sse_perf_tool.selfcheck import ClientSecond
+def _second(at_s, lag, cpu, load=3.5, machine=None):
+    from sse_perf_tool.selfcheck import ClientSecond, machine_cores
 
-    return ClientSecond(int(at_s * NS), 0.1, lag, cpu, load)
+    return ClientSecond(int(at_s * NS), 0.1, lag, cpu, load, 95.0 * machine_cores() if machine is None else machine)
 
 
 def test_lag_while_sse_perf_idles_warns_machine_busy_never_fewer_threads(tmp_path):
@@ -126,7 +126,7 @@ def test_lag_while_sse_perf_idles_warns_machine_busy_never_fewer_threads(tmp_pat
     for k in range(1, 5):
         agg._handle_client(_second(k, 12.0, 2.0))
     text = out.getvalue()
-    assert "machine busy from 1 s" in text and "load average 3.5" in text
+    assert "machine busy from 1 s" in text and "load average 3.5" in text and "other processes" in text
     assert "fewer threads" not in text and "saturated" not in text
 
 

@@ -253,21 +253,32 @@ def test_the_brake_stops_a_run_whose_first_20_requests_all_fail_before_a_21st_is
     assert "Access token is invalid" in runner.stopped_early
 
 
-def test_the_brake_is_off_once_a_request_succeeds_and_cancels_do_not_count():
+def _outcome(request_id, kind=None):
+    record = RequestRecord(request_id, 1, "q", None, 0.0, 0)
+    record.ok = kind is None
+    record.error_kind = kind
+    record.error = None if kind is None else f"{kind.value} of request {request_id}"
+    return record
+
+
+def test_the_brake_judges_the_first_request_ids_not_the_first_to_finish():
+    """64 threads behind a balancer with one bad replica: 20 fast failures with later ids must not
+    stop a run whose first requests are still streaming; a success among the first ids turns the brake
+    off for good; cancels and requests outside the first ids do not count."""
     from sse_perf_tool.runner import AllFailedBrake
 
     brake = AllFailedBrake(3)
-    bad = RequestRecord(1, 1, "q", None, 0.0, 0)
-    bad.error_kind, bad.error = ErrorKind.TIMEOUT, "no response within 1 s"
-    cancelled = RequestRecord(2, 1, "q", None, 0.0, 0)
-    cancelled.error_kind = ErrorKind.CANCELLED
-    good = RequestRecord(3, 1, "q", None, 0.0, 0)
-    good.ok = True
-    assert brake.judge(bad) is None and brake.judge(cancelled) is None and brake.judge(bad) is None
-    assert brake.judge(good) is None
-    assert all(brake.judge(bad) is None for _ in range(10))  # a run that worked once is never braked
+    assert all(brake.judge(_outcome(n, ErrorKind.HTTP_STATUS), 1) is None for n in range(4, 40))  # later ids
+    assert brake.judge(_outcome(2, ErrorKind.CANCELLED), 1) is None
+    assert brake.judge(_outcome(1, ErrorKind.TIMEOUT), 1) is None
+    assert brake.judge(_outcome(3), 1) is None  # one of the first three worked
+    assert brake.judge(_outcome(2, ErrorKind.TIMEOUT), 1) is None  # and the brake stays off
     fresh = AllFailedBrake(3)
-    assert [fresh.judge(bad) for _ in range(2)] == [None, None] and "3 of them timeout" in fresh.judge(bad)
+    assert fresh.judge(_outcome(12, ErrorKind.TIMEOUT), None) is None  # warm-up not over: nothing judged
+    assert [fresh.judge(_outcome(n, ErrorKind.TIMEOUT), 11) for n in (12, 11)] == [None, None]
+    reason = fresh.judge(_outcome(13, ErrorKind.HTTP_STATUS), 11)
+    assert reason.startswith("each of the first 3 requests failed, 2 of them timeout: timeout of request 12")
+    assert fresh.judge(_outcome(14, ErrorKind.TIMEOUT), 11) is None  # once
 
 
 def test_without_a_brake_a_failing_run_runs_its_course():

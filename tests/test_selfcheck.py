@@ -9,9 +9,10 @@ from sse_perf_tool.selfcheck import (LAG_LIMIT_MS, SUSTAINED_S, ClientProbe, bre
                                      usable_cores)
 
 
-def _rows(values):
-    """values: (lag_p99_ms, cpu_pct) per second."""
-    return [{"second": i, "client.lag_p99_ms": lag, "client.cpu_pct": cpu} for i, (lag, cpu) in enumerate(values)]
+def _rows(values, machine=None):
+    """values: (lag_p99_ms, cpu_pct) per second; `machine`: the whole machine's CPU (% of one core) each second."""
+    return [{"second": i, "client.lag_p99_ms": lag, "client.cpu_pct": cpu, "client.machine_cpu_pct": machine}
+            for i, (lag, cpu) in enumerate(values)]
 
 
 def test_a_sustained_lag_breach_while_busy_marks_its_first_second():
@@ -23,18 +24,23 @@ def test_a_sustained_lag_breach_while_busy_marks_its_first_second():
 def test_lag_while_sse_perf_is_nearly_idle_is_a_busy_machine_not_saturation():
     """Issue 13: the lag came from other processes (sse-perf at 1.6-2.4 % CPU): that is 'machine
     busy', never 'use fewer threads'."""
-    rows = _rows([(1, 2), (9, 2), (1, 2), (8, 2.4), (7, 1.6), (6, 2), (1, 2)])
-    assert saturation_from(rows, cores=1) is None
-    assert machine_busy_from(rows, cores=1) == 3
+    rows = _rows([(1, 2), (9, 2), (1, 2), (8, 2.4), (7, 1.6), (6, 2), (1, 2)], machine=190.0)
+    assert saturation_from(rows, cores=1, all_cores=2) is None
+    assert machine_busy_from(rows, cores=1, all_cores=2) == 3
+    quiet = _rows([(1, 2), (9, 2), (1, 2), (8, 2.4), (7, 1.6), (6, 2), (1, 2)], machine=20.0)
+    assert machine_busy_from(quiet, cores=1, all_cores=2) is None  # lag not explained by other work
 
 
 def test_breach_tells_the_causes_apart():
     assert breach(1.0, 10.0, cores=1) is None
     assert breach(None, None, cores=1) is None
     assert breach(1.0, 95.0, cores=1) == "client"  # CPU near the usable core, even without lag
-    assert breach(20.0, 60.0, cores=1) == "client"  # lag while sse-perf is busy: its own threads
-    assert breach(20.0, 10.0, cores=1) == "machine"  # lag while sse-perf is idle: someone else
-    assert breach(20.0, 60.0, cores=2) == "machine"  # 60 % of two usable cores is little
+    assert breach(20.0, 60.0, 1, 190.0, 2) == "client"  # lag while sse-perf is busy: its own threads
+    assert breach(20.0, 10.0, 1, 190.0, 2) == "machine"  # lag while sse-perf idles and others fill the machine
+    assert breach(20.0, 10.0, 1, 40.0, 2) == "client"  # lag while the machine idles too: not others' doing
+    assert breach(20.0, 60.0, 2, 300.0, 4) == "machine"  # 60 % of two usable cores is little
+    assert breach(20.0, 10.0, 1, None, 2, load_avg=3.5) == "machine"  # no /proc/stat: the load says it
+    assert breach(20.0, 10.0, 1, None, 2, load_avg=0.5) == "client"
     assert breach(20.0, None, cores=1) == "client"  # CPU unknown: the tool is not cleared
 
 
@@ -92,7 +98,7 @@ def test_the_summary_section_has_the_contract_fields():
     probe.lags_ms.extend([0.1] * 98 + [20.0, 30.0])
     client = probe.summary(_rows([(20, 50), (25, 60), (30, 70)]))
     assert set(client) >= {"lag_ms_p50", "lag_ms_p99", "cpu_pct_mean", "cpu_pct_max", "saturated_from_s",
-                           "machine_busy_from_s", "load_avg_max", "machine_cores"}
+                           "machine_busy_from_s", "load_avg_max", "machine_cpu_pct_max", "machine_cores"}
     assert client["lag_ms_p50"] == pytest.approx(0.1) and client["lag_ms_p99"] > 19
     assert client["cpu_pct_mean"] == pytest.approx(60.0) and client["cpu_pct_max"] == 70
     assert client["saturated_from_s"] == 0 and client["machine_busy_from_s"] is None

@@ -131,6 +131,8 @@ class _OpenAIBase(Flavor):
                     finish_reason = choice.get("finish_reason")
                     if finish_reason is not None and not isinstance(finish_reason, str):
                         finish_reason = str(finish_reason)
+                    if not finish_reason:  # "" says no more than null
+                        finish_reason = None
                     break
 
         usage = obj.get("usage")
