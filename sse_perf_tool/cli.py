@@ -41,6 +41,10 @@ examples:
       how many threads does it hold within the SLO? (exit 99 when no level meets it)
   sse-perf --demo --rate 4 --arrival poisson --seed 42 --threads 64 --duration 60 --warmup 10
       open loop: 4 requests/s whatever the responses do; queue time counts (no coordinated omission)
+  sse-perf --base-url http://127.0.0.1:8000/v1 --api openai-chat --model qwen3 --tokenizer server \
+           --extra-body '{"chat_template_kwargs": {"enable_thinking": false}}' --threads 4 --duration 60
+      llama.cpp / llama-cpp-python (no usage in the stream): the server's own tokenizer counts the answers;
+      server-specific fields go into every request body
   sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --threads 256 --processes 2 --duration 120
       many fast streams: read them in 2 worker processes so the load generator keeps up
   sse-perf --config examples/mixed-datasets.toml --demo
@@ -51,8 +55,8 @@ examples:
       render report.html again from a run folder
 
 exit codes: 0 completed (even with failed requests), 2 bad usage or input (nothing sent),
-99 an SLO missed or --max-error-rate stopped the run (results written), 130 interrupted
-(partial results written), 1 internal error.
+99 an SLO missed, or --max-error-rate or the first 20 requests all failing stopped the run
+(results written), 130 interrupted (partial results written), 1 internal error.
 """
 
 

@@ -896,3 +896,36 @@ def test_new_session_reads_proxies_from_the_environment_once(monkeypatch):
     assert proxied.proxies.get("http") == "http://proxy.example:3128"
     assert "http" not in direct.proxies
     assert proxied.trust_env is False and direct.trust_env is False
+
+
+# -- llama-cpp-python's streams, as its source writes them ----------------------------------------
+# llama_cpp/llama_chat_format.py `_convert_text_completion_chunks_to_chat`: a role chunk
+# (delta {"role": "assistant"}), one `delta {"content": ...}` per piece, then `delta {}` with the
+# finish_reason; llama_cpp/server/app.py `get_event_publisher`: `data: [DONE]` at the end, or right
+# after the current chunk when another request interrupts it. No usage chunk (stream_options is ignored).
+
+def _llama_chat_chunk(delta, finish=None):
+    return sse({"id": "chatcmpl-4b1c", "model": "smollm2", "created": 1796160000, "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+
+
+LLAMA_CPP_PYTHON_CHAT = [
+    (1003 * MS, _llama_chat_chunk({"role": "assistant"})),
+    (1010 * MS, _llama_chat_chunk({"content": "Hello"})),
+    (1020 * MS, _llama_chat_chunk({"content": " there"})),
+    (1030 * MS, _llama_chat_chunk({}, finish="stop")),
+    (1031 * MS, OA_DONE),
+]
+
+
+def test_a_llama_cpp_python_chat_stream_is_ok_and_counted_by_the_tokenizer():
+    record, _, _, counter = run_scripted("openai-chat", LLAMA_CPP_PYTHON_CHAT)
+    assert record.ok and record.finish_reason == "stop"
+    assert record.token_source == "tokenizer" and record.output_tokens == 2  # "Hello there": no usage sent
+    assert record.ttft_ms == 10.0 and record.e2e_ms == 20.0
+
+
+def test_a_llama_cpp_python_stream_interrupted_by_another_request_is_truncated():
+    interrupted = LLAMA_CPP_PYTHON_CHAT[:2] + [(1011 * MS, OA_DONE)]  # [DONE] right after the current chunk
+    record, _, _, _ = run_scripted("openai-chat", interrupted)
+    assert not record.ok and record.error_kind is ErrorKind.TRUNCATED and record.chunks == 1

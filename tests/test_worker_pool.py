@@ -33,7 +33,7 @@ from sse_perf_tool.selfcheck import ClientProbe, usable_cores
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings  # not `Test*`: pytest would try to collect it
 from sse_perf_tool.worker_pool import RemoteTester, WorkerPool, WorkerPoolError
-from test_cli_load import cli, only_run  # noqa: F401 - cli is a fixture
+from test_cli_load import only_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER = "cl100k_base"
