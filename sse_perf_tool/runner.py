@@ -118,6 +118,7 @@ class Runner:
         self._pending_offset: Optional[int] = None  # the next arrival not yet claimed
         self._not_sent: Optional[int] = None
         self._sending_ended_ns: Optional[int] = None  # set by a cancel (Ctrl-C, early stop, end of grace)
+        self._abandoned: list[int] = []  # scheduled instants of arrivals claimed, then dropped by a cancel
         self.worker_errors: list[str] = []
 
     # -- observed by the aggregator --
@@ -206,6 +207,9 @@ class Runner:
             deadline = self._sending_ended_ns  # stopped early or cancelled: later arrivals were never due
         count = 0
         with self._lock:
+            for due in self._abandoned:  # claimed, then dropped by the cancel before they were sent
+                measured = self.measure_start_ns is None or due >= self.measure_start_ns
+                count += measured and (deadline is None or due < deadline)
             offset = self._pending_offset
             issued = self._issued
             while True:
@@ -279,6 +283,23 @@ class Runner:
                     self.measure_start_ns = due
             return request_id, scheduled_ns
 
+    def _wait_until_due(self, scheduled_ns: int) -> bool:
+        """Open loop: sleep until a claimed arrival is due; False when it must not be sent after all.
+        The deadline can pass while a worker waits for an arrival due before it (the poll that sets
+        the stop event is late, or this thread was): that arrival is still sent, as it was due. After a
+        cancel (Ctrl-C, an early stop, the end of grace) it is dropped and counted as not sent."""
+        wait_s = (scheduled_ns - self.clock()) / _NS
+        if wait_s <= 0 or not self.stop_event.wait(wait_s):
+            return True
+        if self._sending_ended_ns is not None or self.stopped_early:
+            with self._lock:
+                self._abandoned.append(scheduled_ns)
+            return False
+        remaining_s = (scheduled_ns - self.clock()) / _NS
+        if remaining_s > 0:
+            time.sleep(remaining_s)  # due before the deadline: it waits out its instant, then goes
+        return True
+
     def _is_measured(self, due_ns: int) -> bool:
         plan = self.plan
         if plan.warmup_requests > 0:
@@ -305,10 +326,8 @@ class Runner:
                 if claim is None:
                     break
                 request_id, scheduled_ns = claim
-                if scheduled_ns is not None:
-                    wait_s = (scheduled_ns - self.clock()) / _NS
-                    if wait_s > 0 and self.stop_event.wait(wait_s):
-                        break
+                if scheduled_ns is not None and not self._wait_until_due(scheduled_ns):
+                    break
                 with self._lock:
                     self._in_flight += 1
                 try:

@@ -285,3 +285,32 @@ def test_without_a_brake_a_failing_run_runs_its_course():
     runner, records = _failing_runner(RunPlan(threads=2, requests=30), None)
     runner.run()
     assert len(records) == 30 and runner.stopped_early is None
+
+
+def test_an_arrival_due_before_the_deadline_is_sent_even_if_the_stop_comes_while_it_waits():
+    """The open-loop race (a flaky `19 + 0 != 20`): a worker claimed an arrival due before the
+    deadline, then saw the stop event while sleeping until it was due, and dropped it: its request
+    id was used up, counted neither as sent nor as not sent. Shown deterministically by setting the
+    stop event while the worker waits for its second arrival (due at 200 ms, deadline 300 ms)."""
+    runner, records, _ = _runner(RunPlan(threads=1, duration_s=0.3, rate=5.0, arrival="constant"), work_s=0.001)
+    runner.start()
+    time.sleep(0.1)  # arrival 1 (0 ms) is done; the worker sleeps until arrival 2 (200 ms)
+    runner.stop_event.set()  # as run() does at the deadline, here early: the worker is still waiting
+    for thread in runner._threads:
+        thread.join(2.0)
+    assert runner.issued == 2
+    assert sorted(r.request_id for r in records) == [1, 2]
+    assert len(records) + runner.not_sent() == runner.issued
+    assert (records[1].sent_ns - runner.start_ns) / 1e9 >= 0.2  # it still waited for its instant
+
+
+def test_an_arrival_dropped_by_a_cancel_before_it_was_due_is_not_counted_as_not_sent():
+    """Ctrl-C at 100 ms while the worker waits for the arrival due at 200 ms: it is dropped, and it
+    was not yet due when sending ended, so it is no `not_sent` either (k6's dropped iterations count
+    only arrivals due while sending)."""
+    runner, records, _ = _runner(RunPlan(threads=1, duration_s=5, rate=5.0, arrival="constant"), work_s=0.001)
+    runner.start()
+    time.sleep(0.1)
+    runner.cancel()
+    assert [r.request_id for r in records] == [1]
+    assert runner.not_sent() == 0
