@@ -1,4 +1,4 @@
-"""Run settings as frozen dataclasses, their validation, and secret masking.
+"""Run settings as frozen dataclasses and their validation (masking is masking.py's).
 
 Raises ConfigError with one clear line; never reads argv, env or exits (that is cli.py's job).
 """
@@ -11,6 +11,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlsplit
+
+from .masking import mask_header_text, mask_header_value, mask_mapping, mask_secret, mask_url, strip_bearer
+
+__all__ = ["mask_header_text", "mask_header_value", "mask_mapping", "mask_secret", "mask_url"]  # re-exported
 
 API_NAMES = ("dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions")
 DEFAULT_QUERY = "你是谁"
@@ -101,21 +105,6 @@ class RunConfig:
         return out
 
 
-_SECRET_KEY = re.compile(r"key|token|secret|passw|pwd|auth|bearer|credential|cookie", re.IGNORECASE)
-
-
-def mask_mapping(value: Any, secret: bool = False) -> Any:
-    """A JSON value with every string under a secret-looking key masked (`api_key`, `token`, ...),
-    however deep below it (`{"auth": {"pass": ...}}`)."""
-    if isinstance(value, dict):
-        return {k: mask_mapping(v, secret or bool(_SECRET_KEY.search(str(k)))) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_mapping(v, secret) for v in value]
-    if isinstance(value, str) and secret:
-        return mask_secret(value)
-    return value
-
-
 def load_extra_body(text: Any) -> dict:
     """--extra-body: a JSON object, or @FILE holding one (a TOML table from --config is taken as is)."""
     if isinstance(text, dict):
@@ -141,15 +130,6 @@ def load_extra_body(text: Any) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a JSON object, not {type(value).__name__}")
     return value
-
-
-def mask_url(url: str) -> str:
-    """http://user:secret@host/v1 -> http://user:…@host/v1 (credentials in URLs are secrets too)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{parts.username}:…@{netloc}").geturl()
 
 
 def validate_base_url(url: str) -> str:
@@ -256,34 +236,4 @@ def parse_header(text: str) -> tuple[str, str]:
 
 def normalise_api_key(key: str) -> str:
     """Accepts 'app-xxx' or 'Bearer app-xxx'; returns the bare key."""
-    key = key.strip()
-    if key.lower().startswith("bearer "):
-        key = key[7:].strip()
-    return key
-
-
-def mask_secret(secret: str) -> str:
-    """'app-1234567890abcd9f3a' -> 'app-…9f3a'. Short secrets show nothing but the prefix."""
-    secret = normalise_api_key(secret)
-    prefix = ""
-    match = re.match(r"^([A-Za-z]{2,8}-)", secret)
-    if match:
-        prefix = match.group(1)
-    rest = secret[len(prefix):]
-    tail = rest[-4:] if len(rest) >= 12 else ""
-    return f"{prefix}…{tail}"
-
-
-_SECRET_HEADERS = ("authorization", "api-key", "x-api-key", "cookie", "proxy-authorization")
-
-
-def mask_header_value(name: str, value: str) -> str:
-    lowered = name.lower()
-    if lowered in _SECRET_HEADERS or "token" in lowered or "secret" in lowered or "key" in lowered:
-        return mask_secret(value)
-    return value
-
-
-def mask_header_text(text: str) -> str:
-    name, sep, value = text.partition(":")
-    return f"{name}{sep} {mask_header_value(name.strip(), value.strip())}" if sep else text
+    return strip_bearer(key)

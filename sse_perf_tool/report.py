@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 from . import report_load
+from .masking import mask_option
 from .report_i18n import LANGS, strings
 from .report_load import finite as _finite
 from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, PROBE_SLEEP_S, SUSTAINED_S
@@ -165,38 +166,6 @@ def shorten(text: Any, limit: int) -> str:
         return ""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-_SECRET_OPTION = re.compile(r"(api[_-]?key|password|passwd|secret|authorization|credential)", re.I)
-_SECRET_HEADER = re.compile(r"^\s*(authorization|x-api-key|api-key|proxy-authorization)\s*:\s*(.*)$", re.I)
-
-
-def _mask(secret: str) -> str:
-    """`app-…9f3a` style, the CONTRACT's masking; already-masked text is kept."""
-    if "…" in secret or len(secret) <= 4:
-        return secret if "…" in secret else "…"
-    scheme = ""
-    if secret.lower().startswith("bearer "):
-        scheme, secret = secret[:7], secret[7:]
-    prefix = secret.split("-", 1)[0] + "-" if "-" in secret[:8] else ""
-    return f"{scheme}{prefix}…{secret[-4:]}"
-
-
-def _mask_option(name: str, value: Any) -> Any:
-    """Defence in depth: the CLI masks keys already; the report never shows one in full."""
-    if isinstance(value, str) and _SECRET_OPTION.search(name) and not name.endswith("_file"):
-        return _mask(value)
-    if isinstance(value, (list, tuple)):
-        out = []
-        for item in value:
-            match = _SECRET_HEADER.match(item) if isinstance(item, str) else None
-            if match:
-                item = f"{item.split(':', 1)[0]}: {_mask(match.group(2))}"
-            elif isinstance(item, str) and _SECRET_OPTION.search(name) and not name.endswith("_file"):
-                item = _mask(item)
-            out.append(item)
-        return out
-    return value
 
 
 # ---------------------------------------------------------------- loading
@@ -1000,7 +969,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
                                   color={"ttft": BLUE, "tpot": PURPLE, "e2e": TEAL, "itl": ORANGE}[key]))
 
     config = run.get("config") if isinstance(run.get("config"), dict) else {}
-    options = [(str(name), fmt_option(_mask_option(str(name), value))) for name, value in config.items()]
+    options = [(str(name), fmt_option(mask_option(str(name), value))) for name, value in config.items()]
     source_total = sum(digest.token_sources.values())
     token_sources = [
         f"{t.get('token_source_' + name, name)} {100.0 * count / source_total:.0f} %"

@@ -1,0 +1,95 @@
+"""Secrets masked for display: the one masking of every output (console, files, report, history).
+
+Imports nothing from the package. Shown masked, a key keeps its vendor prefix and, when long
+enough that four characters give little away, its last four: `app-…9f3a`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+MASK = "…"
+TAIL_FROM = 12  # a secret (after its prefix) of at least this many characters shows its last 4
+
+# keys of a JSON body and names of headers that hold secrets (any case, anywhere in the name)
+SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|bearer|credential|cookie", re.IGNORECASE)
+# sse-perf's own options that hold secrets (their *_file options hold paths, not secrets)
+SECRET_OPTION = re.compile(r"api[_-]?key|password|passwd|secret|authorization|credential", re.IGNORECASE)
+
+
+def strip_bearer(key: str) -> str:
+    """'Bearer app-xxx' or 'app-xxx' -> 'app-xxx'."""
+    key = key.strip()
+    if key.lower().startswith("bearer "):
+        key = key[7:].strip()
+    return key
+
+
+def mask_secret(secret: str) -> str:
+    """'app-1234567890abcd9f3a' -> 'app-…9f3a'; short secrets show nothing but the prefix; text
+    already masked stays as it is (masking twice must not hide the tail it kept)."""
+    secret = strip_bearer(secret)
+    if MASK in secret:
+        return secret
+    prefix = ""
+    match = re.match(r"^([A-Za-z]{2,8}-)", secret)
+    if match:
+        prefix = match.group(1)
+    rest = secret[len(prefix):]
+    tail = rest[-4:] if len(rest) >= TAIL_FROM else ""
+    return f"{prefix}{MASK}{tail}"
+
+
+def mask_url(url: str) -> str:
+    """http://user:secret@host/v1 -> http://user:…@host/v1 (credentials in URLs are secrets too)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:{MASK}@{netloc}").geturl()
+
+
+def mask_header_value(name: str, value: str) -> str:
+    """A header's value as shown: masked under a secret-looking name, its auth scheme kept
+    ('Bearer sk-…9999')."""
+    if not SECRET_NAME.search(name):
+        return value
+    scheme, sep, rest = value.strip().partition(" ")
+    if sep and scheme.lower() in ("bearer", "basic", "token") and rest.strip():
+        return f"{scheme} {mask_secret(rest)}"
+    return mask_secret(value)
+
+
+def mask_header_text(text: str) -> str:
+    """'X-Token: abc…' -> 'X-Token: …' (a 'Name: value' header as given on the command line)."""
+    name, sep, value = text.partition(":")
+    return f"{name}{sep} {mask_header_value(name.strip(), value.strip())}" if sep else text
+
+
+def mask_mapping(value: Any, secret: bool = False) -> Any:
+    """A JSON value with every string under a secret-looking key masked (`api_key`, `token`, ...),
+    however deep below it (`{"auth": {"pass": ...}}`)."""
+    if isinstance(value, dict):
+        return {k: mask_mapping(v, secret or bool(SECRET_NAME.search(str(k)))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_mapping(v, secret) for v in value]
+    if isinstance(value, str) and secret:
+        return mask_secret(value)
+    return value
+
+
+def mask_option(name: str, value: Any) -> Any:
+    """One run option as shown anywhere (defence in depth: summary.json has them masked already).
+    Secret options, header lists ('Name: value') and nested bodies are masked."""
+    secret = bool(SECRET_OPTION.search(name)) and not name.endswith("_file")
+    if isinstance(value, str):
+        return mask_secret(value) if secret else (mask_url(value) if "://" in value else value)
+    if isinstance(value, dict):
+        return mask_mapping(value, secret)
+    if isinstance(value, (list, tuple)):
+        return [mask_secret(v) if secret and isinstance(v, str)
+                else mask_header_text(v) if isinstance(v, str) and ":" in v and "://" not in v
+                else mask_url(v) if isinstance(v, str) else v for v in value]
+    return value
