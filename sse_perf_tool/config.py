@@ -1,6 +1,6 @@
 """Run settings as frozen dataclasses and their validation (masking is masking.py's).
 
-Raises ConfigError with one clear line; never reads argv, env or exits (that is cli.py's job).
+Raises ConfigError with one clear line; never reads argv, env or exits (that is the cli package's job).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from .masking import mask_header_text, mask_header_value, mask_mapping, mask_sec
 
 __all__ = ["mask_header_text", "mask_header_value", "mask_mapping", "mask_secret", "mask_url"]  # re-exported
 
+TIKTOKEN_ENCODINGS = ("cl100k_base", "o200k_base")  # tokens.py builds them
+SERVER = "server"  # --tokenizer server
+HF_PREFIX = "hf:"  # --tokenizer hf:PATH
 API_NAMES = ("dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions")
 DEFAULT_QUERY = "你是谁"
 
@@ -165,8 +168,6 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"--temperature must be between 0 and 2 (got {cfg.temperature:g})")
     if cfg.top_p is not None and not 0 < cfg.top_p <= 1:
         raise ConfigError(f"--top-p must be in (0, 1] (got {cfg.top_p:g})")
-    from .tokens import check_tokenizer_spec
-
     problem = check_tokenizer_spec(cfg.tokenizer)
     if problem:
         raise ConfigError(problem)
@@ -232,6 +233,23 @@ def parse_header(text: str) -> tuple[str, str]:
     if not sep or not _HEADER_NAME.match(name):
         raise ConfigError(f"--header must look like 'Name: value' (got {mask_header_text(text)!r})")
     return name, value.strip()
+
+
+def check_tokenizer_spec(spec: str) -> Optional[str]:
+    """None when `spec` is a --tokenizer value sse-perf knows, else the reason it is not (one line)."""
+    if spec in TIKTOKEN_ENCODINGS or spec == SERVER:
+        return None
+    if spec.startswith(HF_PREFIX):
+        if not spec[len(HF_PREFIX):]:
+            return "--tokenizer hf: needs a path to a tokenizer.json (hf:PATH)"
+        path = Path(spec[len(HF_PREFIX):]).expanduser()
+        if path.is_dir():
+            path = path / "tokenizer.json"
+        if not path.is_file():
+            return f"--tokenizer {spec}: no tokenizer.json at {path}"
+        return None
+    return (f"--tokenizer must be {', '.join(TIKTOKEN_ENCODINGS)}, server, or hf:PATH/tokenizer.json "
+            f"(got {spec!r})")
 
 
 def normalise_api_key(key: str) -> str:

@@ -1,7 +1,7 @@
 """`--config run.toml`: a TOML file of run options -> {argparse dest: value} for `parser.set_defaults`.
 
 Options are found by reading the parser's own actions, so every long option works in the file with no
-list kept here. Raises ConfigError with one line; never reads argv or exits, never imports cli.py.
+list kept here. Raises ConfigError with one line; never reads argv or exits, never imports the cli package.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from .config import ConfigError, RunConfig, mask_url
 from .flavors import get_flavor
 from .flavors.base import RequestSettings
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
+from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO, EXIT_USAGE
 from .storage import OutputError, check_writable
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_SLO, EXIT_INTERRUPTED = 0, 1, 2, 99, 130
 _NS = 1_000_000_000
 
 

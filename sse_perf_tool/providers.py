@@ -1,6 +1,6 @@
 """Workload sources shared by all threads: QueryProvider, WeightedQueryProvider (--dataset) and
 ApiKeyProvider. All are thread-safe; files are read and checked once, up front, so a bad file
-raises ConfigError before anything is sent. Imports only config and flavors.base (Query).
+raises ConfigError before anything is sent. Imports only config and query.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from .config import ConfigError
-from .flavors.base import Query
+from .query import Query
 
 
 class _RoundRobin:

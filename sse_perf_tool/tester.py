@@ -205,7 +205,7 @@ class SSETester:
             record.error = record.error.replace(api_key, mask_secret(api_key))
         try:
             self._count_tokens(record, "".join(answer_parts), "".join(reasoning_parts), usage)
-        except Exception as exc:  # a tokenizer's own failure must not end the worker thread or lose the record
+        except Exception:  # a tokenizer's own failure must not end the worker thread or lose the record
             record.output_tokens, record.token_source = estimate_tokens("".join(answer_parts)), "estimate"
             record.pending_text = None
         with self._lock:

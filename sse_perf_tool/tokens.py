@@ -1,7 +1,7 @@
 """Output-token counts for an answer when the server reports no usage: tiktoken offline, a local
 Hugging Face tokenizer.json, else an estimate. (`--tokenizer server` is server_tokens.py's.)
 
-Imports nothing from the package. tiktoken and tokenizers are imported lazily (so `sse-perf --help`
+Imports only config (the --tokenizer names). tiktoken and tokenizers are imported lazily (so `sse-perf --help`
 stays fast) and never touch the network: tiktoken's rank files ship in `sse_perf_tool/data/`.
 """
 
@@ -16,16 +16,16 @@ import threading
 from pathlib import Path
 from typing import Any, Optional
 
+from .config import HF_PREFIX, SERVER, TIKTOKEN_ENCODINGS
+
 log = logging.getLogger(__name__)
 
-ENCODINGS = ("cl100k_base", "o200k_base")
+ENCODINGS = TIKTOKEN_ENCODINGS
 
 SOURCE_TOKENIZER = "tokenizer"
 SOURCE_HF = "tokenizer:hf"
 SOURCE_SERVER = "server"
 SOURCE_ESTIMATE = "estimate"
-SERVER = "server"
-HF_PREFIX = "hf:"
 
 # sha256 of the unzipped rank files (equal to the official downloads; see
 # shared/data/tiktoken/README.md and tiktoken_ext/openai_public.py).
@@ -249,24 +249,8 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def check_tokenizer_spec(spec: str) -> Optional[str]:
-    """None when `spec` is a --tokenizer value sse-perf knows, else the reason it is not."""
-    if spec in ENCODINGS or spec == SERVER:
-        return None
-    if spec.startswith(HF_PREFIX):
-        path = Path(spec[len(HF_PREFIX):]).expanduser()
-        if not spec[len(HF_PREFIX):]:
-            return "--tokenizer hf: needs a path to a tokenizer.json (hf:PATH)"
-        if path.is_dir():
-            path = path / "tokenizer.json"
-        if not path.is_file():
-            return f"--tokenizer {spec}: no tokenizer.json at {path}"
-        return None
-    return f"--tokenizer must be {', '.join(ENCODINGS)}, server, or hf:PATH/tokenizer.json (got {spec!r})"
-
-
 def make_token_counter(spec: str):
-    """The counter for a --tokenizer value (checked with check_tokenizer_spec first). Raises
+    """The counter for a --tokenizer value (checked by config.check_tokenizer_spec first). Raises
     TokenizerUnavailable when a tokenizer.json cannot be loaded."""
     if spec.startswith(HF_PREFIX):
         path = Path(spec[len(HF_PREFIX):]).expanduser()

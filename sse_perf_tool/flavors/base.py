@@ -1,13 +1,15 @@
 """The contract every wire flavour implements: build a request, read one SSE event.
 
-Imports only from `sse` (the event type). No HTTP, no clocks.
+Imports only query (the prompt a body is built from). No HTTP, no clocks.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
+
+from ..query import Query  # noqa: F401 - the flavours' input, re-exported for their callers
 
 _scan_once = json.JSONDecoder().scan_once
 
@@ -26,16 +28,6 @@ class RequestSettings:
     top_p: Optional[float] = None
     user: str = "sse-perf"
     conversation_id: str = ""
-
-
-@dataclass(frozen=True)
-class Query:
-    """One prompt from the workload. `inputs` are Dify app inputs; `max_tokens` overrides the run's."""
-
-    text: str
-    inputs: dict = field(default_factory=dict)
-    dataset: Optional[str] = None
-    max_tokens: Optional[int] = None
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 """`sse-perf compare`: options -> loaded runs -> terminal table / JSON / HTML, and the exit code
 (0, 2 bad usage or unknown run, 99 a regression beyond --fail-on-regression).
 
-The command-line layer of compare.py and compare_report.py; cli.py dispatches `compare` here.
+The command-line layer of compare.py and compare_report.py; the cli package dispatches `compare` here.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
-from .cli import EXIT_OK, EXIT_SLO, EXIT_USAGE, _Parser, resolve_run_id
-from .config import ConfigError
-
-EXIT_REGRESSION = EXIT_SLO  # 99, as for a missed SLO: "the run is not good enough"
+from ..config import ConfigError
+from ..exit_codes import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
+from .common import Parser
+from .history import resolve_run_id
 
 COMPARE_EXAMPLES = """\
 examples:
@@ -33,7 +33,7 @@ not a run folder, 99 a metric regressed beyond --fail-on-regression.
 
 
 def _threshold(text: str) -> float:
-    from .compare import parse_threshold
+    from ..compare import parse_threshold
 
     try:
         return parse_threshold(text)
@@ -42,7 +42,7 @@ def _threshold(text: str) -> float:
 
 
 def build_compare_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sse-perf compare",
+    p = Parser(prog="sse-perf compare",
                 description="Compare runs (history ids from `sse-perf history`, or run folders): the main figures\n"
                 "side by side with the change against the first run (the baseline), better or worse by each\n"
                 "metric's direction; optionally an HTML comparison report and a regression gate.",
@@ -76,8 +76,8 @@ def compare_main(argv: Sequence[str]) -> int:
         return _fail("compare needs at least two runs: ids from `sse-perf history` or run folders"
                      + (" (--baseline ID plus one or more runs)" if args.baseline else ""))
 
-    from .compare import compare_runs, load_runs, regression_lines, table_lines
-    from .history import History, HistoryError, default_history_path
+    from ..compare import compare_runs, load_runs, regression_lines, table_lines
+    from ..history import History, HistoryError, default_history_path
 
     path = args.history or default_history_path(args.output_dir)
     opened: list = []
@@ -120,7 +120,7 @@ def compare_main(argv: Sequence[str]) -> int:
 
 
 def _write_html(target: str, comparison: dict, runs: list, lang: str) -> Path:
-    from .compare_report import render_compare
+    from ..compare_report import render_compare
 
     html = render_compare(comparison, runs, lang=lang)
     path = Path(target)
@@ -132,11 +132,3 @@ def _write_html(target: str, comparison: dict, runs: list, lang: str) -> Path:
     except OSError as exc:
         raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
     return path
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:  # `python -m sse_perf_tool.compare_cli`, for tests
-    return compare_main(sys.argv[1:] if argv is None else argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

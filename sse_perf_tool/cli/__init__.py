@@ -1,0 +1,48 @@
+"""The command line: `sse-perf [run options]` and its sub-commands, one module each (run, mock,
+report, history, compare). The only package that reads argv and the environment, prints usage
+errors or decides the exit code (exit_codes.py has them all).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional, Sequence
+
+from ..exit_codes import EXIT_OK, EXIT_USAGE
+from .run import build_run_parser, config_from_args, parse_run_args, run_main
+
+__all__ = ["main", "build_run_parser", "config_from_args", "parse_run_args"]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point; returns the exit code (argparse's own exits, --help included, become returns)."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except BrokenPipeError:  # `sse-perf history | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: list) -> int:
+    command = argv[0] if argv else None
+    if command == "mock-server":
+        from .mock import mock_server_main
+
+        return mock_server_main(argv[1:])
+    if command == "report":
+        from .report import report_main
+
+        return report_main(argv[1:])
+    if command == "history":
+        from .history import history_main
+
+        return history_main(argv[1:])
+    if command == "compare":
+        from .compare import compare_main
+
+        return compare_main(argv[1:])
+    return run_main(argv)

@@ -1,0 +1,278 @@
+"""`sse-perf [run options]`: argparse -> a validated RunConfig, then the run (execution.py).
+
+Reads argv and the environment (SSE_PERF_API_KEY, SSE_PERF_SSH_PASSWORD); heavy imports happen
+inside functions, so --help stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+
+from .. import __version__
+from ..config import (API_NAMES, DEFAULT_QUERY, ConfigError, RunConfig, load_extra_body, parse_header, validate,
+                       validate_base_url)
+from ..exit_codes import EXIT_USAGE
+from ..slo import SLO_HELP
+from .common import Parser, number, number_list, positive_int
+
+
+RUN_EXAMPLES = """\
+examples:
+  sse-perf --demo --threads 20 --duration 30
+      a real load test against the embedded mock server (no server needed)
+  sse-perf --host 10.0.0.5 --port 80 --api-key app-xxx --threads 20 --ramp-up 10 --duration 60
+      a Dify chat app: 20 users started over 10 s, sending for 60 s
+  sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --model qwen2.5-7b \\
+           --param-file examples/queries.txt --threads 32 --duration 120 --model-name qwen7b
+      a vLLM / SGLang / TGI OpenAI-compatible server with a file of prompts
+  sse-perf --api-key-file keys.txt --param-file dataset.jsonl --requests 500 --threads 16
+      exactly 500 requests, keys and prompts taken in turn
+  sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --threads 32 --duration 300 \\
+           --gpu ssh://ops@gpu1 --server-metrics http://gpu1:8000/metrics
+      the same with the server's GPUs (nvidia-smi over SSH) and vLLM's queue metrics
+  sse-perf --demo --sweep-threads 1,4,16,64 --duration 10 --slo "ttft_p95<500ms"
+      how many threads does it hold within the SLO? (exit 99 when no level meets it)
+  sse-perf --demo --rate 4 --arrival poisson --seed 42 --threads 64 --duration 60 --warmup 10
+      open loop: 4 requests/s whatever the responses do; queue time counts (no coordinated omission)
+  sse-perf --base-url http://127.0.0.1:8000/v1 --api openai-chat --model qwen3 --tokenizer server \
+           --extra-body '{"chat_template_kwargs": {"enable_thinking": false}}' --threads 4 --duration 60
+      llama.cpp / llama-cpp-python (no usage in the stream): the server's own tokenizer counts the answers;
+      server-specific fields go into every request body
+  sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --threads 256 --processes 2 --duration 120
+      many fast streams: read them in 2 worker processes so the load generator keeps up
+  sse-perf --config examples/mixed-datasets.toml --demo
+      a load profile kept in version control; options on the command line win
+  sse-perf mock-server --port 8000 --ttft-ms 300 --itl-ms 25
+      run the simulated LLM server in the foreground
+  sse-perf report report/20261121-101500
+      render report.html again from a run folder
+
+exit codes: 0 completed (even with failed requests), 2 bad usage or input (nothing sent),
+99 an SLO missed, or --max-error-rate or the first 20 requests all failing stopped the run
+(results written), 130 interrupted (partial results written), 1 internal error.
+"""
+
+
+DEFAULT_OPEN_LOOP_THREADS = 64
+
+
+def build_run_parser() -> argparse.ArgumentParser:
+    p = Parser(
+        prog="sse-perf",
+        description="Load test a streaming LLM endpoint (Dify, vLLM, SGLang, TGI, any OpenAI-compatible "
+        "server): concurrency, TTFT, TPOT, throughput and errors, with a per-second live table, a run "
+        "folder of raw records and an HTML report.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"sse-perf {__version__}")
+    t = p.add_argument_group("target")
+    t.add_argument("--host", default="localhost", help="target host (default: localhost)")
+    t.add_argument("--port", type=positive_int, default=80, help="target port (default: 80)")
+    t.add_argument("--base-url", help="full base URL, e.g. https://x/v1; wins over --host/--port")
+    t.add_argument("--api", choices=API_NAMES, default="dify-chat", help="wire flavour (default: dify-chat)")
+    t.add_argument("--api-key", help="app-xxx or 'Bearer app-xxx' (or env SSE_PERF_API_KEY)")
+    t.add_argument("--api-key-file", help="file with one key per line; requests take keys in turn")
+    t.add_argument("--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)")
+    t.add_argument("--no-request-id", action="store_true",
+                   help="send no X-Request-Id header (by default each request has a UUID; --header "
+                   "'X-Request-Id: ...' sends yours instead)")
+    t.add_argument("--timeout", type=number, default=60.0, metavar="S",
+                   help="per-request connect and read limit; also the longest silence between events (default: 60)")
+    w = p.add_argument_group("workload")
+    w.add_argument("--query", default=DEFAULT_QUERY, help=f"the prompt when no --param-file is given (default: {DEFAULT_QUERY})")
+    w.add_argument("--param-file", help=".txt: one query per line; .jsonl: {query, inputs, dataset, max_tokens}")
+    w.add_argument("--dataset", action="append", default=[], metavar="NAME=PATH[:WEIGHT]",
+                   help="a named query file (.txt or .jsonl); repeatable; each request draws a dataset by weight "
+                   "(default 1) and takes its next query")
+    w.add_argument("--model", help="model field for OpenAI flavours")
+    w.add_argument("--max-tokens", type=positive_int, help="max_tokens sent where the flavour has it")
+    w.add_argument("--temperature", type=number)
+    w.add_argument("--top-p", type=number)
+    w.add_argument("--user", default="sse-perf", help="Dify user field (default: sse-perf)")
+    w.add_argument("--conversation-id", default="", help="Dify conversation_id (default: empty = new conversation)")
+    w.add_argument("--tokenizer", default="cl100k_base", metavar="NAME",
+                   help="how answers are counted when the server reports no usage: cl100k_base or o200k_base "
+                   "(tiktoken, OpenAI's tokenizers), server (the target's own /tokenize or /extras/tokenize "
+                   "endpoint: vLLM, SGLang, llama.cpp, llama-cpp-python), or hf:PATH (a local tokenizer.json, "
+                   "offline) (default: cl100k_base)")
+    w.add_argument("--extra-body", metavar="JSON|@FILE",
+                   help="JSON object merged into every request body (its keys win), e.g. "
+                   "'{\"ignore_eos\": true, \"min_tokens\": 128}' or @extra.json")
+    load = p.add_argument_group("load (closed loop by default: each thread sends its next request when the last ends)")
+    load.add_argument("--threads", type=positive_int, default=None,
+                      help=f"concurrent users (default: 1); with --rate, the most requests in flight "
+                      f"(default: {DEFAULT_OPEN_LOOP_THREADS})")
+    load.add_argument("--processes", type=positive_int, default=1, metavar="P",
+                      help="read the streams in P worker processes, the threads spread over them (default: 1 = "
+                      "all in this process); one Python process reads at most about one core's worth of events, "
+                      "so use 2 or more when the self-check reports the load generator saturated")
+    load.add_argument("--ramp-up", type=number, default=0.0, metavar="S", help="start the threads evenly over S seconds")
+    load.add_argument("--duration", "--execution-time", dest="duration", type=number, default=0.0, metavar="S",
+                      help="seconds to keep sending; 0 = one request per thread (default: 0)")
+    load.add_argument("--requests", type=positive_int, metavar="N", help="stop after N requests in total")
+    load.add_argument("--grace", type=number, default=30.0, metavar="S",
+                      help="after --duration, in-flight requests get S seconds to finish, then are cancelled (default: 30)")
+    load.add_argument("--rate", type=number, metavar="R",
+                      help="open loop: R requests/s on an arrival schedule, whatever the responses do")
+    load.add_argument("--arrival", choices=("poisson", "constant"), default="poisson",
+                      help="open-loop arrival schedule (default: poisson)")
+    load.add_argument("--seed", type=positive_int, help="seed for arrivals and --dataset draws (default: random, "
+                      "recorded in summary.json so a run can be repeated)")
+    load.add_argument("--sweep-threads", type=number_list(True), metavar="1,2,4,..",
+                      help="run each thread count in turn for --duration (or --requests), one run folder")
+    load.add_argument("--sweep-rate", type=number_list(False), metavar="1,2,4,..",
+                      help="open-loop sweep: run each rate (requests/s) in turn")
+    load.add_argument("--cooldown", type=number, default=0.0, metavar="S", help="pause between sweep levels")
+    load.add_argument("--warmup", type=number, default=0.0, metavar="S",
+                      help="first S seconds (of each sweep level) are warm-up: recorded, excluded from statistics; "
+                      "--duration counts after them")
+    load.add_argument("--warmup-requests", type=positive_int, default=0, metavar="N",
+                      help="the first N requests (of each level) are warm-up")
+    load.add_argument("--max-error-rate", type=number, metavar="PCT",
+                      help="stop the run early when more than PCT%% of the last 50 requests (20 at least) failed")
+    load.add_argument("--keep-going", action="store_true",
+                      help="do not stop when each of the first 20 measured requests failed (by default such a "
+                      "run stops, naming the top error: it is misconfigured, not loaded)")
+    gates = p.add_argument_group("service levels (exit code 99 when one is missed)")
+    gates.add_argument("--slo", action="append", default=[], metavar="EXPR", help=SLO_HELP)
+    o = p.add_argument_group("output")
+    o.add_argument("--output-dir", default="report", help="parent of run folders (default: ./report)")
+    o.add_argument("--html-report", metavar="PATH", help="write report.html here instead of inside the run folder")
+    o.add_argument("--model-name", help="label for the run; part of the run folder's name")
+    o.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the live table and report")
+    o.add_argument("--quiet", action="store_true", help="no per-second table, only the final summary")
+    o.add_argument("--history", metavar="PATH", help="history database of every run (default: OUTPUT_DIR/history.db)")
+    o.add_argument("--no-history", action="store_true", help="do not record this run in the history database")
+    g = p.add_argument_group("telemetry (sampled every second into the time series and report)")
+    g.add_argument("--gpu", action="append", default=[], metavar="SOURCE",
+                   help="'local' (NVML) or ssh://user@host[:port] (nvidia-smi over SSH); repeatable")
+    g.add_argument("--gpu-index", metavar="0,1", help="only these GPU indices (default: all)")
+    g.add_argument("--ssh-key", metavar="PATH", help="private key for ssh:// GPU sources (else ssh-agent, or the "
+                   "password in env SSE_PERF_SSH_PASSWORD)")
+    g.add_argument("--ssh-accept-new-host-key", action="store_true",
+                   help="accept a host key missing from known_hosts (with a warning) instead of refusing")
+    g.add_argument("--known-hosts", metavar="PATH", help="known_hosts file (default: ~/.ssh/known_hosts)")
+    g.add_argument("--server-metrics", action="append", default=[], metavar="URL",
+                   help="Prometheus /metrics endpoint to scrape (vLLM, SGLang); repeatable")
+    g.add_argument("--server-metric", action="append", default=[], metavar="NAME",
+                   help="also record this Prometheus metric name; repeatable")
+    p.add_argument("--demo", action="store_true", help="start the embedded mock server on a free loopback port and target it")
+    p.add_argument("--config", metavar="FILE.toml", help="run options from a TOML file (keys = option names without "
+                   "--); options on the command line win")
+    return p
+
+
+def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
+    base_url = args.base_url or f"http://{args.host}:{args.port}/v1"
+    if not args.demo:
+        validate_base_url(base_url)
+    headers = tuple(parse_header(h) for h in args.header)
+    cfg = RunConfig(
+        base_url=base_url,
+        api=args.api,
+        api_key=args.api_key or env.get("SSE_PERF_API_KEY") or None,
+        api_key_file=args.api_key_file,
+        query=args.query,
+        param_file=args.param_file,
+        threads=_threads(args),
+        processes=args.processes,
+        ramp_up_s=args.ramp_up,
+        duration_s=args.duration,
+        requests=args.requests,
+        timeout_s=args.timeout,
+        grace_s=args.grace,
+        model=args.model,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        headers=headers,
+        user=args.user,
+        conversation_id=args.conversation_id,
+        output_dir=args.output_dir,
+        html_report=args.html_report,
+        model_name=args.model_name,
+        tokenizer=args.tokenizer,
+        lang=args.lang,
+        quiet=args.quiet,
+        demo=args.demo,
+        gpu=tuple(args.gpu),
+        gpu_index=args.gpu_index,
+        ssh_key=args.ssh_key,
+        ssh_accept_new_host_key=args.ssh_accept_new_host_key,
+        known_hosts=args.known_hosts,
+        server_metrics=tuple(args.server_metrics),
+        server_metric_names=tuple(args.server_metric),
+        rate=args.rate,
+        arrival=args.arrival,
+        seed=args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31),
+        sweep_threads=args.sweep_threads or (),
+        sweep_rate=args.sweep_rate or (),
+        cooldown_s=args.cooldown,
+        warmup_s=args.warmup,
+        warmup_requests=args.warmup_requests,
+        slo=",".join(args.slo) or None,
+        max_error_rate_pct=args.max_error_rate,
+        datasets=tuple(args.dataset),
+        config_file=args.config,
+        history=args.history,
+        no_history=args.no_history,
+        request_id=not args.no_request_id,
+        extra_body=load_extra_body(args.extra_body) if args.extra_body is not None else None,
+        keep_going=args.keep_going,
+    )
+    if args.port < 1 or args.port > 65535:
+        raise ConfigError(f"--port must be between 1 and 65535 (got {args.port})")
+    return validate(cfg)
+
+
+def _threads(args: argparse.Namespace) -> int:
+    if args.sweep_threads and args.threads is not None:
+        raise ConfigError("--threads and --sweep-threads cannot be combined: the sweep sets the threads of each level")
+    if args.threads is not None:
+        return args.threads
+    if args.sweep_threads:
+        return max(args.sweep_threads)
+    return DEFAULT_OPEN_LOOP_THREADS if (args.rate is not None or args.sweep_rate) else 1
+
+
+def parse_run_args(argv: list) -> argparse.Namespace:
+    """argv (and --config FILE, whose options the command line overrides) -> Namespace.
+    Raises ConfigError for a bad config file; argparse exits 2 for bad options."""
+    parser = build_run_parser()
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    if not known.config:
+        return parser.parse_args(argv)
+    from ..config_file import load_config_file
+
+    values = load_config_file(known.config, parser)
+    # repeatable options: the command line's list replaces the file's (it would otherwise add to it)
+    appends = {a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)}
+    listed = {dest: values.pop(dest) for dest in list(values) if dest in appends}
+    parser.set_defaults(**values)
+    args = parser.parse_args(argv)
+    for dest, value in listed.items():
+        if not getattr(args, dest):
+            setattr(args, dest, list(value) if isinstance(value, (list, tuple)) else [value])
+    return args
+
+
+def run_main(argv: list) -> int:
+    """A load test: bad input exits 2 before anything is sent."""
+    try:
+        args = parse_run_args(argv)
+        cfg = config_from_args(args, dict(os.environ))
+        from ..execution import prepare_run
+
+        prepared = prepare_run(cfg, ssh_password=os.environ.get("SSE_PERF_SSH_PASSWORD") or None)
+    except ConfigError as exc:
+        print(f"sse-perf: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from ..execution import execute_run
+
+    return execute_run(prepared)
