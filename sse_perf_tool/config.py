@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlsplit
@@ -81,7 +81,6 @@ class RunConfig:
     request_id: bool = True  # send X-Request-Id (a UUID per request) unless --no-request-id
     extra_body: Optional[dict] = None  # --extra-body: merged into every request body
     keep_going: bool = False  # do not stop a run whose first requests all fail
-    extra: dict = field(default_factory=dict)
 
     @property
     def open_loop(self) -> bool:
@@ -99,7 +98,6 @@ class RunConfig:
     def masked(self) -> dict:
         """Every option, JSON-ready, with keys and secret-looking header values masked."""
         out = asdict(self)
-        out.pop("extra")
         out["api_key"] = mask_secret(self.api_key) if self.api_key else None
         out["base_url"] = mask_url(self.base_url)
         out["server_metrics"] = [mask_url(url) for url in self.server_metrics]

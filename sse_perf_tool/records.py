@@ -21,6 +21,7 @@ class ErrorKind(str, Enum):
     TRUNCATED = "truncated"
     PROTOCOL = "protocol"
     CANCELLED = "cancelled"
+    INTERNAL = "internal"  # a bug in sse-perf itself while handling the request (never the server's fault)
 
 
 _NS_PER_MS = 1_000_000.0
@@ -99,8 +100,8 @@ class RequestRecord:
         return _ms(self.sent_ns, self.last_token_ns)
 
     @property
-    def total_ms(self) -> float:
-        return _ms(self.sent_ns, self.ended_ns) or 0.0
+    def total_ms(self) -> Optional[float]:
+        return _ms(self.sent_ns, self.ended_ns)
 
     @property
     def queue_ms(self) -> float:

@@ -54,7 +54,6 @@ DIST_METRICS = (("ttfb_ms", "TTFB"), ("ttft_ms", "TTFT"), ("ttfo_ms", "TTFO"),
                 ("tpot_ms", "TPOT"), ("itl_ms", "ITL"), ("e2e_ms", "E2E"))
 OPEN_LOOP_METRICS = (("queue_ms", "family_queue"), ("ttft_from_scheduled_ms", "family_ttft_from_scheduled"),
                      ("e2e_from_scheduled_ms", "family_e2e_from_scheduled"))  # (key, report_i18n key)
-ERROR_KINDS = ("connect", "timeout", "http_status", "stream_error", "truncated", "protocol", "cancelled")
 GPU_COLUMN = re.compile(r"^gpu\[(?P<device>.+)\]\.(?P<metric>[^.\[\]]+)$")
 SERVER_COLUMN = re.compile(r"^server\[(?P<name>.+)\]$")
 GPU_METRIC_ORDER = ("util_pct", "mem_used_mib", "temp_c", "power_w", "sm_clock_mhz", "energy_j")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import socket
 import struct
@@ -31,6 +32,8 @@ from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import ErrorKind, RequestRecord
 from .sse import SSEDecoder
 from .tokens import count_texts, estimate_tokens
+
+log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
@@ -193,8 +196,12 @@ class SSETester:
             record.error_kind = ErrorKind.CANCELLED if self._aborted else failure.kind
             record.error = failure.message if not self._aborted else "cancelled while in flight (stopped by the user or the end of the run)"
         except Exception as exc:  # the last guard: no exception may escape a worker thread
-            record.error_kind = ErrorKind.CANCELLED if self._aborted else ErrorKind.PROTOCOL
-            record.error = _one_line(f"{type(exc).__name__}: {exc}")
+            # sse-perf's own bug, not the server's fault: `internal`, with the traceback on stderr
+            record.error_kind = ErrorKind.CANCELLED if self._aborted else ErrorKind.INTERNAL
+            record.error = _one_line(f"sse-perf bug: {type(exc).__name__}: {exc}")
+            if not self._aborted:
+                log.error("request %s: unexpected %s in sse-perf (please report this)", request_id,
+                          type(exc).__name__, exc_info=True)
         finally:
             response, self._response = self._response, None
             if response is not None:

@@ -164,7 +164,6 @@ def test_dify_body_does_not_mutate_query_inputs(flavor):
 def test_dify_message_is_answer_text(flavor):
     info = flavor.parse_event(ev(DIFY_MESSAGE))
     assert info == EventInfo(answer=" I")
-    assert info.token_bearing
     assert flavor.parse_event(ev(respaced(DIFY_MESSAGE))) == EventInfo(answer=" I")
 
 
@@ -174,10 +173,9 @@ def test_dify_agent_message_is_answer_text(flavor):
 
 
 @pytest.mark.parametrize("flavor", DIFY_ALL, ids=lambda f: f.name)
-def test_dify_empty_or_null_answer_is_not_token_bearing(flavor):
+def test_dify_empty_or_null_answer_carries_nothing(flavor):
     for answer in ('""', "null"):
         info = flavor.parse_event(ev('{"event": "message", "answer": %s}' % answer))
-        assert not info.token_bearing
         assert info == IGNORE
 
 
@@ -185,21 +183,18 @@ def test_dify_empty_or_null_answer_is_not_token_bearing(flavor):
 def test_dify_reasoning_chunk_is_reasoning_text(flavor):
     info = flavor.parse_event(ev(DIFY_REASONING))
     assert info == EventInfo(reasoning="The user greeted me, so")
-    assert info.token_bearing
 
 
 @pytest.mark.parametrize("flavor", DIFY_ALL, ids=lambda f: f.name)
 def test_dify_message_replace_replaces_answer(flavor):
     info = flavor.parse_event(ev('{"event": "message_replace", "answer": "[redacted]", "reason": "output_moderation"}'))
     assert info == EventInfo(replace="[redacted]")
-    assert not info.token_bearing
 
 
 @pytest.mark.parametrize("flavor", DIFY_CHATLIKE, ids=lambda f: f.name)
 def test_dify_message_end_is_terminal_with_usage(flavor):
     info = flavor.parse_event(ev(DIFY_MESSAGE_END))
     assert info == EventInfo(completion_tokens=135, prompt_tokens=1033, terminal=True)
-    assert not info.token_bearing
 
 
 def test_dify_message_end_reasoning_tokens_when_present():
@@ -431,7 +426,6 @@ def test_openai_reasoning_under_either_name(field):
     data = json.dumps({"choices": [{"index": 0, "delta": {field: "Let me think", "content": None}}]})
     info = OpenAIChat().parse_event(ev(data))
     assert info == EventInfo(reasoning="Let me think")
-    assert info.token_bearing
 
 
 def test_openai_reasoning_sent_under_both_names_is_counted_once():

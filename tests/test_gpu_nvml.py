@@ -16,7 +16,6 @@ from sse_perf_tool.gpu.nvml import NOT_AVAILABLE, NvmlSampler
 from sse_perf_tool.gpu.summary import (
     GPU_CSV_FIELDS,
     gpu_csv_row,
-    mean_util_pct,
     summarise_gpu,
     timeseries_columns,
     total_energy_j,
@@ -344,8 +343,3 @@ def test_columns_and_csv_rows_follow_the_contract():
     assert row["energy_j"] is None
 
 
-def test_mean_util_pct_skips_missing_and_server_samples():
-    samples = [_gpu("local", 0, 1, util_pct=30.0), _gpu("local", 1, 1, util_pct=None), _gpu("local", 2, 1, util_pct=50.0),
-               Sample(source="server", index=None, at_ns=0, values={"x": 99.0})]
-    assert mean_util_pct(samples) == 40.0
-    assert mean_util_pct([]) is None

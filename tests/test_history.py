@@ -343,3 +343,11 @@ def test_record_fields_newer_than_the_database_become_columns(tmp_path):
     run_id = db.begin_run(tmp_path, _run_section())
     db.add_records(run_id, [dict(_record(1), warmup=True)])
     assert next(db.records(run_id))["warmup"] is True
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_history_limit_must_be_at_least_one(tmp_path, capsys, limit):
+    """`--limit 0` and negative limits once listed every run; they are usage errors (exit 2)."""
+    code = main(["history", "--history", str(tmp_path / "h.db"), "--limit", limit])
+    err = capsys.readouterr().err
+    assert code == 2 and "--limit" in err and "at least 1" in err and len(err.strip().splitlines()) == 1

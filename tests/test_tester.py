@@ -368,6 +368,13 @@ def test_finish_reason_is_recorded():
     assert record.to_dict()["finish_reason"] == "length"
 
 
+def test_total_ms_is_none_when_the_end_was_never_reached():
+    """Missing is None, as for every other duration (it was 0.0)."""
+    from sse_perf_tool.records import RequestRecord
+
+    assert RequestRecord(1, 1, "q", None, 0.0, 5).total_ms is None
+
+
 def test_failed_request_with_nothing_counted_has_no_token_source():
     """A request that failed before any text or usage counted nothing: token_source is None."""
     session = FakeSession(error=requests.exceptions.ConnectionError("Connection refused"))
@@ -401,12 +408,15 @@ def test_a_request_id_given_with_header_is_sent_as_given_and_none_without_a_pref
     assert not any(k.lower() == "x-request-id" for k in session.calls[0]["headers"])
 
 
-def test_never_raises_on_an_unexpected_exception():
-    """Failures become values: even an unexpected exception in the read loop gives a record."""
+def test_never_raises_on_an_unexpected_exception_and_calls_it_internal_not_the_servers_fault(caplog):
+    """Failures become values: an unexpected exception in the read loop gives a record, of kind
+    `internal` (sse-perf's own bug, never blamed on the server as `protocol`), traceback logged."""
     stream = [(1002 * MS, oa_delta(content="a")), (0, RuntimeError("boom"))]
-    record, _, _, _ = run_scripted("openai-chat", stream)
-    assert not record.ok and record.error_kind is not None
-    assert "boom" in record.error
+    with caplog.at_level("ERROR", logger="sse_perf_tool.tester"):
+        record, _, _, _ = run_scripted("openai-chat", stream)
+    assert not record.ok and record.error_kind is ErrorKind.INTERNAL
+    assert "boom" in record.error and record.error.startswith("sse-perf bug:")
+    assert any(r.exc_info and "RuntimeError" in r.exc_text for r in caplog.records if r.exc_text)
 
 
 # -- part 2: faults over real loopback sockets -------------------------------------------------

@@ -17,11 +17,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def positive_int(text: str) -> int:
+def whole_number(text: str) -> int:
+    """Any whole number; the option's own range is checked where the option is validated (with a
+    message that names it), e.g. config.validate for --threads."""
     try:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (`history --limit 0` would otherwise list every run)."""
+    value = whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 
 def number(text: str) -> float:

@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from ..exit_codes import EXIT_USAGE
-from .common import Parser, number, positive_int
+from .common import Parser, number, whole_number
 
 
 def build_mock_parser() -> argparse.ArgumentParser:
@@ -21,15 +21,15 @@ def build_mock_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=positive_int, default=8000, help="port; 0 picks a free one (default: 8000)")
+    p.add_argument("--port", type=whole_number, default=8000, help="port; 0 picks a free one (default: 8000)")
     p.add_argument("--ttft-ms", type=number, default=200.0, help="delay before the first token (default: 200)")
     p.add_argument("--itl-ms", type=number, default=20.0, help="delay between tokens (default: 20)")
-    p.add_argument("--tokens", type=positive_int, default=64, help="answer tokens per response (default: 64)")
+    p.add_argument("--tokens", type=whole_number, default=64, help="answer tokens per response (default: 64)")
     p.add_argument("--jitter-ms", type=number, default=0.0, help="uniform +- jitter on every delay")
-    p.add_argument("--reasoning-tokens", type=positive_int, default=0, help="reasoning tokens before the answer")
+    p.add_argument("--reasoning-tokens", type=whole_number, default=0, help="reasoning tokens before the answer")
     p.add_argument("--error-rate", type=number, default=0.0, help="fraction of requests answered with HTTP 500")
     p.add_argument("--api-key", help="when set, other keys get 401")
-    p.add_argument("--seed", type=positive_int, help="random seed for jitter and errors")
+    p.add_argument("--seed", type=whole_number, help="random seed for jitter and errors")
     q = p.add_argument_group("behave like a real server (for trying sse-perf against its quirks)")
     q.add_argument("--like", choices=("llama-cpp-python",),
                    help="all of that server's default behaviours: --check-request-id --interrupt --no-usage "

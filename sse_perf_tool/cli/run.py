@@ -16,7 +16,7 @@ from ..config import (API_NAMES, DEFAULT_QUERY, ConfigError, RunConfig, load_ext
                        validate_base_url)
 from ..exit_codes import EXIT_USAGE
 from ..slo import SLO_HELP
-from .common import Parser, number, number_list, positive_int
+from .common import Parser, number, number_list, whole_number
 
 
 RUN_EXAMPLES = """\
@@ -71,7 +71,7 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"sse-perf {__version__}")
     t = p.add_argument_group("target")
     t.add_argument("--host", default="localhost", help="target host (default: localhost)")
-    t.add_argument("--port", type=positive_int, default=80, help="target port (default: 80)")
+    t.add_argument("--port", type=whole_number, default=80, help="target port (default: 80)")
     t.add_argument("--base-url", help="full base URL, e.g. https://x/v1; wins over --host/--port")
     t.add_argument("--api", choices=API_NAMES, default="dify-chat", help="wire flavour (default: dify-chat)")
     t.add_argument("--api-key", help="app-xxx or 'Bearer app-xxx' (or env SSE_PERF_API_KEY)")
@@ -89,7 +89,7 @@ def build_run_parser() -> argparse.ArgumentParser:
                    help="a named query file (.txt or .jsonl); repeatable; each request draws a dataset by weight "
                    "(default 1) and takes its next query")
     w.add_argument("--model", help="model field for OpenAI flavours")
-    w.add_argument("--max-tokens", type=positive_int, help="max_tokens sent where the flavour has it")
+    w.add_argument("--max-tokens", type=whole_number, help="max_tokens sent where the flavour has it")
     w.add_argument("--temperature", type=number)
     w.add_argument("--top-p", type=number)
     w.add_argument("--user", default="sse-perf", help="Dify user field (default: sse-perf)")
@@ -103,24 +103,24 @@ def build_run_parser() -> argparse.ArgumentParser:
                    help="JSON object merged into every request body (its keys win), e.g. "
                    "'{\"ignore_eos\": true, \"min_tokens\": 128}' or @extra.json")
     load = p.add_argument_group("load (closed loop by default: each thread sends its next request when the last ends)")
-    load.add_argument("--threads", type=positive_int, default=None,
+    load.add_argument("--threads", type=whole_number, default=None,
                       help=f"concurrent users (default: 1); with --rate, the most requests in flight "
                       f"(default: {DEFAULT_OPEN_LOOP_THREADS})")
-    load.add_argument("--processes", type=positive_int, default=1, metavar="P",
+    load.add_argument("--processes", type=whole_number, default=1, metavar="P",
                       help="read the streams in P worker processes, the threads spread over them (default: 1 = "
                       "all in this process); one Python process reads at most about one core's worth of events, "
                       "so use 2 or more when the self-check reports the load generator saturated")
     load.add_argument("--ramp-up", type=number, default=0.0, metavar="S", help="start the threads evenly over S seconds")
     load.add_argument("--duration", "--execution-time", dest="duration", type=number, default=0.0, metavar="S",
                       help="seconds to keep sending; 0 = one request per thread (default: 0)")
-    load.add_argument("--requests", type=positive_int, metavar="N", help="stop after N requests in total")
+    load.add_argument("--requests", type=whole_number, metavar="N", help="stop after N requests in total")
     load.add_argument("--grace", type=number, default=30.0, metavar="S",
                       help="after --duration, in-flight requests get S seconds to finish, then are cancelled (default: 30)")
     load.add_argument("--rate", type=number, metavar="R",
                       help="open loop: R requests/s on an arrival schedule, whatever the responses do")
     load.add_argument("--arrival", choices=("poisson", "constant"), default="poisson",
                       help="open-loop arrival schedule (default: poisson)")
-    load.add_argument("--seed", type=positive_int, help="seed for arrivals and --dataset draws (default: random, "
+    load.add_argument("--seed", type=whole_number, help="seed for arrivals and --dataset draws (default: random, "
                       "recorded in summary.json so a run can be repeated)")
     load.add_argument("--sweep-threads", type=number_list(True), metavar="1,2,4,..",
                       help="run each thread count in turn for --duration (or --requests), one run folder")
@@ -130,7 +130,7 @@ def build_run_parser() -> argparse.ArgumentParser:
     load.add_argument("--warmup", type=number, default=0.0, metavar="S",
                       help="first S seconds (of each sweep level) are warm-up: recorded, excluded from statistics; "
                       "--duration counts after them")
-    load.add_argument("--warmup-requests", type=positive_int, default=0, metavar="N",
+    load.add_argument("--warmup-requests", type=whole_number, default=0, metavar="N",
                       help="the first N requests (of each level) are warm-up")
     load.add_argument("--max-error-rate", type=number, metavar="PCT",
                       help="stop the run early when more than PCT%% of the last 50 requests (20 at least) failed")

@@ -52,10 +52,6 @@ class EventInfo:
     error: Optional[str] = None
     finish_reason: Optional[str] = None
 
-    @property
-    def token_bearing(self) -> bool:
-        return bool(self.answer or self.reasoning)
-
 
 IGNORE = EventInfo()
 

@@ -16,17 +16,6 @@ GPU_METRICS = ("util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w",
 # gpu.csv: one row per raw GPU sample. at_s = seconds since the run started (perf_counter).
 GPU_CSV_FIELDS = ("at_s", "source", "index", *GPU_METRICS)
 
-# summary.json "gpu" entries: the contract's five, then extras.
-GPU_SUMMARY_FIELDS = (
-    "util_pct_mean",
-    "util_pct_max",
-    "mem_used_mib_max",
-    "power_w_mean",
-    "energy_j",
-    "mem_total_mib",
-    "temp_c_max",
-    "samples",
-)
 
 
 def gpu_name(sample: Sample) -> str:
@@ -100,12 +89,6 @@ def total_energy_j(gpu_summary: dict) -> Optional[float]:
     if any(e is None for e in energies):
         return None
     return float(sum(energies))
-
-
-def mean_util_pct(samples: Iterable[Sample]) -> Optional[float]:
-    """Mean utilisation over the GPU samples given (e.g. one second's), for the live table."""
-    values = [s.values.get("util_pct") for s in samples if s.index is not None]
-    return _mean([v for v in values if v is not None])
 
 
 def _append(values: list, value) -> None:
