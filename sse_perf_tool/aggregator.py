@@ -1,7 +1,7 @@
 """The one thread that owns live statistics: it takes finished records from a queue, writes them
 to the run folder, keeps the per-second time series and prints the live table.
 
-Imports records, stats, storage, live. Testers never touch statistics; they only submit records.
+Imports records, stats, selfcheck (its verdicts), handoff, live, and gpu.summary for telemetry rows. Testers never touch statistics; they only submit records.
 """
 
 from __future__ import annotations

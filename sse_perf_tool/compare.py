@@ -3,7 +3,7 @@ their directions, the change against the baseline (the first run), better/worse 
 regression gate, and the terminal table.
 
 Pure except `load_runs` (the history database and run folders). Imports config (ConfigError),
-history, storage and live (terminal cell widths) only; never report or cli.
+storage and live (terminal cell widths) only; never report or cli.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run history: every run in one SQLite database (standard-library sqlite3), written as it goes.
 
-Imports records (field names) only. WAL mode and a busy timeout let several runs write the same
+Imports records (field names) and storage (run folders) only. WAL mode and a busy timeout let several runs write the same
 file at once; rows are written in batches, so a killed run keeps what had finished. Every failure
 (corrupt file, lock held too long, a schema newer than this program) is a HistoryError: the caller
 warns and carries on without history, never failing the run for it.

@@ -1,5 +1,5 @@
 """The embedded simulated LLM server: every flavour's path, each on its real wire format, over
-real HTTP/1.1 on a socket. Standard library only; imports nothing from the rest of the package,
+real HTTP/1.1 on a socket. Standard library only; imports only mock_tokenizer from the package,
 so the tester can never agree with the server it is measured against by sharing code with it.
 """
 

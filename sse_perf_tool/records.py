@@ -12,7 +12,7 @@ from typing import Optional
 
 
 class ErrorKind(str, Enum):
-    """Why a request failed (METRICS.md, "Success")."""
+    """Why a request failed (docs/metrics.md, "Success")."""
 
     CONNECT = "connect"
     TIMEOUT = "timeout"
@@ -69,7 +69,7 @@ class RequestRecord:
     # (answer, reasoning) text still to be counted by the server's tokenizer (--tokenizer server); not written
     pending_text: Optional[tuple] = None
 
-    # -- derived metrics (METRICS.md, "Per request") --
+    # -- derived metrics (docs/metrics.md, "Per request") --
     @property
     def last_token_ns(self) -> Optional[int]:
         return self.token_times_ns[-1] if self.token_times_ns else None
@@ -133,7 +133,7 @@ class RequestRecord:
         return (self.last_token_ns - self.first_token_ns) / _NS_PER_MS / (self.output_tokens - 1)
 
     def to_dict(self) -> dict:
-        """The records.jsonl object (CONTRACT.md field names and order)."""
+        """The records.jsonl object (docs/run-folder.md field names and order)."""
         return {
             "request_id": self.request_id,
             "thread_id": self.thread_id,

@@ -1,7 +1,7 @@
 """The self-contained HTML report: summary + time series + records -> one HTML file.
 
 Imports `stats`, `report_i18n`, `report_load` (the load-model views: SLOs, sweeps, warm-up,
-self-check) and the self-check's limits from `selfcheck` only (Jinja2 lazily, inside the functions, so that `sse-perf --help` stays fast). Chart.js, its
+self-check), `masking` and the self-check's limits from `selfcheck` only (Jinja2 lazily, inside the functions, so that `sse-perf --help` stays fast). Chart.js, its
 zoom plugin and Hammer.js ship in `sse_perf_tool/assets/` and are inlined; the output references
 no external URL.
 """

@@ -1,7 +1,7 @@
 """Worker threads: ramp-up, duration, request cap, warm-up, open-loop arrivals, stop and cancel.
 Hands records to a sink.
 
-Imports records, tester types and arrivals only; statistics live in the aggregator.
+Imports arrivals only (testers and records come in through callables); statistics live in the aggregator.
 Closed loop (default): each thread sends its next request when the previous one ends.
 Open loop (`rate`): requests are due on an arrival schedule independent of responses; the
 threads cap how many are in flight, and a request that waits for a free thread keeps its

@@ -1,6 +1,6 @@
 """Pure statistics: percentiles, distributions, the whole-run summary. Never reads a clock.
 
-Imports only from the standard library and `records` field names; no I/O, no threads.
+Imports only slo (the per-request bounds of goodput); no I/O, no threads.
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def _dataset_counts(tally: _Tally) -> dict:
 
 
 def summarise(records: Iterable[dict], duration_s: Optional[float], bounds: Optional[dict] = None) -> dict:
-    """The figures of summary.json from records.jsonl objects (CONTRACT.md field names).
+    """The figures of summary.json from records.jsonl objects (docs/run-folder.md field names).
 
     Warm-up records are counted apart and excluded from every figure. Latency distributions are
     over successful requests only; `itl_ms` pools every gap of every successful request.
@@ -347,7 +347,7 @@ class _Second:
 
 
 class TimeSeries:
-    """Per-second buckets (METRICS.md, "Per second"). Second k covers [k, k+1) s after `start_ns`.
+    """Per-second buckets (docs/metrics.md, "Per second"). Second k covers [k, k+1) s after `start_ns`.
 
     Memory grows with the run's seconds, not its requests: latency values are kept only until a
     second is finalised, then reduced to its percentiles. Fed RequestRecord objects; pure (the

@@ -1,6 +1,6 @@
 """The run folder: records.jsonl, requests.csv, timeseries.csv, summary.json writers and loaders.
 
-Imports records and stats (column names) only. Writers flush as they go, so a crash loses at most
+Imports records (field names) only. Writers flush as they go, so a crash loses at most
 the requests in flight.
 """
 

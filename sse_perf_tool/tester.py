@@ -1,7 +1,7 @@
 """SSETester: one streaming request -> one RequestRecord. Failures become values, never exceptions.
 
-Imports records, sse, flavors, tokens; knows nothing of threads or statistics. Timings follow
-METRICS.md: every instant comes from one injectable monotonic clock (integer nanoseconds) and
+Imports records, chunked, sse, flavors, tokens and config (masking); knows nothing of threads or statistics. Timings follow
+docs/metrics.md: every instant comes from one injectable monotonic clock (integer nanoseconds) and
 is read right after the bytes arrive, before any parsing.
 """
 
@@ -342,7 +342,7 @@ class SSETester:
             return f"(body unreadable: {type(exc).__name__})".encode()
 
     def _count_tokens(self, record: RequestRecord, answer: str, reasoning: str, usage: dict) -> None:
-        """Server usage first; else the tokenizer on the whole text; else the estimate (METRICS.md).
+        """Server usage first; else the tokenizer on the whole text; else the estimate (docs/metrics.md).
         A request with neither usage nor text counted nothing: its token_source stays None (0 tokens).
         With --tokenizer server the texts wait on the record for the counting stage."""
         record.output_chars = len(answer)

@@ -13,7 +13,7 @@ stops them through their pipe, so Ctrl-C behaves as with one process) and exit w
 closes. Each one also runs the self-check's lag probe and reports its lag samples, its CPU time
 and its per-slot event counts ten times a second.
 
-Imports tester, records, selfcheck (constants), flavors, tokens.
+Imports tester, records, flavors, tokens.
 """
 
 from __future__ import annotations

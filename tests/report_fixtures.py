@@ -206,7 +206,7 @@ def make_run_dir(path: Path, seconds: int = 30, requests: Optional[int] = None, 
 
 def _make_record(rng: random.Random, request_id: int, thread_id: int, at: float, dataset: Optional[str],
                  budget_ms: float, ttft: float, tokens: int, failing: bool) -> dict:
-    """One records.jsonl object (CONTRACT.md fields) of a request sent `at` s after the start
+    """One records.jsonl object (docs/run-folder.md fields) of a request sent `at` s after the start
     that takes about `budget_ms`: TTFT `ttft`, then `tokens` tokens spread over the rest."""
     mean_itl = max(0.3, (budget_ms - ttft) / max(1, tokens - 1))
     record = {

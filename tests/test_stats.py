@@ -1,4 +1,4 @@
-"""stats: percentiles match numpy's linear method, summaries follow METRICS.md, per-second buckets."""
+"""stats: percentiles match numpy's linear method, summaries follow docs/metrics.md, per-second buckets."""
 
 from array import array
 

@@ -1,4 +1,4 @@
-"""SSETester: one request -> one RequestRecord with the timings of METRICS.md, and every fault
+"""SSETester: one request -> one RequestRecord with the timings of docs/metrics.md, and every fault
 mapped to the right `error_kind`.
 
 Part 1 scripts the clock and the HTTP session (no sockets, no sleeps), so every instant is known
@@ -658,7 +658,7 @@ def test_empty_400_body_says_so(serve):
 
 
 def test_broken_chunk_framing_is_protocol_after_the_events_before_it(serve):
-    """Garbage where a chunk size should be is unparseable framing (`protocol`, METRICS.md), and
+    """Garbage where a chunk size should be is unparseable framing (`protocol`, docs/metrics.md), and
     the event that arrived whole before it still counts."""
     server = serve(Send(head(chunked=True)), Send(chunk(oa_delta(content="a")) + b"not-hex\r\n"), Hang(1))
     record = run_real(server.url())
