@@ -63,6 +63,7 @@ class Aggregator(threading.Thread):
         max_error_rate_pct: Optional[float] = None,
         history=None,
         usable_cores: int = 1,
+        figures=None,
     ):
         super().__init__(name="sse-perf-aggregator", daemon=True)
         # Bounded: a load generator that makes records faster than they can be counted and written
@@ -94,6 +95,7 @@ class Aggregator(threading.Thread):
         self._recent = deque(maxlen=ERROR_WINDOW)  # outcomes of the last requests, for the early stop
         self.stop_reason: Optional[str] = None  # set once when the error rate crosses the limit
         self.history = history  # history.HistoryRecorder: records in batches, flushed every second
+        self.figures = figures  # stats.RunFigures: the summary's figures, kept as records come
         self.usable_cores = usable_cores
         self._saturated_streak = 0
         self._busy_streak = 0
@@ -256,7 +258,8 @@ class Aggregator(threading.Thread):
         if isinstance(record, _ClientSecond):
             self._handle_client(record.value)
             return
-        as_dict = record.to_dict() if (self.writer is not None or self.history is not None) else None
+        as_dict = record.to_dict() if (self.writer is not None or self.history is not None
+                                       or self.figures is not None) else None
         if self.writer is not None and self.write_error is None:
             try:
                 self.writer.write(as_dict)
@@ -264,6 +267,8 @@ class Aggregator(threading.Thread):
                 self.write_error = f"records could not be written: {exc}"
         if self.history is not None:
             self.history.add(as_dict)
+        if self.figures is not None:
+            self.figures.add(as_dict)
         self.series.add(record)
         self.finished += 1
         if record.ok:

@@ -313,7 +313,9 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     from .aggregator import Aggregator
     from .runner import ALL_FAILED_STOP, AllFailedBrake, Runner
     from .stats import TIMESERIES_COLUMNS, mark_phases
-    from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
+    from .slo import request_bounds
+    from .stats import RunFigures
+    from .storage import RecordWriter, create_run_dir, write_summary, write_timeseries
     from .selfcheck import ClientProbe, usable_cores
     from .summary import build_summary, slo_missed
 
@@ -357,11 +359,14 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
         from .storage import CsvAppender
 
         gpu_writer = CsvAppender(run_dir / "gpu.csv", GPU_CSV_FIELDS)
+    # the summary's figures, kept by the aggregator as records come (records.jsonl is not read again)
+    figures = RunFigures(request_bounds(prepared.slos), per_level=cfg.sweep is not None)
     aggregator = Aggregator(start_ns, writer, plans[0].threads, active_threads=levels.active_threads,
                             live_events=levels.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang,
                             gpu_writer=gpu_writer, show_gpu=gpu_writer is not None,
                             max_error_rate_pct=cfg.max_error_rate_pct,
-                            history=history.recorder if history else None, usable_cores=usable_cores(processes))
+                            history=history.recorder if history else None, usable_cores=usable_cores(processes),
+                            figures=figures)
     if pool is None:
         probe = ClientProbe(aggregator.submit_client)
     else:  # the load generator is this process and its workers: their CPU adds up, their lags mix
@@ -423,7 +428,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     if sweep is not None:
         level_infos = [dict(phase, duration_s=aggregator.level_duration_s(phase["value"])) for phase in levels.phases]
     summary_levels_not_sent = [phase.get("not_sent", 0) for phase in levels.phases]
-    summary = build_summary(run_section, lambda: load_records(run_dir), aggregator.measured_duration_s,
+    summary = build_summary(run_section, figures, aggregator.measured_duration_s,
                             prepared.slos, level_infos, sweep[0] if sweep else None, sweep[1] if sweep else ())
     summary["requests"]["not_sent"] = levels.not_sent
     for block, not_sent in zip(summary.get("levels") or (), summary_levels_not_sent if sweep else ()):

@@ -269,8 +269,10 @@ def _dataset_counts(tally: _Tally) -> dict:
     return {"requests": counts.pop("total"), **counts}
 
 
-def summarise(records: Iterable[dict], duration_s: Optional[float], bounds: Optional[dict] = None) -> dict:
-    """The figures of summary.json from records.jsonl objects (docs/run-folder.md field names).
+class Figures:
+    """The figures of summary.json for one group of records (a run, or one sweep level), kept as the
+    records come (bounded: `Values` folds beyond its exact limit), so that nothing has to read
+    records.jsonl again to know what the run already saw.
 
     Warm-up records are counted apart and excluded from every figure. Latency distributions are
     over successful requests only; `itl_ms` pools every gap of every successful request.
@@ -278,51 +280,98 @@ def summarise(records: Iterable[dict], duration_s: Optional[float], bounds: Opti
     successful requests, as vLLM's bench serve does. Goodput counts the successful requests that
     meet every per-request bound (`slo.request_bounds`), over the same duration.
     """
-    from .slo import meets_bounds
 
-    bounds = bounds or {}
-    run = _Tally(LATENCY_METRICS + QUEUE_METRICS)
-    datasets: dict[str, _Tally] = {}
-    warmup = 0
-    for rec in records:
+    def __init__(self, bounds: Optional[dict] = None, with_datasets: bool = True):
+        self.bounds = bounds or {}
+        self.run = _Tally(LATENCY_METRICS + QUEUE_METRICS)
+        self.datasets: Optional[dict[str, _Tally]] = {} if with_datasets else None
+        self.warmup = 0
+
+    def add(self, rec: dict) -> None:
+        """One records.jsonl object (docs/run-folder.md field names)."""
+        from .slo import meets_bounds
+
         if rec.get("warmup"):
-            warmup += 1
-            continue
-        good = bool(rec.get("ok")) and meets_bounds(rec, bounds)
-        run.add(rec, good)
+            self.warmup += 1
+            return
+        good = bool(rec.get("ok")) and meets_bounds(rec, self.bounds)
+        self.run.add(rec, good)
         name = rec.get("dataset")
-        if name is not None:
-            tally = datasets.get(name)
+        if name is not None and self.datasets is not None:
+            tally = self.datasets.get(name)
             if tally is None:
-                tally = datasets[name] = _Tally(DATASET_METRICS)
+                tally = self.datasets[name] = _Tally(DATASET_METRICS)
             tally.add(rec, good)
-    rate = (lambda n: n / duration_s) if duration_s else (lambda n: None)
-    summary = {
-        "requests": dict(run.requests(), warmup=warmup),
-        "errors": dict(sorted(run.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "throughput": {
-            "requests_per_s": rate(run.ok),
-            "output_tokens_total": run.tokens_ok,
-            "output_tokens_per_s": rate(run.tokens_ok),
-        },
-    }
-    if set(run.finish_reasons) != {"none"} and run.finish_reasons:  # only flavours that report them
-        summary["finish_reasons"] = _by_count(run.finish_reasons)
-    summary["tokens"] = {"sources": _by_count(run.token_sources)}
-    for name in LATENCY_METRICS + QUEUE_METRICS:
-        summary[name] = run.values[name].distribution()
-    summary["goodput"] = {
-        "requests_per_s": rate(run.good),
-        "pct": (100.0 * run.good / run.total) if run.total else None,
-        "bounds": {field: limit for field, (_, limit) in bounds.items()},
-    }
-    if datasets:
-        summary["datasets"] = {
-            name: dict(_dataset_counts(tally), output_tokens_per_s=rate(tally.tokens_ok),
-                       **{m: tally.values[m].distribution() for m in DATASET_METRICS})
-            for name, tally in sorted(datasets.items())
+
+    def summary(self, duration_s: Optional[float]) -> dict:
+        run, bounds = self.run, self.bounds
+        rate = (lambda n: n / duration_s) if duration_s else (lambda n: None)
+        summary = {
+            "requests": dict(run.requests(), warmup=self.warmup),
+            "errors": dict(sorted(run.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "throughput": {
+                "requests_per_s": rate(run.ok),
+                "output_tokens_total": run.tokens_ok,
+                "output_tokens_per_s": rate(run.tokens_ok),
+            },
         }
-    return summary
+        if set(run.finish_reasons) != {"none"} and run.finish_reasons:  # only flavours that report them
+            summary["finish_reasons"] = _by_count(run.finish_reasons)
+        summary["tokens"] = {"sources": _by_count(run.token_sources)}
+        for name in LATENCY_METRICS + QUEUE_METRICS:
+            summary[name] = run.values[name].distribution()
+        summary["goodput"] = {
+            "requests_per_s": rate(run.good),
+            "pct": (100.0 * run.good / run.total) if run.total else None,
+            "bounds": {field: limit for field, (_, limit) in bounds.items()},
+        }
+        if self.datasets:
+            summary["datasets"] = {
+                name: dict(_dataset_counts(tally), output_tokens_per_s=rate(tally.tokens_ok),
+                           **{m: tally.values[m].distribution() for m in DATASET_METRICS})
+                for name, tally in sorted(self.datasets.items())
+            }
+        return summary
+
+
+class RunFigures:
+    """The whole run's Figures and, in a sweep, one per level (by the record's `level`); fed one
+    record at a time by the aggregator while the run goes, or from a run folder's records."""
+
+    def __init__(self, bounds: Optional[dict] = None, per_level: bool = False):
+        self.whole = Figures(bounds)
+        self.bounds = bounds
+        self.levels: Optional[dict] = {} if per_level else None
+
+    def add(self, rec: dict) -> None:
+        self.whole.add(rec)
+        if self.levels is not None:
+            level = rec.get("level")
+            figures = self.levels.get(level)
+            if figures is None:
+                figures = self.levels[level] = Figures(self.bounds, with_datasets=False)
+            figures.add(rec)
+
+    def level(self, value) -> Figures:
+        """A level's figures (empty ones for a level without records)."""
+        if self.levels is None:
+            raise ValueError("these figures are not kept per level")
+        return self.levels.get(value) or Figures(self.bounds, with_datasets=False)
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict], bounds: Optional[dict] = None, per_level: bool = False) -> "RunFigures":
+        figures = cls(bounds, per_level)
+        for rec in records:
+            figures.add(rec)
+        return figures
+
+
+def summarise(records: Iterable[dict], duration_s: Optional[float], bounds: Optional[dict] = None) -> dict:
+    """The figures of summary.json from records.jsonl objects, in one pass (see Figures)."""
+    figures = Figures(bounds)
+    for rec in records:
+        figures.add(rec)
+    return figures.summary(duration_s)
 
 
 # -- per second ------------------------------------------------------------------------

@@ -1,37 +1,37 @@
 """summary.json assembled: the whole-run figures, one block per sweep level, SLO verdicts.
 
-Imports stats, slo and tokens only; reads records through a callable (one pass per group), no clock.
+Imports stats, slo and tokens only; built from the figures the run kept as records came, no clock.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
-from .slo import all_met, evaluate_slos, request_bounds
-from .stats import summarise
+from .slo import all_met, evaluate_slos
+from .stats import RunFigures
 from .tokens import SOURCE_TOKENIZER, tiktoken_note
 
 
 def build_summary(
     run_section: dict,
-    records: Callable[[], Iterable[dict]],
+    figures: RunFigures,
     duration_s: Optional[float],
     slos: tuple = (),
     levels: Optional[list[dict]] = None,
     sweep_kind: Optional[str] = None,
     sweep_values: tuple = (),
 ) -> dict:
-    """The whole summary.json.
+    """The whole summary.json, from the figures the run kept (`RunFigures`, per level in a sweep,
+    with the per-request bounds of `slos`).
 
-    `records()` returns a fresh iterator over records.jsonl objects. `levels` (sweeps): one dict per
-    level that ran, in run order, {"value", "from_s", "to_s", "warmup_to_s", "duration_s"}; `sweep_values`
-    are all the planned levels (an early stop or Ctrl-C may leave some unrun). For a sweep the
-    top-level `slo` holds the verdicts of the best level (the highest that meets every SLO), or of
-    the first level when none does, so that "any top-level SLO missed" means "exit 99" in both cases.
+    `levels` (sweeps): one dict per level that ran, in run order, {"value", "from_s", "to_s",
+    "warmup_to_s", "duration_s"}; `sweep_values` are all the planned levels (an early stop or Ctrl-C
+    may leave some unrun). For a sweep the top-level `slo` holds the verdicts of the best level (the
+    highest that meets every SLO), or of the first level when none does, so that "any top-level SLO
+    missed" means "exit 99" in both cases.
     """
-    bounds = request_bounds(slos)
     summary = {"run": run_section}
-    summary.update(summarise(records(), duration_s, bounds))
+    summary.update(figures.whole.summary(duration_s))
     summary["tokens"]["note"] = token_note(summary, run_section)
     if slos:
         summary["slo"] = evaluate_slos(slos, summary)
@@ -42,9 +42,7 @@ def build_summary(
         value = level["value"]
         block = {"level": {sweep_kind: value}, "from_s": level["from_s"], "to_s": level["to_s"],
                  "warmup_to_s": level.get("warmup_to_s")}
-        mine = (r for r in records() if r.get("level") == value)
-        block.update(summarise(mine, level.get("duration_s"), bounds))
-        block.pop("datasets", None)
+        block.update(figures.level(value).summary(level.get("duration_s")))
         if slos:
             block["slo"] = evaluate_slos(slos, block)
             block["meets_slo"] = all_met(block["slo"])
