@@ -47,10 +47,16 @@ class _ClientSecond:
 
 
 class Aggregator(threading.Thread):
+    """Takes finished records, telemetry samples and the self-check's seconds from one queue; keeps
+    the per-second series and the live table; hands every record (as its records.jsonl object) and
+    every sample batch on to its sinks, which it does not know by name. A sink has any of:
+    `record(row)` for each finished request, `samples(batch, start_ns)` for telemetry, `tick()` once
+    a second and at the end, and `error` (its own failure, said at the end; the run goes on)."""
+
     def __init__(
         self,
         start_ns: int,
-        writer,
+        sinks,
         total_threads: int,
         active_threads: Callable[[], int] = lambda: 0,
         live_events: Callable[[], int] = lambda: 0,
@@ -58,12 +64,9 @@ class Aggregator(threading.Thread):
         quiet: bool = False,
         lang: str = "en",
         clock: Callable[[], int] = time.perf_counter_ns,
-        gpu_writer=None,
         show_gpu: bool = False,
         max_error_rate_pct: Optional[float] = None,
-        history=None,
         usable_cores: int = 1,
-        figures=None,
     ):
         super().__init__(name="sse-perf-aggregator", daemon=True)
         # Bounded: a load generator that makes records faster than they can be counted and written
@@ -71,7 +74,10 @@ class Aggregator(threading.Thread):
         self.queue: "queue.Queue" = queue.Queue(maxsize=QUEUE_MAX)
         self.series = TimeSeries(start_ns)
         self.start_ns = start_ns
-        self.writer = writer
+        self.sinks = [sink for sink in (sinks or ()) if sink is not None]
+        self._on_record = [sink.record for sink in self.sinks if hasattr(sink, "record")]
+        self._on_samples = [sink.samples for sink in self.sinks if hasattr(sink, "samples")]
+        self._on_tick = [sink.tick for sink in self.sinks if hasattr(sink, "tick")]
         self.total_threads = total_threads
         self.active_threads = active_threads
         self.live_events = live_events
@@ -84,8 +90,6 @@ class Aggregator(threading.Thread):
         self._events_seen = 0
         self._printed = 0
         self._cum_ok = self._cum_finished = 0
-        self.write_error: Optional[str] = None
-        self.gpu_writer = gpu_writer  # storage.CsvAppender for gpu.csv, or None
         self.show_gpu = show_gpu
         self.gpu_samples: list = []  # raw GPU samples (seconds x GPUs: bounded by the run's length)
         self._gpu_util: dict[int, list] = {}  # second -> utilisation readings, for the live table
@@ -94,8 +98,6 @@ class Aggregator(threading.Thread):
         self.max_error_rate_pct = max_error_rate_pct
         self._recent = deque(maxlen=ERROR_WINDOW)  # outcomes of the last requests, for the early stop
         self.stop_reason: Optional[str] = None  # set once when the error rate crosses the limit
-        self.history = history  # history.HistoryRecorder: records in batches, flushed every second
-        self.figures = figures  # stats.RunFigures: the summary's figures, kept as records come
         self.usable_cores = usable_cores
         self._saturated_streak = 0
         self._busy_streak = 0
@@ -154,8 +156,8 @@ class Aggregator(threading.Thread):
                 if item is _STOP:
                     self._tick_until(next_tick)  # the seconds already due get their rows first
                     self._drain()
-                    if self.history is not None:
-                        self.history.flush()
+                    for tick in self._on_tick:
+                        tick()
                     return
                 self._handle_safely(item)
                 handled += 1
@@ -184,9 +186,16 @@ class Aggregator(threading.Thread):
             if item is not _STOP:
                 self._handle_safely(item)
 
-    def _handle_samples(self, samples) -> None:
-        from .gpu.summary import gpu_csv_row, timeseries_columns
+    @property
+    def write_error(self) -> Optional[str]:
+        """The first sink's own failure (records.jsonl, gpu.csv, ...), or None."""
+        return next((sink.error for sink in self.sinks if getattr(sink, "error", None)), None)
 
+    def _handle_samples(self, samples) -> None:
+        from .gpu.summary import timeseries_columns
+
+        for sink in self._on_samples:
+            sink(samples, self.start_ns)
         for sample in samples:
             self.series.add_values(sample.at_ns, timeseries_columns(sample))
             if sample.index is None:
@@ -195,11 +204,6 @@ class Aggregator(threading.Thread):
             util = sample.values.get("util_pct")
             if util is not None and sample.at_ns >= self.start_ns:
                 self._gpu_util.setdefault((sample.at_ns - self.start_ns) // _NS, []).append(util)
-            if self.gpu_writer is not None and self.write_error is None:
-                try:
-                    self.gpu_writer.write(gpu_csv_row(sample, self.start_ns))
-                except OSError as exc:
-                    self.write_error = f"gpu.csv could not be written: {exc}"
 
     def _handle_safely(self, item) -> None:
         """A bug while handling one item must not stop the thread: every later record would be lost.
@@ -258,17 +262,10 @@ class Aggregator(threading.Thread):
         if isinstance(record, _ClientSecond):
             self._handle_client(record.value)
             return
-        as_dict = record.to_dict() if (self.writer is not None or self.history is not None
-                                       or self.figures is not None) else None
-        if self.writer is not None and self.write_error is None:
-            try:
-                self.writer.write(as_dict)
-            except OSError as exc:  # disk full or folder removed: keep measuring, say so at the end
-                self.write_error = f"records could not be written: {exc}"
-        if self.history is not None:
-            self.history.add(as_dict)
-        if self.figures is not None:
-            self.figures.add(as_dict)
+        if self._on_record:
+            row = record.to_dict()
+            for sink in self._on_record:
+                sink(row)
         self.series.add(record)
         self.finished += 1
         if record.ok:
@@ -301,9 +298,9 @@ class Aggregator(threading.Thread):
                                 f"exceeded --max-error-rate {self.max_error_rate_pct:g}%")
 
     def _tick(self, elapsed_s: int) -> None:
-        """Once a second: close second `elapsed_s - 1`, print its row, write the history batch."""
-        if self.history is not None:
-            self.history.flush()
+        """Once a second: close second `elapsed_s - 1`, print its row, tick the sinks (the history's batch)."""
+        for tick in self._on_tick:
+            tick()
         second = elapsed_s - 1
         self.series.set_active(second, self.active_threads())
         events = self.live_events()

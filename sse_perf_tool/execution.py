@@ -361,12 +361,15 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
         gpu_writer = CsvAppender(run_dir / "gpu.csv", GPU_CSV_FIELDS)
     # the summary's figures, kept by the aggregator as records come (records.jsonl is not read again)
     figures = RunFigures(request_bounds(prepared.slos), per_level=cfg.sweep is not None)
-    aggregator = Aggregator(start_ns, writer, plans[0].threads, active_threads=levels.active_threads,
+    sinks = [writer, figures, history.recorder if history else None]  # each finished request goes to all
+    if gpu_writer is not None:
+        from .gpu.summary import GpuCsvSink
+
+        sinks.append(GpuCsvSink(gpu_writer))
+    aggregator = Aggregator(start_ns, sinks, plans[0].threads, active_threads=levels.active_threads,
                             live_events=levels.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang,
-                            gpu_writer=gpu_writer, show_gpu=gpu_writer is not None,
-                            max_error_rate_pct=cfg.max_error_rate_pct,
-                            history=history.recorder if history else None, usable_cores=usable_cores(processes),
-                            figures=figures)
+                            show_gpu=gpu_writer is not None, max_error_rate_pct=cfg.max_error_rate_pct,
+                            usable_cores=usable_cores(processes))
     if pool is None:
         probe = ClientProbe(aggregator.submit_client)
     else:  # the load generator is this process and its workers: their CPU adds up, their lags mix

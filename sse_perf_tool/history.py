@@ -355,6 +355,9 @@ class HistoryRecorder:
         if len(self._batch) >= self.batch_size:
             self.flush()
 
+    record = add  # the aggregator's sink: each finished request ...
+    tick = lambda self: self.flush()  # noqa: E731 - ... and its batch written once a second
+
     def flush(self) -> None:
         if self.warning is not None or not self._batch:
             return

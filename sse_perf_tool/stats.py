@@ -352,6 +352,8 @@ class RunFigures:
                 figures = self.levels[level] = Figures(self.bounds, with_datasets=False)
             figures.add(rec)
 
+    record = add  # as the aggregator's sink
+
     def level(self, value) -> Figures:
         """A level's figures (empty ones for a level without records)."""
         if self.levels is None:

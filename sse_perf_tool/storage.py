@@ -61,10 +61,13 @@ def create_run_dir(output_dir: str, started_at: float, model_name: Optional[str]
 
 
 class RecordWriter:
-    """Appends each finished request to records.jsonl and requests.csv, flushed at once."""
+    """Appends each finished request to records.jsonl and requests.csv, flushed at once. As the
+    aggregator's sink (`record`), a failure (disk full, folder removed) stops the writing and is kept
+    in `error`; the run goes on measuring."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
+        self.error: Optional[str] = None
         self._jsonl = open(run_dir / "records.jsonl", "a", encoding="utf-8")
         self._csv_file = open(run_dir / "requests.csv", "w", encoding="utf-8", newline="")
         self._csv = csv.writer(self._csv_file)
@@ -77,6 +80,14 @@ class RecordWriter:
         self._csv.writerow(_csv_cell(record[f]) for f in REQUESTS_CSV_FIELDS)
         self._csv_file.flush()
         self.count += 1
+
+    def record(self, row: dict) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.write(row)
+        except OSError as exc:
+            self.error = f"records could not be written: {exc}"
 
     def close(self) -> None:
         self._jsonl.close()

@@ -39,7 +39,7 @@ def test_records_are_written_and_rows_printed(tmp_path):
     clock = ScriptedClock(0)
     out = io.StringIO()
     writer = RecordWriter(tmp_path)
-    agg = Aggregator(0, writer, total_threads=2, active_threads=lambda: 2, out=out, clock=clock)
+    agg = Aggregator(0, [writer], total_threads=2, active_threads=lambda: 2, out=out, clock=clock)
     agg.start()
     agg.submit(_rec(1, 0.0, 0.5))
     agg.submit(_rec(2, 0.2, 1.5, ok=False))
@@ -63,7 +63,7 @@ def test_records_are_written_and_rows_printed(tmp_path):
 def test_quiet_prints_nothing(tmp_path):
     clock = ScriptedClock(0)
     out = io.StringIO()
-    agg = Aggregator(0, None, total_threads=1, out=out, quiet=True, clock=clock)
+    agg = Aggregator(0, (), total_threads=1, out=out, quiet=True, clock=clock)
     agg.start()
     clock.now = 3 * NS
     agg.submit(_rec(1, 0.0, 0.5))
@@ -75,7 +75,7 @@ def test_quiet_prints_nothing(tmp_path):
 def test_chinese_headers(tmp_path):
     clock = ScriptedClock(0)
     out = io.StringIO()
-    agg = Aggregator(0, None, total_threads=1, out=out, lang="zh", clock=clock)
+    agg = Aggregator(0, (), total_threads=1, out=out, lang="zh", clock=clock)
     agg.start()
     clock.now = NS
     agg.submit(_rec(1, 0.0, 0.5))
@@ -90,7 +90,7 @@ def test_the_queue_is_bounded_and_a_stopped_statistics_thread_never_blocks_a_wor
 
     monkeypatch.setattr(aggregator_module, "QUEUE_MAX", 3)
     writer = RecordWriter(tmp_path)
-    agg = Aggregator(0, writer, total_threads=1, active_threads=lambda: 1, out=io.StringIO(), clock=ScriptedClock(0))
+    agg = Aggregator(0, [writer], total_threads=1, active_threads=lambda: 1, out=io.StringIO(), clock=ScriptedClock(0))
     started = time.monotonic()
     for rid in range(1, 6):
         agg.submit(_rec(rid, 0.0, 0.5))
@@ -102,7 +102,7 @@ def test_the_queue_is_bounded_and_a_stopped_statistics_thread_never_blocks_a_wor
 def test_a_backlog_is_taken_in_one_wake_up_and_every_record_is_written(tmp_path):
     """Hundreds of records waiting at once are all handled and written, in order, before close returns."""
     writer = RecordWriter(tmp_path)
-    agg = Aggregator(0, writer, total_threads=1, active_threads=lambda: 1, out=io.StringIO(), clock=ScriptedClock(0))
+    agg = Aggregator(0, [writer], total_threads=1, active_threads=lambda: 1, out=io.StringIO(), clock=ScriptedClock(0))
     for rid in range(1, 3001):
         agg.submit(_rec(rid, 0.0, 0.5))
     agg.start()
@@ -122,7 +122,7 @@ def test_lag_while_sse_perf_idles_warns_machine_busy_never_fewer_threads(tmp_pat
     """Issue 13: the lag came from other processes (sse-perf at ~2 % CPU): the warning says the
     machine is busy, with its load, and does not advise fewer threads."""
     out = io.StringIO()
-    agg = Aggregator(0, None, total_threads=1, out=out, quiet=True, clock=ScriptedClock(0))
+    agg = Aggregator(0, (), total_threads=1, out=out, quiet=True, clock=ScriptedClock(0))
     for k in range(1, 5):
         agg._handle_client(_second(k, 12.0, 2.0))
     text = out.getvalue()
@@ -132,13 +132,54 @@ def test_lag_while_sse_perf_idles_warns_machine_busy_never_fewer_threads(tmp_pat
 
 def test_saturation_at_one_thread_does_not_advise_fewer_threads(tmp_path):
     out = io.StringIO()
-    agg = Aggregator(0, None, total_threads=1, out=out, quiet=True, clock=ScriptedClock(0))
+    agg = Aggregator(0, (), total_threads=1, out=out, quiet=True, clock=ScriptedClock(0))
     for k in range(1, 5):
         agg._handle_client(_second(k, 12.0, 97.0))
     text = out.getvalue()
     assert "load generator saturated" in text and "fewer threads" not in text
     out2 = io.StringIO()
-    agg2 = Aggregator(0, None, total_threads=8, out=out2, quiet=True, clock=ScriptedClock(0))
+    agg2 = Aggregator(0, (), total_threads=8, out=out2, quiet=True, clock=ScriptedClock(0))
     for k in range(1, 5):
         agg2._handle_client(_second(k, 12.0, 97.0))
     assert "use fewer threads" in out2.getvalue()
+
+
+class _Sink:
+    """Every kind of sink hook, remembering what it got."""
+
+    def __init__(self):
+        self.rows, self.batches, self.ticks, self.error = [], [], 0, None
+
+    def record(self, row):
+        self.rows.append(row)
+
+    def samples(self, batch, start_ns):
+        self.batches.append((len(batch), start_ns))
+
+    def tick(self):
+        self.ticks += 1
+
+
+def test_records_samples_and_ticks_go_to_every_sink_it_does_not_know_by_name():
+    """The aggregator hands each record's records.jsonl object, each sample batch and each second's
+    tick to its sinks; a sink may have only some hooks; a sink's own failure is its write_error."""
+    from sse_perf_tool.gpu.base import Sample
+
+    clock = ScriptedClock(0)
+    full, only_records = _Sink(), type("OnlyRecords", (), {"record": lambda self, row: rows.append(row)})()
+    rows = []
+    agg = Aggregator(0, [full, None, only_records], total_threads=1, out=io.StringIO(), quiet=True, clock=clock)
+    agg.start()
+    agg.submit(_rec(1, 0.0, 0.5))
+    agg.submit_samples([Sample(source="local", index=0, at_ns=NS // 2, values={"util_pct": 50.0})])
+    time.sleep(0.2)
+    clock.now = 1 * NS + 1
+    agg.submit(_rec(2, 0.6, 0.9, ok=False))
+    agg.close()
+    assert [r["request_id"] for r in full.rows] == [1, 2] == [r["request_id"] for r in rows]
+    assert full.rows[1]["error_kind"] == "timeout"
+    assert full.batches == [(1, 0)]
+    assert full.ticks >= 2  # one for second 1, one at the end
+    assert agg.write_error is None
+    full.error = "records could not be written: disk full"
+    assert agg.write_error == "records could not be written: disk full"

@@ -40,6 +40,24 @@ def gpu_csv_row(sample: Sample, start_ns: int) -> dict:
     return row
 
 
+class GpuCsvSink:
+    """The aggregator's sink for gpu.csv: each GPU sample (not server metrics) as one row of
+    `writer` (a CSV appender with GPU_CSV_FIELDS). A failure stops the writing and is kept in `error`."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.error: Optional[str] = None
+
+    def samples(self, batch, start_ns: int) -> None:
+        for sample in batch:
+            if sample.index is None or self.error is not None:
+                continue
+            try:
+                self.writer.write(gpu_csv_row(sample, start_ns))
+            except OSError as exc:
+                self.error = f"gpu.csv could not be written: {exc}"
+
+
 def summarise_gpu(samples: Iterable[Sample]) -> dict:
     """{"local:0": {"util_pct_mean", "util_pct_max", "mem_used_mib_max", "power_w_mean",
     "energy_j", "mem_total_mib", "temp_c_max", "samples"}} over the GPU samples given (server
