@@ -156,8 +156,7 @@ class Aggregator(threading.Thread):
                 if item is _STOP:
                     self._tick_until(next_tick)  # the seconds already due get their rows first
                     self._drain()
-                    for tick in self._on_tick:
-                        tick()
+                    self._to_sinks(self._on_tick)
                     return
                 self._handle_safely(item)
                 handled += 1
@@ -188,14 +187,28 @@ class Aggregator(threading.Thread):
 
     @property
     def write_error(self) -> Optional[str]:
-        """The first sink's own failure (records.jsonl, gpu.csv, ...), or None."""
-        return next((sink.error for sink in self.sinks if getattr(sink, "error", None)), None)
+        """The sinks' own failures (records.jsonl, gpu.csv, ...) in one line, or None."""
+        errors = [sink.error for sink in self.sinks if getattr(sink, "error", None)]
+        return "; ".join(errors) if errors else None
+
+    def _to_sinks(self, hooks: list, *args) -> None:
+        """Every sink gets its turn: a bug in one is kept (as an internal error) and costs the others nothing."""
+        for hook in hooks:
+            try:
+                hook(*args)
+            except Exception as exc:  # reported at the end (exit 1); the other sinks and the statistics go on
+                if self.internal_error is None:
+                    self.internal_error = f"aggregator sink {type(getattr(hook, '__self__', hook)).__name__}: " \
+                                          f"{type(exc).__name__}: {exc}"
+
+    def release_sinks(self) -> None:
+        """After close(): drop the sinks (the run's figures are large; the report needs the memory)."""
+        self.sinks, self._on_record, self._on_samples, self._on_tick = [], [], [], []
 
     def _handle_samples(self, samples) -> None:
         from .gpu.summary import timeseries_columns
 
-        for sink in self._on_samples:
-            sink(samples, self.start_ns)
+        self._to_sinks(self._on_samples, samples, self.start_ns)
         for sample in samples:
             self.series.add_values(sample.at_ns, timeseries_columns(sample))
             if sample.index is None:
@@ -263,9 +276,7 @@ class Aggregator(threading.Thread):
             self._handle_client(record.value)
             return
         if self._on_record:
-            row = record.to_dict()
-            for sink in self._on_record:
-                sink(row)
+            self._to_sinks(self._on_record, record.to_dict())
         self.series.add(record)
         self.finished += 1
         if record.ok:
@@ -299,8 +310,7 @@ class Aggregator(threading.Thread):
 
     def _tick(self, elapsed_s: int) -> None:
         """Once a second: close second `elapsed_s - 1`, print its row, tick the sinks (the history's batch)."""
-        for tick in self._on_tick:
-            tick()
+        self._to_sinks(self._on_tick)
         second = elapsed_s - 1
         self.series.set_active(second, self.active_threads())
         events = self.live_events()

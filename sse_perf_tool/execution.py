@@ -315,7 +315,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     from .stats import TIMESERIES_COLUMNS, mark_phases
     from .slo import request_bounds
     from .stats import RunFigures
-    from .storage import RecordWriter, create_run_dir, write_summary, write_timeseries
+    from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
     from .selfcheck import ClientProbe, usable_cores
     from .summary import build_summary, slo_missed
 
@@ -431,6 +431,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     if sweep is not None:
         level_infos = [dict(phase, duration_s=aggregator.level_duration_s(phase["value"])) for phase in levels.phases]
     summary_levels_not_sent = [phase.get("not_sent", 0) for phase in levels.phases]
+    if aggregator.is_alive():  # its figures may still be changing: the run folder's records are the truth
+        figures = RunFigures.from_records(load_records(run_dir), request_bounds(prepared.slos), cfg.sweep is not None)
     summary = build_summary(run_section, figures, aggregator.measured_duration_s,
                             prepared.slos, level_infos, sweep[0] if sweep else None, sweep[1] if sweep else ())
     summary["requests"]["not_sent"] = levels.not_sent
@@ -451,6 +453,9 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
         tokens = summary["throughput"]["output_tokens_total"]
         summary["throughput"]["output_tokens_per_joule"] = tokens / energy if energy else None
     write_summary(run_dir, summary)
+    figures = None
+    if not aggregator.is_alive():
+        aggregator.release_sinks()  # the figures' memory goes back before the report is built
     report_path = _write_report(cfg, run_dir, err)
     from .history import status_of
 

@@ -21,6 +21,8 @@ from .records import RECORD_FIELDS
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
+
+
 def status_of(summary: dict) -> str:
     """A finished run's status: interrupted (Ctrl-C, or stopped early), failed (every request
     failed: nothing was measured), else completed."""

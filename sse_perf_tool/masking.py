@@ -13,8 +13,11 @@ from urllib.parse import urlsplit
 MASK = "…"
 TAIL_FROM = 12  # a secret (after its prefix) of at least this many characters shows its last 4
 
-# keys of a JSON body and names of headers that hold secrets (any case, anywhere in the name)
+# keys of a JSON body that hold secrets (any case, anywhere in the key: `auth`, `api_key`, `pwd`, ...)
 SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|bearer|credential|cookie", re.IGNORECASE)
+# names of headers that hold secrets (`X-Author` and `X-Auth-Mode` do not)
+SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|key|passw|credential", re.IGNORECASE)
+_MASKED = re.compile(r"^([A-Za-z]{2,8}-)?…(.{4})?$")
 # sse-perf's own options that hold secrets (their *_file options hold paths, not secrets)
 SECRET_OPTION = re.compile(r"api[_-]?key|password|passwd|secret|authorization|credential", re.IGNORECASE)
 
@@ -31,7 +34,7 @@ def mask_secret(secret: str) -> str:
     """'app-1234567890abcd9f3a' -> 'app-…9f3a'; short secrets show nothing but the prefix; text
     already masked stays as it is (masking twice must not hide the tail it kept)."""
     secret = strip_bearer(secret)
-    if MASK in secret:
+    if _MASKED.match(secret):
         return secret
     prefix = ""
     match = re.match(r"^([A-Za-z]{2,8}-)", secret)
@@ -54,7 +57,7 @@ def mask_url(url: str) -> str:
 def mask_header_value(name: str, value: str) -> str:
     """A header's value as shown: masked under a secret-looking name, its auth scheme kept
     ('Bearer sk-…9999')."""
-    if not SECRET_NAME.search(name):
+    if not SECRET_HEADER.search(name):
         return value
     scheme, sep, rest = value.strip().partition(" ")
     if sep and scheme.lower() in ("bearer", "basic", "token") and rest.strip():
@@ -89,7 +92,8 @@ def mask_option(name: str, value: Any) -> Any:
     if isinstance(value, dict):
         return mask_mapping(value, secret)
     if isinstance(value, (list, tuple)):
+        if name in ("headers", "header"):  # 'Name: value' items
+            return [mask_header_text(v) if isinstance(v, str) else v for v in value]
         return [mask_secret(v) if secret and isinstance(v, str)
-                else mask_header_text(v) if isinstance(v, str) and ":" in v and "://" not in v
                 else mask_url(v) if isinstance(v, str) else v for v in value]
     return value

@@ -157,6 +157,7 @@ EN: dict[str, str] = {
     "err_truncated": "the stream ended before its terminal event",
     "err_protocol": "unparseable framing or JSON",
     "err_cancelled": "stopped by the user or the end of the run while in flight",
+    "err_internal": "a bug in sse-perf itself (traceback on stderr), not the server's fault",
     # datasets
     "sec_datasets": "Per dataset",
     "dataset": "Dataset",
@@ -490,6 +491,7 @@ ZH: dict[str, str] = {
     "err_truncated": "流在结束事件之前中断",
     "err_protocol": "无法解析的帧或 JSON",
     "err_cancelled": "进行中时被用户或运行结束取消",
+    "err_internal": "sse-perf 自身的缺陷（堆栈见 stderr），不是服务端的问题",
     "sec_datasets": "按数据集",
     "dataset": "数据集",
     "no_dataset": "（无）",

@@ -119,6 +119,7 @@ class Runner:
         self._not_sent: Optional[int] = None
         self._sending_ended_ns: Optional[int] = None  # set by a cancel (Ctrl-C, early stop, end of grace)
         self._abandoned: list[int] = []  # scheduled instants of arrivals claimed, then dropped by a cancel
+        self._cancel_event = threading.Event()  # set by cancel(): a worker waiting out an arrival's instant wakes
         self.worker_errors: list[str] = []
 
     # -- observed by the aggregator --
@@ -184,6 +185,7 @@ class Runner:
         """Stop sending at once; in-flight requests end as `cancelled` within cancel_wait_s."""
         if self._sending_ended_ns is None:
             self._sending_ended_ns = self.clock()
+        self._cancel_event.set()
         self.stop_event.set()
         for tester in list(self.testers.values()):
             tester.abort()
@@ -235,6 +237,8 @@ class Runner:
             reason = self.brake.judge(record, first)
             if reason and self.stopped_early is None:
                 self.stopped_early = reason
+                if self._sending_ended_ns is None:
+                    self._sending_ended_ns = self.clock()  # sending ends here, not at run()'s next poll
                 self.stop_event.set()  # decided in the worker thread itself: no request is sent after it
         self._sink(record)
 
@@ -296,8 +300,10 @@ class Runner:
                 self._abandoned.append(scheduled_ns)
             return False
         remaining_s = (scheduled_ns - self.clock()) / _NS
-        if remaining_s > 0:
-            time.sleep(remaining_s)  # due before the deadline: it waits out its instant, then goes
+        if remaining_s > 0 and self._cancel_event.wait(remaining_s):  # due before the deadline: wait it out
+            with self._lock:
+                self._abandoned.append(scheduled_ns)
+            return False
         return True
 
     def _is_measured(self, due_ns: int) -> bool:

@@ -199,9 +199,9 @@ class SSETester:
             # sse-perf's own bug, not the server's fault: `internal`, with the traceback on stderr
             record.error_kind = ErrorKind.CANCELLED if self._aborted else ErrorKind.INTERNAL
             record.error = _one_line(f"sse-perf bug: {type(exc).__name__}: {exc}")
-            if not self._aborted:
-                log.error("request %s: unexpected %s in sse-perf (please report this)", request_id,
-                          type(exc).__name__, exc_info=True)
+            if not self._aborted and _first_of_its_kind(exc):  # one traceback per kind of bug, not per request
+                log.error("request %s: unexpected %s in sse-perf (please report this; later ones of this kind "
+                          "are recorded without a traceback)", request_id, type(exc).__name__, exc_info=True)
         finally:
             response, self._response = self._response, None
             if response is not None:
@@ -379,6 +379,19 @@ def merge_body(body: dict, extra: dict) -> dict:
         else:
             body[key] = value
     return body
+
+
+_BUGS_SEEN: set = set()
+_BUGS_LOCK = threading.Lock()
+
+
+def _first_of_its_kind(exc: BaseException) -> bool:
+    key = (type(exc).__name__, str(exc)[:80])
+    with _BUGS_LOCK:
+        if key in _BUGS_SEEN:
+            return False
+        _BUGS_SEEN.add(key)
+        return True
 
 
 def _finish_body(response, read, complete, end_event: str) -> None:

@@ -183,3 +183,18 @@ def test_records_samples_and_ticks_go_to_every_sink_it_does_not_know_by_name():
     assert agg.write_error is None
     full.error = "records could not be written: disk full"
     assert agg.write_error == "records could not be written: disk full"
+
+
+def test_a_broken_sink_costs_the_other_sinks_nothing():
+    class Broken:
+        def record(self, row):
+            raise KeyError("bug")
+
+    good = _Sink()
+    agg = Aggregator(0, [Broken(), good], total_threads=1, out=io.StringIO(), quiet=True, clock=ScriptedClock(0))
+    agg.start()
+    agg.submit(_rec(1, 0.0, 0.5))
+    agg.close()
+    assert [r["request_id"] for r in good.rows] == [1]
+    assert agg.internal_error.startswith("aggregator sink Broken: KeyError")
+    assert agg.rows()[0]["requests_ok"] == 1  # the statistics went on too

@@ -44,3 +44,13 @@ def test_the_summary_and_the_report_mask_an_option_the_same_way():
     assert summary_view["base_url"] == mask_option("base_url", "http://u:pw@h/v1") == "http://u:…@h/v1"
     assert mask_option("api_key_file", "/etc/keys.txt") == "/etc/keys.txt"  # a path, not a secret
     assert mask_option("tokenizer", "cl100k_base") == "cl100k_base"
+
+
+def test_options_that_only_look_like_headers_are_shown_as_given():
+    """--dataset specs and --server-metric names hold ':' but are no headers: nothing is masked or
+    respaced; non-secret headers such as X-Author stay readable; a value with '…' in it is masked."""
+    assert mask_option("datasets", ["long_tokens=d/x.jsonl:2"]) == ["long_tokens=d/x.jsonl:2"]
+    assert mask_option("server_metric_names", ["vllm:num_requests_running"]) == ["vllm:num_requests_running"]
+    assert mask_option("headers", ["X-Author: Jane Doe", "X-Auth-Mode: none"]) == ["X-Author: Jane Doe",
+                                                                                  "X-Auth-Mode: none"]
+    assert mask_secret("real…secretvalue1234567") == "…4567"
