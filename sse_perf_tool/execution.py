@@ -454,6 +454,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
         summary["throughput"]["output_tokens_per_joule"] = tokens / energy if energy else None
     write_summary(run_dir, summary)
     figures = None
+    sinks.clear()
     if not aggregator.is_alive():
         aggregator.release_sinks()  # the figures' memory goes back before the report is built
     report_path = _write_report(cfg, run_dir, err)
