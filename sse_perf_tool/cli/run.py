@@ -37,7 +37,7 @@ examples:
       how many threads does it hold within the SLO? (exit 99 when no level meets it)
   sse-perf --demo --rate 4 --arrival poisson --seed 42 --threads 64 --duration 60 --warmup 10
       open loop: 4 requests/s whatever the responses do; queue time counts (no coordinated omission)
-  sse-perf --base-url http://127.0.0.1:8000/v1 --api openai-chat --model qwen3 --tokenizer server \
+  sse-perf --base-url http://127.0.0.1:8000/v1 --api openai-chat --model qwen3 --tokenizer server \\
            --extra-body '{"chat_template_kwargs": {"enable_thinking": false}}' --threads 4 --duration 60
       llama.cpp / llama-cpp-python (no usage in the stream): the server's own tokenizer counts the answers;
       server-specific fields go into every request body
