@@ -1,20 +1,20 @@
-"""The one thread that owns live statistics: it takes finished records from a queue, writes them
-to the run folder, keeps the per-second time series and prints the live table.
+"""The one thread that owns live statistics: it takes finished records from a queue, keeps the
+per-second time series and hands records, rows and warnings to its sinks (the run folder, the
+history, the live table, ...), which it does not know by name.
 
-Imports records, stats, selfcheck (its verdicts), handoff, live, and gpu.summary for telemetry rows. Testers never touch statistics; they only submit records.
+Imports records, stats, selfcheck (its verdicts), handoff and gpu.summary (telemetry columns).
+Testers never touch statistics; they only submit records.
 """
 
 from __future__ import annotations
 
 import queue
-import sys
 from collections import deque
 import threading
 import time
 from typing import Callable, Optional
 
 from .handoff import put_while_alive
-from .live import header_line, row_line
 from .records import ErrorKind
 from .stats import TimeSeries
 
@@ -51,7 +51,9 @@ class Aggregator(threading.Thread):
     the per-second series and the live table; hands every record (as its records.jsonl object) and
     every sample batch on to its sinks, which it does not know by name. A sink has any of:
     `record(row)` for each finished request, `samples(batch, start_ns)` for telemetry, `tick()` once
-    a second and at the end, and `error` (its own failure, said at the end; the run goes on)."""
+    a second and at the end, `second(row, live)` with each second's row once it is closed (`live`: the
+    live token rate, the GPU utilisation and the threads, for the terminal), `warning(text)` for the
+    self-check's warnings, and `error` (its own failure, said at the end; the run goes on)."""
 
     def __init__(
         self,
@@ -60,11 +62,7 @@ class Aggregator(threading.Thread):
         total_threads: int,
         active_threads: Callable[[], int] = lambda: 0,
         live_events: Callable[[], int] = lambda: 0,
-        out=sys.stdout,
-        quiet: bool = False,
-        lang: str = "en",
         clock: Callable[[], int] = time.perf_counter_ns,
-        show_gpu: bool = False,
         max_error_rate_pct: Optional[float] = None,
         usable_cores: int = 1,
     ):
@@ -78,19 +76,16 @@ class Aggregator(threading.Thread):
         self._on_record = [sink.record for sink in self.sinks if hasattr(sink, "record")]
         self._on_samples = [sink.samples for sink in self.sinks if hasattr(sink, "samples")]
         self._on_tick = [sink.tick for sink in self.sinks if hasattr(sink, "tick")]
+        self._on_second = [sink.second for sink in self.sinks if hasattr(sink, "second")]
+        self._on_warning = [sink.warning for sink in self.sinks if hasattr(sink, "warning")]
         self.total_threads = total_threads
         self.active_threads = active_threads
         self.live_events = live_events
-        self.out = out
-        self.quiet = quiet
-        self.lang = lang
         self.clock = clock
         self.ok = self.finished = 0
         self._tokens_ok = self._chunks_ok = 0
         self._events_seen = 0
-        self._printed = 0
         self._cum_ok = self._cum_finished = 0
-        self.show_gpu = show_gpu
         self.gpu_samples: list = []  # raw GPU samples (seconds x GPUs: bounded by the run's length)
         self._gpu_util: dict[int, list] = {}  # second -> utilisation readings, for the live table
         # measured windows (warm-up excluded): level -> [first sent ns, last ended ns]
@@ -204,6 +199,7 @@ class Aggregator(threading.Thread):
     def release_sinks(self) -> None:
         """After close(): drop the sinks (the run's figures are large; the report needs the memory)."""
         self.sinks, self._on_record, self._on_samples, self._on_tick = [], [], [], []
+        self._on_second, self._on_warning = [], []
 
     def _handle_samples(self, samples) -> None:
         from .gpu.summary import timeseries_columns
@@ -256,7 +252,7 @@ class Aggregator(threading.Thread):
             self.saturation_warned = True
             advice = ("use fewer threads, or more worker processes (--processes) on a machine with spare cores"
                       if self.total_threads >= 2 else "run sse-perf on a machine with spare cores")
-            self._print(f"!! load generator saturated from {at_s} s ({lag}, CPU {second.cpu_pct or 0:.0f}% with "
+            self._warn(f"!! load generator saturated from {at_s} s ({lag}, CPU {second.cpu_pct or 0:.0f}% with "
                         f"{self.usable_cores} usable core(s)): latencies now include sse-perf's own delay; {advice}")
         if self._busy_streak == SUSTAINED_S and not self.busy_warned:
             self.busy_warned = True
@@ -264,7 +260,7 @@ class Aggregator(threading.Thread):
             if second.machine_cpu_pct is not None:
                 others = f", other processes {max(0.0, second.machine_cpu_pct - (second.cpu_pct or 0)):.0f}%"
             load = f", load average {second.load_avg:.1f}" if second.load_avg is not None else ""
-            self._print(f"!! machine busy from {at_s} s: {lag} while sse-perf itself used {second.cpu_pct or 0:.0f}% "
+            self._warn(f"!! machine busy from {at_s} s: {lag} while sse-perf itself used {second.cpu_pct or 0:.0f}% "
                         f"CPU ({machine_cores()} cores{others}{load}): other processes are taking the CPU and "
                         "their delay is in the latencies; stop them or run sse-perf on a quieter machine")
 
@@ -322,25 +318,13 @@ class Aggregator(threading.Thread):
         self._cum_ok += row["requests_ok"]
         self._cum_finished += row["requests_ok"] + row["requests_failed"]
         row["success_rate_pct"] = 100.0 * self._cum_ok / self._cum_finished if self._cum_finished else None
-        if not self.quiet:
-            if self._printed % 20 == 0:
-                self._print(header_line(self.lang, self.show_gpu))
-            gpu = None
-            if self.show_gpu:
-                readings = self._gpu_util.pop(second, None)
-                gpu = sum(readings) / len(readings) if readings else None
-            self._print(row_line(row, self.total_threads, delta * ratio, gpu, self.show_gpu))
-            self._printed += 1
+        readings = self._gpu_util.pop(second, None)
+        live = {"tokens_per_s": delta * ratio, "gpu_util_pct": sum(readings) / len(readings) if readings else None,
+                "total_threads": self.total_threads}
+        self._to_sinks(self._on_second, row, live)
 
-    def _print(self, line: str) -> None:
-        """The terminal may go away (`sse-perf ... | head`): then stop printing, keep measuring."""
-        if self.out is None:
-            return
-        try:
-            print(line, file=self.out, flush=True)
-        except (OSError, ValueError):
-            self.out = None
-            self.quiet = True
+    def _warn(self, text: str) -> None:
+        self._to_sinks(self._on_warning, text)
 
     def rows(self, seconds: Optional[int] = None) -> list[dict]:
         """The final time series (call after close())."""

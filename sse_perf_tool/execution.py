@@ -361,14 +361,16 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
         gpu_writer = CsvAppender(run_dir / "gpu.csv", GPU_CSV_FIELDS)
     # the summary's figures, kept by the aggregator as records come (records.jsonl is not read again)
     figures = RunFigures(request_bounds(prepared.slos), per_level=cfg.sweep is not None)
-    sinks = [writer, figures, history.recorder if history else None]  # each finished request goes to all
+    from .live import LiveTable
+
+    sinks = [writer, figures, history.recorder if history else None,  # each finished request goes to all
+             LiveTable(out, quiet=cfg.quiet, lang=cfg.lang, show_gpu=gpu_writer is not None)]
     if gpu_writer is not None:
         from .gpu.summary import GpuCsvSink
 
         sinks.append(GpuCsvSink(gpu_writer))
     aggregator = Aggregator(start_ns, sinks, plans[0].threads, active_threads=levels.active_threads,
-                            live_events=levels.live_events, out=out, quiet=cfg.quiet, lang=cfg.lang,
-                            show_gpu=gpu_writer is not None, max_error_rate_pct=cfg.max_error_rate_pct,
+                            live_events=levels.live_events, max_error_rate_pct=cfg.max_error_rate_pct,
                             usable_cores=usable_cores(processes))
     if pool is None:
         probe = ClientProbe(aggregator.submit_client)

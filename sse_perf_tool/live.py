@@ -1,9 +1,12 @@
 """The live per-second table and the final summary table on the terminal (en / zh).
 
-Pure formatting: takes rows and summaries, returns strings. Imports nothing from the package.
+Formatting (rows and summaries in, strings out) and LiveTable, the aggregator's terminal sink.
+Imports nothing from the package.
 """
 
 from __future__ import annotations
+
+import sys
 
 from typing import Optional
 
@@ -36,6 +39,39 @@ def fmt_ms(value: Optional[float]) -> str:
 
 def _columns(gpu: bool) -> int:
     return len(WIDTHS) if gpu else len(WIDTHS) - 1
+
+
+class LiveTable:
+    """The terminal's sink of the aggregator: one row a second (a header every 20 rows) unless quiet,
+    and the self-check's warnings always. The terminal may go away (`sse-perf ... | head`): then it
+    stops printing, and the run goes on measuring."""
+
+    def __init__(self, out=None, quiet: bool = False, lang: str = "en", show_gpu: bool = False):
+        self.out = sys.stdout if out is None else out
+        self.quiet = quiet
+        self.lang = lang
+        self.show_gpu = show_gpu
+        self._printed = 0
+
+    def second(self, row: dict, live: dict) -> None:
+        if self.quiet:
+            return
+        if self._printed % 20 == 0:
+            self._print(header_line(self.lang, self.show_gpu))
+        self._print(row_line(row, live["total_threads"], live["tokens_per_s"], live["gpu_util_pct"], self.show_gpu))
+        self._printed += 1
+
+    def warning(self, text: str) -> None:
+        self._print(text)
+
+    def _print(self, line: str) -> None:
+        if self.out is None:
+            return
+        try:
+            print(line, file=self.out, flush=True)
+        except (OSError, ValueError):
+            self.out = None
+            self.quiet = True
 
 
 def header_line(lang: str = "en", gpu: bool = False) -> str:

@@ -8,6 +8,7 @@ import pytest
 from array import array
 
 from sse_perf_tool.aggregator import Aggregator
+from sse_perf_tool.live import LiveTable
 from sse_perf_tool.records import ErrorKind, RequestRecord
 from sse_perf_tool.storage import RecordWriter
 
@@ -39,7 +40,7 @@ def test_records_are_written_and_rows_printed(tmp_path):
     clock = ScriptedClock(0)
     out = io.StringIO()
     writer = RecordWriter(tmp_path)
-    agg = Aggregator(0, [writer], total_threads=2, active_threads=lambda: 2, out=out, clock=clock)
+    agg = Aggregator(0, [writer, LiveTable(out)], total_threads=2, active_threads=lambda: 2, clock=clock)
     agg.start()
     agg.submit(_rec(1, 0.0, 0.5))
     agg.submit(_rec(2, 0.2, 1.5, ok=False))
@@ -63,7 +64,7 @@ def test_records_are_written_and_rows_printed(tmp_path):
 def test_quiet_prints_nothing(tmp_path):
     clock = ScriptedClock(0)
     out = io.StringIO()
-    agg = Aggregator(0, (), total_threads=1, out=out, quiet=True, clock=clock)
+    agg = Aggregator(0, [LiveTable(out, quiet=True)], total_threads=1, clock=clock)
     agg.start()
     clock.now = 3 * NS
     agg.submit(_rec(1, 0.0, 0.5))
@@ -75,7 +76,7 @@ def test_quiet_prints_nothing(tmp_path):
 def test_chinese_headers(tmp_path):
     clock = ScriptedClock(0)
     out = io.StringIO()
-    agg = Aggregator(0, (), total_threads=1, out=out, lang="zh", clock=clock)
+    agg = Aggregator(0, [LiveTable(out, lang="zh")], total_threads=1, clock=clock)
     agg.start()
     clock.now = NS
     agg.submit(_rec(1, 0.0, 0.5))
@@ -90,7 +91,7 @@ def test_the_queue_is_bounded_and_a_stopped_statistics_thread_never_blocks_a_wor
 
     monkeypatch.setattr(aggregator_module, "QUEUE_MAX", 3)
     writer = RecordWriter(tmp_path)
-    agg = Aggregator(0, [writer], total_threads=1, active_threads=lambda: 1, out=io.StringIO(), clock=ScriptedClock(0))
+    agg = Aggregator(0, [writer, LiveTable(io.StringIO())], total_threads=1, active_threads=lambda: 1, clock=ScriptedClock(0))
     started = time.monotonic()
     for rid in range(1, 6):
         agg.submit(_rec(rid, 0.0, 0.5))
@@ -102,7 +103,7 @@ def test_the_queue_is_bounded_and_a_stopped_statistics_thread_never_blocks_a_wor
 def test_a_backlog_is_taken_in_one_wake_up_and_every_record_is_written(tmp_path):
     """Hundreds of records waiting at once are all handled and written, in order, before close returns."""
     writer = RecordWriter(tmp_path)
-    agg = Aggregator(0, [writer], total_threads=1, active_threads=lambda: 1, out=io.StringIO(), clock=ScriptedClock(0))
+    agg = Aggregator(0, [writer, LiveTable(io.StringIO())], total_threads=1, active_threads=lambda: 1, clock=ScriptedClock(0))
     for rid in range(1, 3001):
         agg.submit(_rec(rid, 0.0, 0.5))
     agg.start()
@@ -122,7 +123,7 @@ def test_lag_while_sse_perf_idles_warns_machine_busy_never_fewer_threads(tmp_pat
     """Issue 13: the lag came from other processes (sse-perf at ~2 % CPU): the warning says the
     machine is busy, with its load, and does not advise fewer threads."""
     out = io.StringIO()
-    agg = Aggregator(0, (), total_threads=1, out=out, quiet=True, clock=ScriptedClock(0))
+    agg = Aggregator(0, [LiveTable(out, quiet=True)], total_threads=1, clock=ScriptedClock(0))
     for k in range(1, 5):
         agg._handle_client(_second(k, 12.0, 2.0))
     text = out.getvalue()
@@ -132,13 +133,13 @@ def test_lag_while_sse_perf_idles_warns_machine_busy_never_fewer_threads(tmp_pat
 
 def test_saturation_at_one_thread_does_not_advise_fewer_threads(tmp_path):
     out = io.StringIO()
-    agg = Aggregator(0, (), total_threads=1, out=out, quiet=True, clock=ScriptedClock(0))
+    agg = Aggregator(0, [LiveTable(out, quiet=True)], total_threads=1, clock=ScriptedClock(0))
     for k in range(1, 5):
         agg._handle_client(_second(k, 12.0, 97.0))
     text = out.getvalue()
     assert "load generator saturated" in text and "fewer threads" not in text
     out2 = io.StringIO()
-    agg2 = Aggregator(0, (), total_threads=8, out=out2, quiet=True, clock=ScriptedClock(0))
+    agg2 = Aggregator(0, [LiveTable(out2, quiet=True)], total_threads=8, clock=ScriptedClock(0))
     for k in range(1, 5):
         agg2._handle_client(_second(k, 12.0, 97.0))
     assert "use fewer threads" in out2.getvalue()
@@ -168,7 +169,7 @@ def test_records_samples_and_ticks_go_to_every_sink_it_does_not_know_by_name():
     clock = ScriptedClock(0)
     full, only_records = _Sink(), type("OnlyRecords", (), {"record": lambda self, row: rows.append(row)})()
     rows = []
-    agg = Aggregator(0, [full, None, only_records], total_threads=1, out=io.StringIO(), quiet=True, clock=clock)
+    agg = Aggregator(0, [full, None, only_records], total_threads=1, clock=clock)
     agg.start()
     agg.submit(_rec(1, 0.0, 0.5))
     agg.submit_samples([Sample(source="local", index=0, at_ns=NS // 2, values={"util_pct": 50.0})])
@@ -191,7 +192,7 @@ def test_a_broken_sink_costs_the_other_sinks_nothing():
             raise KeyError("bug")
 
     good = _Sink()
-    agg = Aggregator(0, [Broken(), good], total_threads=1, out=io.StringIO(), quiet=True, clock=ScriptedClock(0))
+    agg = Aggregator(0, [Broken(), good], total_threads=1, clock=ScriptedClock(0))
     agg.start()
     agg.submit(_rec(1, 0.0, 0.5))
     agg.close()
