@@ -56,6 +56,7 @@ class RunConfig:
     lang: str = "en"
     quiet: bool = False
     demo: bool = False
+    demo_mock: tuple = ()  # --demo-mock: ((MockConfig field, number), ...) for the embedded server
     gpu: tuple = ()  # --gpu values: "local", "ssh://user@host[:port]"
     gpu_index: Optional[str] = None
     ssh_key: Optional[str] = None
@@ -169,6 +170,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     problem = check_tokenizer_spec(cfg.tokenizer)
     if problem:
         raise ConfigError(problem)
+    if cfg.demo_mock and not cfg.demo:
+        raise ConfigError("--demo-mock sets the embedded server of --demo: give --demo too")
     if not cfg.request_id and any(name.lower() == "x-request-id" for name, _ in cfg.headers):
         raise ConfigError("--no-request-id and --header 'X-Request-Id: ...' cannot be combined: give one of them")
     _validate_load(cfg)
@@ -231,6 +234,28 @@ def parse_header(text: str) -> tuple[str, str]:
     if not sep or not _HEADER_NAME.match(name):
         raise ConfigError(f"--header must look like 'Name: value' (got {mask_header_text(text)!r})")
     return name, value.strip()
+
+
+DEMO_MOCK_FIELDS = {"ttft_ms": float, "itl_ms": float, "tokens": int, "jitter_ms": float,
+                    "reasoning_tokens": int, "error_rate": float, "empty_rate": float, "seed": int}
+
+
+def parse_demo_mock(text: str) -> tuple:
+    """--demo-mock 'ttft_ms=5,itl_ms=1,tokens=8' -> (("ttft_ms", 5.0), ...); ConfigError on a bad item.
+    Ranges are checked by the mock's own MockConfig when the run starts it."""
+    items = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in DEMO_MOCK_FIELDS:
+            raise ConfigError(f"--demo-mock takes {', '.join(k + '=N' for k in DEMO_MOCK_FIELDS)} (got {part!r})")
+        try:
+            items.append((key, DEMO_MOCK_FIELDS[key](value.strip())))
+        except ValueError:
+            raise ConfigError(f"--demo-mock {key} must be a number (got {value.strip()!r})") from None
+    return tuple(items)
 
 
 def check_tokenizer_spec(spec: str) -> Optional[str]:

@@ -41,6 +41,13 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
     from .slo import parse_slos
 
     slos = parse_slos(cfg.slo) if cfg.slo else ()
+    if cfg.demo_mock:
+        from .mock_server import MockConfig
+
+        try:
+            MockConfig(**dict(cfg.demo_mock))
+        except ValueError as exc:
+            raise ConfigError(f"--demo-mock: {exc}") from None
     if cfg.datasets:
         specs = [parse_dataset_spec(text) for text in cfg.datasets]
         queries = WeightedQueryProvider.from_specs(specs, cfg.seed)
@@ -119,9 +126,11 @@ def execute_run(prepared: PreparedRun, out=None, err=None) -> int:
     if cfg.demo:
         from .mock_server import MockConfig, MockServer
 
-        mock = MockServer(MockConfig(host="127.0.0.1", port=0)).start()
+        mock_config = MockConfig(host="127.0.0.1", port=0, **dict(cfg.demo_mock))
+        mock = MockServer(mock_config).start()
         cfg = replace(cfg, base_url=mock.base_url)
-        _say(f"demo: embedded mock server at {mock.base_url} (ttft 200 ms, 20 ms per token, 64 tokens)", out)
+        _say(f"demo: embedded mock server at {mock.base_url} (ttft {mock_config.ttft_ms:g} ms, "
+             f"{mock_config.itl_ms:g} ms per token, {mock_config.tokens} tokens)", out)
     main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.getsignal(signal.SIGINT) if main_thread else None
     try:

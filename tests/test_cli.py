@@ -247,3 +247,24 @@ def test_mock_server_subcommand_rejects_bad_numbers(run_cli_exit):
 def test_report_subcommand_refuses_a_non_run_folder(tmp_path, run_cli_exit):
     code, _, err = run_cli_exit(["report", str(tmp_path)])
     assert code == 2 and "not a run folder" in err
+
+
+@pytest.mark.parametrize("extra,needle", [(["--demo-mock", "ttft_ms=5"], "give --demo too"),
+                                          (["--demo", "--demo-mock", "foo=1"], "--demo-mock takes"),
+                                          (["--demo", "--demo-mock", "tokens=x"], "must be a number"),
+                                          (["--demo", "--demo-mock", "error_rate=2"], "error_rate must be between")])
+def test_bad_demo_mock_settings_exit_2_with_one_line(extra, needle, tmp_path, run_cli_exit):
+    code, _, err = run_cli_exit([*extra, "--output-dir", tmp_path])
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert run_dirs(tmp_path) == []
+
+
+def test_demo_mock_sets_the_embedded_servers_behaviour(tmp_path, run_cli_exit):
+    """--demo-mock ttft_ms=5,itl_ms=1,tokens=3: the demo's server answers fast with 3 tokens."""
+    code, out, err = run_cli_exit(["--demo", "--demo-mock", "ttft_ms=5,itl_ms=1,tokens=3", "--requests", 2,
+                                   "--output-dir", tmp_path, "--quiet", "--no-history"])
+    assert code == 0, err
+    assert "(ttft 5 ms, 1 ms per token, 3 tokens)" in out
+    (run_dir,) = run_dirs(tmp_path)
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    assert [r["output_tokens"] for r in records] == [3, 3]

@@ -525,7 +525,8 @@ def demo(tmp_path_factory) -> dict:
     """Three real demo runs (embedded mock server) with different thread counts: ids 1, 2, 3."""
     out = tmp_path_factory.mktemp("demo")
     for name, threads in DEMO_RUNS:
-        code = cli.main(["--demo", "--threads", str(threads), "--requests", str(threads), "--output-dir", str(out),
+        code = cli.main(["--demo", "--demo-mock", "ttft_ms=5,itl_ms=1,tokens=8", "--threads", str(threads),
+                         "--requests", str(threads), "--output-dir", str(out),
                          "--quiet", "--model-name", name])
         assert code == 0
     folders = sorted(p for p in out.iterdir() if p.is_dir())

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from sse_perf_tool.cli import main
+
+FAST_DEMO = "ttft_ms=5,itl_ms=1,tokens=8"  # the demo's own server, fast: these tests are about files, not latency
 from sse_perf_tool.history import MIGRATIONS, SCHEMA_VERSION, History, HistoryError, HistoryRecorder
 
 
@@ -150,7 +152,8 @@ def test_a_run_killed_with_sigkill_keeps_its_finished_requests(tmp_path):
 # -- faults: the run goes on, exit code unchanged -----------------------------------------
 
 def _demo_run(tmp_path, *extra):
-    return _run_cli(["--demo", "--threads", "2", "--requests", "4", "--quiet", "--output-dir", tmp_path, *extra])
+    return _run_cli(["--demo", "--demo-mock", FAST_DEMO, "--threads", "2", "--requests", "4", "--quiet",
+                     "--output-dir", tmp_path, *extra])
 
 
 def test_a_corrupt_database_warns_and_the_run_still_writes_everything(tmp_path, capsys):
@@ -245,7 +248,7 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_runs(tmp_path):
 def three_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     for threads, name in ((1, "small"), (2, "medium"), (4, "qwen-large")):
-        assert main(["--demo", "--threads", str(threads), "--requests", str(threads * 2), "--quiet",
+        assert main(["--demo", "--demo-mock", FAST_DEMO, "--threads", str(threads), "--requests", str(threads * 2), "--quiet",
                      "--output-dir", str(out), "--model-name", name]) == 0
     return out
 

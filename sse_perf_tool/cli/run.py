@@ -12,8 +12,8 @@ import random
 import sys
 
 from .. import __version__
-from ..config import (API_NAMES, DEFAULT_QUERY, ConfigError, RunConfig, load_extra_body, parse_header, validate,
-                       validate_base_url)
+from ..config import (API_NAMES, DEFAULT_QUERY, ConfigError, RunConfig, load_extra_body, parse_demo_mock, parse_header,
+                       validate, validate_base_url)
 from ..exit_codes import EXIT_USAGE
 from ..slo import SLO_HELP
 from .common import Parser, number, number_list, whole_number
@@ -161,6 +161,8 @@ def build_run_parser() -> argparse.ArgumentParser:
     g.add_argument("--server-metric", action="append", default=[], metavar="NAME",
                    help="also record this Prometheus metric name; repeatable")
     p.add_argument("--demo", action="store_true", help="start the embedded mock server on a free loopback port and target it")
+    p.add_argument("--demo-mock", metavar="K=V,..", help="how the --demo server behaves: ttft_ms, itl_ms, tokens, "
+                   "jitter_ms, reasoning_tokens, error_rate, empty_rate, seed (default: ttft_ms=200,itl_ms=20,tokens=64)")
     p.add_argument("--config", metavar="FILE.toml", help="run options from a TOML file (keys = option names without "
                    "--); options on the command line win")
     return p
@@ -199,6 +201,7 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         lang=args.lang,
         quiet=args.quiet,
         demo=args.demo,
+        demo_mock=parse_demo_mock(args.demo_mock) if args.demo_mock else (),
         gpu=tuple(args.gpu),
         gpu_index=args.gpu_index,
         ssh_key=args.ssh_key,
