@@ -15,12 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from . import __version__
 from .config import ConfigError, RunConfig, mask_url
 from .flavors import get_flavor
 from .flavors.base import RequestSettings
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
 from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO, EXIT_USAGE
+from .levels import Levels, plans_for
+from .run_info import banner, make_run_section
 from .storage import OutputError, check_writable
 
 _NS = 1_000_000_000
@@ -142,111 +143,6 @@ def execute_run(prepared: PreparedRun, out=None, err=None) -> int:
             mock.stop()
 
 
-def _plans(cfg: RunConfig) -> list:
-    """One RunPlan per level (a single one when not a sweep); request ids are set as levels start."""
-    from .runner import RunPlan
-
-    base = RunPlan(threads=cfg.threads, ramp_up_s=cfg.ramp_up_s, duration_s=cfg.duration_s, requests=cfg.requests,
-                   grace_s=cfg.grace_s, rate=cfg.rate, arrival=cfg.arrival, seed=cfg.seed,
-                   warmup_s=cfg.warmup_s, warmup_requests=cfg.warmup_requests)
-    sweep = cfg.sweep
-    if sweep is None:
-        return [base]
-    kind, values = sweep
-    if kind == "threads":
-        return [replace(base, threads=int(v), level=v) for v in values]
-    return [replace(base, rate=float(v), level=v) for v in values]
-
-
-class _Levels:
-    """The levels of one run, in turn: each gets its own Runner; the aggregator sees the current one."""
-
-    def __init__(self, cfg: RunConfig, make_runner, aggregator_ref: list, start_ns: int, out, stage=None):
-        self.cfg = cfg
-        self.stage = stage  # the --tokenizer server counting stage between the runners and the aggregator
-        self.make_runner = make_runner
-        self.aggregator_ref = aggregator_ref
-        self.start_ns = start_ns
-        self.out = out
-        self.current = None
-        self.phases: list[dict] = []  # {"value", "from_s", "to_s", "warmup_to_s"} per level run
-        self.events_done = 0
-        self.not_sent = 0
-        self.stopped_early: Optional[str] = None
-        self.worker_errors: list[str] = []
-
-    def active_threads(self) -> int:
-        runner = self.current
-        return runner.active_threads if runner is not None else 0
-
-    def live_events(self) -> int:
-        runner = self.current
-        return self.events_done + (runner.live_events() if runner is not None else 0)
-
-    def run(self, plans: list) -> None:
-        """Run every level; KeyboardInterrupt passes through (after `cancel()` the phases are complete)."""
-        sweep = self.cfg.sweep
-        next_id = 1
-        for index, plan in enumerate(plans):
-            if index and self.cfg.cooldown_s > 0:
-                _say(f"cooldown: {self.cfg.cooldown_s:g} s", self.out)
-                time.sleep(self.cfg.cooldown_s)
-            aggregator = self.aggregator_ref[0]
-            if index:
-                if self.stage is not None:
-                    self.stage.sync()  # the previous level's last records have left the counting stage ...
-                aggregator.sync()  # ... and are counted before the level is judged
-            if aggregator.stop_reason:  # crossed by the last records of the previous level
-                self.stopped_early = aggregator.stop_reason
-                return
-            plan = replace(plan, first_request_id=next_id)
-            runner = self.make_runner(plan)
-            aggregator.start_level(plan.threads)
-            if sweep is not None:
-                _say(f"level {index + 1}/{len(plans)}: {_level_label(sweep[0], plan.level)}", self.out)
-            level_start = time.perf_counter_ns()
-            self.current = runner
-            self._begin(plan, runner, level_start)
-            runner.start(level_start)
-            runner.run(should_stop=lambda: aggregator.stop_reason)
-            self._end(runner)
-            next_id += runner.issued
-            if runner.stopped_early:
-                self.stopped_early = runner.stopped_early
-                return
-
-    def cancel(self) -> None:
-        runner = self.current
-        if runner is not None:
-            runner.cancel()
-            self._end(runner)
-
-    def _begin(self, plan, runner, level_start: int) -> None:
-        self.phases.append({"value": plan.level, "from_s": (level_start - self.start_ns) / _NS, "to_s": None,
-                            "warmup_to_s": None, "runner": runner})
-
-    def _end(self, runner) -> None:
-        if not self.phases or self.phases[-1].get("runner") is not runner:
-            return
-        phase = self.phases[-1]
-        del phase["runner"]
-        phase["to_s"] = (time.perf_counter_ns() - self.start_ns) / _NS
-        plan = runner.plan
-        if (plan.warmup_s > 0 or plan.warmup_requests > 0) and runner.measure_start_ns is not None:
-            phase["warmup_to_s"] = min(phase["to_s"], (runner.measure_start_ns - self.start_ns) / _NS)
-        elif plan.warmup_s > 0 or plan.warmup_requests > 0:
-            phase["warmup_to_s"] = phase["to_s"]  # never left warm-up
-        self.events_done += runner.live_events()
-        phase["not_sent"] = runner.not_sent()
-        self.not_sent += phase["not_sent"]
-        self.worker_errors.extend(runner.worker_errors)
-        self.current = None
-
-
-def _level_label(kind: str, value) -> str:
-    return f"{value:g} threads" if kind == "threads" else f"{value:g} requests/s"
-
-
 def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     """The testers (in this process, or in --processes workers), then the run itself."""
     from .tester import SSETester, TesterSettings, request_id_prefix
@@ -331,7 +227,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     started_at = time.time()
     run_dir = create_run_dir(cfg.output_dir, started_at, cfg.model_name)
     writer = RecordWriter(run_dir)
-    plans = _plans(cfg)
+    plans = plans_for(cfg)
     keys = prepared.keys
     start_ns = time.perf_counter_ns()
     aggregator_ref: list = []
@@ -359,8 +255,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
             brake=brake,
         )
 
-    levels = _Levels(cfg, make_runner, aggregator_ref, start_ns, out, stage)
-    history = _open_history(cfg, run_dir, _run_section(cfg, started_at, None, None, False), err)
+    levels = Levels(cfg, make_runner, aggregator_ref, start_ns, out, stage)
+    history = _open_history(cfg, run_dir, make_run_section(cfg, started_at, None, None, False), err)
     samplers = prepared.samplers
     gpu_writer = None
     if any(s.source != "server" for s in samplers):
@@ -387,7 +283,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
         probe = ClientProbe(aggregator.submit_client, cpu_clock=lambda: time.process_time() + pool.cpu_seconds(),
                             other_lags=pool.take_lags)
     aggregator_ref.append(aggregator)
-    _say(_banner(cfg, plans[0], prepared), out)
+    _say(banner(cfg, plans[0], prepared), out)
     interrupted = False
     aggregator.start()
     if stage is not None:
@@ -433,7 +329,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
 
     rows = mark_phases(aggregator.rows(), levels.phases)
     write_timeseries(run_dir, rows, TIMESERIES_COLUMNS + tuple(aggregator.series.extra_columns))
-    run_section = _run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)
+    run_section = make_run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)
     run_section["stopped_early"] = levels.stopped_early
     own_id = not any(name.lower() == "x-request-id" for name, _ in cfg.headers)
     run_section["request_id_prefix"] = (id_prefix or None) if own_id else None
@@ -571,65 +467,3 @@ def _write_report(cfg: RunConfig, run_dir: Path, err) -> Optional[Path]:
         return None
 
 
-def _run_section(cfg: RunConfig, started_at: float, ended_at: float, duration_s, interrupted: bool) -> dict:
-    return {
-        "started_at": started_at,
-        "ended_at": ended_at,
-        "duration_s": duration_s,
-        "api": cfg.api,
-        "base_url": mask_url(cfg.base_url),
-        "threads": cfg.threads,
-        "ramp_up_s": cfg.ramp_up_s,
-        "model_name": cfg.model_name,
-        "load": _load_section(cfg),
-        "interrupted": interrupted,
-        "tool_version": __version__,
-        "config": cfg.masked(),
-    }
-
-
-def _load_section(cfg: RunConfig) -> dict:
-    sweep = cfg.sweep
-    return {
-        "model": "open" if cfg.open_loop else "closed",
-        "threads": cfg.threads,
-        "processes": cfg.processes,
-        "rate": cfg.rate,
-        "arrival": cfg.arrival if cfg.open_loop else None,
-        "seed": cfg.seed,
-        "warmup_s": cfg.warmup_s or None,
-        "warmup_requests": cfg.warmup_requests or None,
-        "sweep": None if sweep is None else {"kind": sweep[0], "values": list(sweep[1]), "cooldown_s": cfg.cooldown_s},
-    }
-
-
-def _banner(cfg: RunConfig, plan, prepared: PreparedRun) -> str:
-    """One line saying what is about to happen."""
-    if plan.duration_s > 0:
-        length = f"for {plan.duration_s:g} s" + (f" or {plan.requests} requests" if plan.requests else "")
-    elif plan.requests:
-        length = f"{plan.requests} requests"
-    else:
-        length = "one request per thread"
-    sweep = cfg.sweep
-    if sweep is not None:
-        kind, values = sweep
-        load = f"sweep of {kind} {', '.join(f'{v:g}' for v in values)}, {length} each"
-        if kind == "rate":
-            load += f" ({cfg.arrival} arrivals, at most {cfg.threads} in flight)"
-    elif cfg.rate is not None:
-        load = f"{cfg.rate:g} requests/s ({cfg.arrival} arrivals, at most {cfg.threads} in flight), {length}"
-    else:
-        ramp = f", ramp-up {plan.ramp_up_s:g} s" if plan.ramp_up_s else ""
-        load = f"{plan.threads} threads{ramp}, {length}"
-    if cfg.processes > 1:
-        load += f", read in {cfg.processes} worker processes"
-    if cfg.warmup_s:
-        load += f", after {cfg.warmup_s:g} s warm-up"
-    elif cfg.warmup_requests:
-        load += f", after {cfg.warmup_requests} warm-up requests"
-    datasets = getattr(prepared.queries, "datasets", None)
-    mix = ""
-    if datasets:
-        mix = "; datasets " + ", ".join(f"{name}×{weight:g}" for name, weight, _ in datasets)
-    return (f"sse-perf {__version__}: {cfg.api} {mask_url(cfg.base_url)}, {load}{mix} (Ctrl-C stops and keeps the results)")

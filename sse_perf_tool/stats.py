@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Iterable, Optional, Sequence
 
+from .slo import meets_bounds
+
 PERCENTILES = (50, 90, 95, 99)
 DIST_KEYS = ("count", "mean", "min", "p50", "p90", "p95", "p99", "max")
 
@@ -289,8 +291,6 @@ class Figures:
 
     def add(self, rec: dict) -> None:
         """One records.jsonl object (docs/run-folder.md field names)."""
-        from .slo import meets_bounds
-
         if rec.get("warmup"):
             self.warmup += 1
             return
