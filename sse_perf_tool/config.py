@@ -172,7 +172,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(problem)
     if cfg.demo_mock and not cfg.demo:
         raise ConfigError("--demo-mock sets the embedded server of --demo: give --demo too")
-    if not cfg.request_id and any(name.lower() == "x-request-id" for name, _ in cfg.headers):
+    if not cfg.request_id and has_header(cfg.headers, "X-Request-Id"):
         raise ConfigError("--no-request-id and --header 'X-Request-Id: ...' cannot be combined: give one of them")
     _validate_load(cfg)
     validate_base_url(cfg.base_url)
@@ -256,6 +256,12 @@ def parse_demo_mock(text: str) -> tuple:
         except ValueError:
             raise ConfigError(f"--demo-mock {key} must be a number (got {value.strip()!r})") from None
     return tuple(items)
+
+
+def has_header(headers: tuple, name: str) -> bool:
+    """Whether ((name, value), ...) has a header of this name (any case)."""
+    wanted = name.lower()
+    return any(key.lower() == wanted for key, _ in headers)
 
 
 def check_tokenizer_spec(spec: str) -> Optional[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from .config import ConfigError, RunConfig, mask_url
+from .config import ConfigError, RunConfig, has_header, mask_url
 from .flavors import get_flavor
 from .flavors.base import RequestSettings
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
@@ -331,8 +331,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     write_timeseries(run_dir, rows, TIMESERIES_COLUMNS + tuple(aggregator.series.extra_columns))
     run_section = make_run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)
     run_section["stopped_early"] = levels.stopped_early
-    own_id = not any(name.lower() == "x-request-id" for name, _ in cfg.headers)
-    run_section["request_id_prefix"] = (id_prefix or None) if own_id else None
+    run_section["request_id_prefix"] = None if has_header(cfg.headers, "X-Request-Id") else (id_prefix or None)
     sweep = cfg.sweep
     level_infos = None
     if sweep is not None:

@@ -26,7 +26,7 @@ from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.exceptions import ReadTimeoutError
 
 from . import __version__
-from .config import mask_secret
+from .config import has_header, mask_secret
 from .chunked import ChunkedBody, ChunkedEncodingError, IncompleteBody
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import ErrorKind, RequestRecord
@@ -122,8 +122,7 @@ class SSETester:
         }
         base_headers.update(dict(settings.headers))
         self._base_headers = base_headers
-        own_id = not any(name.lower() == "x-request-id" for name, _ in settings.headers)
-        self._request_id_prefix = settings.request_id_prefix if own_id else ""
+        self._request_id_prefix = "" if has_header(settings.headers, "X-Request-Id") else settings.request_id_prefix
         self._extra_body = dict(settings.extra_body)
         # --tokenizer server: the answer is counted after the request, by the counting stage
         self._defer_count = bool(getattr(token_counter, "deferred", False))
