@@ -1,37 +1,44 @@
 """The self-contained HTML report: summary + time series + records -> one HTML file.
 
-Imports `stats`, `report_i18n`, `report_load` (the load-model views: SLOs, sweeps, warm-up,
-self-check), `masking` and the self-check's limits from `selfcheck` only (Jinja2 lazily, inside the functions, so that `sse-perf --help` stays fast). Chart.js, its
-zoom plugin and Hammer.js ship in `sse_perf_tool/assets/` and are inlined; the output references
-no external URL.
+report.py owns `render_report` / `write_report` and the table views (cards, percentiles,
+datasets, errors, GPUs, the load-model section); it imports `report_records` (reading the run
+folder, the one pass over the records), `report_timeseries` (the time charts), `report_format`
+(value formatting), `report_load` (the load-model views: SLOs, sweeps, warm-up, self-check),
+`report_i18n`, `masking` and the self-check's limits from `selfcheck` (Jinja2 lazily, inside the
+functions, so that `sse-perf --help` stays fast). Chart.js, its zoom plugin and Hammer.js ship
+in `sse_perf_tool/assets/` and are inlined; the output references no external URL. The helpers
+it re-exports (fmt_*, histogram, load_records, ...) stay importable from here.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import heapq
-import itertools
 import json
-import math
 import re
 import time
-from array import array
-from collections import Counter
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Optional
 
 from . import report_load
 from .masking import mask_option
+from .report_format import (NULL, fmt_int, fmt_lag, fmt_ms, fmt_num, fmt_option, fmt_pct, fmt_seconds, fmt_time,
+                            fmt_unit, shorten)
 from .report_i18n import LANGS, strings
 from .report_load import finite as _finite
+from .report_records import (EXAMPLE_CHARS, EXAMPLES_PER_KIND, HIST_FIELDS, HIST_SAMPLE, HIST_TARGET_BINS,
+                             QUERY_CELL_CHARS, QUERY_TITLE_CHARS, TOP_N, Binner, RecordDigest, RecordStream,
+                             bin_plan, histogram, load_records, load_timeseries, summary_binners)
+from .report_timeseries import (BLUE, CLIENT_COLUMNS, GPU_COLUMN, GREEN, GREY, ORANGE, PALETTE, PURPLE, RED, TEAL,
+                                YELLOW, timeseries_view)
 from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, PROBE_SLEEP_S, SUSTAINED_S
-from .stats import Values, percentile
 
-__all__ = ["LANGS", "render_report", "write_report", "load_timeseries", "load_records"]
+__all__ = ["LANGS", "render_report", "write_report", "load_timeseries", "load_records",
+           # kept importable from here (they live in report_format, report_records, report_timeseries)
+           "NULL", "fmt_int", "fmt_lag", "fmt_ms", "fmt_num", "fmt_option", "fmt_pct", "fmt_seconds", "fmt_time",
+           "fmt_unit", "shorten", "Binner", "RecordDigest", "bin_plan", "histogram", "HIST_FIELDS", "HIST_SAMPLE",
+           "HIST_TARGET_BINS", "QUERY_CELL_CHARS", "QUERY_TITLE_CHARS", "EXAMPLE_CHARS", "EXAMPLES_PER_KIND", "TOP_N",
+           "BLUE", "GREEN", "GREY", "ORANGE", "PALETTE", "PURPLE", "RED", "TEAL", "YELLOW", "script_json"]
 
-NULL = "—"
 TEMPLATE_NAME = "report.html.j2"
 APP_JS_NAME = "report_app.js"
 VENDORED = (  # load order matters: the zoom plugin reads the globals Chart and Hammer
@@ -40,689 +47,15 @@ VENDORED = (  # load order matters: the zoom plugin reads the globals Chart and 
     ("zoom", "chartjs-plugin-zoom.min.js", "2.2.0"),
 )
 
-FIXED_COLUMNS = (
-    "second", "active_threads", "requests_started", "requests_ok", "requests_failed",
-    "output_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms",
-    "e2e_p50_ms", "e2e_p95_ms", "success_rate_pct",
-)
-LOAD_COLUMNS = ("phase", "level")  # issue 5: drawn as bands on every time chart, not as series
-CLIENT_COLUMNS = ("client.lag_p50_ms", "client.lag_p99_ms", "client.cpu_pct")  # the self-check's
-TEXT_COLUMNS = ("phase",)  # timeseries.csv cells kept as text
 RUN_KEYS = ("started_at", "ended_at", "duration_s", "api", "base_url", "threads", "ramp_up_s",
             "model_name", "interrupted", "config", "tool_version")
 DIST_METRICS = (("ttfb_ms", "TTFB"), ("ttft_ms", "TTFT"), ("ttfo_ms", "TTFO"),
                 ("tpot_ms", "TPOT"), ("itl_ms", "ITL"), ("e2e_ms", "E2E"))
 OPEN_LOOP_METRICS = (("queue_ms", "family_queue"), ("ttft_from_scheduled_ms", "family_ttft_from_scheduled"),
                      ("e2e_from_scheduled_ms", "family_e2e_from_scheduled"))  # (key, report_i18n key)
-GPU_COLUMN = re.compile(r"^gpu\[(?P<device>.+)\]\.(?P<metric>[^.\[\]]+)$")
-SERVER_COLUMN = re.compile(r"^server\[(?P<name>.+)\]$")
-GPU_METRIC_ORDER = ("util_pct", "mem_used_mib", "temp_c", "power_w", "sm_clock_mhz", "energy_j")
-UTIL_MEAN_COL = "@gpu_util_mean_pct"  # derived series key; '@' never starts a timeseries.csv column
-LAG_LIMIT_COL, CPU_LIMIT_COL = "@client_lag_limit_ms", "@client_cpu_limit_pct"  # dashed limit lines
-SERVER_TITLES = {  # Prometheus name -> report_i18n key of a readable title
-    "vllm:num_requests_running": "srv_running", "sglang:num_running_reqs": "srv_running",
-    "vllm:num_requests_waiting": "srv_waiting", "sglang:num_queue_reqs": "srv_waiting",
-    "vllm:gpu_cache_usage_perc": "srv_kv_cache", "vllm:kv_cache_usage_perc": "srv_kv_cache",
-    "sglang:token_usage": "srv_token_usage",
-}
-
-# Colour-blind friendly (Okabe-Ito based) palette; p50 blue, p95 orange everywhere.
-BLUE, ORANGE, GREEN, RED, PURPLE, TEAL, YELLOW, GREY = (
-    "#2563eb", "#ea7c0c", "#16a34a", "#dc2626", "#7c3aed", "#0d9488", "#ca8a04", "#64748b")
-PALETTE = (BLUE, ORANGE, GREEN, PURPLE, TEAL, RED, YELLOW, "#db2777", "#0891b2", GREY)
-
-TOP_N = 10
-QUERY_CELL_CHARS = 80
-QUERY_TITLE_CHARS = 400
-EXAMPLE_CHARS = 300
-EXAMPLES_PER_KIND = 3
-HIST_TARGET_BINS = 40
-HIST_SAMPLE = 20000
-
-
-# ---------------------------------------------------------------- formatting helpers
-
-
-def fmt_num(value: Any, digits: int = 1) -> str:
-    """Thousands separators and `digits` decimals; '—' for null."""
-    v = _finite(value)
-    return NULL if v is None else f"{v:,.{digits}f}"
-
-
-def fmt_int(value: Any) -> str:
-    v = _finite(value)
-    return NULL if v is None else f"{round(v):,}"
-
-
-def fmt_pct(value: Any) -> str:
-    v = _finite(value)
-    if v is None:
-        return NULL
-    # 99.95 must not read as 100.0 % while requests failed
-    text = f"{v:.2f}" if 99.0 < v < 100.0 else f"{v:.1f}"
-    return f"{text} %"
-
-
-def fmt_ms(value: Any) -> str:
-    v = _finite(value)
-    return NULL if v is None else f"{v:,.1f} ms"
-
-
-def fmt_lag(value: Any) -> str:
-    """Scheduling lag: 2 decimals below 1 ms, where a healthy probe wakes up."""
-    v = _finite(value)
-    return NULL if v is None else (f"{v:.2f} ms" if abs(v) < 1 else f"{v:,.1f} ms")
-
-
-def fmt_seconds(value: Any) -> str:
-    v = _finite(value)
-    if v is None:
-        return NULL
-    text = f"{v:,.1f} s"
-    if v >= 60:
-        whole = int(round(v))
-        h, rest = divmod(whole, 3600)
-        m, s = divmod(rest, 60)
-        text += f" ({h}:{m:02d}:{s:02d})" if h else f" ({m}:{s:02d})"
-    return text
-
-
-def fmt_unit(value: Any, unit: str) -> str:
-    """A value in its unit: ms and % as everywhere in the report, rates with 2 decimals."""
-    if unit == "ms":
-        return fmt_ms(value)
-    if unit == "%":
-        return fmt_pct(value)
-    text = fmt_num(value, 2)
-    return f"{text} {unit}" if unit and text != NULL else text
-
-
-def fmt_time(value: Any) -> str:
-    """Unix seconds -> local date and time of the machine that renders, with its UTC offset."""
-    v = _finite(value)
-    if v is None:
-        return NULL
-    moment = datetime.fromtimestamp(v).astimezone()
-    offset = moment.strftime("%z")
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC{offset[:3]}:{offset[3:]}"
-
-
-def fmt_option(value: Any) -> str:
-    if value is None:
-        return NULL
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(fmt_option(item) for item in value) if value else NULL
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
-
-
-def shorten(text: Any, limit: int) -> str:
-    """One line, at most `limit` characters, with an ellipsis when cut."""
-    if text is None:
-        return ""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-# ---------------------------------------------------------------- loading
-
-
-def load_timeseries(path: Path) -> list[dict]:
-    """timeseries.csv -> one dict per row: 'second' an int, `phase` text, every other cell a
-    float or None.
-
-    Empty, non-numeric and non-finite cells are None ("no value"), never 0.
-    """
-    rows: list[dict] = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        for raw in csv.DictReader(handle):
-            row: dict[str, Any] = {}
-            for key, cell in raw.items():
-                if key is None:  # a row longer than the header
-                    continue
-                if key in TEXT_COLUMNS:
-                    row[key] = cell or None
-                    continue
-                value: Optional[float]
-                try:
-                    value = float(cell) if cell not in (None, "") else None
-                except ValueError:
-                    value = None
-                if value is not None and not math.isfinite(value):
-                    value = None
-                row[key] = value
-            second = row.get("second")
-            row["second"] = int(second) if second is not None else len(rows)
-            rows.append(row)
-    return rows
-
-
-class _RecordStream:
-    """Iterates records.jsonl lazily and counts lines that are not JSON objects.
-
-    A run killed mid-write can leave a torn last line; the report skips it and says so.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.skipped = 0
-
-    def __iter__(self) -> Iterator[dict]:
-        if not self.path.exists():
-            return
-        loads = json.loads
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    record = loads(line)
-                except json.JSONDecodeError:
-                    self.skipped += 1
-                    continue
-                if isinstance(record, dict):
-                    yield record
-                else:
-                    self.skipped += 1
-
-
-def load_records(path: Path) -> Iterator[dict]:
-    """records.jsonl streamed one record at a time (never the whole file in memory)."""
-    return iter(_RecordStream(Path(path)))
-
-
-# ---------------------------------------------------------------- record aggregation
-
-
-def _nice_step(raw: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^k that is >= raw."""
-    if raw <= 0 or not math.isfinite(raw):
-        return 1.0
-    exponent = math.floor(math.log10(raw))
-    base = 10.0 ** exponent
-    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if raw <= factor * base * (1 + 1e-9):
-            return factor * base
-    return 10.0 * base
-
-
-def bin_plan(lo: float, p99: float, hi: float) -> dict:
-    """Bin edges for values in [lo, hi] whose 99th percentile is p99.
-
-    Bins of a 'nice' width (1, 2, 2.5, 5 x 10^k) from the minimum; when the tail beyond p99
-    is long, the bins stop near p99 and the rest is counted in an overflow bin.
-    """
-    clip = hi > p99 * 1.25 and hi > lo and p99 > lo
-    upper = p99 if clip else hi
-    span = upper - lo
-    width = _nice_step(span / HIST_TARGET_BINS if span > 0 else max(abs(lo) / 20, 0.001))
-    first = math.floor(lo / width)
-    bins = max(1, math.ceil(upper / width) - first) if clip else math.floor(hi / width) - first + 1
-    return {"first": first, "width": width, "bins": max(1, bins), "clip": clip}
-
-
-class Binner:
-    """Counts values into a `bin_plan` as they stream by: C-level map/Counter, no storage,
-    ~5 million ITL gaps in about half a second."""
-
-    def __init__(self, plan: dict):
-        self.plan = plan
-        self.counter: Counter = Counter()
-        self._divide = plan["width"].__rtruediv__
-
-    def add_many(self, values) -> None:
-        """`values`: finite numbers only (the caller filters; see RecordDigest.add)."""
-        self.counter.update(map(math.floor, map(self._divide, values)))
-
-    def result(self) -> Optional[dict]:
-        plan = self.plan
-        first, bins, clip = plan["first"], plan["bins"], plan["clip"]
-        counts = [0] * bins
-        overflow = 0
-        for key, count in self.counter.items():
-            index = key - first
-            if index < 0:
-                index = 0
-            if index >= bins:
-                if clip:
-                    overflow += count
-                    continue
-                index = bins - 1
-            counts[index] += count
-        n = sum(counts) + overflow
-        if n == 0:
-            return None
-        return {"lo": _round(first * plan["width"], 6), "width": _round(plan["width"], 6),
-                "counts": counts, "overflow": overflow, "n": n}
-
-
-def histogram(values: array) -> Optional[dict]:
-    """Pre-binned histogram of an array of floats (the browser gets bins, never values)."""
-    n = len(values)
-    if n == 0:
-        return None
-    if n <= 4 * HIST_SAMPLE:
-        ordered = sorted(values)
-        lo, hi = ordered[0], ordered[-1]
-    else:  # p99 from a strided sample: the edges need not be exact, the counts are
-        ordered = sorted(values[:: n // HIST_SAMPLE])
-        lo, hi = min(values), max(values)
-    binner = Binner(bin_plan(lo, percentile(ordered, 99), hi))
-    binner.add_many(values)
-    return binner.result()
-
-
-HIST_FIELDS = ("ttft", "tpot", "e2e", "itl")
-
-
-def _binners(summary: dict) -> dict:
-    """Streaming binners for the histograms whose min, p99 and max the summary gives (then no
-    value is stored, so the report's memory does not grow with the run); the others collect."""
-    return {name: binner for name in HIST_FIELDS if (binner := _binner(summary, f"{name}_ms")) is not None}
-
-
-def _binner(summary: dict, field: str) -> Optional[Binner]:
-    dist = summary.get(field) if isinstance(summary.get(field), dict) else {}
-    lo, p99, hi = _finite(dist.get("min")), _finite(dist.get("p99")), _finite(dist.get("max"))
-    if not dist.get("count") or lo is None or p99 is None or hi is None or not lo <= p99 <= hi:
-        return None
-    return Binner(bin_plan(lo, p99, hi))
-
-
-class _Top:
-    """The `TOP_N` records with the highest value of one field, kept in a min-heap."""
-
-    def __init__(self) -> None:
-        self.heap: list[tuple[float, int, dict]] = []
-        self.tiebreak = itertools.count()
-
-    def offer(self, value: float, make_row) -> None:
-        if len(self.heap) < TOP_N:
-            heapq.heappush(self.heap, (value, -next(self.tiebreak), make_row()))
-        elif value > self.heap[0][0]:
-            heapq.heapreplace(self.heap, (value, -next(self.tiebreak), make_row()))
-
-    def rows(self) -> list[dict]:
-        return [row for _, _, row in sorted(self.heap, key=lambda item: (-item[0], -item[1]))]
-
-
-class _Dataset:
-    """One dataset's counts and latencies, for run folders whose summary.json lacks `datasets`;
-    bounded like the summary's own distributions (stats.Values)."""
-
-    __slots__ = ("requests", "ok", "failed", "ttft", "tpot", "e2e", "tokens")
-
-    def __init__(self) -> None:
-        self.requests = self.ok = self.failed = self.tokens = 0
-        self.ttft, self.tpot, self.e2e = Values(), Values(), Values()
-
-
-class RecordDigest:
-    """Everything the report needs from records.jsonl, gathered in one streaming pass.
-
-    Memory: the histograms' bins (or, without binners, 8 bytes per value), the top-10 heaps,
-    three example messages per error kind and per-dataset stats.Values (bounded); never the
-    records themselves.
-    """
-
-    def __init__(self, run_started_at: Optional[float], binners: Optional[dict] = None):
-        self.run_started_at = run_started_at
-        self.binners = binners or {}  # name in HIST_FIELDS -> Binner; those not here collect values
-        self.first_started_at: Optional[float] = None
-        self.count = 0
-        self.ttft, self.tpot, self.e2e, self.itl = array("d"), array("d"), array("d"), array("d")
-        self.top_e2e, self.top_ttft = _Top(), _Top()
-        self.errors: dict[str, dict] = {}
-        self.datasets: dict[Optional[str], _Dataset] = {}
-        self.any_dataset = False
-        self.token_sources: Counter = Counter()
-        self.warmup = 0  # warm-up records seen (and skipped)
-
-    def add_all(self, records: Iterable[dict]) -> "RecordDigest":
-        for record in records:
-            self.add(record)
-        return self
-
-    @property
-    def origin(self) -> Optional[float]:
-        """Second 0 of the run: run.started_at, else the earliest request start."""
-        return self.run_started_at if self.run_started_at is not None else self.first_started_at
-
-    def _row(self, record: dict) -> dict:
-        query = record.get("query")
-        return {
-            "request_id": record.get("request_id"),
-            "thread_id": record.get("thread_id"),
-            "started_at": _finite(record.get("started_at")),
-            "ttft_ms": _finite(record.get("ttft_ms")),
-            "tpot_ms": _finite(record.get("tpot_ms")),
-            "e2e_ms": _finite(record.get("e2e_ms")),
-            "tokens": record.get("output_tokens"),
-            "dataset": record.get("dataset"),
-            "query": shorten(query, QUERY_CELL_CHARS),
-            "query_full": shorten(query, QUERY_TITLE_CHARS),
-        }
-
-    def top_rows(self, top: "_Top") -> list[dict]:
-        origin = self.origin
-        rows = top.rows()
-        for row in rows:
-            started = row.pop("started_at")
-            row["start_s"] = None if started is None or origin is None else started - origin
-        return rows
-
-    def error_entries(self) -> dict[str, dict]:
-        """Errors by kind; first/last = the second of the run in which such a request ended
-        (started_at + total_ms - run start)."""
-        origin = self.origin
-        out = {}
-        for kind, entry in self.errors.items():
-            row = {"count": entry["count"], "examples": entry["examples"], "first": None, "last": None}
-            if origin is not None and entry["first_end"] is not None:
-                row["first"] = max(0, math.floor(entry["first_end"] - origin))
-                row["last"] = max(0, math.floor(entry["last_end"] - origin))
-            out[kind] = row
-        return out
-
-    def add(self, record: dict) -> None:
-        self.count += 1
-        started = _finite(record.get("started_at"))
-        if started is not None and (self.first_started_at is None or started < self.first_started_at):
-            self.first_started_at = started
-        if record.get("warmup"):  # sent during warm-up: excluded from every statistic, as in stats
-            self.warmup += 1
-            return
-        ok = record.get("ok") is True
-        dataset_name = record.get("dataset")
-        if dataset_name is not None:
-            dataset_name = str(dataset_name)
-            self.any_dataset = True
-        dataset = self.datasets.get(dataset_name)
-        if dataset is None:
-            dataset = self.datasets[dataset_name] = _Dataset()
-        dataset.requests += 1
-        tokens = record.get("output_tokens")
-        if isinstance(tokens, int) and not isinstance(tokens, bool):
-            dataset.tokens += tokens
-        source = record.get("token_source")
-        if source:
-            self.token_sources[str(source)] += 1
-
-        if not ok:
-            dataset.failed += 1
-            kind = str(record.get("error_kind") or "unknown")
-            entry = self.errors.get(kind)
-            if entry is None:
-                entry = self.errors[kind] = {"count": 0, "first_end": None, "last_end": None, "examples": []}
-            entry["count"] += 1
-            if started is not None:
-                ended = started + (_finite(record.get("total_ms")) or 0.0) / 1000.0
-                if entry["first_end"] is None or ended < entry["first_end"]:
-                    entry["first_end"] = ended
-                if entry["last_end"] is None or ended > entry["last_end"]:
-                    entry["last_end"] = ended
-            message = record.get("error")
-            if message and len(entry["examples"]) < EXAMPLES_PER_KIND:
-                text = shorten(message, EXAMPLE_CHARS)
-                if text not in entry["examples"]:
-                    entry["examples"].append(text)
-            return
-
-        dataset.ok += 1
-        ttft = _finite(record.get("ttft_ms"))
-        tpot = _finite(record.get("tpot_ms"))
-        e2e = _finite(record.get("e2e_ms"))
-        if ttft is not None:
-            self._collect("ttft", (ttft,))
-            dataset.ttft.append(ttft)
-            self.top_ttft.offer(ttft, lambda: self._row(record))
-        if tpot is not None:
-            self._collect("tpot", (tpot,))
-            dataset.tpot.append(tpot)
-        if e2e is not None:
-            self._collect("e2e", (e2e,))
-            dataset.e2e.append(e2e)
-            self.top_e2e.offer(e2e, lambda: self._row(record))
-        itl = record.get("itl_ms")
-        if itl and isinstance(itl, list):
-            try:  # C-level check: a null, a string, NaN or inf inside makes the sum fail or not finite
-                clean = math.isfinite(sum(itl))
-            except TypeError:
-                clean = False
-            if not clean:
-                itl = [v for v in map(_finite, itl) if v is not None]
-            self._collect("itl", itl)
-
-    def _collect(self, name: str, values) -> None:
-        binner = self.binners.get(name)
-        if binner is not None:
-            binner.add_many(values)
-        else:
-            getattr(self, name).extend(values)
-
-    def histogram(self, name: str) -> Optional[dict]:
-        binner = self.binners.get(name)
-        if binner is not None:
-            return binner.result()
-        return histogram(getattr(self, name))
 
 
 # ---------------------------------------------------------------- view model
-
-
-def _round(value: Optional[float], digits: int = 2) -> Any:
-    if value is None:
-        return None
-    if float(value).is_integer() and abs(value) < 2**53:
-        return int(value)
-    return round(value, digits)
-
-
-def _series_values(rows: list[dict], column: str) -> list:
-    out = []
-    append = out.append
-    for row in rows:
-        value = row.get(column)
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value):
-            append(None)
-        elif float(value).is_integer():
-            append(int(value))
-        else:
-            append(round(value, 2))
-    return out
-
-
-def _unit_of(metric: str) -> str:
-    for suffix, unit in (("_pct", "%"), ("_perc", ""), ("_mib", "MiB"), ("_mb", "MB"), ("_mhz", "MHz"),
-                         ("_w", "W"), ("_c", "°C"), ("_ms", "ms"), ("_s", "s"), ("_seconds", "s"), ("_j", "J")):
-        if metric.endswith(suffix):
-            return unit
-    return ""
-
-
-def _server_title(name: str, t: dict) -> tuple[str, str, Any]:
-    """(title, subtitle, suggested y max) of a server[...] column. Known vLLM/SGLang metrics get
-    a readable title and keep the Prometheus name as subtitle; any other name is the title.
-    `name@host:port` (second and later --server-metrics URLs) is matched on the part before '@'."""
-    key = SERVER_TITLES.get(name.split("@", 1)[0])
-    if key is None:
-        return name, "", None
-    return t[key], name, 1 if key in ("srv_kv_cache", "srv_token_usage") else None
-
-
-def _mean_of_columns(rows: list[dict], columns: list[str]) -> list:
-    """Per row, the mean of the columns that have a value there; None where none has one."""
-    out = []
-    for row in rows:
-        values = [v for v in (_finite(row.get(c)) for c in columns) if v is not None]
-        out.append(round(sum(values) / len(values), 2) if values else None)
-    return out
-
-
-def _column_max(rows: list[dict], column: str) -> Optional[float]:
-    values = [v for v in (_finite(row.get(column)) for row in rows) if v is not None]
-    return max(values) if values else None
-
-
-def _with_memory_totals(rows, series, device_cols, totals, with_values, t, device_color, s):
-    """GPU memory total is no chart of its own (a flat line): in the memory-used chart it is a
-    dashed reference line per GPU when the used lines would keep at least a quarter of the
-    chart's height; else (a nearly empty GPU) the total is only named in the subtitle, so the
-    used lines are not squashed against the axis. Returns (series, subtitle note)."""
-    measured = [(device, totals[device]) for device, _ in device_cols if totals.get(device) in with_values]
-    if not measured:
-        return series, ""
-    total_max = [m for m in (_column_max(rows, col) for _, col in measured) if m is not None]
-    used_max = [m for m in (_column_max(rows, col) for _, col in device_cols) if m is not None]
-    if used_max and total_max and max(used_max) >= 0.25 * max(total_max):
-        refs = [s(col, t["series_mem_total"].format(device=device), device_color(device), ref=True, dash=True)
-                for device, col in measured]
-        return series + refs, t["mem_total_dashed"]
-    low, high = min(total_max), max(total_max)
-    text = fmt_int(high) if round(low) == round(high) else f"{fmt_int(low)}–{fmt_int(high)}"
-    return series, t["mem_total_is"].format(total=text)
-
-
-def _timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None) -> tuple[list[dict], dict]:
-    """Chart groups for the template and the compact data for the script.
-
-    Fixed columns get fixed charts; any other column is charted too: gpu[...] grouped by
-    metric (one line per GPU), server[...] grouped by metric name, anything else under
-    "Other". A telemetry or extra column without a single value is not drawn (and a chart
-    left without series is not there at all); GPU memory total is drawn only as a dashed
-    reference in the memory-used chart. The self-check's client.* columns get their own group
-    with dashed limit lines (the CPU one needs the usable `cores`).
-    """
-    columns: list[str] = []
-    seen: set[str] = set()
-    for row in rows:
-        for key in row:
-            if key not in seen:
-                seen.add(key)
-                columns.append(key)
-    present = set(columns)
-    with_values = {col for col in columns if any(_finite(row.get(col)) is not None for row in rows)}
-    derived: dict[str, list] = {}  # computed series (not CSV columns): name -> values
-    charts: list[dict] = []
-    groups: list[dict] = []
-
-    def add_chart(group: list, title: str, series: list[dict], *, keep_empty: bool = False, **opts: Any) -> None:
-        series = [s for s in series if s["col"] in present or s["col"] in derived]
-        if not keep_empty:  # nothing empty on the page: a series with no value is noise
-            series = [s for s in series if s["col"] in with_values or s["col"] in derived]
-        if not [s for s in series if not s.get("ref")]:
-            return
-        chart = {"id": f"ts-{len(charts)}", "title": title, "subtitle": opts.pop("subtitle", ""),
-                 "type": "line", "stacked": False, "step": False, "fill": False,
-                 "ymin": 0, "ymax": None, "unit": "", "legend": len(series) > 1, "series": series}
-        chart.update(opts)
-        charts.append(chart)
-        group.append(chart)
-
-    def s(col: str, label: str, color: str, **extra: Any) -> dict:
-        return {"col": col, "label": label, "color": color, **extra}
-
-    load: list[dict] = []
-    add_chart(load, t["chart_active_threads"], [s("active_threads", t["series_active_threads"], PURPLE)],
-              step=True, keep_empty=True)
-    add_chart(load, t["chart_requests"], [s("requests_ok", t["series_ok"], GREEN),
-                                          s("requests_failed", t["series_failed"], RED)],
-              type="bar", stacked=True, legend=True, keep_empty=True)
-    add_chart(load, t["chart_tokens"], [s("output_tokens", t["series_tokens"], TEAL)], fill=True, keep_empty=True)
-    add_chart(load, t["chart_success"], [s("success_rate_pct", t["series_success"], GREEN)],
-              ymax=100, unit="%", keep_empty=True)
-    latency: list[dict] = []
-    for key, title in (("ttft", "chart_ttft"), ("tpot", "chart_tpot"), ("e2e", "chart_e2e")):
-        add_chart(latency, t[title], [s(f"{key}_p50_ms", t["series_p50"], BLUE),
-                                      s(f"{key}_p95_ms", t["series_p95"], ORANGE)], unit="ms", keep_empty=True)
-
-    gpu_metrics: dict[str, list[tuple[str, str]]] = {}
-    devices: dict[str, int] = {}  # device -> colour index, the same in every GPU chart
-    server: dict[str, list[tuple[str, str]]] = {}
-    other: list[str] = []
-    for column in columns:
-        if column in FIXED_COLUMNS or column in LOAD_COLUMNS or column in CLIENT_COLUMNS:
-            continue
-        match = GPU_COLUMN.match(column)
-        if match:
-            gpu_metrics.setdefault(match["metric"], []).append((match["device"], column))
-            devices.setdefault(match["device"], len(devices))
-            continue
-        match = SERVER_COLUMN.match(column)
-        if match:
-            server.setdefault(match["name"].split("@", 1)[0], []).append((match["name"], column))
-            continue
-        other.append(column)
-
-    def device_color(device: str) -> str:
-        return PALETTE[devices[device] % len(PALETTE)]
-
-    gpu: list[dict] = []
-    util_cols = [col for _, col in gpu_metrics.get("util_pct", []) if col in with_values]
-    if util_cols and "output_tokens" in present:
-        derived[UTIL_MEAN_COL] = _mean_of_columns(rows, util_cols)
-        add_chart(gpu, t["chart_tokens_vs_util"],
-                  [s("output_tokens", t["series_tokens"], TEAL, unit=""),
-                   s(UTIL_MEAN_COL, t["series_util_mean" if len(util_cols) > 1 else "series_util"], ORANGE,
-                     axis="y1", unit="%")],
-                  keep_empty=True, legend=True, fill=True, y1={"max": 100, "unit": "%"},
-                  subtitle=t["per_gpu_mean"] if len(util_cols) > 1 else "")
-    totals = dict(gpu_metrics.pop("mem_total_mib", []))  # device -> column: a reference, not a chart
-    ordered = sorted(gpu_metrics, key=lambda m: (GPU_METRIC_ORDER.index(m) if m in GPU_METRIC_ORDER
-                                                else len(GPU_METRIC_ORDER), m))
-    for metric in ordered:
-        title = t.get(f"gpu_{metric}") or t["gpu_other"].format(metric=metric)
-        device_cols = [(d, c) for d, c in gpu_metrics[metric] if c in with_values]
-        series = [s(col, device, device_color(device)) for device, col in device_cols]
-        subtitle = t["per_gpu"] if len(device_cols) > 1 else ""
-        if metric == "mem_used_mib":
-            series, note = _with_memory_totals(rows, series, device_cols, totals, with_values, t, device_color, s)
-            subtitle = " · ".join(part for part in (subtitle, note) if part)
-        add_chart(gpu, title, series, unit=_unit_of(metric), ymax=100 if metric.endswith("_pct") else None,
-                  legend=True, subtitle=subtitle)
-    server_charts: list[dict] = []
-    for i, (base, items) in enumerate(server.items()):
-        title, subtitle, ymax = _server_title(base, t)
-        multi = len([c for _, c in items if c in with_values]) > 1
-        add_chart(server_charts, title,
-                  [s(col, name, PALETTE[(i + j) % len(PALETTE)]) for j, (name, col) in enumerate(items)],
-                  legend=multi, subtitle=subtitle, ymax=ymax)
-    client: list[dict] = []
-    derived[LAG_LIMIT_COL] = [LAG_LIMIT_MS] * len(rows)
-    add_chart(client, t["chart_client_lag"],
-              [s("client.lag_p50_ms", t["series_p50"], BLUE), s("client.lag_p99_ms", t["series_p99"], ORANGE),
-               s(LAG_LIMIT_COL, t["series_limit"], RED, ref=True, dash=True)], unit="ms", legend=True, ymax=LAG_LIMIT_MS * 1.2,
-              subtitle=t["client_lag_sub"].format(sleep=f"{PROBE_SLEEP_S * 1000:g} ms", limit=fmt_lag(LAG_LIMIT_MS)))
-    cpu_series, cpu_note = [s("client.cpu_pct", t["series_cpu"], PURPLE)], ""
-    if cores:
-        derived[CPU_LIMIT_COL] = [CPU_LIMIT_FRACTION * 100.0 * cores] * len(rows)
-        cpu_series.append(s(CPU_LIMIT_COL, t["series_limit"], RED, ref=True, dash=True))
-        cpu_note = t["client_cpu_sub"].format(limit=f"{CPU_LIMIT_FRACTION * 100.0 * cores:,.0f} %", cores=cores)
-    add_chart(client, t["chart_client_cpu"], cpu_series, unit="%", legend=False, subtitle=cpu_note)
-    other_charts: list[dict] = []
-    for i, column in enumerate(other):
-        add_chart(other_charts, column, [s(column, column, PALETTE[(i + 3) % len(PALETTE)])],
-                  legend=False, unit=_unit_of(column))
-
-    for key, items in (("group_load", load), ("group_latency", latency), ("group_gpu", gpu),
-                       ("group_server", server_charts), ("group_client", client), ("group_other", other_charts)):
-        if items:
-            groups.append({"title": t[key], "charts": items})
-
-    used = {series["col"] for chart in charts for series in chart["series"]}
-    cols = {col: _series_values(rows, col) for col in columns if col in used}
-    cols.update({col: values for col, values in derived.items() if col in used})
-    data = {
-        "x": [int(second) if (second := _finite(row.get("second"))) is not None else i
-              for i, row in enumerate(rows)],
-        "cols": cols,
-        "charts": [{k: v for k, v in chart.items() if k not in ("title", "subtitle")} for chart in charts],
-    }
-    return groups, data
 
 
 def _gpu_rows(summary: dict) -> list[dict]:
@@ -944,15 +277,15 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
     req = summary.get("requests") if isinstance(summary.get("requests"), dict) else {}
     thr = summary.get("throughput") if isinstance(summary.get("throughput"), dict) else {}
 
-    digest = RecordDigest(_finite(run.get("started_at")), _binners(summary)).add_all(records)
+    digest = RecordDigest(_finite(run.get("started_at")), summary_binners(summary)).add_all(records)
     if not isinstance(skipped_lines, int):
         skipped_lines = 0
-    if isinstance(records, _RecordStream):
+    if isinstance(records, RecordStream):
         skipped_lines += records.skipped
 
     ts_rows = list(timeseries or [])
     client = report_load.client_view(summary, ts_rows, LAG_LIMIT_MS, CPU_LIMIT_FRACTION)
-    groups, ts_data = _timeseries_view(ts_rows, t, client["cores"] if client else None)
+    groups, ts_data = timeseries_view(ts_rows, t, client["cores"] if client else None)
     load = _load_view(summary, ts_rows, digest, t)
     if load["bands"]:
         ts_data["bands"] = load["bands"]
@@ -1040,7 +373,7 @@ def write_report(run_dir: Path, out_path: Optional[Path] = None, lang: str = "en
         summary = json.load(handle)
     ts_path = run_dir / "timeseries.csv"
     timeseries = load_timeseries(ts_path) if ts_path.exists() else []
-    records = _RecordStream(run_dir / "records.jsonl")
+    records = RecordStream(run_dir / "records.jsonl")
     html = render_report(summary, timeseries, records, lang=lang)
     target = Path(out_path) if out_path is not None else run_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
