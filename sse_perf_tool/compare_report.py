@@ -1,8 +1,9 @@
 """The self-contained HTML comparison report: the comparison of compare.py plus each run's time
 series and records -> one HTML file in the run report's look (its CSS, Chart.js inlined, CSP).
 
-Imports compare (metric specs, formatting of changes), report (asset loader, CSP hash, safe JSON,
-Jinja2 environment: read-only helpers) and stats. Strings of every language live in STRINGS.
+Imports compare (metric specs, formatting of changes), html_page (the HTML pipeline it shares with
+the run report: templates, Jinja2, the inlined Chart.js, the CSP, safe JSON), report_format
+(fmt_seconds, fmt_time) and stats. Strings of every language live in STRINGS.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any, Iterable, Optional
 
 from . import __version__
 from .compare import DIFF_KEYS, METRIC_BY_NAME, SAME_PCT, arrow, fmt_change, is_regression
+from .html_page import VERSIONS, render_page
+from .report_format import fmt_seconds, fmt_time
 from .stats import percentile
 
 TEMPLATE_NAME = "compare.html.j2"
@@ -224,8 +227,6 @@ def _table(comparison: dict, t: dict) -> list[dict]:
 
 
 def _settings_rows(comparison: dict, t: dict) -> list[dict]:
-    from .report import fmt_seconds, fmt_time
-
     runs = comparison["runs"]
 
     def source(run: dict) -> str:
@@ -395,10 +396,6 @@ def _regressions(comparison: dict, t: dict, colors: list[str]) -> list[dict]:
 def render_compare(comparison: dict, runs: list, lang: str = "en") -> str:
     """The whole HTML document. `comparison` from compare.compare_runs, `runs` the compare.Run
     objects in the same order (time series and records are read here, records streamed once)."""
-    from markupsafe import Markup
-
-    from .report import VENDORED, _asset, _csp_hash, _environment, _templates_dir, fmt_time, script_json
-
     t = strings(lang)
     colors = [RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(runs))]
     run_views = [{"label": run.label, "color": color, "index": i + 1, "baseline": i == 0}
@@ -443,19 +440,13 @@ def render_compare(comparison: dict, runs: list, lang: str = "en") -> str:
         "i18n": {"cdf_y": t["cdf_y"], "curve_x": t["curve_x"], "baseline": t["baseline"],
                  **{f"v_{k}": t[f"v_{k}"] for k in ("better", "worse", "same")}},
     }
-    app_js = (_templates_dir() / APP_JS_NAME).read_text("utf-8").replace("</script", "<\\/script")
-    chartjs = next((filename, version) for name, filename, version in VENDORED if name == "chartjs")
-    scripts = [_asset(chartjs[0]), app_js]
-    csp = ("default-src 'none'; script-src " + " ".join(_csp_hash(s) for s in scripts)
-           + "; style-src 'unsafe-inline'; img-src data:; font-src 'none'; connect-src 'none';"
-           " base-uri 'none'; form-action 'none'")
-    return _environment().get_template(TEMPLATE_NAME).render(
+    return render_page(
+        TEMPLATE_NAME, vendored=["chartjs"], app_js=APP_JS_NAME, data=data,
         t=t, lang=lang, runs=run_views, table=table, base_label=runs[0].label,
         settings_rows=_settings_rows(comparison, t), differ_text=differ_text, gate=gate,
         ts_charts=ts_charts, has_ts=has_ts, smoothing=smoothing, smooth_default=smooth_default,
         dists=dists, sweep=sweep, bars=bars,
         footer_generated=t["generated"].format(version=__version__, when=fmt_time(time.time())),
-        footer_bundled=t["bundled"].format(chartjs=chartjs[1]),
-        csp=csp, data_json=Markup(script_json(data)), scripts=[Markup(s) for s in scripts],
+        footer_bundled=t["bundled"].format(chartjs=VERSIONS["chartjs"]),
         same_pct=SAME_PCT,
     )

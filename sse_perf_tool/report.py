@@ -4,22 +4,22 @@ report.py owns `render_report` / `write_report` and the table views (cards, perc
 datasets, errors, GPUs, the load-model section); it imports `report_records` (reading the run
 folder, the one pass over the records), `report_timeseries` (the time charts), `report_format`
 (value formatting), `report_load` (the load-model views: SLOs, sweeps, warm-up, self-check),
-`report_i18n`, `masking` and the self-check's limits from `selfcheck` (Jinja2 lazily, inside the
-functions, so that `sse-perf --help` stays fast). Chart.js, its zoom plugin and Hammer.js ship
-in `sse_perf_tool/assets/` and are inlined; the output references no external URL. The helpers
-it re-exports (fmt_*, histogram, load_records, ...) stay importable from here.
+`html_page` (templates, Jinja2, the inlined Chart.js, the CSP: the pipeline it shares with the
+comparison report), `report_i18n`, `masking` and the self-check's limits from `selfcheck`.
+Importing it imports no Jinja2 (html_page does so lazily), so `sse-perf --help` stays fast. The
+names it re-exports (fmt_*, histogram, load_records, VENDORED, script_json, ...) stay importable
+from here.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from . import report_load
+from . import html_page, report_load
+from .html_page import VENDORED, VERSIONS, render_page, script_json
 from .masking import mask_option
 from .report_format import (NULL, fmt_int, fmt_lag, fmt_ms, fmt_num, fmt_option, fmt_pct, fmt_seconds, fmt_time,
                             fmt_unit, shorten)
@@ -33,19 +33,16 @@ from .report_timeseries import (BLUE, CLIENT_COLUMNS, GPU_COLUMN, GREEN, GREY, O
 from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, PROBE_SLEEP_S, SUSTAINED_S
 
 __all__ = ["LANGS", "render_report", "write_report", "load_timeseries", "load_records",
-           # kept importable from here (they live in report_format, report_records, report_timeseries)
+           # kept importable from here (they live in report_format, report_records, report_timeseries, html_page)
            "NULL", "fmt_int", "fmt_lag", "fmt_ms", "fmt_num", "fmt_option", "fmt_pct", "fmt_seconds", "fmt_time",
            "fmt_unit", "shorten", "Binner", "RecordDigest", "bin_plan", "histogram", "HIST_FIELDS", "HIST_SAMPLE",
            "HIST_TARGET_BINS", "QUERY_CELL_CHARS", "QUERY_TITLE_CHARS", "EXAMPLE_CHARS", "EXAMPLES_PER_KIND", "TOP_N",
-           "BLUE", "GREEN", "GREY", "ORANGE", "PALETTE", "PURPLE", "RED", "TEAL", "YELLOW", "script_json"]
+           "BLUE", "GREEN", "GREY", "ORANGE", "PALETTE", "PURPLE", "RED", "TEAL", "YELLOW",
+           "VENDORED", "script_json"]
+_asset, _templates_dir = html_page.asset, html_page.templates_dir  # their names here before html_page.py
 
 TEMPLATE_NAME = "report.html.j2"
 APP_JS_NAME = "report_app.js"
-VENDORED = (  # load order matters: the zoom plugin reads the globals Chart and Hammer
-    ("hammer", "hammer.min.js", "2.0.8"),
-    ("chartjs", "chart.umd.min.js", "4.6.1"),
-    ("zoom", "chartjs-plugin-zoom.min.js", "2.2.0"),
-)
 
 RUN_KEYS = ("started_at", "ended_at", "duration_s", "api", "base_url", "threads", "ramp_up_s",
             "model_name", "interrupted", "config", "tool_version")
@@ -185,78 +182,6 @@ def _js_strings(t: dict) -> dict:
     return {key: t[key] for key in keys}
 
 
-def script_json(data: Any) -> str:
-    """JSON that is safe inside <script type="application/json">: no '<', '>', '&',
-    U+2028 or U+2029 can end the element or confuse a parser; JSON.parse reads it back."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
-# ---------------------------------------------------------------- templates and assets
-
-
-def _package_dir(name: str):
-    """A Traversable of sse_perf_tool/<name>, else the repo's top-level <name>/ (dev install)."""
-    import importlib.resources  # lazily, like jinja2: keeps `sse-perf --help` fast
-
-    packaged = importlib.resources.files("sse_perf_tool") / name
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / name
-
-
-def _templates_dir():
-    return _package_dir("templates")
-
-
-_BANNER_URL = re.compile(r"https?://")
-_SOURCE_MAP = re.compile(r"^//# sourceMappingURL=.*$", re.M)
-
-
-@functools.lru_cache(maxsize=None)
-def _asset(filename: str) -> str:
-    """A vendored script ready to inline: no source-map line and no URL in its licence
-    banners (the output must reference no external URL), nothing that ends a <script>."""
-    text = (_package_dir("assets") / filename).read_text("utf-8")
-    text = _SOURCE_MAP.sub("", text)
-
-    def clean_comment(match: re.Match) -> str:
-        return _BANNER_URL.sub("", match.group(0))
-
-    text = re.sub(r"/\*!.*?\*/", clean_comment, text, flags=re.S)
-    if _BANNER_URL.search(text):
-        raise RuntimeError(f"vendored asset {filename} holds a URL outside its banner")
-    return text.replace("</script", "<\\/script").rstrip() + "\n"
-
-
-def _csp_hash(script: str) -> str:
-    import base64
-    import hashlib
-
-    digest = hashlib.sha256(script.encode("utf-8")).digest()
-    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
-
-
-@functools.lru_cache(maxsize=1)
-def _environment():
-    import jinja2  # imported lazily: `sse-perf --help` must not pay for it
-
-    base = _templates_dir()
-
-    def load(name: str):
-        path = base / name
-        if not path.is_file():
-            return None
-        return path.read_text("utf-8"), None, lambda: True
-
-    env = jinja2.Environment(loader=jinja2.FunctionLoader(load), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=fmt_num, fint=fmt_int, pct=fmt_pct, ms=fmt_ms, seconds=fmt_seconds,
-                       when=fmt_time, option=fmt_option, unit_value=fmt_unit, lag=fmt_lag)
-    return env
-
-
 # ---------------------------------------------------------------- public API
 
 
@@ -268,8 +193,6 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
     re-render shows the same numbers as the run), records the histograms, errors, datasets
     and slowest requests. Unknown summary sections are ignored.
     """
-    from markupsafe import Markup  # ships with Jinja2
-
     t = strings(lang)
     summary = summary if isinstance(summary, dict) else {}
     run = summary.get("run") if isinstance(summary.get("run"), dict) else {}
@@ -332,14 +255,8 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
             "i18n": _js_strings(t), "ts": ts_data, "hist": hist_data}
     if load["sweep"]:
         data["sweep"] = load["sweep"]["data"]
-    app_js = (_templates_dir() / APP_JS_NAME).read_text("utf-8").replace("</script", "<\\/script")
-    scripts = [_asset(filename) for _, filename, _ in VENDORED] + [app_js]
-    csp = ("default-src 'none'; script-src " + " ".join(_csp_hash(s) for s in scripts)
-           + "; style-src 'unsafe-inline'; img-src data:; font-src 'none'; connect-src 'none';"
-           " base-uri 'none'; form-action 'none'")
-    versions = {name: version for name, _, version in VENDORED}
-    env = _environment()
-    html = env.get_template(TEMPLATE_NAME).render(
+    return render_page(
+        TEMPLATE_NAME, vendored=[name for name, _, _ in VENDORED], app_js=APP_JS_NAME, data=data,
         t=t, lang=lang, run=run, req=req, thr=thr, cards=cards, options=options,
         token_sources=token_sources, interrupted=bool(run.get("interrupted")),
         token_note=(summary.get("tokens") or {}).get("note") if isinstance(summary.get("tokens"), dict) else None,
@@ -357,11 +274,8 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
             sleep=f"{PROBE_SLEEP_S * 1000:g} ms", sustained=SUSTAINED_S, lag_limit=fmt_lag(LAG_LIMIT_MS),
             fraction=f"{CPU_LIMIT_FRACTION * 100:g} %") if client or set(CLIENT_COLUMNS) & set(ts_data["cols"]) else "",
         footer_generated=t["generated"].format(version=run.get("tool_version") or "?", when=fmt_time(time.time())),
-        footer_bundled=t["bundled"].format(**versions),
-        csp=csp, data_json=Markup(script_json(data)),
-        scripts=[Markup(s) for s in scripts],
+        footer_bundled=t["bundled"].format(**VERSIONS),
     )
-    return html
 
 
 def write_report(run_dir: Path, out_path: Optional[Path] = None, lang: str = "en") -> Path:

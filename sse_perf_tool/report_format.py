@@ -1,8 +1,8 @@
 """Formatting of the HTML report's values: numbers, percentages, milliseconds, seconds, local
 times and option values as text, '—' (NULL) for no value, and `shorten` for one-line excerpts.
 
-Imports only `report_load.finite` from the package. report.py registers these functions as
-the template's Jinja2 filters; compare_report formats its settings with fmt_seconds and fmt_time.
+Imports only `report_load.finite` from the package. html_page registers these functions as the
+templates' Jinja2 filters; compare_report formats its settings with fmt_seconds and fmt_time.
 """
 
 from __future__ import annotations
