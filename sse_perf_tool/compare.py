@@ -3,7 +3,8 @@ their directions, the change against the baseline (the first run), better/worse 
 regression gate, and the terminal table.
 
 Pure except `load_runs` (the history database and run folders). Imports config (ConfigError),
-storage and live (terminal cell widths) only; never report or cli.
+storage, live (terminal cell widths) and the metric registry (which figures, their directions and
+labels) only; never report or cli.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from . import metrics as registry
 from .config import ConfigError
 from .live import _cell_width, _pad, fmt_ms
 
-HIGHER, LOWER = "higher", "lower"
+HIGHER, LOWER = registry.HIGHER, registry.LOWER
 SAME_PCT = 1.0  # a change within +-1 % is "same": run-to-run noise, not a difference
 _EPS = 1e-9  # float noise: 220 vs 200 is exactly +10 %, not 10.000000000000002
 
@@ -34,32 +36,29 @@ class Metric:
     optional: bool = False  # only shown when a run has a value
 
 
-METRICS = (
-    Metric("requests_per_s", ("throughput", "requests_per_s"), HIGHER, "req/s"),
-    Metric("output_tokens_per_s", ("throughput", "output_tokens_per_s"), HIGHER, "tok/s"),
-    Metric("goodput_requests_per_s", ("goodput", "requests_per_s"), HIGHER, "req/s", optional=True),
-    Metric("success_rate_pct", ("requests", "success_rate_pct"), HIGHER, "%"),
-    Metric("failed_requests", ("requests", "failed"), LOWER, ""),
-    Metric("ttft_p50_ms", ("ttft_ms", "p50"), LOWER, "ms"),
-    Metric("ttft_p95_ms", ("ttft_ms", "p95"), LOWER, "ms"),
-    Metric("ttft_p99_ms", ("ttft_ms", "p99"), LOWER, "ms"),
-    Metric("tpot_p50_ms", ("tpot_ms", "p50"), LOWER, "ms"),
-    Metric("tpot_p95_ms", ("tpot_ms", "p95"), LOWER, "ms"),
-    Metric("itl_p95_ms", ("itl_ms", "p95"), LOWER, "ms"),
-    Metric("e2e_p50_ms", ("e2e_ms", "p50"), LOWER, "ms"),
-    Metric("e2e_p95_ms", ("e2e_ms", "p95"), LOWER, "ms"),
-    Metric("output_tokens_per_joule", ("throughput", "output_tokens_per_joule"), HIGHER, "tok/J", optional=True),
-)
+def _compared() -> tuple[Metric, ...]:
+    """The figures compare shows, from the metric registry: the whole-run "head" figures, each
+    distribution's compared statistics, then the "tail" figures."""
+    def figures(place: str) -> list[Metric]:
+        return [Metric(f.name, f.path, f.direction, f.unit, f.optional) for f in registry.FIGURES if f.compare == place]
+    stats = [Metric(m.stat_name(stat), (m.field, stat), m.direction, m.unit) for m, stat in registry.stat_columns("compare")]
+    return tuple(figures("head") + stats + figures("tail"))
+
+
+def _labels(lang: str) -> dict:
+    """The terminal's name of each compared figure: 'TTFT p95 ms', '首字 p95 ms', 'tok/s/req p50'."""
+    out = {f.name: f.label[lang] for f in registry.FIGURES if f.compare}
+    for m, stat in registry.stat_columns("compare"):
+        out[m.stat_name(stat)] = f"{m.short[lang]} {stat}" + (" ms" if m.unit == "ms" else "")
+    return out
+
+
+METRICS = _compared()
 METRIC_BY_NAME = {m.name: m for m in METRICS}
 
 TERMINAL = {
     "en": {
-        "metric": "metric", "better": "better", "worse": "worse", "same": "same",
-        "requests_per_s": "requests/s", "output_tokens_per_s": "output tok/s",
-        "goodput_requests_per_s": "goodput req/s", "success_rate_pct": "success %", "failed_requests": "failed",
-        "ttft_p50_ms": "TTFT p50 ms", "ttft_p95_ms": "TTFT p95 ms", "ttft_p99_ms": "TTFT p99 ms",
-        "tpot_p50_ms": "TPOT p50 ms", "tpot_p95_ms": "TPOT p95 ms", "itl_p95_ms": "ITL p95 ms",
-        "e2e_p50_ms": "E2E p50 ms", "e2e_p95_ms": "E2E p95 ms", "output_tokens_per_joule": "tokens/joule",
+        "metric": "metric", "better": "better", "worse": "worse", "same": "same", **_labels("en"),
         "runs": "runs (changes are against [1], the baseline):",
         "differ": "!! the runs' settings differ ({items}): some differences below may come from them, "
                   "not from the models",
@@ -68,12 +67,7 @@ TERMINAL = {
         "note": "↑/↓ = the value went up/down; better/worse by the metric's direction; within ±1% = same",
     },
     "zh": {
-        "metric": "指标", "better": "更好", "worse": "更差", "same": "持平",
-        "requests_per_s": "请求/秒", "output_tokens_per_s": "输出 tok/s",
-        "goodput_requests_per_s": "有效吞吐 请求/秒", "success_rate_pct": "成功率 %", "failed_requests": "失败数",
-        "ttft_p50_ms": "首字 p50 ms", "ttft_p95_ms": "首字 p95 ms", "ttft_p99_ms": "首字 p99 ms",
-        "tpot_p50_ms": "每字 p50 ms", "tpot_p95_ms": "每字 p95 ms", "itl_p95_ms": "ITL p95 ms",
-        "e2e_p50_ms": "总耗 p50 ms", "e2e_p95_ms": "总耗 p95 ms", "output_tokens_per_joule": "tokens/焦耳",
+        "metric": "指标", "better": "更好", "worse": "更差", "same": "持平", **_labels("zh"),
         "runs": "运行（变化均相对 [1] 基线）：",
         "differ": "!! 各次运行的设置不同（{items}）：下面的差异可能来自设置，而不是模型",
         "gate_failed": "回归检查未通过：{n} 项指标比基线差超过 {pct}%：",

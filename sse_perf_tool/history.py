@@ -1,6 +1,7 @@
 """Run history: every run in one SQLite database (standard-library sqlite3), written as it goes.
 
-Imports records (field names) and storage (run folders) only. WAL mode and a busy timeout let several runs write the same
+Imports records (field names), the metric registry (the figures kept as columns) and storage
+(run folders) only. WAL mode and a busy timeout let several runs write the same
 file at once; rows are written in batches, so a killed run keeps what had finished. Every failure
 (corrupt file, lock held too long, a schema newer than this program) is a HistoryError: the caller
 warns and carries on without history, never failing the run for it.
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
+from . import metrics as registry
 from .records import RECORD_FIELDS
 
 SCHEMA_VERSION = 2
@@ -38,15 +40,9 @@ def status_of(summary: dict) -> str:
 
 # The main figures kept as columns (for listing and filtering without parsing JSON):
 # column -> path in summary.json
-FIGURES = {
-    "requests_total": ("requests", "total"),
-    "success_pct": ("requests", "success_rate_pct"),
-    "requests_per_s": ("throughput", "requests_per_s"),
-    "output_tokens_per_s": ("throughput", "output_tokens_per_s"),
-    "ttft_p95_ms": ("ttft_ms", "p95"),
-    "tpot_p95_ms": ("tpot_ms", "p95"),
-    "e2e_p95_ms": ("e2e_ms", "p95"),
-    "duration_s": ("run", "duration_s"),
+FIGURES = {  # from the metric registry: the whole-run figures, then each distribution's kept stats
+    **{f.history: f.path for f in registry.FIGURES if f.history},
+    **{m.stat_name(stat): (m.field, stat) for m, stat in registry.stat_columns("history")},
 }
 _REQUEST_COLUMNS = tuple(RECORD_FIELDS)
 _JSON_COLUMNS = ("itl_ms",)
@@ -56,14 +52,11 @@ class HistoryError(Exception):
     """The history database cannot be used (one line, for a warning)."""
 
 
-# The request columns of schema 1, written out: the table must not change when records gain fields
-# (new fields are added as columns when a database is opened, see History._add_missing_columns).
-_V1_REQUEST_COLUMNS = (
-    "request_id", "thread_id", "query", "dataset", "started_at", "ok", "error_kind", "error", "http_status",
-    "ttfb_ms", "ttft_ms", "ttfo_ms", "e2e_ms", "total_ms", "itl_ms", "tpot_ms", "chunks", "output_tokens",
-    "token_source", "output_chars", "reasoning_tokens", "prompt_tokens", "scheduled_at", "queue_ms",
-    "ttft_from_scheduled_ms", "e2e_from_scheduled_ms", "level", "warmup",
-)
+# The request columns of schema 1: the record fields less those added since, so that a new database
+# starts as an old one did (new fields are added as columns when a database is opened, see
+# History._add_missing_columns).
+_ADDED_AFTER_V1 = ("finish_reason", "request_tps")  # record fields that schema 1 did not have
+_V1_REQUEST_COLUMNS = tuple(name for name in RECORD_FIELDS if name not in _ADDED_AFTER_V1)
 
 
 def _v1(db: sqlite3.Connection) -> None:

@@ -1,6 +1,7 @@
 """What `sse-perf history` prints and exports: the runs table, one run's summary, CSV/JSON exports.
 
-Pure formatting over History's dicts; imports live (terminal tables) and storage (CSV fields) only.
+Pure formatting over History's dicts; imports live (terminal tables), storage (CSV fields) and the
+metric registry (the statistics kept per run) only.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ import json
 import time
 from typing import Iterable, Optional
 
-from .live import _cell_width, _pad, fmt_ms, summary_lines
+from . import metrics as registry
+from .live import _cell_width, _pad, fmt_value, summary_lines
 from .storage import REQUESTS_CSV_FIELDS
 
+_STATS = registry.stat_columns("history")  # (metric, stat) kept as columns of each run
 LIST_FIELDS = ("id", "started_at", "model_name", "api", "load_model", "threads", "rate", "duration_s",
-               "requests_total", "requests_per_s", "output_tokens_per_s", "ttft_p95_ms", "tpot_p95_ms",
-               "e2e_p95_ms", "success_pct", "status", "run_dir")
-_HEAD = ("id", "when", "model", "flavour", "load", "dur s", "req/s", "tok/s", "TTFT p95", "TPOT p95", "succ%",
-         "status")
-_WIDTHS = (4, 16, 14, 12, 9, 6, 7, 7, 8, 8, 6, 11)
+               "requests_total", "requests_per_s", "output_tokens_per_s", *(m.stat_name(s) for m, s in _STATS),
+               "success_pct", "status", "run_dir")
+_HEAD = ("id", "when", "model", "flavour", "load", "dur s", "req/s", "tok/s",
+         *(f"{m.short['en']} {s}" for m, s in _STATS), "succ%", "status")
+_WIDTHS = (4, 16, 14, 12, 9, 6, 7, 7, *(8 for _ in _STATS), 6, 11)
+_RIGHT = range(5, 9 + len(_STATS))  # the numeric columns, right-aligned
 
 
 def run_json(run: dict) -> dict:
@@ -54,16 +58,16 @@ def _fit(text: Optional[str], width: int) -> str:
 
 
 def runs_table(runs: Iterable[dict]) -> list[str]:
-    lines = [" ".join(_pad(h, w) if i == 0 or 5 <= i <= 10 else _fit(h, w) for i, (h, w) in enumerate(zip(_HEAD, _WIDTHS))).rstrip()]
+    lines = [" ".join(_pad(h, w) if i == 0 or i in _RIGHT else _fit(h, w) for i, (h, w) in enumerate(zip(_HEAD, _WIDTHS))).rstrip()]
     for run in runs:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started_at"])) if run.get("started_at") else "-"
         cells = (
             str(run["id"]), when, run.get("model_name"), run.get("api"), load_label(run),
             _num(run.get("duration_s"), ".0f"), _num(run.get("requests_per_s"), ".2f"),
-            _num(run.get("output_tokens_per_s"), ".0f"), fmt_ms(run.get("ttft_p95_ms")), fmt_ms(run.get("tpot_p95_ms")),
+            _num(run.get("output_tokens_per_s"), ".0f"), *(fmt_value(run.get(m.stat_name(s)), m.unit) for m, s in _STATS),
             _num(run.get("success_pct"), ".1f"), run.get("status") or "-",
         )
-        lines.append(" ".join(_pad(c, w) if i == 0 or 5 <= i <= 10 else _fit(c, w)
+        lines.append(" ".join(_pad(c, w) if i == 0 or i in _RIGHT else _fit(c, w)
                               for i, (c, w) in enumerate(zip(cells, _WIDTHS))).rstrip())
     return lines
 

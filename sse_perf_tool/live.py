@@ -1,7 +1,7 @@
 """The live per-second table and the final summary table on the terminal (en / zh).
 
 Formatting (rows and summaries in, strings out) and LiveTable, the aggregator's terminal sink.
-Imports nothing from the package.
+Imports only the metric registry (metrics.py: which statistics the tables show, and their labels).
 """
 
 from __future__ import annotations
@@ -10,12 +10,16 @@ import sys
 
 from typing import Optional
 
+from . import metrics
+from .metrics import DISTRIBUTIONS
+
+_LIVE = metrics.stat_columns("live")  # (metric, stat) of the per-second table's latency columns
 HEADERS = {
-    "en": ("time", "threads", "ok", "fail", "tok/s", "TTFT p50", "TTFT p95", "TPOT p50", "E2E p95", "succ%", "GPU%"),
-    "zh": ("时间", "线程", "成功", "失败", "tok/s", "首字p50", "首字p95", "每字p50", "总耗p95", "成功率", "GPU%"),
+    "en": ("time", "threads", "ok", "fail", "tok/s", *(f"{m.short['en']} {s}" for m, s in _LIVE), "succ%", "GPU%"),
+    "zh": ("时间", "线程", "成功", "失败", "tok/s", *(f"{m.short['zh']}{s}" for m, s in _LIVE), "成功率", "GPU%"),
 }
-# column widths in terminal cells: 75 columns, 80 with the GPU column
-WIDTHS = (5, 7, 5, 4, 7, 8, 8, 8, 8, 6, 4)
+# column widths in terminal cells: 75 columns, 80 with the GPU column (with four latency columns)
+WIDTHS = (5, 7, 5, 4, 7, *(8 for _ in _LIVE), 6, 4)
 
 
 def _cell_width(text: str) -> int:
@@ -35,6 +39,13 @@ def fmt_ms(value: Optional[float]) -> str:
     if value >= 100:
         return f"{value:.0f}"
     return f"{value:.1f}"
+
+
+def fmt_value(value: Optional[float], unit: str) -> str:
+    """A distribution's value in its unit: fmt_ms for ms, one decimal for a rate."""
+    if unit == "ms":
+        return fmt_ms(value)
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _columns(gpu: bool) -> int:
@@ -88,10 +99,7 @@ def row_line(row: dict, total_threads: int, tokens_per_s: Optional[float],
         str(row["requests_ok"]),
         str(row["requests_failed"]),
         "-" if tokens_per_s is None else f"{tokens_per_s:.0f}",
-        fmt_ms(row.get("ttft_p50_ms")),
-        fmt_ms(row.get("ttft_p95_ms")),
-        fmt_ms(row.get("tpot_p50_ms")),
-        fmt_ms(row.get("e2e_p95_ms")),
+        *(fmt_value(row.get(m.stat_name(stat)), m.unit) for m, stat in _LIVE),
         "-" if success is None else f"{success:.1f}",
         "-" if gpu_util_pct is None else f"{gpu_util_pct:.0f}",
     )
@@ -177,19 +185,13 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
     cols = ("count", "mean", "min", "p50", "p90", "p95", "p99", "max")
     label = t["metric"] + " (ms)"
     lines.append(label + " " * max(1, 14 - _cell_width(label)) + "".join(f"{c:>9}" for c in cols))
-    names = ["ttfb_ms", "ttft_ms", "ttfo_ms", "tpot_ms", "itl_ms", "e2e_ms"]
-    load = run.get("load") or {}
-    if load.get("model") == "open":
-        names += ["queue_ms", "ttft_from_scheduled_ms", "e2e_from_scheduled_ms"]
-    for name in names:
-        dist = summary.get(name) or {}
-        cells = [str(dist.get("count", 0))] + [fmt_ms(dist.get(c)) for c in cols[1:]]
-        label = _ROW_LABELS.get(name, name[:-3].upper())
-        lines.append(f"{label:<14}" + "".join(f"{c:>9}" for c in cells))
+    open_loop = (run.get("load") or {}).get("model") == "open"
+    shown = [m for m in DISTRIBUTIONS if (open_loop or not m.open_loop) and m.field in summary]
+    for m in sorted(shown, key=lambda m: m.unit != "ms"):  # the ms rows under "(ms)", then the others
+        dist = summary[m.field] or {}
+        cells = [str(dist.get("count", 0))] + [fmt_value(dist.get(c), m.unit) for c in cols[1:]]
+        lines.append(f"{m.short['en']:<14}" + "".join(f"{c:>9}" for c in cells))
     return lines + load_lines(summary, lang)
-
-
-_ROW_LABELS = {"queue_ms": "QUEUE", "ttft_from_scheduled_ms": "TTFT (sched)", "e2e_from_scheduled_ms": "E2E (sched)"}
 
 
 def _slo_value(verdict: dict) -> str:
@@ -220,7 +222,7 @@ def load_lines(summary: dict, lang: str = "en") -> list[str]:
     goodput = summary.get("goodput") or {}
     if summary.get("slo") is not None and goodput:
         bounds = goodput.get("bounds") or {}
-        within = ", ".join(f"{k[:-3]} {_slo_value({'value': v, 'unit': 'ms'})}" for k, v in bounds.items()) or t["no_bounds"]
+        within = ", ".join(_bound_text(k, v) for k, v in bounds.items()) or t["no_bounds"]
         rps, pct = goodput.get("requests_per_s"), goodput.get("pct")
         lines.append(f"{t['goodput']}: {'-' if rps is None else f'{rps:.2f}'} {t['rate']} "
                      f"({'-' if pct is None else f'{pct:.1f}'}% {t['of_requests']} {within})")
@@ -234,15 +236,26 @@ def load_lines(summary: dict, lang: str = "en") -> list[str]:
     return lines
 
 
+def _bound_text(field: str, limit: float) -> str:
+    """'ttft 800 ms', 'request_tps 20.00/s': one goodput bound, by its record field."""
+    m = metrics.BY_FIELD.get(field)
+    if m is None:
+        return f"{field} {limit:g}"
+    return f"{m.key} {_slo_value({'value': limit, 'unit': m.unit})}"
+
+
+_LEVEL = metrics.stat_columns("level")  # (metric, stat) of the sweep's per-level table
+
+
 def _sweep_lines(summary: dict, t: dict) -> list[str]:
     levels = summary.get("levels")
     if not levels:
         return []
     sweep = summary.get("sweep") or {}
     kind = sweep.get("kind", "threads")
-    head = (t["threads"] if kind == "threads" else t["rate_level"], "req/s", "tok/s", "TTFT p95", "TPOT p95", "E2E p95",
-            t["succ"], t["slo"])
-    widths = (8, 8, 8, 9, 9, 9, 7, 7)
+    head = (t["threads"] if kind == "threads" else t["rate_level"], "req/s", "tok/s",
+            *(f"{m.short['en']} {s}" for m, s in _LEVEL), t["succ"], t["slo"])
+    widths = (8, 8, 8, *(9 for _ in _LEVEL), 7, 7)
     lines = [" ".join(_pad(h, w) for h, w in zip(head, widths))]
     for block in levels:
         thr, req = block["throughput"], block["requests"]
@@ -251,7 +264,7 @@ def _sweep_lines(summary: dict, t: dict) -> list[str]:
             f"{next(iter(block['level'].values())):g}",
             "-" if thr["requests_per_s"] is None else f"{thr['requests_per_s']:.2f}",
             "-" if thr["output_tokens_per_s"] is None else f"{thr['output_tokens_per_s']:.0f}",
-            fmt_ms(block["ttft_ms"]["p95"]), fmt_ms(block["tpot_ms"]["p95"]), fmt_ms(block["e2e_ms"]["p95"]),
+            *(fmt_value((block.get(m.field) or {}).get(s), m.unit) for m, s in _LEVEL),
             "-" if req["success_rate_pct"] is None else f"{req['success_rate_pct']:.1f}",
             "-" if meets is None else (t["met"] if meets else t["missed"]),
         )
@@ -286,17 +299,21 @@ def _client_lines(client: Optional[dict], t: dict, threads: Optional[int] = None
     return lines
 
 
+_DATASET = metrics.select(dataset=True)
+DATASET_STAT = "p95"  # the statistic of the datasets table
+
+
 def _dataset_lines(summary: dict, t: dict) -> list[str]:
     datasets = summary.get("datasets")
     if not datasets:
         return []
-    head = (t["dataset"], t["requests"], t["succ"], "TTFT p95", "TPOT p95", "E2E p95", "tok/s")
-    widths = (16, 8, 7, 9, 9, 9, 8)
+    head = (t["dataset"], t["requests"], t["succ"], *(f"{m.short['en']} {DATASET_STAT}" for m in _DATASET), "tok/s")
+    widths = (16, 8, 7, *(9 for _ in _DATASET), 8)
     lines = [" ".join(_pad(h, w) if i else h + " " * max(0, w - _cell_width(h)) for i, (h, w) in enumerate(zip(head, widths)))]
     for name, d in datasets.items():
         label = name if _cell_width(name) <= 16 else name[:15] + "…"
         cells = (label, str(d["requests"]), "-" if d["success_rate_pct"] is None else f"{d['success_rate_pct']:.1f}",
-                 fmt_ms(d["ttft_ms"]["p95"]), fmt_ms(d["tpot_ms"]["p95"]), fmt_ms(d["e2e_ms"]["p95"]),
+                 *(fmt_value((d.get(m.field) or {}).get(DATASET_STAT), m.unit) for m in _DATASET),
                  "-" if d["output_tokens_per_s"] is None else f"{d['output_tokens_per_s']:.0f}")
         lines.append(label + " " * max(0, 16 - _cell_width(label)) + " "
                      + " ".join(_pad(c, w) for c, w in zip(cells[1:], widths[1:])))

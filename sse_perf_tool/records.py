@@ -132,6 +132,13 @@ class RequestRecord:
             return None
         return (self.last_token_ns - self.first_token_ns) / _NS_PER_MS / (self.output_tokens - 1)
 
+    @property
+    def request_tps(self) -> Optional[float]:
+        """Output tokens / (E2E - TTFT) in seconds; None when the answer came in one event (or none)."""
+        if self.first_token_ns is None or self.last_token_ns is None or self.last_token_ns <= self.first_token_ns:
+            return None
+        return self.output_tokens * 1e9 / (self.last_token_ns - self.first_token_ns)
+
     def to_dict(self) -> dict:
         """The records.jsonl object (docs/run-folder.md field names and order)."""
         return {
@@ -164,6 +171,7 @@ class RequestRecord:
             "e2e_from_scheduled_ms": _round(self._from_scheduled(self.e2e_ms)),
             "level": self.level,
             "warmup": self.warmup,
+            "request_tps": _round(self.request_tps),
         }
 
 

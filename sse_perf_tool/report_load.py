@@ -3,7 +3,8 @@ levels with their capacity curves, the load generator's self-check, and the warm
 level / saturation bands of the time charts.
 
 Pure functions from summary.json and timeseries rows to view dicts of raw numbers (report.py
-and the template format them). Imports nothing from the package; report.py imports from here.
+and the template format them). Imports only the metric registry (metrics.py: the per-level
+statistics, the capacity curves, the labels); report.py imports from here.
 Every key is optional: a run folder without the issue-5 (or self-check) fields gives None or []
 everywhere.
 """
@@ -13,11 +14,12 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+from . import metrics as registry
+from .metrics import STATS
+
 LEVEL_KINDS = ("threads", "rate")
-STATS = ("mean", "min", "p50", "p90", "p95", "p99", "max")
-CURVE_FAMILIES = ("ttft", "tpot", "e2e")  # y of the capacity curves, in this order
-FAMILY_LABELS = {"ttfb": "TTFB", "ttft": "TTFT", "ttfo": "TTFO", "tpot": "TPOT", "itl": "ITL", "e2e": "E2E",
-                 "queue": "queue", "ttft_from_scheduled": "TTFT*", "e2e_from_scheduled": "E2E*"}
+CURVES = registry.select(curve=True)  # y of the capacity curves, in this order
+LEVEL_STATS = registry.stat_columns("level")  # (metric, stat) columns of the per-level table
 PRETTY_OPS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
 RATE_METRICS = {"output_tokens_per_s": "unit_tps"}  # any other '/s' metric counts requests
 
@@ -40,7 +42,15 @@ def _plain(value: float) -> str:
 
 
 def _family_label(family: str, t: dict) -> str:
-    return t["family_" + family] if "family_" + family in t else FAMILY_LABELS.get(family, family)
+    if "family_" + family in t:
+        return t["family_" + family]
+    metric = registry.BY_KEY.get(family)
+    return metric.short["en"] if metric else family
+
+
+def _slo_unit(metric: registry.Metric) -> str:
+    """The canonical unit of an SLO verdict on this distribution (slo.METRICS): 'ms' or '/s'."""
+    return "ms" if metric.unit == "ms" else "/s"
 
 
 # ---------------------------------------------------------------- load model facts
@@ -202,11 +212,14 @@ def goodput_view(summary: dict, t: dict) -> Optional[dict]:
     items = []
     for field, limit in bounds.items():
         limit = finite(limit)
-        family = str(field)[:-3] if str(field).endswith("_ms") else str(field)
-        if limit is None:
+        metric = registry.BY_FIELD.get(str(field))
+        if limit is None or metric is None:
             continue
-        ops = [row["op"] for row in verdicts if row["metric"].rpartition("_")[0] == family and row["unit"] == "ms"]
-        items.append({"label": _family_label(family, t), "op": ops[0] if ops else "<", "value": limit})
+        ops = [row["op"] for row in verdicts
+               if row["metric"].rpartition("_")[0] == metric.key and row["unit"] == _slo_unit(metric)]
+        default = "<" if metric.direction == registry.LOWER else ">"
+        items.append({"label": _family_label(metric.key, t), "op": ops[0] if ops else default, "value": limit,
+                      "unit": metric.unit})
     return {"rps": rps, "pct": pct, "bounds": items}
 
 
@@ -224,17 +237,18 @@ def sweep_view_best(summary: dict) -> Optional[float]:
     return max(meeting) if meeting else None
 
 
-def _dist(entry: dict, family: str, stat: str) -> Optional[float]:
-    return finite(_dict(entry.get(family + "_ms")).get(stat))
+def _dist(entry: dict, metric: registry.Metric, stat: str) -> Optional[float]:
+    return finite(_dict(entry.get(metric.field)).get(stat))
 
 
-def _curve_stat(family: str, verdicts: list[dict]) -> str:
-    """The statistic a capacity curve plots: p95, unless every SLO on that family uses another one
-    (ttft_p99<1s): then that one, so that the limit line and the points measure the same thing."""
+def _curve_stat(metric: registry.Metric, verdicts: list[dict]) -> str:
+    """The statistic a capacity curve plots: the registry's (p95), unless every SLO on that family
+    uses another one (ttft_p99<1s): then that one, so that the limit line and the points measure
+    the same thing."""
     stats = {row["metric"].rpartition("_")[2] for row in verdicts
-             if row["metric"].rpartition("_")[0] == family and row["unit"] == "ms"}
+             if row["metric"].rpartition("_")[0] == metric.key and row["unit"] == _slo_unit(metric)}
     stats &= set(STATS)
-    return stats.pop() if len(stats) == 1 else "p95"
+    return stats.pop() if len(stats) == 1 else metric.curve[0]
 
 
 def sweep_view(summary: dict, t: dict) -> Optional[dict]:
@@ -258,7 +272,7 @@ def sweep_view(summary: dict, t: dict) -> Optional[dict]:
             "label": level_label(kind, value, t), "short": _plain(value) if value is not None else "?",
             "value": value, "requests": finite(req.get("total")), "success": finite(req.get("success_rate_pct")),
             "rps": finite(thr.get("requests_per_s")), "tps": finite(thr.get("output_tokens_per_s")),
-            "ttft": _dist(entry, "ttft", "p95"), "tpot": _dist(entry, "tpot", "p95"), "e2e": _dist(entry, "e2e", "p95"),
+            "stats": [_dist(entry, m, stat) for m, stat in LEVEL_STATS],
             "goodput_rps": finite(good.get("requests_per_s")), "goodput_pct": finite(good.get("pct")),
             "meets": meets if isinstance(meets, bool) else None,
             "slo_met": sum(1 for v in level_verdicts if v["met"] is True), "slo_total": len(level_verdicts),
@@ -272,14 +286,15 @@ def sweep_view(summary: dict, t: dict) -> Optional[dict]:
     else:
         sentence, tone = t["best_no_slo"], ""
     charts, chart_data = [], []
-    for family in CURVE_FAMILIES:
-        stat = _curve_stat(family, verdicts)
-        title = t["curve_title"].format(metric=_family_label(family, t), stat=stat)
+    for metric in CURVES:
+        stat = _curve_stat(metric, verdicts)
+        title = t["curve_title"].format(metric=_family_label(metric.key, t), stat=stat)
         limits = [{"value": row["limit"], "text": f"SLO {row['expr']}"} for row in verdicts
-                  if row["metric"].rpartition("_")[0] == family and row["unit"] == "ms" and row["limit"] is not None]
-        charts.append({"id": f"cap-{family}", "title": title})
-        chart_data.append({"id": f"cap-{family}", "y_title": title, "stat": stat, "limits": limits,
-                           "ys": [_dist(entry, family, stat) for entry in levels]})
+                  if row["metric"].rpartition("_")[0] == metric.key and row["unit"] == _slo_unit(metric)
+                  and row["limit"] is not None]
+        charts.append({"id": f"cap-{metric.key}", "title": title})
+        chart_data.append({"id": f"cap-{metric.key}", "y_title": title, "stat": stat, "limits": limits,
+                           "ys": [_dist(entry, metric, stat) for entry in levels]})
     data = {
         "points": [{"label": r["label"], "short": r["short"], "tps": r["tps"], "rps": r["rps"],
                     "met": r["meets"], "best": r["best"]} for r in rows],
@@ -287,7 +302,8 @@ def sweep_view(summary: dict, t: dict) -> Optional[dict]:
         "x_titles": {"tps": t["curve_x_tps"], "rps": t["curve_x_rps"]},
         "i18n": {"best": t["curve_best"], "met": t["slo_met"], "missed": t["slo_missed_badge"]},
     }
-    return {"kind": kind, "rows": rows, "best": best, "best_label": best_label, "sentence": sentence,
+    heads = [f"{m.short['en']} {stat}" for m, stat in LEVEL_STATS]
+    return {"kind": kind, "rows": rows, "stat_heads": heads, "best": best, "best_label": best_label, "sentence": sentence,
             "tone": tone, "has_slo": has_slo, "charts": charts, "data": data}
 
 

@@ -1,6 +1,7 @@
 """SLO expressions of --slo: parsing, verdicts against a summary, and goodput per-request bounds.
 
-Pure functions; imports only ConfigError from config.py.
+Pure functions; imports ConfigError from config.py and the metric registry (metrics.py: which
+distributions an SLO and goodput may use, their units and directions).
 """
 
 from __future__ import annotations
@@ -11,21 +12,23 @@ import operator
 import re
 from dataclasses import dataclass
 
+from . import metrics as registry
 from .config import ConfigError
+from .metrics import STATS
 
-FAMILIES = ("ttfb", "ttft", "ttfo", "tpot", "itl", "e2e", "queue", "ttft_from_scheduled", "e2e_from_scheduled")
-STATS = ("mean", "min", "p50", "p90", "p95", "p99", "max")
-GOODPUT_FAMILIES = ("ttft", "ttfo", "tpot", "e2e", "ttft_from_scheduled", "e2e_from_scheduled")
-# metric -> canonical unit; latency metrics are "<family>_<stat>" in ms
+FAMILIES = tuple(m.key for m in registry.select(slo=True))
+_MS_FAMILIES = tuple(m.key for m in registry.select(slo=True, unit="ms"))
+_RATE_FAMILIES = tuple(m.key for m in registry.select(slo=True, unit="tok/s"))
+# metric -> canonical unit; distributions are "<family>_<stat>", in ms or (tokens) per second
 OTHER_METRICS = {"success": "%", "error_rate": "%", "goodput_pct": "%",
                  "requests_per_s": "/s", "output_tokens_per_s": "/s", "goodput": "/s"}
 ALIASES = {"rps": "requests_per_s", "tps": "output_tokens_per_s"}
-METRICS = {f"{f}_{s}": "ms" for f in FAMILIES for s in STATS} | OTHER_METRICS
+METRICS = {f"{m.key}_{s}": "ms" if m.unit == "ms" else "/s" for m in registry.select(slo=True) for s in STATS} | OTHER_METRICS
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 # no '%' in SLO_HELP: argparse %-formats help strings
 SLO_HELP = (f"comma-separated METRIC OP VALUE[UNIT], OP one of < <= > >=. METRIC: <family>_<stat> "
-            f"(family: {', '.join(FAMILIES)}; stat: {', '.join(STATS)}; unit ms (default) or s), "
-            "success, error_rate, goodput_pct (percent), requests_per_s (rps), output_tokens_per_s (tps), "
+            f"(family: {', '.join(_MS_FAMILIES)}; stat: {', '.join(STATS)}; unit ms (default) or s), "
+            + "".join(f"{f}_<stat> ({registry.metric(f).label['en']}), " for f in _RATE_FAMILIES) + "success, error_rate, goodput_pct (percent), requests_per_s (rps), output_tokens_per_s (tps), "
             "goodput (requests/s). Example: 'ttft_p95<800ms,tpot_mean<=60,success>=99.5'")
 
 _OP_RE = re.compile(r"<=|>=|<|>")
@@ -108,7 +111,7 @@ def value_of(slo: Slo, summary: dict) -> float | None:
         value = _dig(summary, "goodput", "requests_per_s" if m == "goodput" else "pct")
     else:
         family, _, stat = m.rpartition("_")
-        value = _dig(summary, family + "_ms", stat)
+        value = _dig(summary, registry.metric(family).field, stat)
     return None if value is None else float(value)
 
 
@@ -127,45 +130,52 @@ def all_met(verdicts: list[dict]) -> bool:
     return all(v["met"] for v in verdicts)
 
 
-def _tighter(new: tuple[str, float], old: tuple[str, float]) -> bool:
-    """Upper bounds (<, <=) beat lower ones; then the smaller upper / larger lower; strict wins ties."""
+def _tighter(new: tuple[str, float], old: tuple[str, float], direction: str = registry.LOWER) -> bool:
+    """The bound on the side that matters beats the other (an upper bound, <, <=, where lower is
+    better; a lower bound where higher is better); then the smaller upper / larger lower; strict
+    wins ties."""
     new_upper, old_upper = new[0] in ("<", "<="), old[0] in ("<", "<=")
     if new_upper != old_upper:
-        return new_upper
+        return new_upper == (direction == registry.LOWER)
     if new[1] != old[1]:
         return (new[1] < old[1]) == new_upper
     return len(new[0]) < len(old[0])
 
 
 def request_bounds(slos) -> dict[str, tuple[str, float]]:
-    """Per-request goodput bounds (vLLM's definition): record field -> (op, limit_ms).
+    """Per-request goodput bounds (vLLM's definition): record field -> (op, limit in the field's unit).
 
-    Any stat of a bounded family counts (ttft_p95<800 -> ttft_ms < 800). A field bounded both
-    from above and below keeps the upper bound: goodput is about requests fast enough.
+    Any stat of a bounded family counts (ttft_p95<800 -> ttft_ms < 800). A field bounded on both
+    sides keeps the bound on the side that matters (the upper one where lower is better): goodput
+    is about requests fast enough.
     """
     bounds: dict[str, tuple[str, float]] = {}
     for slo in slos:
         family = slo.metric.rpartition("_")[0]
-        if slo.unit != "ms" or family not in GOODPUT_FAMILIES:
+        metric = registry.BY_KEY.get(family)
+        if metric is None or not metric.goodput:
             continue
-        field, bound = family + "_ms", (slo.op, slo.limit)
-        if field not in bounds or _tighter(bound, bounds[field]):
+        field, bound = metric.field, (slo.op, slo.limit)
+        if field not in bounds or _tighter(bound, bounds[field], metric.direction):
             bounds[field] = bound
     return bounds
+
+
+_NULL_MEETS = frozenset(registry.fields(null_meets_bound=True))
 
 
 def meets_bounds(record: dict, bounds: dict[str, tuple[str, float]]) -> bool:
     """An ok record whose bounded fields all satisfy their bound.
 
-    A null tpot_ms (fewer than 2 tokens: TPOT undefined) meets a tpot bound, as in vLLM;
-    any other null fails.
+    A null field that the registry marks `null_meets_bound` (undefined below 2 tokens) meets its
+    bound, as in vLLM; any other null fails.
     """
     if not record.get("ok"):
         return False
     for field, (op, limit) in bounds.items():
         value = record.get(field)
         if value is None:
-            if field == "tpot_ms":
+            if field in _NULL_MEETS:
                 continue
             return False
         if not OPS[op](value, limit):

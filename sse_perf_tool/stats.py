@@ -1,6 +1,7 @@
 """Pure statistics: percentiles, distributions, the whole-run summary. Never reads a clock.
 
-Imports only slo (the per-request bounds of goodput); no I/O, no threads.
+Imports only metrics (which distributions exist, which have a per-second series or are kept per
+dataset) and slo (the per-request bounds of goodput); no I/O, no threads.
 """
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ from __future__ import annotations
 import math
 from typing import Iterable, Optional, Sequence
 
+from . import metrics
+from .metrics import DIST_KEYS
 from .slo import meets_bounds
 
 PERCENTILES = (50, 90, 95, 99)
-DIST_KEYS = ("count", "mean", "min", "p50", "p90", "p95", "p99", "max")
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> Optional[float]:
@@ -214,9 +216,9 @@ class Values:
 
 # -- whole run -------------------------------------------------------------------------
 
-LATENCY_METRICS = ("ttfb_ms", "ttft_ms", "ttfo_ms", "tpot_ms", "itl_ms", "e2e_ms")
-QUEUE_METRICS = ("queue_ms", "ttft_from_scheduled_ms", "e2e_from_scheduled_ms")
-DATASET_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
+DIST_FIELDS = tuple(m.field for m in metrics.DISTRIBUTIONS)  # summary.json's distributions, in order
+DATASET_FIELDS = metrics.fields(dataset=True)
+_POOLED = frozenset(metrics.fields(pooled=True))
 
 
 class _Tally:
@@ -245,8 +247,8 @@ class _Tally:
         self.good += good
         self.tokens_ok += rec.get("output_tokens") or 0
         for name, values in self.values.items():
-            if name == "itl_ms":
-                values.extend(rec.get("itl_ms") or ())
+            if name in _POOLED:
+                values.extend(rec.get(name) or ())
                 continue
             value = rec.get(name)
             if value is not None:
@@ -285,7 +287,7 @@ class Figures:
 
     def __init__(self, bounds: Optional[dict] = None, with_datasets: bool = True):
         self.bounds = bounds or {}
-        self.run = _Tally(LATENCY_METRICS + QUEUE_METRICS)
+        self.run = _Tally(DIST_FIELDS)
         self.datasets: Optional[dict[str, _Tally]] = {} if with_datasets else None
         self.warmup = 0
 
@@ -300,7 +302,7 @@ class Figures:
         if name is not None and self.datasets is not None:
             tally = self.datasets.get(name)
             if tally is None:
-                tally = self.datasets[name] = _Tally(DATASET_METRICS)
+                tally = self.datasets[name] = _Tally(DATASET_FIELDS)
             tally.add(rec, good)
 
     def summary(self, duration_s: Optional[float]) -> dict:
@@ -318,7 +320,7 @@ class Figures:
         if set(run.finish_reasons) != {"none"} and run.finish_reasons:  # only flavours that report them
             summary["finish_reasons"] = _by_count(run.finish_reasons)
         summary["tokens"] = {"sources": _by_count(run.token_sources)}
-        for name in LATENCY_METRICS + QUEUE_METRICS:
+        for name in DIST_FIELDS:
             summary[name] = run.values[name].distribution()
         summary["goodput"] = {
             "requests_per_s": rate(run.good),
@@ -328,7 +330,7 @@ class Figures:
         if self.datasets:
             summary["datasets"] = {
                 name: dict(_dataset_counts(tally), output_tokens_per_s=rate(tally.tokens_ok),
-                           **{m: tally.values[m].distribution() for m in DATASET_METRICS})
+                           **{m: tally.values[m].distribution() for m in DATASET_FIELDS})
                 for name, tally in sorted(self.datasets.items())
             }
         return summary
@@ -378,9 +380,10 @@ def summarise(records: Iterable[dict], duration_s: Optional[float], bounds: Opti
 
 # -- per second ------------------------------------------------------------------------
 
+_SERIES = metrics.select(series=True)  # the distributions with a per-second series
 TIMESERIES_COLUMNS = (
     "second", "active_threads", "requests_started", "requests_ok", "requests_failed", "output_tokens",
-    "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms", "e2e_p50_ms", "e2e_p95_ms", "success_rate_pct",
+    *(m.stat_name(stat) for m in _SERIES for stat in m.series), "success_rate_pct",
     "phase", "level",  # warmup | measure | cooldown; the sweep level of that second
 )
 _NS = 1_000_000_000
@@ -393,7 +396,7 @@ class _Second:
         self.active = None
         self.started = self.ok = self.failed = self.tokens = 0
         self.extra = None  # {column: [sum, count]} for telemetry samples taken in this second
-        self.lat = {"ttft": [], "tpot": [], "e2e": []}  # raw values until the second is final
+        self.lat = {m.field: [] for m in _SERIES}  # raw values until the second is final
         self.final = None  # {"ttft_p50_ms": ..., ...} once finalised
 
 
@@ -443,9 +446,10 @@ class TimeSeries:
             return
         end_row.ok += 1
         if end_row.final is None:
-            for key, value in (("ttft", record.ttft_ms), ("tpot", record.tpot_ms), ("e2e", record.e2e_ms)):
+            for name, values in end_row.lat.items():
+                value = getattr(record, name)
                 if value is not None:
-                    end_row.lat[key].append(value)
+                    values.append(value)
         self._add_tokens(record)
 
     def _add_tokens(self, record) -> None:
@@ -476,10 +480,10 @@ class TimeSeries:
         if row.final is not None:
             return row.final
         out = {}
-        for key in ("ttft", "tpot", "e2e"):
-            ordered = sorted(row.lat[key])
-            out[f"{key}_p50_ms"] = percentile(ordered, 50)
-            out[f"{key}_p95_ms"] = percentile(ordered, 95)
+        for m in _SERIES:
+            ordered = sorted(row.lat[m.field])
+            for stat in m.series:
+                out[m.stat_name(stat)] = percentile(ordered, float(stat[1:]))
         return out
 
     def finalise_until(self, second: int) -> None:
