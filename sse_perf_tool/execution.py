@@ -219,6 +219,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     from .runner import ALL_FAILED_STOP, AllFailedBrake, Runner
     from .stats import TIMESERIES_COLUMNS, mark_phases
     from .slo import request_bounds
+    from .report_records import RecordDigest
     from .stats import RunFigures
     from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
     from .selfcheck import ClientProbe, usable_cores
@@ -266,9 +267,10 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
         gpu_writer = CsvAppender(run_dir / "gpu.csv", GPU_CSV_FIELDS)
     # the summary's figures, kept by the aggregator as records come (records.jsonl is not read again)
     figures = RunFigures(request_bounds(prepared.slos), per_level=cfg.sweep is not None)
+    digest = RecordDigest(None, histograms=False)  # the report's errors and slowest requests, as they come
     from .live import LiveTable
 
-    sinks = [writer, figures, history.recorder if history else None,  # each finished request goes to all
+    sinks = [writer, figures, digest, history.recorder if history else None,  # each finished request goes to all
              LiveTable(out, quiet=cfg.quiet, lang=cfg.lang, show_gpu=gpu_writer is not None)]
     if gpu_writer is not None:
         from .gpu.summary import GpuCsvSink
@@ -337,6 +339,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     if sweep is not None:
         level_infos = [dict(phase, duration_s=aggregator.level_duration_s(phase["value"])) for phase in levels.phases]
     summary_levels_not_sent = [phase.get("not_sent", 0) for phase in levels.phases]
+    report_inputs = None if aggregator.is_alive() else _report_inputs(digest, figures)
     if aggregator.is_alive():  # its figures may still be changing: the run folder's records are the truth
         figures = RunFigures.from_records(load_records(run_dir), request_bounds(prepared.slos), cfg.sweep is not None)
     summary = build_summary(run_section, figures, aggregator.measured_duration_s,
@@ -363,7 +366,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     sinks.clear()
     if not aggregator.is_alive():
         aggregator.release_sinks()  # the figures' memory goes back before the report is built
-    report_path = _write_report(cfg, run_dir, err)
+    report_path = _write_report(cfg, run_dir, err, report_inputs)
+    report_inputs = digest = None
     from .history import status_of
 
     status = status_of(summary)
@@ -454,13 +458,24 @@ def _ignore_further_interrupts() -> None:
         signal.signal(signal.SIGINT, lambda *_: sys.exit(EXIT_INTERRUPTED))
 
 
-def _write_report(cfg: RunConfig, run_dir: Path, err) -> Optional[Path]:
+def _report_inputs(digest, figures) -> dict:
+    """What the report needs beyond summary.json and timeseries.csv, from what the run kept in
+    memory (so records.jsonl is not read back): the digest the aggregator fed, and the histograms
+    of the run's own distributions."""
+    from .report_records import HIST_METRICS, histogram_of
+
+    values = figures.whole.run.values
+    return {"digest": digest, "histograms": {m.key: histogram_of(values[m.field]) for m in HIST_METRICS}}
+
+
+def _write_report(cfg: RunConfig, run_dir: Path, err, inputs: Optional[dict] = None) -> Optional[Path]:
     try:
         from .report import write_report
     except ImportError:
         return None
     try:
-        return write_report(run_dir, Path(cfg.html_report) if cfg.html_report else None, lang=cfg.lang)
+        return write_report(run_dir, Path(cfg.html_report) if cfg.html_report else None, lang=cfg.lang,
+                            **(inputs or {}))
     except Exception as exc:  # the records and summary are already safe; say what failed, keep the exit code
         _say(f"warning: report.html could not be written: {type(exc).__name__}: {exc}", err)
         return None

@@ -39,7 +39,7 @@ class Metric:
     goodput: bool = False  # a per-request bound of goodput (vLLM's definition)
     null_meets_bound: bool = False  # a request where it is undefined still meets a goodput bound
     series: tuple = ()  # stats of the per-second series (timeseries.csv `<key>_<stat>_ms`)
-    dataset: bool = False  # kept per dataset (summary.datasets, the datasets tables)
+    dataset: tuple = ()  # kept per dataset (summary.datasets); these stats in the report's datasets table
     live: tuple = ()  # stats shown as columns of the live per-second table
     compare: tuple = ()  # stats compared between runs (sse-perf compare, its HTML)
     history: tuple = ()  # stats kept as columns of the history database's runs table
@@ -49,6 +49,7 @@ class Metric:
     cdf: bool = False  # a CDF line per run in the comparison report
     card: tuple = ()  # the report's headline cards
     chart: bool = False  # a per-second chart in the report (the `series` stats)
+    slowest: bool = False  # the report lists the ten requests with its highest values
 
     @property
     def field(self) -> str:
@@ -80,9 +81,10 @@ DISTRIBUTIONS: tuple[Metric, ...] = (
     Metric("ttft", "ms", LOWER, _labels("TTFT", "首 token 时延 TTFT"), _labels("TTFT", "首字"),
            _labels("Request sent → first event carrying generated text of any kind: answer or reasoning. "
                    "Role-only deltas, pings and usage-only chunks do not count.",
-                   "请求发出 → 第一个携带生成文本的事件（回答或推理内容均可）。只有角色的增量、ping 和只含 usage 的块不计。"),
-           goodput=True, series=("p50", "p95"), dataset=True, live=("p50", "p95"), compare=("p50", "p95", "p99"),
-           history=("p95",), level=("p95",), curve=("p95",), histogram=True, cdf=True, card=("p50",), chart=True),
+                   "请求发出 → 第一个携带生成文本的事件（回答或推理内容均可）。仅含角色的增量、心跳和仅含 usage 的块不计。"),
+           goodput=True, series=("p50", "p95"), dataset=("p50", "p95"), live=("p50", "p95"), compare=("p50", "p95", "p99"),
+           history=("p95",), level=("p95",), curve=("p95",), histogram=True, cdf=True, card=("p50",), chart=True,
+           slowest=True),
     Metric("ttfo", "ms", LOWER, _labels("TTFO", "首个回答 TTFO"), _labels("TTFO", "首答"),
            _labels("Request sent → first answer (non-reasoning) text. Equal to TTFT for models that do not reason.",
                    "请求发出 → 第一个回答（非推理）文本。对不做推理的模型等于 TTFT。"),
@@ -90,20 +92,21 @@ DISTRIBUTIONS: tuple[Metric, ...] = (
     Metric("tpot", "ms", LOWER, _labels("TPOT", "每 token 时延 TPOT"), _labels("TPOT", "每字"),
            _labels("(E2E − TTFT) / (output tokens − 1); undefined below 2 tokens.",
                    "(E2E − TTFT) / (输出 token 数 − 1)；少于 2 个 token 时无定义。"),
-           goodput=True, null_meets_bound=True, series=("p50", "p95"), dataset=True, live=("p50",),
+           goodput=True, null_meets_bound=True, series=("p50", "p95"), dataset=("p50",), live=("p50",),
            compare=("p50", "p95"), history=("p95",), level=("p95",), curve=("p95",), histogram=True, cdf=True,
            card=("p50",), chart=True),
     Metric("itl", "ms", LOWER, _labels("ITL", "token 间隔 ITL"), _labels("ITL", "间隔"),
            _labels("Gaps between consecutive token-bearing events, one value per gap; E2E − TTFT = sum of ITL. "
                    "An event may carry several tokens.",
-                   "相邻两个携带 token 的事件之间的间隔，每个间隔一个值；E2E − TTFT = ITL 之和。一个事件可能携带多个 token。"),
+                   "相邻两个携带 token 的事件之间的间隔，每个间隔一个值；E2E − TTFT = ITL 之和。一个事件可能包含多个 token。"),
            pooled=True, compare=("p95",), histogram=True),
     Metric("e2e", "ms", LOWER, _labels("E2E", "端到端时延 E2E"), _labels("E2E", "总耗"),
            _labels("Request sent → last token-bearing event. A trailing usage chunk, end event or the socket "
                    "close do not extend it.",
                    "请求发出 → 最后一个携带 token 的事件。结尾的 usage 块、结束事件或连接关闭不计入。"),
-           goodput=True, series=("p50", "p95"), dataset=True, live=("p95",), compare=("p50", "p95"),
-           history=("p95",), level=("p95",), curve=("p95",), histogram=True, cdf=True, card=("p95",), chart=True),
+           goodput=True, series=("p50", "p95"), dataset=("p50", "p95"), live=("p95",), compare=("p50", "p95"),
+           history=("p95",), level=("p95",), curve=("p95",), histogram=True, cdf=True, card=("p95",), chart=True,
+           slowest=True),
     Metric("request_tps", "tok/s", HIGHER, _labels("tokens/s per request", "单请求 tokens/秒"),
            _labels("tok/s/req", "单请求tok/s"),
            _labels("One request's output tokens / (E2E − TTFT) in seconds: the speed one user sees the answer "

@@ -5,7 +5,8 @@ datasets, errors, GPUs, the load-model section); it imports `report_records` (re
 folder, the one pass over the records), `report_timeseries` (the time charts), `report_format`
 (value formatting), `report_load` (the load-model views: SLOs, sweeps, warm-up, self-check),
 `html_page` (templates, Jinja2, the inlined Chart.js, the CSP: the pipeline it shares with the
-comparison report), `report_i18n`, `masking` and the self-check's limits from `selfcheck`.
+comparison report), `metrics` (which distributions get a card, a histogram, a row, a column, a
+glossary entry), `report_i18n`, `masking` and the self-check's limits from `selfcheck`.
 Importing it imports no Jinja2 (html_page does so lazily), so `sse-perf --help` stays fast. The
 names it re-exports (fmt_*, histogram, load_records, VENDORED, script_json, ...) stay importable
 from here.
@@ -18,14 +19,14 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from . import html_page, report_load
+from . import html_page, metrics, report_load
 from .html_page import VENDORED, VERSIONS, render_page, script_json
 from .masking import mask_option
 from .report_format import (NULL, fmt_int, fmt_lag, fmt_ms, fmt_num, fmt_option, fmt_pct, fmt_seconds, fmt_time,
                             fmt_unit, shorten)
 from .report_i18n import LANGS, strings
 from .report_load import finite as _finite
-from .report_records import (EXAMPLE_CHARS, EXAMPLES_PER_KIND, HIST_FIELDS, HIST_SAMPLE, HIST_TARGET_BINS,
+from .report_records import (EXAMPLE_CHARS, EXAMPLES_PER_KIND, HIST_FIELDS, HIST_METRICS, HIST_SAMPLE, HIST_TARGET_BINS,
                              QUERY_CELL_CHARS, QUERY_TITLE_CHARS, TOP_N, Binner, RecordDigest, RecordStream,
                              bin_plan, histogram, load_records, load_timeseries, summary_binners)
 from .report_timeseries import (BLUE, CLIENT_COLUMNS, GPU_COLUMN, GREEN, GREY, ORANGE, PALETTE, PURPLE, RED, TEAL,
@@ -46,10 +47,8 @@ APP_JS_NAME = "report_app.js"
 
 RUN_KEYS = ("started_at", "ended_at", "duration_s", "api", "base_url", "threads", "ramp_up_s",
             "model_name", "interrupted", "config", "tool_version")
-DIST_METRICS = (("ttfb_ms", "TTFB"), ("ttft_ms", "TTFT"), ("ttfo_ms", "TTFO"),
-                ("tpot_ms", "TPOT"), ("itl_ms", "ITL"), ("e2e_ms", "E2E"))
-OPEN_LOOP_METRICS = (("queue_ms", "family_queue"), ("ttft_from_scheduled_ms", "family_ttft_from_scheduled"),
-                     ("e2e_from_scheduled_ms", "family_e2e_from_scheduled"))  # (key, report_i18n key)
+DATASET_COLUMNS = metrics.stat_columns("dataset")  # (metric, stat) of the datasets table
+_OTHER_STAT = {"p50": "p95", "p95": "p50"}  # a card's second figure
 
 
 # ---------------------------------------------------------------- view model
@@ -75,18 +74,34 @@ def _gpu_rows(summary: dict) -> list[dict]:
     return rows
 
 
-def _percentile_rows(summary: dict, t: dict) -> list[dict]:
-    """One row per latency distribution; an open-loop run adds queue time and TTFT / E2E from
-    the scheduled time (in a closed loop they repeat TTFT and E2E, so they are left out)."""
-    metrics = list(DIST_METRICS)
-    if report_load.is_open_loop(summary):
-        metrics += [(key, t[label]) for key, label in OPEN_LOOP_METRICS]
+def _dist(section: dict, field: str) -> dict:
+    value = section.get(field)
+    return value if isinstance(value, dict) else {}
+
+
+def _label(m: metrics.Metric, lang: str) -> str:
+    """A distribution's name in a table row: its short name, or in full where it has no acronym."""
+    return m.label[lang] if m.open_loop or m.unit != "ms" else m.short["en"]
+
+
+def _percentile_rows(summary: dict, lang: str) -> list[dict]:
+    """One row per distribution of the registry; an open-loop run adds queue time and TTFT / E2E
+    from the scheduled time (in a closed loop they repeat TTFT and E2E, so they are left out)."""
+    open_loop = report_load.is_open_loop(summary)
     rows = []
-    for key, label in metrics:
-        dist = summary.get(key) if isinstance(summary.get(key), dict) else {}
-        rows.append({"label": label, "key": key, "count": dist.get("count"),
-                     **{k: dist.get(k) for k in ("mean", "min", "p50", "p90", "p95", "p99", "max")}})
+    for m in metrics.DISTRIBUTIONS:
+        if (m.open_loop and not open_loop) or (m.field not in summary and m.unit != "ms"):
+            continue  # a metric newer than the run folder's summary is left out, not shown empty
+        dist = _dist(summary, m.field)
+        label = _label(m, lang) + ("" if m.unit == "ms" else f" ({metrics.UNIT_WORDS[m.unit][lang]})")
+        rows.append({"label": label, "key": m.field, "count": dist.get("count"),
+                     **{k: dist.get(k) for k in metrics.STATS}})
     return rows
+
+
+def _dataset_stats(values: dict) -> list:
+    """The datasets table's latency cells: {field: distribution} -> [value, ...] in DATASET_COLUMNS order."""
+    return [_dist(values, m.field).get(stat) for m, stat in DATASET_COLUMNS]
 
 
 def _summary_dataset_rows(section: dict, digest: RecordDigest) -> list[dict]:
@@ -95,15 +110,11 @@ def _summary_dataset_rows(section: dict, digest: RecordDigest) -> list[dict]:
     rows = []
     for name, entry in sorted(section.items()):
         entry = entry if isinstance(entry, dict) else {}
-        dists = {key: entry.get(key) if isinstance(entry.get(key), dict) else {}
-                 for key in ("ttft_ms", "tpot_ms", "e2e_ms")}
         counted = digest.datasets.get(str(name))
         rows.append({
             "name": str(name), "requests": entry.get("requests"), "ok": entry.get("ok"), "failed": entry.get("failed"),
-            "success_pct": _finite(entry.get("success_rate_pct")),
-            "ttft_p50": dists["ttft_ms"].get("p50"), "ttft_p95": dists["ttft_ms"].get("p95"),
-            "tpot_p50": dists["tpot_ms"].get("p50"), "e2e_p50": dists["e2e_ms"].get("p50"),
-            "e2e_p95": dists["e2e_ms"].get("p95"), "tps": _finite(entry.get("output_tokens_per_s")),
+            "success_pct": _finite(entry.get("success_rate_pct")), "stats": _dataset_stats(entry),
+            "tps": _finite(entry.get("output_tokens_per_s")),
             "tokens_mean": counted.tokens / counted.requests if counted and counted.requests else None,
         })
     return rows
@@ -118,17 +129,39 @@ def _dataset_rows(digest: RecordDigest, t: dict, summary: dict) -> list[dict]:
     rows = []
     for name in sorted(digest.datasets, key=lambda n: (n is None, n or "")):
         ds = digest.datasets[name]
-        ttft, tpot, e2e = ds.ttft.distribution(), ds.tpot.distribution(), ds.e2e.distribution()
         finished = ds.ok + ds.failed
+        dists = {field: values.distribution() for field, values in (ds.values or {}).items()}
         rows.append({
             "name": name if name is not None else t["no_dataset"],
             "requests": ds.requests, "ok": ds.ok, "failed": ds.failed,
-            "success_pct": 100.0 * ds.ok / finished if finished else None,
-            "ttft_p50": ttft["p50"], "ttft_p95": ttft["p95"], "tpot_p50": tpot["p50"],
-            "e2e_p50": e2e["p50"], "e2e_p95": e2e["p95"],
+            "success_pct": 100.0 * ds.ok / finished if finished else None, "stats": _dataset_stats(dists),
             "tokens_mean": ds.tokens / ds.requests if ds.requests else None,
         })
     return rows
+
+
+def _latency_cards(summary: dict, lang: str) -> list[dict]:
+    """The headline cards of the distributions the registry marks `card`: the stat, and the other
+    percentile beneath it."""
+    cards = []
+    for m in metrics.DISTRIBUTIONS:
+        for stat in m.card:
+            dist = _dist(summary, m.field)
+            cards.append({"label": f"{m.label[lang]} {stat}", "value": dist.get(stat),
+                          "sub_stat": _OTHER_STAT[stat], "sub": dist.get(_OTHER_STAT[stat])})
+    return cards
+
+
+def _histograms(t: dict, lang: str, binned: dict) -> tuple[list[dict], list[dict]]:
+    """The histogram cards and their data, one per distribution the registry marks `histogram`."""
+    cards, data = [], []
+    for index, m in enumerate(HIST_METRICS):
+        hist_id, found = f"hist-{m.key}", binned.get(m.key)
+        cards.append({"id": hist_id, "title": m.title(lang), "has_data": found is not None})
+        if found is not None:
+            data.append(dict(found, id=hist_id, unit=m.unit, color=PALETTE[index % len(PALETTE)],
+                             count_label=t["hist_gaps" if m.pooled else "hist_requests"]))
+    return cards, data
 
 
 def _error_rows(digest: RecordDigest, summary: dict, t: dict) -> list[dict]:
@@ -153,7 +186,7 @@ def _load_view(summary: dict, ts_rows: list[dict], digest: RecordDigest, t: dict
     goodput = report_load.goodput_view(summary, t)
     if goodput:
         goodput["bounds_text"] = t["goodput_within"].format(
-            bounds=", ".join(f"{b['label']} {b['op']} {fmt_ms(b['value'])}" for b in goodput["bounds"])) \
+            bounds=", ".join(f"{b['label']} {b['op']} {fmt_unit(b['value'], b['unit'])}" for b in goodput["bounds"])) \
             if goodput["bounds"] else t["goodput_no_bounds"]
     open_loop = report_load.is_open_loop(summary)
     queue = summary.get("queue_ms") if open_loop and isinstance(summary.get("queue_ms"), dict) else None
@@ -164,6 +197,7 @@ def _load_view(summary: dict, ts_rows: list[dict], digest: RecordDigest, t: dict
         "not_sent": report_load.not_sent(summary),
         "warmup_excluded": int(warmup) if warmup is not None else digest.warmup,
         "slo": slo, "goodput": goodput, "sweep": sweep, "bands": bands, "open_loop": open_loop, "queue": queue,
+        "queue_label": metrics.metric("queue").label[t["lang"]],
     }
 
 
@@ -185,13 +219,16 @@ def _js_strings(t: dict) -> dict:
 # ---------------------------------------------------------------- public API
 
 
-def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict], lang: str = "en",
-                  *, skipped_lines: int = 0) -> str:
+def render_report(summary: dict, timeseries: list[dict], records: Optional[Iterable[dict]] = None,
+                  lang: str = "en", *, skipped_lines: int = 0, digest: Optional[RecordDigest] = None,
+                  histograms: Optional[dict] = None) -> str:
     """The complete self-contained HTML document of one run.
 
-    `records` is consumed once, as a stream; `summary` supplies the headline figures (so a
-    re-render shows the same numbers as the run), records the histograms, errors, datasets
-    and slowest requests. Unknown summary sections are ignored.
+    `summary` supplies the headline figures (so a re-render shows the same numbers as the run).
+    From a run folder, `records` is consumed once, as a stream, for the histograms, errors,
+    datasets and slowest requests. During a run nothing is read back: `digest` is the one the
+    aggregator fed (errors, slowest requests, token counts) and `histograms` ({metric key:
+    binned}) come from the run's own distributions. Unknown summary sections are ignored.
     """
     t = strings(lang)
     summary = summary if isinstance(summary, dict) else {}
@@ -200,7 +237,12 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
     req = summary.get("requests") if isinstance(summary.get("requests"), dict) else {}
     thr = summary.get("throughput") if isinstance(summary.get("throughput"), dict) else {}
 
-    digest = RecordDigest(_finite(run.get("started_at")), summary_binners(summary)).add_all(records)
+    if digest is None:
+        digest = RecordDigest(_finite(run.get("started_at")), summary_binners(summary)).add_all(records or ())
+    else:
+        digest.run_started_at = _finite(run.get("started_at"))
+    if histograms is None:
+        histograms = {m.key: digest.histogram(m.key) for m in HIST_METRICS}
     if not isinstance(skipped_lines, int):
         skipped_lines = 0
     if isinstance(records, RecordStream):
@@ -212,16 +254,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
     load = _load_view(summary, ts_rows, digest, t)
     if load["bands"]:
         ts_data["bands"] = load["bands"]
-    hist_specs = [("ttft", t["hist_ttft"], digest.histogram("ttft"), "hist_requests"),
-                  ("tpot", t["hist_tpot"], digest.histogram("tpot"), "hist_requests"),
-                  ("e2e", t["hist_e2e"], digest.histogram("e2e"), "hist_requests"),
-                  ("itl", t["hist_itl"], digest.histogram("itl"), "hist_gaps")]
-    histograms, hist_data = [], []
-    for key, title, binned, count_label in hist_specs:
-        histograms.append({"id": f"hist-{key}", "title": title, "has_data": binned is not None})
-        if binned is not None:
-            hist_data.append(dict(binned, id=f"hist-{key}", unit="ms", count_label=t[count_label],
-                                  color={"ttft": BLUE, "tpot": PURPLE, "e2e": TEAL, "itl": ORANGE}[key]))
+    hist_cards, hist_data = _histograms(t, lang, histograms)
 
     config = run.get("config") if isinstance(run.get("config"), dict) else {}
     options = [(str(name), fmt_option(mask_option(str(name), value))) for name, value in config.items()]
@@ -231,13 +264,12 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
         for name, count in digest.token_sources.most_common()
     ]
     errors_by_kind = summary.get("errors") if isinstance(summary.get("errors"), dict) else {}
-    dist = {key: (summary.get(key) if isinstance(summary.get(key), dict) else {}) for key, _ in DIST_METRICS}
     failed = req.get("failed")
     cards = {
         "total": req.get("total"), "ok": req.get("ok"), "failed": failed,
         "success": req.get("success_rate_pct"), "rps": thr.get("requests_per_s"),
         "tps": thr.get("output_tokens_per_s"), "tokens_total": thr.get("output_tokens_total"),
-        "ttft": dist["ttft_ms"], "tpot": dist["tpot_ms"], "e2e": dist["e2e_ms"],
+        "latency": _latency_cards(summary, lang),
         "success_class": _success_class(req.get("success_rate_pct"), failed),
         "error_kinds": sorted(((k, v) for k, v in errors_by_kind.items() if _finite(v)),
                               key=lambda kv: -kv[1])[:3],
@@ -263,11 +295,14 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
         finish_reasons=[(str(k), v) for k, v in (summary.get("finish_reasons") or {}).items() if _finite(v)]
         if isinstance(summary.get("finish_reasons"), dict) else [],
         model_name=run.get("model_name"), model=config.get("model"),
-        groups=groups, has_timeseries=bool(ts_data["x"]), histograms=histograms,
-        percentile_rows=_percentile_rows(summary, t), errors=_error_rows(digest, summary, t),
+        groups=groups, has_timeseries=bool(ts_data["x"]), histograms=hist_cards,
+        percentile_rows=_percentile_rows(summary, lang), errors=_error_rows(digest, summary, t),
         datasets=datasets, datasets_tps=any(d.get("tps") is not None for d in datasets),
-        load=load, slowest_e2e=digest.top_rows(digest.top_e2e),
-        slowest_ttft=digest.top_rows(digest.top_ttft), show_dataset_column=digest.any_dataset,
+        dataset_heads=[f"{m.short['en']} {stat}" for m, stat in DATASET_COLUMNS],
+        load=load, slowest=_slowest_tables(digest, t, lang), row_heads=_row_heads(lang),
+        show_dataset_column=digest.any_dataset,
+        glossary=[(m.label[lang], m.describe[lang]) for m in metrics.DISTRIBUTIONS
+                  if not m.open_loop or load["open_loop"]],
         skipped_lines=skipped_lines, gpu_rows=gpu_rows, gpu_energy=gpu_energy,
         has_gpu_series=any(GPU_COLUMN.match(col) for col in ts_data["cols"]), client=client,
         client_glossary=t["g_client"].format(
@@ -278,17 +313,30 @@ def render_report(summary: dict, timeseries: list[dict], records: Iterable[dict]
     )
 
 
-def write_report(run_dir: Path, out_path: Optional[Path] = None, lang: str = "en") -> Path:
+def _slowest_tables(digest: RecordDigest, t: dict, lang: str) -> list[dict]:
+    """The ten slowest requests by each distribution the registry marks `slowest`."""
+    return [{"id": f"slowest-{m.key}", "title": t["slowest_of"].format(metric=m.label[lang]),
+             "rows": digest.top_rows(digest.tops[m.field])} for m in metrics.select(slowest=True)]
+
+
+def _row_heads(lang: str) -> list[tuple[str, str]]:
+    """(field, column title) of the latencies in a slowest-requests row."""
+    return [(m.field, m.title(lang)) for m in metrics.select(dataset=True)]
+
+
+def write_report(run_dir: Path, out_path: Optional[Path] = None, lang: str = "en", *,
+                 digest: Optional[RecordDigest] = None, histograms: Optional[dict] = None) -> Path:
     """Render run_dir's summary.json, timeseries.csv and records.jsonl (streamed) into
-    out_path, or run_dir/report.html; returns the path written."""
+    out_path, or run_dir/report.html; returns the path written. With the `digest` and
+    `histograms` a run gathered as it went (render_report), records.jsonl is not read."""
     run_dir = Path(run_dir)
     strings(lang)  # fail on a bad language before reading anything
     with open(run_dir / "summary.json", encoding="utf-8") as handle:
         summary = json.load(handle)
     ts_path = run_dir / "timeseries.csv"
     timeseries = load_timeseries(ts_path) if ts_path.exists() else []
-    records = RecordStream(run_dir / "records.jsonl")
-    html = render_report(summary, timeseries, records, lang=lang)
+    records = None if digest is not None else RecordStream(run_dir / "records.jsonl")
+    html = render_report(summary, timeseries, records, lang=lang, digest=digest, histograms=histograms)
     target = Path(out_path) if out_path is not None else run_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")

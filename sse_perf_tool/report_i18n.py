@@ -1,7 +1,8 @@
 """Visible strings of the HTML report in every supported language (en, zh).
 
 Pure data and one lookup function; imports nothing from the package. Keys are shared by
-all languages (a test checks that every language has every key).
+all languages (a test checks that every language has every key). The metrics' own names and
+definitions are not here: they are in the metric registry (metrics.py), in every language.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 LANGS = ("en", "zh")
 
 EN: dict[str, str] = {
+    "lang": "en",  # views that take only the table read the language from it
+    "slowest_of": "Ten highest {metric}",
     # page and navigation
     "title": "sse-perf load test report",
     "nav_summary": "Summary",
@@ -53,9 +56,6 @@ EN: dict[str, str] = {
     "card_rps": "Requests/s",
     "card_tps": "Output tokens/s",
     "card_tps_sub": "{tokens} tokens in total",
-    "card_ttft": "TTFT p50",
-    "card_tpot": "TPOT p50",
-    "card_e2e": "E2E p95",
     "card_p95_sub": "p95 {value}",
     "card_p50_sub": "p50 {value}",
     "card_errors": "Errors",
@@ -77,9 +77,6 @@ EN: dict[str, str] = {
     "chart_requests": "Requests finished per second",
     "chart_tokens": "Output tokens per second",
     "chart_success": "Success rate, cumulative (%)",
-    "chart_ttft": "TTFT (ms)",
-    "chart_tpot": "TPOT (ms)",
-    "chart_e2e": "E2E latency (ms)",
     "series_active_threads": "active threads",
     "series_ok": "ok",
     "series_failed": "failed",
@@ -129,10 +126,6 @@ EN: dict[str, str] = {
     # distributions
     "sec_distributions": "Latency distributions",
     "dist_note": "Over successful requests. Histograms clip the long tail above p99 into the last bar.",
-    "hist_ttft": "TTFT (ms)",
-    "hist_tpot": "TPOT (ms)",
-    "hist_e2e": "E2E latency (ms)",
-    "hist_itl": "ITL: gaps between token events (ms)",
     "hist_requests": "requests",
     "hist_gaps": "gaps",
     "hist_empty": "No values.",
@@ -170,14 +163,9 @@ EN: dict[str, str] = {
     # slowest
     "sec_slowest": "Slowest requests",
     "slowest_note": "Successful requests with the highest values.",
-    "slowest_e2e": "Ten highest E2E",
-    "slowest_ttft": "Ten highest TTFT",
     "req_id": "Request",
     "thread": "Thread",
     "start_s": "Start (s)",
-    "ttft_ms": "TTFT ms",
-    "tpot_ms": "TPOT ms",
-    "e2e_ms": "E2E ms",
     "tokens": "Tokens",
     "query": "Query",
     "none_yet": "No successful request.",
@@ -185,16 +173,6 @@ EN: dict[str, str] = {
     "sec_options": "Options of this run",
     # glossary
     "sec_glossary": "What the numbers mean",
-    "g_ttfb": "Request sent → first byte of the response body (headers excluded).",
-    "g_ttft": "Request sent → first event carrying generated text of any kind: answer or "
-    "reasoning. Role-only deltas, pings and usage-only chunks do not count.",
-    "g_ttfo": "Request sent → first answer (non-reasoning) text. Equal to TTFT for models "
-    "that do not reason.",
-    "g_e2e": "Request sent → last token-bearing event. A trailing usage chunk, end event or "
-    "the socket close do not extend it.",
-    "g_itl": "Gaps between consecutive token-bearing events, one value per gap; "
-    "E2E − TTFT = sum of ITL. An event may carry several tokens.",
-    "g_tpot": "(E2E − TTFT) / (output tokens − 1); undefined below 2 tokens.",
     "g_tokens": "Server-reported usage when the stream has it, else the --tokenizer count: the server's "
     "own tokenizer endpoint, a local tokenizer.json or tiktoken (OpenAI's tokenizer), else an estimate.",
     "g_success": "HTTP 2xx, a well-formed stream, the flavour's terminal event (OpenAI: a finish_reason "
@@ -240,9 +218,6 @@ EN: dict[str, str] = {
     "could not keep up with the arrival rate.",
     "unit_rps": "req/s",
     "unit_tps": "tok/s",
-    "family_queue": "Queue",
-    "family_ttft_from_scheduled": "TTFT from scheduled",
-    "family_e2e_from_scheduled": "E2E from scheduled",
     "level_thread": "{n} thread",
     "level_threads": "{n} threads",
     "level_rate": "{n} req/s",
@@ -352,6 +327,8 @@ EN: dict[str, str] = {
 }
 
 ZH: dict[str, str] = {
+    "lang": "zh",
+    "slowest_of": "{metric}最高的十个",
     "title": "sse-perf 压测报告",
     "nav_summary": "概览",
     "nav_timeseries": "时间序列",
@@ -392,9 +369,6 @@ ZH: dict[str, str] = {
     "card_rps": "每秒请求数",
     "card_tps": "每秒输出 token",
     "card_tps_sub": "共 {tokens} 个 token",
-    "card_ttft": "首 token 时延 p50",
-    "card_tpot": "每 token 时延 p50",
-    "card_e2e": "端到端时延 p95",
     "card_p95_sub": "p95 {value}",
     "card_p50_sub": "p50 {value}",
     "card_errors": "错误数",
@@ -415,9 +389,6 @@ ZH: dict[str, str] = {
     "chart_requests": "每秒完成请求数",
     "chart_tokens": "每秒输出 token 数",
     "chart_success": "累计成功率（%）",
-    "chart_ttft": "首 token 时延 TTFT（毫秒）",
-    "chart_tpot": "每 token 时延 TPOT（毫秒）",
-    "chart_e2e": "端到端时延 E2E（毫秒）",
     "series_active_threads": "活跃线程",
     "series_ok": "成功",
     "series_failed": "失败",
@@ -464,10 +435,6 @@ ZH: dict[str, str] = {
     "100 % 并不表示所有 SM 都在忙。",
     "sec_distributions": "时延分布",
     "dist_note": "仅统计成功的请求。直方图把 p99 以上的长尾归入最后一个柱。",
-    "hist_ttft": "首 token 时延 TTFT（毫秒）",
-    "hist_tpot": "每 token 时延 TPOT（毫秒）",
-    "hist_e2e": "端到端时延 E2E（毫秒）",
-    "hist_itl": "ITL：相邻 token 事件间隔（毫秒）",
     "hist_requests": "请求数",
     "hist_gaps": "间隔数",
     "hist_empty": "没有数据。",
@@ -502,27 +469,14 @@ ZH: dict[str, str] = {
     "tokens_mean": "平均输出 token",
     "sec_slowest": "最慢的请求",
     "slowest_note": "成功请求中数值最高的。",
-    "slowest_e2e": "端到端时延最高的十个",
-    "slowest_ttft": "首 token 时延最高的十个",
     "req_id": "请求",
     "thread": "线程",
     "start_s": "开始（秒）",
-    "ttft_ms": "TTFT 毫秒",
-    "tpot_ms": "TPOT 毫秒",
-    "e2e_ms": "E2E 毫秒",
     "tokens": "token 数",
     "query": "问题",
     "none_yet": "没有成功的请求。",
     "sec_options": "本次运行的参数",
     "sec_glossary": "指标说明",
-    "g_ttfb": "请求发出 → 收到响应体的第一个字节（不含响应头）。",
-    "g_ttft": "请求发出 → 第一个携带生成文本的事件（回答或推理内容均可）。"
-    "仅含角色的增量、心跳和仅含 usage 的块不计。",
-    "g_ttfo": "请求发出 → 第一个回答（非推理）文本。对不做推理的模型等于 TTFT。",
-    "g_e2e": "请求发出 → 最后一个携带 token 的事件。结尾的 usage 块、结束事件或连接关闭不计入。",
-    "g_itl": "相邻两个携带 token 的事件之间的间隔，每个间隔一个值；E2E − TTFT = ITL 之和。"
-    "一个事件可能包含多个 token。",
-    "g_tpot": "(E2E − TTFT) / (输出 token 数 − 1)；少于 2 个 token 时无定义。",
     "g_tokens": "优先使用服务端返回的 usage，否则按 --tokenizer 计数：服务端自己的分词接口、本地 tokenizer.json 或 "
     "tiktoken（OpenAI 的分词器），否则估算。",
     "g_success": "HTTP 2xx、格式正确的流、收到该接口的结束事件（OpenAI：[DONE] 之前有 finish_reason）且响应体正常结束。"
@@ -561,9 +515,6 @@ ZH: dict[str, str] = {
     "它们不计入任何统计；服务端或 --threads 跟不上到达速率。",
     "unit_rps": "请求/秒",
     "unit_tps": "token/秒",
-    "family_queue": "排队",
-    "family_ttft_from_scheduled": "TTFT（自计划时间）",
-    "family_e2e_from_scheduled": "E2E（自计划时间）",
     "level_thread": "{n} 线程",
     "level_threads": "{n} 线程",
     "level_rate": "{n} 请求/秒",

@@ -42,15 +42,11 @@ def _plain(value: float) -> str:
 
 
 def _family_label(family: str, t: dict) -> str:
-    if "family_" + family in t:
-        return t["family_" + family]
     metric = registry.BY_KEY.get(family)
-    return metric.short["en"] if metric else family
+    if metric is None:
+        return family
+    return metric.label[t.get("lang", "en")] if metric.open_loop else metric.short["en"]
 
-
-def _slo_unit(metric: registry.Metric) -> str:
-    """The canonical unit of an SLO verdict on this distribution (slo.METRICS): 'ms' or '/s'."""
-    return "ms" if metric.unit == "ms" else "/s"
 
 
 # ---------------------------------------------------------------- load model facts
@@ -159,6 +155,9 @@ def _unit(verdict: dict, t: dict) -> str:
     if unit in ("ms", "%", "s"):
         return unit
     metric = str(verdict.get("metric") or "")
+    family = registry.BY_KEY.get(metric.rpartition("_")[0])
+    if family is not None and family.unit == "tok/s":
+        return t["unit_tps"]
     if unit == "/s" or metric in ("requests_per_s", "output_tokens_per_s", "goodput"):
         return t[RATE_METRICS.get(metric, "unit_rps")]
     return str(unit or "")
@@ -215,9 +214,8 @@ def goodput_view(summary: dict, t: dict) -> Optional[dict]:
         metric = registry.BY_FIELD.get(str(field))
         if limit is None or metric is None:
             continue
-        ops = [row["op"] for row in verdicts
-               if row["metric"].rpartition("_")[0] == metric.key and row["unit"] == _slo_unit(metric)]
-        default = "<" if metric.direction == registry.LOWER else ">"
+        ops = [row["op"] for row in verdicts if row["metric"].rpartition("_")[0] == metric.key]
+        default = "<" if metric.direction == registry.LOWER else "≥"
         items.append({"label": _family_label(metric.key, t), "op": ops[0] if ops else default, "value": limit,
                       "unit": metric.unit})
     return {"rps": rps, "pct": pct, "bounds": items}
@@ -246,7 +244,7 @@ def _curve_stat(metric: registry.Metric, verdicts: list[dict]) -> str:
     uses another one (ttft_p99<1s): then that one, so that the limit line and the points measure
     the same thing."""
     stats = {row["metric"].rpartition("_")[2] for row in verdicts
-             if row["metric"].rpartition("_")[0] == metric.key and row["unit"] == _slo_unit(metric)}
+             if row["metric"].rpartition("_")[0] == metric.key}
     stats &= set(STATS)
     return stats.pop() if len(stats) == 1 else metric.curve[0]
 
@@ -290,8 +288,7 @@ def sweep_view(summary: dict, t: dict) -> Optional[dict]:
         stat = _curve_stat(metric, verdicts)
         title = t["curve_title"].format(metric=_family_label(metric.key, t), stat=stat)
         limits = [{"value": row["limit"], "text": f"SLO {row['expr']}"} for row in verdicts
-                  if row["metric"].rpartition("_")[0] == metric.key and row["unit"] == _slo_unit(metric)
-                  and row["limit"] is not None]
+                  if row["metric"].rpartition("_")[0] == metric.key and row["limit"] is not None]
         charts.append({"id": f"cap-{metric.key}", "title": title})
         chart_data.append({"id": f"cap-{metric.key}", "y_title": title, "stat": stat, "limits": limits,
                            "ys": [_dist(entry, metric, stat) for entry in levels]})

@@ -1,9 +1,12 @@
 """What the HTML report reads from a run folder: timeseries.csv rows (`load_timeseries`),
 records.jsonl streamed once (`RecordStream`, `load_records`), and everything gathered from the
 records in that one pass (`RecordDigest`: pre-binned histograms, the slowest requests, error
-examples, per-dataset figures, token sources), never the records themselves.
+examples, per-dataset figures, token sources), never the records themselves. During a run the
+digest is one of the aggregator's sinks (without histograms: those come from the run's own
+distributions, `histogram_of`), so the report never reads records.jsonl back.
 
-Imports `stats` (percentile, Values), `report_format.shorten` and `report_load.finite`.
+Imports `metrics` (which distributions get a histogram, a dataset column, a slowest table),
+`stats` (percentile, Values), `report_format.shorten` and `report_load.finite`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
+from . import metrics
 from .report_format import shorten
 from .report_load import finite as _finite
 from .stats import Values, percentile
@@ -150,6 +154,12 @@ class Binner:
         """`values`: finite numbers only (the caller filters; see RecordDigest.add)."""
         self.counter.update(map(math.floor, map(self._divide, values)))
 
+    def add_weighted(self, pairs) -> None:
+        """(value, count) pairs, e.g. stats.Values.weighted()."""
+        divide, counter = self._divide, self.counter
+        for value, count in pairs:
+            counter[math.floor(divide(value))] += count
+
     def result(self) -> Optional[dict]:
         plan = self.plan
         first, bins, clip = plan["first"], plan["bins"], plan["clip"]
@@ -188,13 +198,28 @@ def histogram(values: array) -> Optional[dict]:
     return binner.result()
 
 
-HIST_FIELDS = ("ttft", "tpot", "e2e", "itl")
+def histogram_of(values: Values) -> Optional[dict]:
+    """The histogram of one of the run's own distributions: exactly `histogram` while its values
+    are exact; once folded, its buckets' centres (within 0.005 %) counted into the plan of its
+    min, p99 and max."""
+    if values.buckets is None:
+        return histogram(values.exact)
+    dist = values.distribution()
+    binner = Binner(bin_plan(dist["min"], dist["p99"], dist["max"]))
+    binner.add_weighted(values.weighted())
+    return binner.result()
+
+
+HIST_METRICS = metrics.select(histogram=True)
+HIST_FIELDS = tuple(m.key for m in HIST_METRICS)
+ROW_FIELDS = metrics.fields(dataset=True)  # the latencies of a slowest-requests row
+_TOP_FIELDS = metrics.fields(slowest=True)
 
 
 def summary_binners(summary: dict) -> dict:
     """Streaming binners for the histograms whose min, p99 and max the summary gives (then no
     value is stored, so the report's memory does not grow with the run); the others collect."""
-    return {name: binner for name in HIST_FIELDS if (binner := _binner(summary, f"{name}_ms")) is not None}
+    return {m.key: binner for m in HIST_METRICS if (binner := _binner(summary, m.field)) is not None}
 
 
 def _binner(summary: dict, field: str) -> Optional[Binner]:
@@ -223,14 +248,14 @@ class _Top:
 
 
 class _Dataset:
-    """One dataset's counts and latencies, for run folders whose summary.json lacks `datasets`;
+    """One dataset's counts and latencies (for run folders whose summary.json lacks `datasets`),
     bounded like the summary's own distributions (stats.Values)."""
 
-    __slots__ = ("requests", "ok", "failed", "ttft", "tpot", "e2e", "tokens")
+    __slots__ = ("requests", "ok", "failed", "values", "tokens")
 
-    def __init__(self) -> None:
+    def __init__(self, with_values: bool) -> None:
         self.requests = self.ok = self.failed = self.tokens = 0
-        self.ttft, self.tpot, self.e2e = Values(), Values(), Values()
+        self.values = {name: Values() for name in ROW_FIELDS} if with_values else None
 
 
 class RecordDigest:
@@ -238,21 +263,26 @@ class RecordDigest:
 
     Memory: the histograms' bins (or, without binners, 8 bytes per value), the top-10 heaps,
     three example messages per error kind and per-dataset stats.Values (bounded); never the
-    records themselves.
+    records themselves. As the aggregator's sink during a run (`histograms=False`), only the
+    bounded parts: the run's own figures give the histograms and the datasets.
     """
 
-    def __init__(self, run_started_at: Optional[float], binners: Optional[dict] = None):
+    def __init__(self, run_started_at: Optional[float], binners: Optional[dict] = None, histograms: bool = True):
         self.run_started_at = run_started_at
         self.binners = binners or {}  # name in HIST_FIELDS -> Binner; those not here collect values
+        self.histograms = histograms  # False: collect no latencies (the run's figures have them)
         self.first_started_at: Optional[float] = None
         self.count = 0
-        self.ttft, self.tpot, self.e2e, self.itl = array("d"), array("d"), array("d"), array("d")
-        self.top_e2e, self.top_ttft = _Top(), _Top()
+        self.values = {name: array("d") for name in HIST_FIELDS}
+        self.tops = {name: _Top() for name in _TOP_FIELDS}  # the slowest requests by each field
         self.errors: dict[str, dict] = {}
         self.datasets: dict[Optional[str], _Dataset] = {}
         self.any_dataset = False
         self.token_sources: Counter = Counter()
         self.warmup = 0  # warm-up records seen (and skipped)
+
+    def record(self, record: dict) -> None:  # as the aggregator's sink
+        self.add(record)
 
     def add_all(self, records: Iterable[dict]) -> "RecordDigest":
         for record in records:
@@ -270,9 +300,7 @@ class RecordDigest:
             "request_id": record.get("request_id"),
             "thread_id": record.get("thread_id"),
             "started_at": _finite(record.get("started_at")),
-            "ttft_ms": _finite(record.get("ttft_ms")),
-            "tpot_ms": _finite(record.get("tpot_ms")),
-            "e2e_ms": _finite(record.get("e2e_ms")),
+            **{name: _finite(record.get(name)) for name in ROW_FIELDS},
             "tokens": record.get("output_tokens"),
             "dataset": record.get("dataset"),
             "query": shorten(query, QUERY_CELL_CHARS),
@@ -315,7 +343,7 @@ class RecordDigest:
             self.any_dataset = True
         dataset = self.datasets.get(dataset_name)
         if dataset is None:
-            dataset = self.datasets[dataset_name] = _Dataset()
+            dataset = self.datasets[dataset_name] = _Dataset(self.histograms)
         dataset.requests += 1
         tokens = record.get("output_tokens")
         if isinstance(tokens, int) and not isinstance(tokens, bool):
@@ -345,39 +373,40 @@ class RecordDigest:
             return
 
         dataset.ok += 1
-        ttft = _finite(record.get("ttft_ms"))
-        tpot = _finite(record.get("tpot_ms"))
-        e2e = _finite(record.get("e2e_ms"))
-        if ttft is not None:
-            self._collect("ttft", (ttft,))
-            dataset.ttft.append(ttft)
-            self.top_ttft.offer(ttft, lambda: self._row(record))
-        if tpot is not None:
-            self._collect("tpot", (tpot,))
-            dataset.tpot.append(tpot)
-        if e2e is not None:
-            self._collect("e2e", (e2e,))
-            dataset.e2e.append(e2e)
-            self.top_e2e.offer(e2e, lambda: self._row(record))
-        itl = record.get("itl_ms")
-        if itl and isinstance(itl, list):
-            try:  # C-level check: a null, a string, NaN or inf inside makes the sum fail or not finite
-                clean = math.isfinite(sum(itl))
-            except TypeError:
-                clean = False
-            if not clean:
-                itl = [v for v in map(_finite, itl) if v is not None]
-            self._collect("itl", itl)
+        for name, top in self.tops.items():
+            value = _finite(record.get(name))
+            if value is not None:
+                top.offer(value, lambda: self._row(record))
+        if not self.histograms:
+            return
+        for name, values in dataset.values.items():
+            value = _finite(record.get(name))
+            if value is not None:
+                values.append(value)
+        for m in HIST_METRICS:
+            value = record.get(m.field)
+            if not m.pooled:
+                value = _finite(value)
+                if value is not None:
+                    self._collect(m.key, (value,))
+            elif value and isinstance(value, list):
+                try:  # C-level check: a null, a string, NaN or inf inside makes the sum fail or not finite
+                    clean = math.isfinite(sum(value))
+                except TypeError:
+                    clean = False
+                if not clean:
+                    value = [v for v in map(_finite, value) if v is not None]
+                self._collect(m.key, value)
 
     def _collect(self, name: str, values) -> None:
         binner = self.binners.get(name)
         if binner is not None:
             binner.add_many(values)
         else:
-            getattr(self, name).extend(values)
+            self.values[name].extend(values)
 
     def histogram(self, name: str) -> Optional[dict]:
         binner = self.binners.get(name)
         if binner is not None:
             return binner.result()
-        return histogram(getattr(self, name))
+        return histogram(self.values[name])

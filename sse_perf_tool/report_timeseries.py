@@ -3,8 +3,8 @@ in (fixed load and latency charts, GPU metrics one line per GPU, server metrics,
 client lag and CPU with dashed limits, anything else under "Other") and the compact column
 data the page's script draws from. Also the report's colour palette.
 
-Imports `report_format` (fmt_int, fmt_lag), `report_load.finite` and the self-check's limits
-from `selfcheck`.
+Imports `metrics` (which distributions have a per-second chart), `report_format` (fmt_int,
+fmt_lag), `report_load.finite` and the self-check's limits from `selfcheck`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ import math
 import re
 from typing import Any, Optional
 
+from . import metrics
 from .report_format import fmt_int, fmt_lag
 from .report_load import finite as _finite
 from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, PROBE_SLEEP_S
 
+_CHARTED = metrics.select(chart=True)  # one latency chart each, its `series` stats as lines
 FIXED_COLUMNS = (
-    "second", "active_threads", "requests_started", "requests_ok", "requests_failed",
-    "output_tokens", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms",
-    "e2e_p50_ms", "e2e_p95_ms", "success_rate_pct",
+    "second", "active_threads", "requests_started", "requests_ok", "requests_failed", "output_tokens",
+    *(m.stat_name(stat) for m in metrics.select(series=True) for stat in m.series), "success_rate_pct",
 )
 LOAD_COLUMNS = ("phase", "level")  # issue 5: drawn as bands on every time chart, not as series
 CLIENT_COLUMNS = ("client.lag_p50_ms", "client.lag_p99_ms", "client.cpu_pct")  # the self-check's
@@ -157,9 +158,9 @@ def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None) -> t
     add_chart(load, t["chart_success"], [s("success_rate_pct", t["series_success"], GREEN)],
               ymax=100, unit="%", keep_empty=True)
     latency: list[dict] = []
-    for key, title in (("ttft", "chart_ttft"), ("tpot", "chart_tpot"), ("e2e", "chart_e2e")):
-        add_chart(latency, t[title], [s(f"{key}_p50_ms", t["series_p50"], BLUE),
-                                      s(f"{key}_p95_ms", t["series_p95"], ORANGE)], unit="ms", keep_empty=True)
+    for m in _CHARTED:
+        lines = [s(m.stat_name(stat), t["series_" + stat], colour) for stat, colour in zip(m.series, (BLUE, ORANGE))]
+        add_chart(latency, m.title(t["lang"]), lines, unit=m.unit, keep_empty=True)
 
     gpu_metrics: dict[str, list[tuple[str, str]]] = {}
     devices: dict[str, int] = {}  # device -> colour index, the same in every GPU chart

@@ -187,6 +187,17 @@ class Values:
         out["max"] = float(self.hi)
         return out
 
+    def weighted(self):
+        """(value, count) in ascending order: each exact value once while the values are exact,
+        else each bucket's centre (within min and max) with its count. For histograms."""
+        if self.buckets is None:
+            for value in sorted(self.exact):
+                yield value, 1
+            return
+        self._fold_pending()
+        for value, count in self._runs():
+            yield min(max(value, self.lo), self.hi), count
+
     def _runs(self):
         """(bucket centre, count) in ascending order of value."""
         step = self._INV_LOG_STEP
