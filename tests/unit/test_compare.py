@@ -1,187 +1,26 @@
 """`sse-perf compare`: metric directions, change %, the ±1 % band, the regression threshold, target
-loading (history ids, run folders, mixed), the terminal table, --json, exit codes, and the HTML
-document's self-containment (the browser checks are in test_compare_browser.py).
-
-`make_run_folder` fabricates consistent run folders (records -> summary through stats.summarise,
-per-second rows from the same records) so a test sets TTFT, TPOT and load exactly; three real
-demo runs against the embedded mock server (one module fixture) cover the history path.
+loading from run folders, the terminal table, --json, exit codes, and the HTML document's
+self-containment. The run folders are fabricated (compare_fixtures.make_run_folder) so a test
+sets TTFT, TPOT and load exactly. History ids (real demo runs) are in
+tests/integration/test_compare.py; the browser checks in tests/browser/test_compare_report.py.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
-import random
 import re
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import pytest
 
-from sse_perf_tool import cli
 from sse_perf_tool.exit_codes import EXIT_REGRESSION
 from sse_perf_tool.compare import (HIGHER, LOWER, METRIC_BY_NAME, Run, change_pct, compare_runs, is_regression,
                                    parse_threshold, table_lines, verdict)
 from sse_perf_tool.cli.compare import compare_main
 from sse_perf_tool.live import _cell_width
-from sse_perf_tool.records import RECORD_FIELDS
-from sse_perf_tool.stats import summarise
 
-T0 = 1_767_261_600.0  # 2026-01-01 10:00 UTC
-GPU_DEVICES = ("local:0", "local:1")
-
-
-# ---------------------------------------------------------------- fabricated run folders
-
-
-def _request(rng: random.Random, request_id: int, thread_id: int, at: float, ttft_ms: float, tpot_ms: float,
-             fail: bool, level) -> dict:
-    record = dict.fromkeys(RECORD_FIELDS)
-    record.update(request_id=request_id, thread_id=thread_id, query="你是谁", started_at=T0 + at,
-                  scheduled_at=T0 + at, queue_ms=0.0, level=level, warmup=False, itl_ms=[], chunks=0,
-                  output_tokens=0, token_source="usage", output_chars=0)
-    if fail:
-        record.update(ok=False, error_kind="http_status", error="HTTP 500: overloaded", http_status=500,
-                      total_ms=round(rng.uniform(20, 60), 3))
-        return record
-    ttft = rng.lognormvariate(math.log(ttft_ms), 0.18)
-    tokens = rng.randint(100, 160)
-    tpot = tpot_ms * rng.uniform(0.9, 1.1)
-    itl = [round(tpot * rng.uniform(0.7, 1.3), 3) for _ in range(tokens - 1)]
-    e2e = ttft + sum(itl)
-    record.update(ok=True, http_status=200, ttfb_ms=round(ttft * 0.98, 3), ttft_ms=round(ttft, 3),
-                  ttfo_ms=round(ttft, 3), e2e_ms=round(e2e, 3), total_ms=round(e2e + 0.5, 3), itl_ms=itl,
-                  tpot_ms=round((e2e - ttft) / (tokens - 1), 3), chunks=tokens, output_tokens=tokens,
-                  output_chars=tokens * 3, prompt_tokens=3, ttft_from_scheduled_ms=round(ttft, 3),
-                  e2e_from_scheduled_ms=round(e2e, 3))
-    return record
-
-
-def _closed_loop(rng, records: list, threads: int, start_s: float, seconds: float, ttft_ms: float,
-                 tpot_ms: float, error_rate: float, level=None) -> None:
-    """Each thread sends its next request when the last ends, for `seconds` from `start_s`."""
-    slow = 1 + 0.03 * threads  # a busier server is slower
-    for thread in range(1, threads + 1):
-        at = start_s + 0.05 * (thread - 1)
-        while at < start_s + seconds:
-            rec = _request(rng, 0, thread, at, ttft_ms * slow, tpot_ms * slow, rng.random() < error_rate, level)
-            records.append(rec)
-            at += rec["total_ms"] / 1000.0 + 0.01
-    for i, rec in enumerate(sorted(records, key=lambda r: r["started_at"]), start=1):
-        rec["request_id"] = i
-
-
-def _pct(values: list, q: float) -> Optional[float]:
-    from sse_perf_tool.stats import percentile
-
-    return percentile(sorted(values), q) if values else None
-
-
-def _timeseries(records: list, seconds: int, rng, gpu_util: Optional[float], levels=None) -> list[dict]:
-    rows = []
-    ok_total = done_total = 0
-    for k in range(seconds):
-        active = [r for r in records if r["started_at"] - T0 < k + 1 and r["started_at"] - T0 + r["total_ms"] / 1000 > k]
-        ended = [r for r in records if k <= r["started_at"] - T0 + r["total_ms"] / 1000 < k + 1]
-        ok = [r for r in ended if r["ok"]]
-        tokens = 0.0
-        for r in records:  # tokens spread evenly over each request's generation
-            if not r["ok"]:
-                continue
-            first = r["started_at"] - T0 + r["ttft_ms"] / 1000
-            last = r["started_at"] - T0 + r["e2e_ms"] / 1000
-            overlap = min(last, k + 1) - max(first, k)
-            if overlap > 0 and last > first:
-                tokens += r["output_tokens"] * overlap / (last - first)
-        ok_total += len(ok)
-        done_total += len(ended)
-        row = {"second": k, "active_threads": len({r["thread_id"] for r in active}),
-               "requests_started": sum(1 for r in records if k <= r["started_at"] - T0 < k + 1),
-               "requests_ok": len(ok), "requests_failed": len(ended) - len(ok), "output_tokens": round(tokens),
-               "success_rate_pct": 100.0 * ok_total / done_total if done_total else None,
-               "phase": "measure", "level": None}
-        for family in ("ttft", "tpot", "e2e"):
-            values = [r[f"{family}_ms"] for r in ok]
-            row[f"{family}_p50_ms"] = _pct(values, 50)
-            row[f"{family}_p95_ms"] = _pct(values, 95)
-        if levels:
-            row["level"] = next((v for v, a, b in levels if a <= k < b), None)
-        if gpu_util is not None:
-            busy = 1.0 if active else 0.05
-            for device in GPU_DEVICES:
-                row[f"gpu[{device}].util_pct"] = round(min(100.0, max(0.0, gpu_util * busy + rng.gauss(0, 3))), 1)
-        rows.append(row)
-    return rows
-
-
-def make_run_folder(path: Path, model_name: str, *, ttft_ms: float = 200.0, tpot_ms: float = 20.0,
-                    threads: int = 4, seconds: float = 20.0, seed: int = 1, gpu_util: Optional[float] = None,
-                    sweep: Optional[Sequence[int]] = None, error_rate: float = 0.0, max_tokens: Optional[int] = 256,
-                    summary_patch: Optional[dict] = None) -> Path:
-    """A run folder (summary.json, records.jsonl, timeseries.csv) of a closed-loop run, or of a thread
-    sweep (`sweep` = levels of `seconds` each). `gpu_util` adds two GPUs' utilisation columns and the
-    summary's `gpu` section with energy, hence tokens per joule. `summary_patch` overrides
-    top-level summary sections (for exact figures in unit tests)."""
-    rng = random.Random(seed)
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    records: list[dict] = []
-    levels = []
-    if sweep:
-        for i, level in enumerate(sweep):
-            mine: list[dict] = []
-            _closed_loop(rng, mine, level, i * seconds, seconds, ttft_ms, tpot_ms, error_rate, level)
-            levels.append((level, i * seconds, (i + 1) * seconds, mine))
-            records += mine
-        for i, rec in enumerate(sorted(records, key=lambda r: r["started_at"]), start=1):
-            rec["request_id"] = i
-    else:
-        _closed_loop(rng, records, threads, 0.0, seconds, ttft_ms, tpot_ms, error_rate)
-    last_end = max(r["started_at"] + r["total_ms"] / 1000 for r in records) - T0
-    duration = last_end - min(r["started_at"] for r in records) + T0
-    n_seconds = math.ceil(last_end)
-    rows = _timeseries(records, n_seconds, rng, gpu_util, [(v, a, b) for v, a, b, _ in levels])
-    load_threads = max(sweep) if sweep else threads
-    summary = {"run": {
-        "started_at": T0, "ended_at": T0 + last_end, "duration_s": round(duration, 3), "api": "openai-chat",
-        "base_url": "http://gpu-1:8000/v1", "threads": load_threads, "ramp_up_s": 0.0, "model_name": model_name,
-        "load": {"model": "closed", "threads": load_threads, "rate": None, "arrival": None, "seed": seed,
-                 "warmup_s": None, "warmup_requests": None,
-                 "sweep": {"kind": "threads", "values": list(sweep), "cooldown_s": 0.0} if sweep else None},
-        "interrupted": False, "tool_version": "0.1.0",
-        "config": {"api": "openai-chat", "model": model_name, "max_tokens": max_tokens, "query": "你是谁",
-                   "param_file": None, "datasets": [], "threads": load_threads, "requests": None,
-                   "duration_s": seconds, "api_key": "app-…9f3a"},
-        "stopped_early": None}}
-    summary.update(summarise(records, duration))
-    if sweep:
-        summary["levels"] = []
-        for value, start, end, mine in levels:
-            level_duration = max(r["started_at"] + r["total_ms"] / 1000 for r in mine) - min(r["started_at"] for r in mine)
-            block = {"level": {"threads": value}, "from_s": start, "to_s": end, "warmup_to_s": None,
-                     **summarise(mine, level_duration), "meets_slo": None}
-            block.pop("datasets", None)
-            summary["levels"].append(block)
-        summary["sweep"] = {"kind": "threads", "values": list(sweep), "best_level": None}
-    if gpu_util is not None:
-        energy = 300.0 * gpu_util / 100 * duration
-        summary["gpu"] = {d: {"util_pct_mean": gpu_util, "util_pct_max": min(100.0, gpu_util + 8),
-                              "mem_used_mib_max": 60000, "power_w_mean": 300.0 * gpu_util / 100,
-                              "energy_j": energy} for d in GPU_DEVICES}
-        summary["throughput"]["output_tokens_per_joule"] = summary["throughput"]["output_tokens_total"] / (2 * energy)
-    summary.update(summary_patch or {})
-    (path / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
-    with open(path / "records.jsonl", "w", encoding="utf-8") as fh:
-        for rec in sorted(records, key=lambda r: r["started_at"] + r["total_ms"] / 1000):
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    columns = list(rows[0])
-    with open(path / "timeseries.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
-    return path
+from compare_fixtures import T0, make_run_folder
 
 
 def _summary(tps: float = 100.0, rps: float = 2.0, ttft_p95: Optional[float] = 200.0, failed: int = 0,
@@ -512,92 +351,6 @@ def test_same_folder_name_twice_gets_distinct_labels(capsys, tmp_path):
     b = _write_summary(tmp_path / "y" / "run", _summary(tps=120.0))
     body = json.loads(run_cli(capsys, [str(a), str(b), "--json"])[1])
     assert [r["label"] for r in body["runs"]] == ["run", "run (2)"]
-
-
-# ---------------------------------------------------------------- real demo runs and the history
-
-
-DEMO_RUNS = (("qwen-7b", 2), ("qwen-14b", 4), ("llama-8b", 8))
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> dict:
-    """Three real demo runs (embedded mock server) with different thread counts: ids 1, 2, 3.
-
-    Each request takes ~35 ms at the mock and each thread sends three, so the run's length is set
-    by the mock's latency, not by client start-up: 2x the threads serve ~2x the requests/s."""
-    out = tmp_path_factory.mktemp("demo")
-    for name, threads in DEMO_RUNS:
-        code = cli.main(["--demo", "--demo-mock", "ttft_ms=30,itl_ms=1,tokens=6", "--threads", str(threads),
-                         "--requests", str(3 * threads), "--output-dir", str(out),
-                         "--quiet", "--model-name", name])
-        assert code == 0
-    folders = sorted(p for p in out.iterdir() if p.is_dir())
-    return {"out": out, "db": out / "history.db",
-            "folders": {name: next(f for f in folders if f.name.endswith(name)) for name, _ in DEMO_RUNS}}
-
-
-def test_history_ids_are_labelled_by_model_name(capsys, demo):
-    code, out, _ = run_cli(capsys, ["1", "2", "3", "--output-dir", str(demo["out"])])
-    assert code == 0
-    assert "[1] #1 qwen-7b" in out and "[2] #2 qwen-14b" in out and "[3] #3 llama-8b" in out
-    assert "settings differ (threads/rate: 2 threads / 4 threads / 8 threads)" in out
-    rps = next(line for line in out.splitlines() if line.startswith("requests/s"))
-    assert rps.count("↑ better") == 2, "more threads against the mock serve more requests/s"
-
-
-def test_ids_and_folders_mix(capsys, demo):
-    code, out, _ = run_cli(capsys, ["#1", str(demo["folders"]["llama-8b"]), "--history", str(demo["db"]), "--json"])
-    assert code == 0
-    body = json.loads(out)
-    assert body["runs"][0]["id"] == 1 and body["runs"][0]["label"] == "#1 qwen-7b"
-    assert body["runs"][1]["id"] is None and body["runs"][1]["label"] == demo["folders"]["llama-8b"].name
-    assert _metric(body, "requests_per_s")["verdict"][1] == "better"
-
-
-def test_unknown_id_exits_2_naming_the_closest_ids(capsys, demo):
-    code, out, err = run_cli(capsys, ["1", "7", "--history", str(demo["db"])])
-    assert code == 2 and out == ""
-    assert err.strip() == "sse-perf compare: error: unknown run id '7' (closest known: 1, 2, 3)"
-    code, _, err = run_cli(capsys, ["qwen", "1", "--history", str(demo["db"])])
-    assert code == 2 and "closest known:" in err
-
-
-def test_baseline_gate_on_history_runs(capsys, demo):
-    """Run #1 (2 threads) against #3 (8 threads): far more throughput, so no throughput regression;
-    --fail-on-regression 1000% lets nothing fail, 0% fails on any worse metric."""
-    assert run_cli(capsys, ["--baseline", "1", "3", "--history", str(demo["db"]), "--fail-on-regression", "1000%"])[0] == 0
-    body = json.loads(run_cli(capsys, ["--baseline", "3", "1", "--history", str(demo["db"]), "--json",
-                                       "--fail-on-regression", "0%"])[1])
-    assert "requests_per_s" in {r["metric"] for r in body["regressions"]}
-
-
-def test_html_of_history_runs_is_written(capsys, demo, tmp_path):
-    target = tmp_path / "out" / "cmp.html"
-    code, out, _ = run_cli(capsys, ["1", "2", "3", "--history", str(demo["db"]), "--html", str(target)])
-    assert code == 0 and f"comparison report: {target}" in out
-    html = target.read_text("utf-8")
-    assert "#3 llama-8b" in html and 'id="compare-table"' in html
-
-
-def test_unfinished_history_run_cannot_be_compared(capsys, demo, tmp_path):
-    from sse_perf_tool.history import History
-
-    db_path = tmp_path / "h.db"
-    import shutil
-
-    shutil.copy(demo["db"], db_path)
-    db = History(str(db_path))
-    run_id = db.begin_run(tmp_path, {"started_at": T0, "model_name": "crashed"})
-    db.close()
-    code, _, err = run_cli(capsys, ["1", str(run_id), "--history", str(db_path)])
-    assert code == 2 and f"run #{run_id} has no summary" in err
-
-
-def test_sse_perf_compare_is_dispatched_by_the_cli(capsys, demo):
-    code = cli.main(["compare", "1", "2", "--history", str(demo["db"]), "--json"])
-    assert code == 0
-    assert len(json.loads(capsys.readouterr().out)["runs"]) == 2
 
 
 # ---------------------------------------------------------------- HTML document (no browser)

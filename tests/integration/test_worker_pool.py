@@ -4,10 +4,10 @@ Part 1 drives WorkerPool and RemoteTester directly against real loopback servers
 and fault_server.py): records on the parent's clock, the threads spread over the workers, abort,
 take_in_flight, a worker killed mid-request, a pool that cannot start, Ctrl-C ignored by workers.
 Part 2 runs the CLI end to end with --processes (closed loop, open loop, sweep, bad input, Ctrl-C
-of the whole process group). Part 3 is the self-check's merging of the workers' lags and CPU.
+of the whole process group). The self-check's merging of the workers' lags and CPU is in
+tests/unit/test_selfcheck.py.
 
-Every wait is bounded; every pool made here is closed by its fixture.
-"""
+Every wait is bounded; every pool made here is closed by its fixture."""
 
 from __future__ import annotations
 
@@ -25,17 +25,18 @@ from typing import Optional
 
 import pytest
 
-from fault_server import LAST_CHUNK, FaultServer, Hang, Send, Sleep, chunk, head, wait_until
 from sse_perf_tool.flavors import get_flavor
 from sse_perf_tool.flavors.base import Query
 from sse_perf_tool.records import ErrorKind
-from sse_perf_tool.selfcheck import ClientProbe, usable_cores
+from sse_perf_tool.selfcheck import usable_cores
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings  # not `Test*`: pytest would try to collect it
 from sse_perf_tool.worker_pool import RemoteTester, WorkerPool, WorkerPoolError
-from test_cli_load import only_run
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .fault_server import LAST_CHUNK, FaultServer, Hang, Send, Sleep, chunk, head, wait_until
+from .run_folder import only_run
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKENIZER = "cl100k_base"
 START_S = 30.0  # a pool start on a busy 2-core machine; it normally takes under a second
 
@@ -561,81 +562,3 @@ def test_ctrl_c_to_the_process_group_stops_a_multi_process_run_cleanly(tmp_path)
     assert run.summary["requests"]["total"] == len(run.records)
     assert wait_until(lambda: not any(running(pid) for pid in children), 5.0), \
         {pid: (proc_state(pid), cmdline(pid)) for pid in children if running(pid)}
-
-
-# -- part 3: the self-check merges the workers' lags and CPU -----------------------------------------
-
-
-class SteppingClock:
-    """The probe's clock: 0, then (k s, k s + 10 ms) for k = 1, 2, ...: every 10 ms sleep measures
-    exactly 10 ms (own lag 0) and every loop closes one probe second."""
-
-    def __init__(self):
-        self.calls = 0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self.lock:
-            n, self.calls = self.calls, self.calls + 1
-        if n == 0:
-            return 0
-        k = (n + 1) // 2
-        return k * 1_000_000_000 + (0 if n % 2 else 10_000_000)
-
-
-class CpuClock:
-    """CPU seconds of the 'whole load generator': 0.5 s more at every call."""
-
-    def __init__(self):
-        self.value = 0.0
-
-    def __call__(self) -> float:
-        self.value += 0.5
-        return self.value
-
-
-def _probe_seconds(other_lags):
-    seconds: list = []
-    probe = ClientProbe(seconds.append, clock=SteppingClock(), cpu_clock=CpuClock(), other_lags=other_lags)
-    probe.start()
-    try:
-        assert wait_until(lambda: len(seconds) >= 3, 3.0), seconds
-    finally:
-        probe.stop()
-    return probe, seconds
-
-
-def test_the_workers_lags_count_in_each_second_and_in_the_summary():
-    """other_lags' samples join the probe's own: a second whose own lag is 0 ms but whose workers
-    reported 99 samples of 50 ms has p50 = p99 = 50 ms, the next second (no worker samples) is back
-    to 0, and the run's lag p99 in the summary includes the workers' samples."""
-    calls = []
-
-    def other_lags():
-        calls.append(1)
-        return [50.0] * 99 if len(calls) == 1 else []
-
-    probe, seconds = _probe_seconds(other_lags)
-    assert calls, "other_lags was never asked"
-    first, second = seconds[0], seconds[1]
-    assert first.lag_p50_ms == 50.0 and first.lag_p99_ms == 50.0
-    assert second.lag_p50_ms == 0.0 and second.lag_p99_ms == 0.0
-    summary = probe.summary([], processes=3)
-    assert summary["lag_ms_p99"] == 50.0
-    assert summary["cores_usable"] == usable_cores(3)
-
-
-def test_without_other_lags_only_the_probes_own_samples_count():
-    """The control for the test above: the same clock without other_lags gives 0 ms everywhere."""
-    probe, seconds = _probe_seconds(None)
-    assert all(s.lag_p99_ms == 0.0 for s in seconds)
-    assert probe.summary([])["lag_ms_p99"] == 0.0
-
-
-def test_cpu_percent_comes_from_the_given_cpu_clock():
-    """cpu_clock is the whole load generator's CPU (this process plus the workers): each second's
-    cpu_pct is its CPU seconds over the second's length (0.5 s per 1.01 s, then per 1.00 s)."""
-    _, seconds = _probe_seconds(lambda: [])
-    assert seconds[0].cpu_pct == pytest.approx(100 * 0.5 / 1.01)
-    assert seconds[1].cpu_pct == pytest.approx(50.0)
-    assert seconds[2].cpu_pct == pytest.approx(50.0)

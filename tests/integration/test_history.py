@@ -1,5 +1,6 @@
-"""history: runs recorded in SQLite as they go; concurrent writers, SIGKILL, corrupt and newer
-databases, migration, and the `sse-perf history` sub-command. Real SQLite files in tmp folders."""
+"""history with real runs: concurrent writers and processes, SIGKILL, a corrupt or newer database
+under a run, --no-history and --history, and the `sse-perf history` sub-command over three demo
+runs. The database on its own: tests/unit/test_history.py."""
 
 import json
 import os
@@ -16,7 +17,7 @@ import pytest
 from sse_perf_tool.cli import main
 
 FAST_DEMO = "ttft_ms=5,itl_ms=1,tokens=8"  # the demo's own server, fast: these tests are about files, not latency
-from sse_perf_tool.history import MIGRATIONS, SCHEMA_VERSION, History, HistoryError, HistoryRecorder
+from sse_perf_tool.history import SCHEMA_VERSION, History
 
 
 def _record(request_id, ok=True, ttft=100.0):
@@ -32,37 +33,6 @@ def _run_section(model="m"):
 
 def _run_cli(args):
     return main([str(a) for a in args])
-
-
-# -- the database --------------------------------------------------------------------------
-
-def test_a_run_round_trips_with_its_records_and_time_series(tmp_path):
-    db = History(str(tmp_path / "h.db"))
-    run_id = db.begin_run(tmp_path, _run_section())
-    db.add_records(run_id, [_record(1), _record(2, ok=False)])
-    summary = {"run": {"ended_at": 5.0, "duration_s": 4.0}, "requests": {"total": 2, "success_rate_pct": 50.0},
-               "throughput": {"requests_per_s": 0.25}, "ttft_ms": {"p95": 99.0}, "slo": [{"met": False}]}
-    db.finish_run(run_id, "completed", summary, [{"second": 0, "requests_ok": 1}, {"second": 1, "requests_ok": 0}])
-    run = db.get_run(run_id)
-    assert run["status"] == "completed" and run["summary"] == summary
-    assert run["success_pct"] == 50.0 and run["ttft_p95_ms"] == 99.0 and run["requests_per_s"] == 0.25
-    assert run["options"] == {"api_key": "app-…9f3a"}
-    records = list(db.records(run_id))
-    assert [r["request_id"] for r in records] == [1, 2]
-    assert records[0]["itl_ms"] == [1.0, 2.5] and records[0]["ok"] is True and records[1]["ok"] is False
-    assert [row["second"] for row in db.timeseries(run_id)] == [0, 1]
-    assert db.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-
-
-def test_list_filters_by_model_time_and_limit_newest_first(tmp_path):
-    db = History(str(tmp_path / "h.db"))
-    ids = [db.begin_run(tmp_path, dict(_run_section(m), started_at=t)) for m, t in
-           (("qwen-7b", 1000.0), ("llama", 2000.0), ("Qwen-14b", 3000.0))]
-    assert [r["id"] for r in db.list_runs()] == ids[::-1]
-    assert [r["model_name"] for r in db.list_runs(model="qwen")] == ["Qwen-14b", "qwen-7b"]
-    assert [r["id"] for r in db.list_runs(since=1500.0)] == [ids[2], ids[1]]
-    assert len(db.list_runs(limit=1)) == 1
 
 
 def test_two_writers_at_once_both_succeed(tmp_path):
@@ -176,41 +146,6 @@ def test_a_database_from_a_newer_schema_is_left_alone(tmp_path, capsys):
         assert con.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'runs'").fetchone()[0] == 0
 
 
-def test_a_lock_held_past_the_busy_timeout_is_a_clear_history_error(tmp_path):
-    path = str(tmp_path / "h.db")
-    History(path).close()
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        db = History(path, timeout_s=0.2)
-        with pytest.raises(HistoryError, match="locked"):
-            db.begin_run(tmp_path, _run_section())
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-
-
-def test_the_recorder_turns_itself_off_after_a_failure_and_says_why(tmp_path):
-    path = str(tmp_path / "h.db")
-    db = History(path, timeout_s=0.2)
-    run_id = db.begin_run(tmp_path, _run_section())
-    recorder = HistoryRecorder(db, run_id, batch_size=2)
-    recorder.add(_record(1))
-    recorder.add(_record(2))  # flushed
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        recorder.add(_record(3))
-        recorder.add(_record(4))  # this flush meets the lock
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-    assert recorder.written == 2 and recorder.warning and "locked" in recorder.warning
-    recorder.add(_record(5))
-    recorder.flush()
-    assert db.count_records(run_id) == 2
-
-
 def test_no_history_writes_no_database(tmp_path):
     assert _demo_run(tmp_path, "--no-history") == 0
     assert not (tmp_path / "history.db").exists()
@@ -221,25 +156,6 @@ def test_history_path_option_moves_the_database(tmp_path):
     assert _demo_run(tmp_path, "--history", target) == 0
     assert target.is_file() and not (tmp_path / "history.db").exists()
     assert History(str(target)).list_runs()[0]["status"] == "completed"
-
-
-# -- migration -----------------------------------------------------------------------------
-
-def test_a_schema_1_database_is_migrated_and_keeps_its_runs(tmp_path):
-    path = tmp_path / "old.db"
-    con = sqlite3.connect(path, isolation_level=None)
-    MIGRATIONS[1](con)
-    con.execute("PRAGMA user_version = 1")
-    con.execute("INSERT INTO runs (started_at, status, model_name, requests_per_s) VALUES (1.0, 'completed', 'old', 2.5)")
-    con.execute("INSERT INTO requests (run_id, request_id, ok) VALUES (1, 1, 1)")
-    con.close()
-    db = History(str(path))
-    assert db.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    (run,) = db.list_runs()
-    assert run["model_name"] == "old" and run["requests_per_s"] == 2.5 and run["status"] == "completed"
-    assert db.count_records(1) == 1 and db.timeseries(1) == []
-    new_id = db.begin_run(tmp_path, _run_section())  # the new columns work
-    assert db.get_run(new_id)["host"]
 
 
 # -- the sub-command -----------------------------------------------------------------------
@@ -311,46 +227,7 @@ def test_import_adds_a_run_folder_made_elsewhere(three_runs, tmp_path, capsys):
     assert main(["history", "import", str(tmp_path), "--history", str(target)]) == 2  # not a run folder
 
 
-def test_history_without_a_database_says_so(tmp_path, capsys):
-    assert main(["history", "--output-dir", str(tmp_path)]) == 0
-    assert "no runs recorded yet" in capsys.readouterr().out
-    assert main(["history", "show", "1", "--output-dir", str(tmp_path)]) == 2
-
-
 def test_a_bad_since_is_refused(three_runs, capsys):
     assert main(["history", "--output-dir", str(three_runs), "--since", "yesterday-ish"]) == 2
     assert "--since" in capsys.readouterr().err
     assert main(["history", "--output-dir", str(three_runs), "--since", "1d", "--json"]) == 0
-
-
-def test_import_refuses_a_broken_summary_and_leaves_no_half_run(tmp_path, capsys):
-    target = tmp_path / "h.db"
-    folder = tmp_path / "run"
-    folder.mkdir()
-    (folder / "records.jsonl").write_text('{"request_id": 1, "ok": true}\n')
-    for body in ("{not json", "[1, 2]"):
-        (folder / "summary.json").write_text(body)
-        assert main(["history", "import", str(folder), "--history", str(target)]) == 2
-    (folder / "summary.json").write_text('{"run": {"started_at": 1.0}}')
-    (folder / "records.jsonl").write_text('{"request_id": 1, "ok": true}\n[1, 2]\n')
-    assert main(["history", "import", str(folder), "--history", str(target)]) == 2
-    assert History(str(target)).list_runs() == []
-
-
-def test_record_fields_newer_than_the_database_become_columns(tmp_path):
-    path = tmp_path / "h.db"
-    History(str(path)).close()
-    with sqlite3.connect(path) as con:  # an older requests table, without the newest field
-        con.execute("ALTER TABLE requests DROP COLUMN warmup")
-    db = History(str(path))
-    run_id = db.begin_run(tmp_path, _run_section())
-    db.add_records(run_id, [dict(_record(1), warmup=True)])
-    assert next(db.records(run_id))["warmup"] is True
-
-
-@pytest.mark.parametrize("limit", ["0", "-5"])
-def test_history_limit_must_be_at_least_one(tmp_path, capsys, limit):
-    """`--limit 0` and negative limits once listed every run; they are usage errors (exit 2)."""
-    code = main(["history", "--history", str(tmp_path / "h.db"), "--limit", limit])
-    err = capsys.readouterr().err
-    assert code == 2 and "--limit" in err and "at least 1" in err and len(err.strip().splitlines()) == 1

@@ -19,19 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from sse_perf_tool.mock_server import (
-    ANSWER_WORDS,
-    FLAVOURS,
-    PATHS,
-    REASONING_WORDS,
-    MockConfig,
-    MockServer,
-    run_forever,
-    schedule_offsets_s,
-    token_text,
-)
+from sse_perf_tool.mock_server import FLAVOURS, PATHS, MockConfig, MockServer, run_forever, token_text
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKENS = 12
 FAST = dict(ttft_ms=5.0, itl_ms=1.0, tokens=TOKENS)
 TIMEOUT = (5, 10)  # requests (connect, read) limits, so no test can hang
@@ -396,20 +386,6 @@ def test_first_token_not_before_ttft_and_last_not_before_the_itl_schedule():
     assert last_ms < 5000
 
 
-def test_schedule_is_absolute_and_jitter_never_makes_a_delay_negative():
-    import random
-
-    plain = schedule_offsets_s(MockConfig(ttft_ms=100, itl_ms=10), 4, random.Random(0))
-    assert plain == pytest.approx([0.1, 0.11, 0.12, 0.13])
-    config = MockConfig(ttft_ms=5, itl_ms=2, jitter_ms=10)
-    offsets = schedule_offsets_s(config, 500, random.Random(3))
-    delays = [offsets[0]] + [b - a for a, b in zip(offsets, offsets[1:])]
-    assert all(d >= 0 for d in delays)
-    assert any(d == 0 for d in delays) and any(d > 0.002 for d in delays)  # clamped and jittered
-    assert all(d <= 0.015 + 1e-9 for d in delays)
-    assert offsets == schedule_offsets_s(config, 500, random.Random(3))  # a seed repeats it
-
-
 def test_dify_sends_a_ping_before_a_slow_first_token(capfd):
     """And a client closing mid-stream ends the handler quietly (no traceback on stderr)."""
     with MockServer(MockConfig(ttft_ms=1500, itl_ms=1, tokens=3)) as s:
@@ -607,36 +583,6 @@ def test_run_forever_prints_the_bound_port_and_exits_0_on_sigterm_or_sigint(sig)
             proc.wait(timeout=5)
 
 
-def test_config_rejects_impossible_values():
-    for bad in (dict(error_rate=1.5), dict(tokens=-1), dict(ttft_ms=-1), dict(reasoning_tokens=1.5),
-                dict(port=70000)):
-        with pytest.raises(ValueError):
-            MockConfig(**bad)
-
-
-def test_token_text_cycles_deterministic_words_with_cjk():
-    assert [token_text(i) for i in range(len(ANSWER_WORDS) + 2)] == list(ANSWER_WORDS) + list(ANSWER_WORDS[:2])
-    assert token_text(0, reasoning=True) == REASONING_WORDS[0]
-    cjk = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
-    assert any(cjk.search(w) for w in ANSWER_WORDS) and any(cjk.search(w) for w in REASONING_WORDS)
-
-
-@pytest.mark.parametrize("encoding", ["cl100k_base", "o200k_base"])
-def test_each_event_is_one_tokenizer_token(encoding):
-    """So a tokenizer count of the streamed text agrees with the usage the mock reports."""
-    tokens = pytest.importorskip("sse_perf_tool.tokens")
-    load = getattr(tokens, "load_encoding", None)
-    if load is None:
-        pytest.skip("the project's tokenizer loader is not available")
-    try:
-        enc = load(encoding)
-    except Exception as exc:  # tiktoken missing or rank file unreadable: nothing to check here
-        pytest.skip(f"tokenizer unavailable: {exc}")
-    for reasoning in (False, True):
-        for n in range(1, 2 * len(ANSWER_WORDS) + 1):
-            assert len(enc.encode_ordinary(expected_text(n, reasoning))) == n, (reasoning, n)
-
-
 def test_pacer_pings_on_its_interval_while_waiting():
     """Dify sends `event: ping` every 10 s of elapsed time; the pacer does it on any interval."""
     from sse_perf_tool.mock_server import _Pacer
@@ -794,11 +740,3 @@ def test_tokenize_endpoints_in_each_servers_shape():
         assert s.stats.snapshot()["tokenize_requests"] == 2
     with MockServer(MockConfig(tokenize="none", **FAST)) as s:
         assert _tokenize(s, "/tokenize", {"prompt": answer}).status_code == 404
-
-
-def test_like_llama_cpp_python_turns_on_all_its_behaviours():
-    config = MockConfig(like="llama-cpp-python")
-    assert config.check_request_id and config.interrupt and not config.usage
-    assert config.tokenize == "llama-cpp-python"
-    with pytest.raises(ValueError):
-        MockConfig(like="vllm")

@@ -8,18 +8,10 @@ import pytest
 
 from sse_perf_tool.mock_server import MockConfig, MockServer
 from sse_perf_tool.records import RequestRecord
-from sse_perf_tool.server_tokens import (CountingStage, TokenizeUnavailable, detect_server_tokenizer,
-                                         server_root)
+from sse_perf_tool.server_tokens import CountingStage, TokenizeUnavailable, detect_server_tokenizer
 from sse_perf_tool.tokens import TokenCounter
 
 FAST = dict(ttft_ms=1, itl_ms=0, tokens=4)
-
-
-def test_server_root_drops_the_v1_suffix_only():
-    assert server_root("http://gpu1:8000/v1") == "http://gpu1:8000"
-    assert server_root("http://gpu1:8000/v1/") == "http://gpu1:8000"
-    assert server_root("https://gw.example/openai/v1") == "https://gw.example/openai"
-    assert server_root("http://gpu1:8000") == "http://gpu1:8000"
 
 
 @pytest.mark.parametrize("kind,server", [("vllm", "vLLM / SGLang"), ("llama.cpp", "llama.cpp"),

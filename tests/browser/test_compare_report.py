@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import SCREENSHOT_DIR, WatchedPage, launched_browser, requires_chromium
 from sse_perf_tool.compare import compare_runs, load_runs
 from sse_perf_tool.compare_report import RUN_COLORS, render_compare
-from test_compare import make_run_folder
 
-pytestmark = requires_chromium
+from compare_fixtures import make_run_folder
+
+from .browser_support import SCREENSHOT_DIR, WatchedPage, launched_browser, requires_chromium
+
+pytestmark = [pytest.mark.browser, requires_chromium]
 
 
 def _write(folders: list[Path], target: Path, threshold=None, lang: str = "en") -> Path:

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import SCREENSHOT_DIR, WatchedPage, launched_browser, requires_chromium
-from report_fixtures import XSS_PAYLOAD, make_open_loop_run_dir, make_run_dir, make_sweep_run_dir
 from sse_perf_tool.report import write_report
 
-pytestmark = requires_chromium
+from report_fixtures import XSS_PAYLOAD, make_open_loop_run_dir, make_run_dir, make_sweep_run_dir
+
+from .browser_support import SCREENSHOT_DIR, WatchedPage, launched_browser, requires_chromium
+
+pytestmark = [pytest.mark.browser, requires_chromium]
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ functions over GPU samples. No GPU or driver needed."""
 from __future__ import annotations
 
 import sys
-import threading
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -233,36 +231,6 @@ def test_index_out_of_range_is_rejected_and_nvml_shut_down():
 def test_no_gpu_is_rejected():
     with pytest.raises(TelemetryError, match="no GPU"):
         NvmlSampler(nvml=fake_nvml([])).preflight()
-
-
-# -- the thread --
-def test_thread_delivers_one_batch_per_tick_and_stops_promptly():
-    nvml = fake_nvml([FakeGpu(), FakeGpu()])
-    sampler = NvmlSampler(nvml=nvml)
-    sampler.preflight()
-    batches: list[list[Sample]] = []
-    lock = threading.Lock()
-
-    def sink(batch):
-        with lock:
-            batches.append(batch)
-
-    sampler.start(sink, interval_s=0.02)
-    deadline = time.monotonic() + 3
-    while len(batches) < 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    t0 = time.monotonic()
-    sampler.stop()
-    assert time.monotonic() - t0 < 2
-    assert not sampler.running
-    assert len(batches) >= 4
-    assert all([s.index for s in b] == [0, 1] for b in batches)
-    at = [b[0].at_ns for b in batches]
-    assert at == sorted(at)
-    count = len(batches)
-    time.sleep(0.06)
-    assert len(batches) == count  # nothing after stop()
-    assert nvml.calls["shutdown"] == 1
 
 
 def test_start_without_preflight_still_checks():

@@ -216,7 +216,7 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0, poll_s: fl
 
 def main(argv=None) -> int:
     """Run the fake server by hand, e.g. for `sse-perf --demo --gpu ssh://...`:
-    python tests/ssh_server.py --known-hosts /tmp/kh [--seconds 120]; password auth with
+    python tests/integration/ssh_server.py --known-hosts /tmp/kh [--seconds 120]; password auth with
     $SSE_PERF_SSH_PASSWORD (default s3cret-pw). Prints the target to use."""
     import argparse
     import os

@@ -1,4 +1,5 @@
-"""selfcheck: the probe measures lag and CPU every second; saturation needs a sustained breach."""
+"""selfcheck: the probe measures lag and CPU every second; saturation needs a sustained breach;
+the lags and CPU of --processes workers merge into the probe's seconds (scripted clocks)."""
 
 import threading
 import time
@@ -66,33 +67,6 @@ def test_usable_cores_is_capped_by_processes():
     assert 1 <= usable_cores(64) <= 64
 
 
-def test_the_probe_reports_every_second_and_sees_a_busy_cpu():
-    seconds = []
-    probe = ClientProbe(seconds.append).start()
-    stop = threading.Event()
-
-    def burn():
-        while not stop.is_set():
-            sum(range(1000))
-
-    burner = threading.Thread(target=burn, daemon=True)
-    burner.start()
-    try:
-        deadline = time.monotonic() + 6
-        while len(seconds) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        stop.set()
-        probe.stop()
-        burner.join(2)
-    assert len(seconds) >= 2
-    first = seconds[0]
-    assert first.lag_p50_ms is not None and first.lag_p50_ms >= 0.0
-    assert first.lag_p99_ms >= first.lag_p50_ms
-    assert first.cpu_pct > 50.0  # the burning thread holds about one core
-    assert len(probe.lags_ms) >= 50  # ~100 wake-ups a second
-
-
 def test_the_summary_section_has_the_contract_fields():
     probe = ClientProbe(lambda s: None)
     probe.lags_ms.extend([0.1] * 98 + [20.0, 30.0])
@@ -102,3 +76,91 @@ def test_the_summary_section_has_the_contract_fields():
     assert client["lag_ms_p50"] == pytest.approx(0.1) and client["lag_ms_p99"] > 19
     assert client["cpu_pct_mean"] == pytest.approx(60.0) and client["cpu_pct_max"] == 70
     assert client["saturated_from_s"] == 0 and client["machine_busy_from_s"] is None
+
+
+# -- the self-check merges the lags and CPU of --processes workers ------------------------------
+
+
+def wait_until(predicate, timeout_s: float) -> bool:
+    """A bound against a hang, not a timing claim: the probe's loop is scripted by its clock."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+class SteppingClock:
+    """The probe's clock: 0, then (k s, k s + 10 ms) for k = 1, 2, ...: every 10 ms sleep measures
+    exactly 10 ms (own lag 0) and every loop closes one probe second."""
+
+    def __init__(self):
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self.lock:
+            n, self.calls = self.calls, self.calls + 1
+        if n == 0:
+            return 0
+        k = (n + 1) // 2
+        return k * 1_000_000_000 + (0 if n % 2 else 10_000_000)
+
+
+class CpuClock:
+    """CPU seconds of the 'whole load generator': 0.5 s more at every call."""
+
+    def __init__(self):
+        self.value = 0.0
+
+    def __call__(self) -> float:
+        self.value += 0.5
+        return self.value
+
+
+def _probe_seconds(other_lags):
+    seconds: list = []
+    probe = ClientProbe(seconds.append, clock=SteppingClock(), cpu_clock=CpuClock(), other_lags=other_lags)
+    probe.start()
+    try:
+        assert wait_until(lambda: len(seconds) >= 3, 3.0), seconds
+    finally:
+        probe.stop()
+    return probe, seconds
+
+
+def test_the_workers_lags_count_in_each_second_and_in_the_summary():
+    """other_lags' samples join the probe's own: a second whose own lag is 0 ms but whose workers
+    reported 99 samples of 50 ms has p50 = p99 = 50 ms, the next second (no worker samples) is back
+    to 0, and the run's lag p99 in the summary includes the workers' samples."""
+    calls = []
+
+    def other_lags():
+        calls.append(1)
+        return [50.0] * 99 if len(calls) == 1 else []
+
+    probe, seconds = _probe_seconds(other_lags)
+    assert calls, "other_lags was never asked"
+    first, second = seconds[0], seconds[1]
+    assert first.lag_p50_ms == 50.0 and first.lag_p99_ms == 50.0
+    assert second.lag_p50_ms == 0.0 and second.lag_p99_ms == 0.0
+    summary = probe.summary([], processes=3)
+    assert summary["lag_ms_p99"] == 50.0
+    assert summary["cores_usable"] == usable_cores(3)
+
+
+def test_without_other_lags_only_the_probes_own_samples_count():
+    """The control for the test above: the same clock without other_lags gives 0 ms everywhere."""
+    probe, seconds = _probe_seconds(None)
+    assert all(s.lag_p99_ms == 0.0 for s in seconds)
+    assert probe.summary([])["lag_ms_p99"] == 0.0
+
+
+def test_cpu_percent_comes_from_the_given_cpu_clock():
+    """cpu_clock is the whole load generator's CPU (this process plus the workers): each second's
+    cpu_pct is its CPU seconds over the second's length (0.5 s per 1.01 s, then per 1.00 s)."""
+    _, seconds = _probe_seconds(lambda: [])
+    assert seconds[0].cpu_pct == pytest.approx(100 * 0.5 / 1.01)
+    assert seconds[1].cpu_pct == pytest.approx(50.0)
+    assert seconds[2].cpu_pct == pytest.approx(50.0)

@@ -9,8 +9,11 @@ import paramiko
 import pytest
 
 from sse_perf_tool.cli import main
-from ssh_server import FakeSshServer, write_known_hosts
-from test_server_metrics import VLLM_TEXT, MetricsServer
+
+from prometheus_texts import VLLM_TEXT
+
+from .metrics_server import MetricsServer
+from .ssh_server import FakeSshServer, write_known_hosts
 
 PASSWORD = "s3cret-pw"
 

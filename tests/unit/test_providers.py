@@ -19,7 +19,7 @@ from sse_perf_tool.providers import (
     parse_dataset_spec,
 )
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_text_file_one_query_per_line_blank_lines_skipped(tmp_path):

@@ -1,11 +1,11 @@
 """summary: built from the figures the aggregator kept as records came; the same numbers as a pass
-over the run folder's records.jsonl (which the run no longer reads back)."""
+over the run folder's records.jsonl (which the run no longer reads back), for a real sweep run."""
 
 import json
 from pathlib import Path
 
 from sse_perf_tool.slo import parse_slos, request_bounds
-from sse_perf_tool.stats import RunFigures, summarise
+from sse_perf_tool.stats import RunFigures
 from sse_perf_tool.storage import load_records
 from sse_perf_tool.summary import build_summary
 
@@ -41,12 +41,3 @@ def test_a_sweep_summary_kept_in_memory_equals_one_computed_from_its_records(mak
     for mine, theirs in zip(again["levels"], written["levels"]):
         assert mine["requests"]["total"] == theirs["requests"]["total"] and mine["ttft_ms"] == theirs["ttft_ms"]
     assert written["requests"]["warmup"] == 4 and set(written["datasets"]) == {"a", "b"}
-
-
-def test_summarise_over_an_iterable_is_the_figures_of_one_group():
-    records = [{"ok": True, "ttft_ms": 10.0, "chunks": 2, "output_tokens": 3, "token_source": "usage"},
-               {"ok": False, "error_kind": "timeout"}, {"ok": True, "warmup": True, "ttft_ms": 1.0}]
-    figures = RunFigures.from_records(records)
-    assert summarise(records, 2.0) == figures.whole.summary(2.0)
-    assert figures.whole.summary(2.0)["requests"] | {} == {"total": 2, "ok": 1, "failed": 1, "success_rate_pct": 50.0,
-                                                            "empty": 0, "warmup": 1}

@@ -5,44 +5,20 @@ nothing sent). Runs are short (a few seconds at most) with small token counts.""
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import math
 import time
-from pathlib import Path
 
 import pytest
 
 from sse_perf_tool.arrivals import arrival_offsets_ns
-from sse_perf_tool.cli import config_from_args, main, parse_run_args
-from sse_perf_tool.providers import parse_dataset_spec
+from sse_perf_tool.cli import parse_run_args
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RUN_FILES = ("records.jsonl", "timeseries.csv", "summary.json", "requests.csv", "report.html")
+from .run_folder import RUN_FILES, Run, only_run
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-class Run:
-    """One run folder, loaded: summary.json, records.jsonl (sorted by request id), timeseries.csv."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-        lines = (path / "records.jsonl").read_text(encoding="utf-8").splitlines()
-        self.records = sorted((json.loads(line) for line in lines if line.strip()), key=lambda r: r["request_id"])
-        with open(path / "timeseries.csv", encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            self.ts_columns = list(reader.fieldnames or ())
-            self.timeseries = list(reader)
-
-
-def only_run(parent: Path) -> Run:
-    dirs = sorted(p for p in Path(parent).iterdir() if p.is_dir())
-    assert len(dirs) == 1, dirs
-    return Run(dirs[0])
 
 
 def target(server) -> list:
@@ -377,26 +353,6 @@ def test_config_file_options_with_command_line_overrides(make_mock, tmp_path, cl
     assert [v["expr"] for v in s["slo"]] == ["ttft_p95 < 5s", "success >= 90%"]
     assert s["run"]["config"]["duration_s"] == 0.8
     assert s["run"]["config"]["config_file"] == str(conf)
-
-
-@pytest.mark.parametrize("example", sorted(p.name for p in (REPO_ROOT / "examples").glob("*.toml")))
-def test_shipped_example_configs_parse_and_validate(example, monkeypatch):
-    """Every examples/*.toml reads through the real parser and validates as a RunConfig; the dataset
-    files it names exist (paths relative to the repo root)."""
-    monkeypatch.chdir(REPO_ROOT)
-    args = parse_run_args(["--config", f"examples/{example}"])
-    cfg = config_from_args(args, {})
-    for spec in cfg.datasets:
-        assert Path(parse_dataset_spec(spec).path).is_file(), spec
-    if cfg.slo:
-        from sse_perf_tool.slo import parse_slos
-
-        assert parse_slos(cfg.slo)
-
-
-def test_there_are_example_configs():
-    """The parametrised check above is not vacuous."""
-    assert len(list((REPO_ROOT / "examples").glob("*.toml"))) >= 4
 
 
 # -- 8. bad input ------------------------------------------------------------------------------------

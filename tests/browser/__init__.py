@@ -1,0 +1,2 @@
+"""The HTML reports in headless Chromium (playwright), marked `browser`; skipped where Chromium is
+absent (.ci/run installs it)."""

@@ -1,0 +1,147 @@
+"""history: the SQLite database on its own (round trip, listing, a held lock, the recorder turning
+itself off, migration, newer record fields) and the `sse-perf history` sub-command where it needs
+no run (no database, a broken import, a bad --limit). Real SQLite files in tmp folders; runs,
+concurrent writers and SIGKILL are in tests/integration/test_history.py."""
+
+import sqlite3
+import time
+
+import pytest
+
+from sse_perf_tool.cli import main
+from sse_perf_tool.history import MIGRATIONS, SCHEMA_VERSION, History, HistoryError, HistoryRecorder
+
+
+def _record(request_id, ok=True, ttft=100.0):
+    return {"request_id": request_id, "thread_id": 1, "query": "q", "dataset": None, "started_at": 1.0,
+            "ok": ok, "error_kind": None if ok else "timeout", "ttft_ms": ttft, "itl_ms": [1.0, 2.5],
+            "output_tokens": 3, "warmup": False, "level": None}
+
+
+def _run_section(model="m"):
+    return {"started_at": time.time(), "api": "openai-chat", "base_url": "http://127.0.0.1:1/v1",
+            "model_name": model, "threads": 4, "load": {"model": "closed"}, "config": {"api_key": "app-…9f3a"}}
+
+
+# -- the database --------------------------------------------------------------------------
+
+def test_a_run_round_trips_with_its_records_and_time_series(tmp_path):
+    db = History(str(tmp_path / "h.db"))
+    run_id = db.begin_run(tmp_path, _run_section())
+    db.add_records(run_id, [_record(1), _record(2, ok=False)])
+    summary = {"run": {"ended_at": 5.0, "duration_s": 4.0}, "requests": {"total": 2, "success_rate_pct": 50.0},
+               "throughput": {"requests_per_s": 0.25}, "ttft_ms": {"p95": 99.0}, "slo": [{"met": False}]}
+    db.finish_run(run_id, "completed", summary, [{"second": 0, "requests_ok": 1}, {"second": 1, "requests_ok": 0}])
+    run = db.get_run(run_id)
+    assert run["status"] == "completed" and run["summary"] == summary
+    assert run["success_pct"] == 50.0 and run["ttft_p95_ms"] == 99.0 and run["requests_per_s"] == 0.25
+    assert run["options"] == {"api_key": "app-…9f3a"}
+    records = list(db.records(run_id))
+    assert [r["request_id"] for r in records] == [1, 2]
+    assert records[0]["itl_ms"] == [1.0, 2.5] and records[0]["ok"] is True and records[1]["ok"] is False
+    assert [row["second"] for row in db.timeseries(run_id)] == [0, 1]
+    assert db.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_list_filters_by_model_time_and_limit_newest_first(tmp_path):
+    db = History(str(tmp_path / "h.db"))
+    ids = [db.begin_run(tmp_path, dict(_run_section(m), started_at=t)) for m, t in
+           (("qwen-7b", 1000.0), ("llama", 2000.0), ("Qwen-14b", 3000.0))]
+    assert [r["id"] for r in db.list_runs()] == ids[::-1]
+    assert [r["model_name"] for r in db.list_runs(model="qwen")] == ["Qwen-14b", "qwen-7b"]
+    assert [r["id"] for r in db.list_runs(since=1500.0)] == [ids[2], ids[1]]
+    assert len(db.list_runs(limit=1)) == 1
+
+
+def test_a_lock_held_past_the_busy_timeout_is_a_clear_history_error(tmp_path):
+    path = str(tmp_path / "h.db")
+    History(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        db = History(path, timeout_s=0.2)
+        with pytest.raises(HistoryError, match="locked"):
+            db.begin_run(tmp_path, _run_section())
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_the_recorder_turns_itself_off_after_a_failure_and_says_why(tmp_path):
+    path = str(tmp_path / "h.db")
+    db = History(path, timeout_s=0.2)
+    run_id = db.begin_run(tmp_path, _run_section())
+    recorder = HistoryRecorder(db, run_id, batch_size=2)
+    recorder.add(_record(1))
+    recorder.add(_record(2))  # flushed
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        recorder.add(_record(3))
+        recorder.add(_record(4))  # this flush meets the lock
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert recorder.written == 2 and recorder.warning and "locked" in recorder.warning
+    recorder.add(_record(5))
+    recorder.flush()
+    assert db.count_records(run_id) == 2
+
+
+# -- migration -----------------------------------------------------------------------------
+
+def test_a_schema_1_database_is_migrated_and_keeps_its_runs(tmp_path):
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[1](con)
+    con.execute("PRAGMA user_version = 1")
+    con.execute("INSERT INTO runs (started_at, status, model_name, requests_per_s) VALUES (1.0, 'completed', 'old', 2.5)")
+    con.execute("INSERT INTO requests (run_id, request_id, ok) VALUES (1, 1, 1)")
+    con.close()
+    db = History(str(path))
+    assert db.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    (run,) = db.list_runs()
+    assert run["model_name"] == "old" and run["requests_per_s"] == 2.5 and run["status"] == "completed"
+    assert db.count_records(1) == 1 and db.timeseries(1) == []
+    new_id = db.begin_run(tmp_path, _run_section())  # the new columns work
+    assert db.get_run(new_id)["host"]
+
+
+def test_history_without_a_database_says_so(tmp_path, capsys):
+    assert main(["history", "--output-dir", str(tmp_path)]) == 0
+    assert "no runs recorded yet" in capsys.readouterr().out
+    assert main(["history", "show", "1", "--output-dir", str(tmp_path)]) == 2
+
+
+def test_import_refuses_a_broken_summary_and_leaves_no_half_run(tmp_path, capsys):
+    target = tmp_path / "h.db"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "records.jsonl").write_text('{"request_id": 1, "ok": true}\n')
+    for body in ("{not json", "[1, 2]"):
+        (folder / "summary.json").write_text(body)
+        assert main(["history", "import", str(folder), "--history", str(target)]) == 2
+    (folder / "summary.json").write_text('{"run": {"started_at": 1.0}}')
+    (folder / "records.jsonl").write_text('{"request_id": 1, "ok": true}\n[1, 2]\n')
+    assert main(["history", "import", str(folder), "--history", str(target)]) == 2
+    assert History(str(target)).list_runs() == []
+
+
+def test_record_fields_newer_than_the_database_become_columns(tmp_path):
+    path = tmp_path / "h.db"
+    History(str(path)).close()
+    with sqlite3.connect(path) as con:  # an older requests table, without the newest field
+        con.execute("ALTER TABLE requests DROP COLUMN warmup")
+    db = History(str(path))
+    run_id = db.begin_run(tmp_path, _run_section())
+    db.add_records(run_id, [dict(_record(1), warmup=True)])
+    assert next(db.records(run_id))["warmup"] is True
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_history_limit_must_be_at_least_one(tmp_path, capsys, limit):
+    """`--limit 0` and negative limits once listed every run; they are usage errors (exit 2)."""
+    code = main(["history", "--history", str(tmp_path / "h.db"), "--limit", limit])
+    err = capsys.readouterr().err
+    assert code == 2 and "--limit" in err and "at least 1" in err and len(err.strip().splitlines()) == 1
