@@ -1,6 +1,7 @@
 """SSETester: one streaming request -> one RequestRecord. Failures become values, never exceptions.
 
-Imports records, chunked, sse, flavors, tokens and config (masking); knows nothing of threads or statistics. Timings follow
+Imports records, chunked, flavors (the whole wire: path, auth headers, framing, events), tokens and
+config (masking); knows nothing of threads or statistics. Timings follow
 docs/metrics.md: every instant comes from one injectable monotonic clock (integer nanoseconds) and
 is read right after the bytes arrive, before any parsing.
 """
@@ -30,7 +31,6 @@ from .config import has_header, mask_secret
 from .chunked import ChunkedBody, ChunkedEncodingError, IncompleteBody
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import ErrorKind, RequestRecord
-from .sse import SSEDecoder
 from .tokens import count_texts, estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class SSETester:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = dict(self._base_headers)
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
+            headers.update(self.flavor.auth_headers(api_key))
         if self._request_id_prefix:
             headers["X-Request-Id"] = f"{self._request_id_prefix}{request_id:012x}"
         record = RequestRecord(request_id, thread_id, query.text, query.dataset, time.time(), 0,
@@ -256,7 +256,7 @@ class SSETester:
 
     def _read_events(self, record, response, read, complete, answer_parts, reasoning_parts, usage) -> None:
         clock = self.clock
-        decoder = SSEDecoder()
+        decoder = self.flavor.new_decoder()
         parse = self.flavor.parse_event
         times = record.token_times_ns
         timeout = self.settings.timeout_s

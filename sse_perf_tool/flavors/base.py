@@ -1,6 +1,8 @@
-"""The contract every wire flavour implements: build a request, read one SSE event.
+"""The contract every wire flavour implements: its whole wire, so that the tester knows none of
+it: the path, the auth headers, the framing of the stream (SSE, or NDJSON), the body, reading
+one event, reading an error body.
 
-Imports only query (the prompt a body is built from). No HTTP, no clocks.
+Imports query (the prompt a body is built from), sse and ndjson (the framings). No HTTP, no clocks.
 """
 
 from __future__ import annotations
@@ -9,7 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..ndjson import NDJSONDecoder
 from ..query import Query  # noqa: F401 - the flavours' input, re-exported for their callers
+from ..sse import SSEDecoder
+
+FRAMINGS = {"sse": SSEDecoder, "ndjson": NDJSONDecoder}  # stream framing -> incremental decoder
 
 _scan_once = json.JSONDecoder().scan_once
 
@@ -92,20 +98,30 @@ def text_field(obj: dict, key: str, where: str) -> str:
 
 
 class Flavor:
-    """Base class. Subclasses set `name` and `path` and implement the two methods."""
+    """Base class. Subclasses set `name` and `path` and implement build_body, parse_event and
+    parse_error_body; they override `framing` and `auth_headers` where their wire differs."""
 
     name: str = ""
     path: str = ""  # appended to the base URL, e.g. "/chat-messages"
+    framing: str = "sse"  # a key of FRAMINGS: how the response body is cut into events
     # True where a complete stream says why generation stopped (OpenAI's finish_reason): a stream that
     # reaches its end event without one was cut off by the server, not finished.
     needs_finish_reason: bool = False
     end_event: str = "the end event"  # named in messages
 
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """The headers that carry the API key (OpenAI's and Dify's scheme: a bearer token)."""
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def new_decoder(self):
+        """A fresh incremental decoder of this flavour's framing (feed(bytes) -> events, finish())."""
+        return FRAMINGS[self.framing]()
+
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         raise NotImplementedError
 
-    def parse_event(self, event) -> EventInfo:  # event: sse.SSEEvent
-        """Read one dispatched SSE event. Raise ProtocolError when it cannot be read."""
+    def parse_event(self, event) -> EventInfo:  # event: sse.SSEEvent (NDJSON: one line as its data)
+        """Read one dispatched event. Raise ProtocolError when it cannot be read."""
         raise NotImplementedError
 
     def parse_error_body(self, body: bytes) -> Optional[str]:
