@@ -272,7 +272,8 @@ EN: dict[str, str] = {
     "(no coordinated omission).",
     "g_goodput_title": "Goodput",
     "g_goodput": "Requests per second (and share of requests) that succeeded with every per-request "
-    "bound met; the bounds come from the latency SLOs on TTFT, TTFO, TPOT and E2E (vLLM's definition).",
+    "bound met: each SLO on a per-request metric (a latency, or tokens/s per request) bounds every request "
+    "(vLLM's definition).",
     "g_slo_title": "SLO",
     "g_slo": "Service-level objective given with --slo, e.g. ttft_p95<800ms: a whole-run figure "
     "compared with a limit. Any missed SLO makes the run exit with code 99.",
@@ -567,8 +568,8 @@ ZH: dict[str, str] = {
     "open_loop_note": "开环：排队 = 计划时间 → 发出（到达后等待空闲线程）；“自计划时间”把排队时间计入 TTFT "
     "和 E2E，慢的服务端无法隐藏积压（没有协调遗漏）。",
     "g_goodput_title": "有效吞吐（goodput）",
-    "g_goodput": "每秒成功且满足全部单请求限值的请求数（及其占比）；限值来自 TTFT、TTFO、TPOT 和 E2E 的"
-    "时延 SLO（与 vLLM 的定义一致）。",
+    "g_goodput": "每秒成功且满足全部单请求限值的请求数（及其占比）：每个针对单请求指标（时延或单请求 tokens/秒）的 SLO "
+    "都是对每个请求的限值（与 vLLM 的定义一致）。",
     "g_slo_title": "SLO",
     "g_slo": "用 --slo 指定的服务等级目标，例如 ttft_p95<800ms：把整个运行的某个数值与限值比较。"
     "任一 SLO 未达标时，程序以退出码 99 结束。",

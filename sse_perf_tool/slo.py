@@ -29,7 +29,7 @@ OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 SLO_HELP = (f"comma-separated METRIC OP VALUE[UNIT], OP one of < <= > >=. METRIC: <family>_<stat> "
             f"(family: {', '.join(_MS_FAMILIES)}; stat: {', '.join(STATS)}; unit ms (default) or s), "
             + "".join(f"{f}_<stat> ({registry.metric(f).label['en']}), " for f in _RATE_FAMILIES) + "success, error_rate, goodput_pct (percent), requests_per_s (rps), output_tokens_per_s (tps), "
-            "goodput (requests/s). Example: 'ttft_p95<800ms,tpot_mean<=60,success>=99.5'")
+            "goodput (requests/s). Example: 'ttft_p95<800ms,e2e_p99<20s,request_tps_p50>=20,success>=99.5'")
 
 _OP_RE = re.compile(r"<=|>=|<|>")
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?")
