@@ -4,6 +4,8 @@ claimed before it is sent). The runner's threads over longer real-time runs: tes
 import threading
 import time
 
+import pytest
+
 from sse_perf_tool.records import ErrorKind, RequestRecord
 from sse_perf_tool.runner import RunPlan, Runner
 
@@ -44,7 +46,7 @@ class FakeTester:
         self.closed = True
 
 
-def _runner(plan, work_s=0.01, log=None):
+def _runner(plan, work_s=0.01, log=None, clock=None):
     records = []
     lock = threading.Lock()
     testers = []
@@ -59,7 +61,8 @@ def _runner(plan, work_s=0.01, log=None):
             records.append(rec)
 
     keys = iter(["k1", "k2"] * 10_000)
-    runner = Runner(plan, make, next_query=lambda: "q", next_key=lambda: next(keys), sink=sink)
+    extra = {} if clock is None else {"clock": clock}
+    runner = Runner(plan, make, next_query=lambda: "q", next_key=lambda: next(keys), sink=sink, **extra)
     return runner, records, testers
 
 
@@ -91,30 +94,111 @@ def test_the_brake_judges_the_first_request_ids_not_the_first_to_finish():
     assert fresh.judge(_outcome(14, ErrorKind.TIMEOUT), 11) is None  # once
 
 
-def test_an_arrival_due_before_the_deadline_is_sent_even_if_the_stop_comes_while_it_waits():
-    """The open-loop race (a flaky `19 + 0 != 20`): a worker claimed an arrival due before the
-    deadline, then saw the stop event while sleeping until it was due, and dropped it: its request
-    id was used up, counted neither as sent nor as not sent. Shown deterministically by setting the
-    stop event while the worker waits for its second arrival (due at 200 ms, deadline 300 ms)."""
-    runner, records, _ = _runner(RunPlan(threads=1, duration_s=0.3, rate=5.0, arrival="constant"), work_s=0.001)
+# -- the open-loop race around the deadline, deterministically ----------------------------------
+# A worker claims an arrival, then waits on the runner's stop event until the arrival is due. The
+# stop (the deadline, or a cancel) can come while it waits. Found as a flaky `19 + 0 != 20`: the
+# worker saw the stop and dropped the arrival, whose request id was then counted neither as sent
+# nor as not sent. Here the runner's clock is scripted and its stop event instrumented: the worker
+# is held inside that wait until the test has moved the clock and stopped the run, so the
+# interleaving is the same on every run and on any machine.
+
+MS = 1_000_000  # ns
+HANG_S = 10.0  # bounds against a hang only; nothing below waits for real time to pass
+
+
+class ScriptedClock:
+    def __init__(self):
+        self.now = 0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class HeldStopEvent(threading.Event):
+    """The runner's stop event. The first timed wait on it (a worker waiting for an arrival's
+    instant) records its timeout, says so through `waiting`, and returns only once the event is
+    set: the worker sees the stop while it waits, whatever the scheduler does."""
+
+    def __init__(self):
+        super().__init__()
+        self.waiting = threading.Event()
+        self.timeouts: list[float] = []
+
+    def wait(self, timeout=None):
+        if timeout is None or self.waiting.is_set():
+            return super().wait(timeout)
+        self.timeouts.append(timeout)
+        self.waiting.set()
+        return super().wait(HANG_S)
+
+
+class RecordedEvent(threading.Event):
+    """The runner's cancel event: records each timed wait and answers at once (no cancel came)."""
+
+    def __init__(self):
+        super().__init__()
+        self.timeouts: list[float] = []
+
+    def wait(self, timeout=None):
+        self.timeouts.append(timeout)
+        return self.is_set()
+
+
+def _held_open_loop(duration_s: float):
+    """One thread, constant arrivals at 5/s (due at 0, 200, 400 ms ...), the clock at 0: the worker
+    sends arrival 1 at once and is then held waiting for arrival 2 (due at 200 ms)."""
+    clock = ScriptedClock()
+    runner, records, _ = _runner(RunPlan(threads=1, duration_s=duration_s, rate=5.0, arrival="constant"),
+                                 work_s=0.0, clock=clock)
+    runner.stop_event = HeldStopEvent()
+    runner._cancel_event = RecordedEvent()
     runner.start()
-    time.sleep(0.1)  # arrival 1 (0 ms) is done; the worker sleeps until arrival 2 (200 ms)
-    runner.stop_event.set()  # as run() does at the deadline, here early: the worker is still waiting
+    assert runner.stop_event.waiting.wait(HANG_S), "the worker never waited for arrival 2"
+    assert [r.request_id for r in records] == [1]
+    assert runner.stop_event.timeouts == [pytest.approx(0.2)]  # from 0 ms until arrival 2 is due
+    return runner, records, clock
+
+
+def _join(runner) -> None:
     for thread in runner._threads:
-        thread.join(2.0)
+        thread.join(HANG_S)
+    assert not runner.alive()
+
+
+@pytest.mark.parametrize("stop_at_ms, waits_out_s", [
+    pytest.param(300, [], id="stop-at-the-deadline-after-it-was-due"),
+    pytest.param(100, [pytest.approx(0.1)], id="stop-before-it-was-due"),
+])
+def test_an_arrival_due_before_the_deadline_is_sent_even_if_the_stop_comes_while_it_waits(stop_at_ms, waits_out_s):
+    """Deadline 300 ms. The stop event is set (as run() does at the deadline) while the worker waits
+    for arrival 2, due at 200 ms, before the deadline: arrival 2 is still sent, so every claimed
+    request id is either sent or not sent (2 + 0 == 2). Stopped at 300 ms it is already due and
+    goes at once; stopped at 100 ms the worker first waits out the 100 ms left (on the cancel
+    event, which a cancel would cut short)."""
+    runner, records, clock = _held_open_loop(duration_s=0.3)
+    clock.now = stop_at_ms * MS
+    runner.stop_event.set()
+    _join(runner)
     assert runner.issued == 2
     assert sorted(r.request_id for r in records) == [1, 2]
+    assert runner.not_sent() == 0  # arrival 3 (400 ms) was due after the deadline
     assert len(records) + runner.not_sent() == runner.issued
-    assert (records[1].sent_ns - runner.start_ns) / 1e9 >= 0.2  # it still waited for its instant
+    assert runner._cancel_event.timeouts == waits_out_s
 
 
-def test_an_arrival_dropped_by_a_cancel_before_it_was_due_is_not_counted_as_not_sent():
-    """Ctrl-C at 100 ms while the worker waits for the arrival due at 200 ms: it is dropped, and it
-    was not yet due when sending ended, so it is no `not_sent` either (k6's dropped iterations count
-    only arrivals due while sending)."""
-    runner, records, _ = _runner(RunPlan(threads=1, duration_s=5, rate=5.0, arrival="constant"), work_s=0.001)
-    runner.start()
-    time.sleep(0.1)
+@pytest.mark.parametrize("cancel_at_ms, not_sent", [
+    pytest.param(100, 0, id="cancel-before-it-was-due"),
+    pytest.param(250, 1, id="cancel-after-it-was-due"),
+])
+def test_an_arrival_dropped_by_a_cancel_is_not_sent_and_counted_only_if_it_was_due(cancel_at_ms, not_sent):
+    """A cancel (Ctrl-C, an early stop) while the worker waits for arrival 2 (due at 200 ms): it is
+    dropped. Cancelled at 100 ms it was not yet due when sending ended, so it is no `not_sent`
+    either (k6's dropped iterations count only arrivals due while sending); cancelled at 250 ms
+    (the worker was late) it was due, never sent, and counts as not sent: 1 + 1 == 2."""
+    runner, records, clock = _held_open_loop(duration_s=5)
+    clock.now = cancel_at_ms * MS
     runner.cancel()
+    _join(runner)
     assert [r.request_id for r in records] == [1]
-    assert runner.not_sent() == 0
+    assert runner.issued == 2
+    assert runner.not_sent() == not_sent
