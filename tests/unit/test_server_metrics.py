@@ -1,12 +1,18 @@
-"""Server metrics: Prometheus text parsed with prometheus-client's parser, scraped from a real
-HTTP server on 127.0.0.1:0 whose answer a test can change mid-run."""
+"""Server metrics without a socket: Prometheus text parsed with prometheus-client's parser, the URL
+rule, and the sampler's HTTP paths (the Accept header, HTTP errors, connection errors and
+timeouts, a body that is not Prometheus text, a gap and its recovery) with requests answered by
+`responses`. Scraping a real loopback server: tests/integration/test_server_metrics.py."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import requests
+import responses
 
 from sse_perf_tool.gpu.base import TelemetryError
-from sse_perf_tool.server_metrics import DEFAULT_NAMES, normalise_url, parse_metrics
+from sse_perf_tool.server_metrics import DEFAULT_NAMES, PrometheusSampler, normalise_url, parse_metrics
 
 from prometheus_texts import SGLANG_TEXT, VLLM_TEXT
 
@@ -58,3 +64,89 @@ def test_normalise_url():
     for bad in ("h:8000/metrics", "ftp://h/metrics", ""):
         with pytest.raises(TelemetryError, match="--server-metrics"):
             normalise_url(bad)
+
+
+# -- the sampler's HTTP paths, with requests answered by `responses` (no socket) --
+URL = "http://vllm.test:8000/metrics"
+
+
+@pytest.fixture
+def http():
+    """Every request through `requests` is answered by what the test registered; an unregistered
+    URL raises ConnectionError, and nothing reaches the network."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def test_a_scrape_sends_the_prometheus_accept_header_and_returns_the_wanted_names(http):
+    http.add(responses.GET, URL, body=VLLM_TEXT, content_type="text/plain; version=0.0.4")
+    sampler = PrometheusSampler("http://vllm.test:8000", names=["vllm:prompt_tokens_total"])
+    assert sampler.url == URL
+    sampler.preflight()
+    assert sampler.fetch_metrics() == {"vllm:num_requests_running": 5.0, "vllm:num_requests_waiting": 1.0,
+                                       "vllm:gpu_cache_usage_perc": 0.25, "vllm:prompt_tokens_total": 1234.0}
+    assert [call.request.headers["Accept"] for call in http.calls] == ["text/plain;version=0.0.4"] * 2
+    assert sampler.warnings == []
+
+
+@pytest.mark.parametrize("status, reason", [(500, "Internal Server Error"), (503, "Service Unavailable"),
+                                            (401, "Unauthorized")])
+def test_an_http_error_fails_preflight_with_its_status(http, status, reason):
+    http.add(responses.GET, URL, body="oops", status=status)
+    with pytest.raises(TelemetryError) as info:
+        PrometheusSampler(URL).preflight()
+    assert str(info.value) == f"--server-metrics {URL}: HTTP {status} {reason}"
+
+
+@pytest.mark.parametrize("error, message", [
+    (requests.ConnectionError("refused"), "cannot connect"),
+    (requests.ConnectTimeout("slow"), "no answer within 0.5 s"),
+    (requests.ReadTimeout("slow"), "no answer within 0.5 s"),
+    (requests.TooManyRedirects("loop"), "request failed: TooManyRedirects"),
+], ids=["connection-error", "connect-timeout", "read-timeout", "other-request-error"])
+def test_a_failed_request_fails_preflight_with_one_line_saying_why(http, error, message):
+    http.add(responses.GET, URL, body=error)
+    with pytest.raises(TelemetryError) as info:
+        PrometheusSampler(URL, timeout_s=0.5).preflight()
+    assert str(info.value) == f"--server-metrics {URL}: {message}"
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("body", ["<html><body>login</body></html>\n", '{"status": "ok"}\n',
+                                  'vllm:num_requests_running{model_name="a" 3\n', "vllm:num_requests_running abc\n"],
+                         ids=["html-login-page", "json", "unclosed-labels", "value-not-a-number"])
+def test_a_body_that_is_not_prometheus_text_fails_preflight(http, body):
+    http.add(responses.GET, URL, body=body, status=200)
+    with pytest.raises(TelemetryError, match=r"^--server-metrics http://vllm\.test:8000/metrics: not Prometheus text format"):
+        PrometheusSampler(URL).preflight()
+
+
+def test_an_endpoint_without_known_metrics_or_the_asked_ones_only_warns(http):
+    http.add(responses.GET, URL, body="# TYPE up gauge\nup 1\n")
+    sampler = PrometheusSampler(URL, names=["sglang:gen_throughput"])
+    sampler.preflight()
+    assert sampler.warnings == [
+        f"server {URL}: not found (yet): sglang:gen_throughput; reported when they appear",
+        f"server {URL}: none of the known vLLM/SGLang metrics found; name others with --server-metric",
+    ]
+
+
+def test_failed_scrapes_leave_a_gap_with_one_warning_and_the_recovery_counts_the_missed(http):
+    """One scrape per tick, driven here without the sampler's thread: ok, 500, connection error,
+    500, ok. The failed ticks give no sample (a gap), the first failure warns once, the recovery
+    warns once with the number missed."""
+    http.add(responses.GET, URL, body=VLLM_TEXT)
+    http.add(responses.GET, URL, body="oops", status=500)
+    http.add(responses.GET, URL, body=requests.ConnectionError("refused"))
+    http.add(responses.GET, URL, body="oops", status=500)
+    http.add(responses.GET, URL, body=VLLM_TEXT)
+    sampler = PrometheusSampler(URL)
+    batches = [sampler._tick() for _ in range(5)]
+    assert [len(batch) for batch in batches] == [1, 0, 0, 0, 1]
+    assert batches[0][0].values == batches[4][0].values == parse_metrics(VLLM_TEXT, DEFAULT_NAMES)
+    assert len(sampler.warnings) == 2
+    assert sampler.warnings[0] == (f"server {URL}: scrape failed (HTTP 500 Internal Server Error); "
+                                   "gap in server metrics until it recovers")
+    assert re.fullmatch(rf"server {re.escape(URL)}: scrapes recovered after a \d+\.\d s gap \(3 missed\)",
+                        sampler.warnings[1])
+    assert len(http.calls) == 5
