@@ -3,8 +3,8 @@ their directions, the change against the baseline (the first run), better/worse 
 regression gate, and the terminal table.
 
 Pure except `load_runs` (the history database and run folders). Imports config (ConfigError),
-storage, live (terminal cell widths) and the metric registry (which figures, their directions and
-labels) only; never report or cli.
+storage, live (terminal cell widths), the metric registry (which figures, their directions and
+labels) and i18n (the strings) only; never report or cli.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import metrics as registry
+from .i18n import tables
 from .config import ConfigError
 from .live import _cell_width, _pad, fmt_ms
 
@@ -56,25 +57,7 @@ def _labels(lang: str) -> dict:
 METRICS = _compared()
 METRIC_BY_NAME = {m.name: m for m in METRICS}
 
-TERMINAL = {
-    "en": {
-        "metric": "metric", "better": "better", "worse": "worse", "same": "same", **_labels("en"),
-        "runs": "runs (changes are against [1], the baseline):",
-        "differ": "!! the runs' settings differ ({items}): some differences below may come from them, "
-                  "not from the models",
-        "gate_failed": "regression gate FAILED: {n} metric(s) worse than the baseline by more than {pct}%:",
-        "gate_passed": "regression gate passed: no metric worse than the baseline by more than {pct}%",
-        "note": "↑/↓ = the value went up/down; better/worse by the metric's direction; within ±1% = same",
-    },
-    "zh": {
-        "metric": "指标", "better": "更好", "worse": "更差", "same": "持平", **_labels("zh"),
-        "runs": "运行（变化均相对 [1] 基线）：",
-        "differ": "!! 各次运行的设置不同（{items}）：下面的差异可能来自设置，而不是模型",
-        "gate_failed": "回归检查未通过：{n} 项指标比基线差超过 {pct}%：",
-        "gate_passed": "回归检查通过：没有指标比基线差超过 {pct}%",
-        "note": "↑/↓ = 数值升/降；更好/更差按指标方向判断；±1% 以内为持平",
-    },
-}
+TERMINAL = {lang: {**strings, **_labels(lang)} for lang, strings in tables("COMPARE").items()}
 
 
 # ---------------------------------------------------------------- loading

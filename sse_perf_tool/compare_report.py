@@ -4,7 +4,7 @@ series and records -> one HTML file in the run report's look (its CSS, Chart.js 
 Imports compare (metric specs, formatting of changes), metrics (the distributions' names, which get a
 CDF and a sweep curve), html_page (the HTML pipeline it shares with
 the run report: templates, Jinja2, the inlined Chart.js, the CSP, safe JSON), report_format
-(fmt_seconds, fmt_time) and stats. Strings of every language live in STRINGS.
+(fmt_seconds, fmt_time), stats and i18n (its strings, in i18n/en.py and i18n/zh.py, gathered in STRINGS).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from typing import Any, Iterable, Optional
 
 from . import __version__, metrics
+from .i18n import tables
 from .compare import DIFF_KEYS, METRIC_BY_NAME, SAME_PCT, arrow, fmt_change, is_regression
 from .html_page import VERSIONS, render_page
 from .report_format import fmt_seconds, fmt_time
@@ -29,119 +30,7 @@ RUN_COLORS = ("#2563eb", "#ea7c0c", "#7c3aed", "#0d9488", "#db2777", "#ca8a04", 
 CDF_POINTS = 300  # points per CDF line at most (exact steps below that many requests)
 GPU_UTIL_SUFFIX = ".util_pct"
 
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "sse-perf comparison",
-        "runs_n": "{n} runs",
-        "baseline": "baseline",
-        "nav_summary": "Main figures", "nav_settings": "Settings", "nav_timeseries": "Over time",
-        "nav_distributions": "Distributions", "nav_sweep": "Sweep curves", "nav_glossary": "How to read",
-        "sec_summary": "Main figures",
-        "table_hint": "Changes are against the baseline, {base}. Green = better, red = worse by each metric's "
-                      "direction; a change within ±1 % counts as the same. The bar in each cell compares the "
-                      "value with the largest of its row.",
-        "col_metric": "Metric",
-        "dir_higher": "higher is better", "dir_lower": "lower is better",
-        "m_requests_per_s": "Requests/s", "m_output_tokens_per_s": "Output tokens/s",
-        "m_goodput_requests_per_s": "Goodput (requests/s)", "m_success_rate_pct": "Success rate (%)",
-        "m_failed_requests": "Failed requests",
-        "m_output_tokens_per_joule": "Output tokens per joule",
-        "v_better": "better", "v_worse": "worse", "v_same": "same",
-        "gate_passed": "No regression beyond {pct} %",
-        "gate_failed": "{n} regression(s) beyond {pct} %",
-        "regression": "regression (> {pct} %)",
-        "regressions_title": "Worse than the baseline by more than {pct} %:",
-        "sec_settings": "Settings",
-        "settings_hint": "Highlighted rows differ between the runs.",
-        "differ_banner": "The runs' settings differ ({items}): some differences may come from the settings, "
-                         "not from the models.",
-        "set_source": "Source", "set_load": "Load", "set_requests": "Requests", "set_max_tokens": "max_tokens",
-        "set_dataset": "Workload", "set_duration": "Duration", "set_api": "API flavour", "set_base_url": "Target",
-        "set_model": "Model", "set_started": "Started", "set_warmup": "Warm-up",
-        "source_history": "history run #{id}", "source_folder": "run folder",
-        "sec_timeseries": "Over time",
-        "ts_hint": "x = seconds since each run started, one line per run. Second k is drawn at k + ½.",
-        "chart_tps": "Output tokens/s", "chart_ttft": "TTFT p95 (ms) of the requests finished each second",
-        "chart_ok": "Requests finished ok per second", "chart_gpu": "GPU utilisation (%, mean over GPUs)",
-        "smoothing": "Smoothing", "smooth_off": "off", "smooth_n": "{n} s",
-        "no_series": "No run has a time series.",
-        "sec_distributions": "Distributions",
-        "dist_hint": "Share of successful requests (warm-up excluded) at or below each latency. A curve further "
-                     "left is faster; the horizontal gap at the 50 % and 95 % lines is the difference in p50 and p95.",
-        "cdf_y": "requests ≤ x", "cdf_clipped": "x axis cut at {x} ms (long tail)",
-        "no_records": "No successful request to draw.",
-        "sec_sweep": "Sweep curves",
-        "sweep_hint": "One line per run, one point per level: x = output tokens/s, y = latency p95. A curve "
-                      "further right and lower serves more tokens at lower latency. A run that is not a sweep "
-                      "is one point.",
-        "curve_vs": "{metric} vs output tokens/s", "curve_x": "output tokens/s", "curve_y": "ms",
-        "level_threads": "{n} thr", "level_rate": "{n} r/s",
-        "bars_title": "At a glance",
-        "sec_glossary": "How to read",
-        "g_change": "Change = (run − baseline) / baseline × 100. No change is shown when the baseline is 0 or "
-                    "has no value.",
-        "g_direction": "Throughput, success rate, goodput and tokens per joule: higher is better. Latencies and "
-                       "failed requests: lower is better.",
-        "g_same": "Run-to-run noise: a change within ±1 % is shown as the same.",
-        "g_gate": "sse-perf compare --baseline ID NEW --fail-on-regression 10% exits with code 99 when any "
-                  "main metric of NEW is worse than the baseline by more than 10 %.",
-        "g_metrics_of": "Definitions of {names} as in each run report's glossary (docs/metrics.md).",
-        "generated": "Generated by sse-perf {version} at {when}.",
-        "bundled": "Charts: Chart.js {chartjs} (MIT), inlined: the file needs no network.",
-    },
-    "zh": {
-        "title": "sse-perf 对比报告",
-        "runs_n": "{n} 次运行",
-        "baseline": "基线",
-        "nav_summary": "主要指标", "nav_settings": "设置", "nav_timeseries": "随时间变化",
-        "nav_distributions": "分布", "nav_sweep": "扫描曲线", "nav_glossary": "阅读说明",
-        "sec_summary": "主要指标",
-        "table_hint": "变化均相对基线 {base}。绿色 = 更好，红色 = 更差（按各指标的方向）；±1 % 以内视为持平。"
-                      "单元格中的条形表示该值相对本行最大值的大小。",
-        "col_metric": "指标",
-        "dir_higher": "越高越好", "dir_lower": "越低越好",
-        "m_requests_per_s": "请求/秒", "m_output_tokens_per_s": "输出 tokens/秒",
-        "m_goodput_requests_per_s": "有效吞吐（请求/秒）", "m_success_rate_pct": "成功率（%）",
-        "m_failed_requests": "失败请求", "m_output_tokens_per_joule": "每焦耳输出 tokens",
-        "v_better": "更好", "v_worse": "更差", "v_same": "持平",
-        "gate_passed": "没有超过 {pct} % 的退化",
-        "gate_failed": "{n} 项退化超过 {pct} %",
-        "regression": "退化（> {pct} %）",
-        "regressions_title": "比基线差超过 {pct} % 的指标：",
-        "sec_settings": "设置",
-        "settings_hint": "高亮的行在各次运行之间不同。",
-        "differ_banner": "各次运行的设置不同（{items}）：部分差异可能来自设置，而不是模型。",
-        "set_source": "来源", "set_load": "负载", "set_requests": "请求数", "set_max_tokens": "max_tokens",
-        "set_dataset": "请求内容", "set_duration": "时长", "set_api": "接口类型", "set_base_url": "目标",
-        "set_model": "模型", "set_started": "开始时间", "set_warmup": "预热",
-        "source_history": "历史记录 #{id}", "source_folder": "结果目录",
-        "sec_timeseries": "随时间变化",
-        "ts_hint": "横轴 = 各次运行开始后的秒数，每次运行一条线。第 k 秒画在 k + ½ 处。",
-        "chart_tps": "输出 tokens/秒", "chart_ttft": "每秒完成请求的首字 TTFT p95（ms）",
-        "chart_ok": "每秒成功完成的请求", "chart_gpu": "GPU 利用率（%，各 GPU 平均）",
-        "smoothing": "平滑", "smooth_off": "关", "smooth_n": "{n} 秒",
-        "no_series": "没有运行带时间序列。",
-        "sec_distributions": "分布",
-        "dist_hint": "不超过各延迟值的成功请求占比（不含预热）。曲线越靠左越快；在 50 % 与 95 % 线上的水平距离就是 p50 与 p95 的差。",
-        "cdf_y": "请求 ≤ x", "cdf_clipped": "横轴截止于 {x} ms（长尾）",
-        "no_records": "没有可画的成功请求。",
-        "sec_sweep": "扫描曲线",
-        "sweep_hint": "每次运行一条线，每个档位一个点：横轴 = 输出 tokens/秒，纵轴 = 延迟 p95。曲线越靠右、越低，"
-                      "说明在更低延迟下输出更多 tokens。非扫描的运行显示为一个点。",
-        "curve_vs": "{metric} 与输出 tokens/秒", "curve_x": "输出 tokens/秒", "curve_y": "ms",
-        "level_threads": "{n} 线程", "level_rate": "{n} 请求/秒",
-        "bars_title": "一目了然",
-        "sec_glossary": "阅读说明",
-        "g_change": "变化 = （本次 − 基线）/ 基线 × 100。基线为 0 或无值时不显示变化。",
-        "g_direction": "吞吐、成功率、有效吞吐和每焦耳 tokens：越高越好。延迟和失败请求：越低越好。",
-        "g_same": "运行间的噪声：±1 % 以内的变化显示为持平。",
-        "g_gate": "sse-perf compare --baseline ID NEW --fail-on-regression 10% 在 NEW 的任一主要指标比基线差超过 "
-                  "10 % 时以退出码 99 结束。",
-        "g_metrics_of": "{names} 的定义与单次运行报告的说明相同（docs/metrics.md）。",
-        "generated": "由 sse-perf {version} 于 {when} 生成。",
-        "bundled": "图表：Chart.js {chartjs}（MIT），已内嵌：无需网络。",
-    },
-}
+STRINGS: dict[str, dict[str, str]] = {lang: dict(t) for lang, t in tables("COMPARE_REPORT").items()}
 CDF_METRICS = metrics.select(cdf=True)  # one CDF chart and one sweep curve (p95) each
 
 

@@ -1,7 +1,8 @@
 """The live per-second table and the final summary table on the terminal (en / zh).
 
 Formatting (rows and summaries in, strings out) and LiveTable, the aggregator's terminal sink.
-Imports only the metric registry (metrics.py: which statistics the tables show, and their labels).
+Imports the metric registry (metrics.py: which statistics the tables show, and their labels) and
+i18n (the strings, i18n/en.py and i18n/zh.py).
 """
 
 from __future__ import annotations
@@ -11,13 +12,20 @@ import sys
 from typing import Optional
 
 from . import metrics
+from .i18n import LANGS, table, tables
 from .metrics import DISTRIBUTIONS
 
 _LIVE = metrics.stat_columns("live")  # (metric, stat) of the per-second table's latency columns
-HEADERS = {
-    "en": ("time", "threads", "ok", "fail", "tok/s", *(f"{m.short['en']} {s}" for m, s in _LIVE), "succ%", "GPU%"),
-    "zh": ("时间", "线程", "成功", "失败", "tok/s", *(f"{m.short['zh']}{s}" for m, s in _LIVE), "成功率", "GPU%"),
-}
+
+
+def _headers(lang: str) -> tuple:
+    t = table("TERMINAL", lang)
+    sep = "" if lang == "zh" else " "  # 首字p50: the terminal's narrow Chinese columns
+    return (t["h_time"], t["h_threads"], t["h_ok"], t["h_fail"], "tok/s",
+            *(f"{m.short[lang]}{sep}{s}" for m, s in _LIVE), t["h_succ"], "GPU%")
+
+
+HEADERS = {lang: _headers(lang) for lang in LANGS}
 # column widths in terminal cells: 75 columns, 80 with the GPU column (with four latency columns)
 WIDTHS = (5, 7, 5, 4, 7, *(8 for _ in _LIVE), 6, 4)
 
@@ -106,51 +114,7 @@ def row_line(row: dict, total_threads: int, tokens_per_s: Optional[float],
     return " ".join(_pad(c, w) for c, w in zip(cells[: _columns(gpu)], WIDTHS))
 
 
-SUMMARY_LABELS = {
-    "en": {
-        "title": "Summary", "requests": "requests", "ok": "ok", "failed": "failed", "success": "success rate",
-        "duration": "duration", "rps": "requests/s", "tps": "output tokens/s", "tokens": "output tokens",
-        "errors": "errors", "metric": "metric", "folder": "run folder", "report": "report",
-        "interrupted": "interrupted by the user: partial results",
-        "stopped": "stopped early", "warmup": "warm-up requests excluded from every figure",
-        "open": "open loop", "closed": "closed loop", "arrivals": "arrivals", "in_flight": "at most {n} in flight",
-        "not_sent": "{n} scheduled requests were never sent: all {threads} threads were busy (the server "
-                    "did not keep up, or --threads is too low); the latencies above understate the wait",
-        "goodput": "goodput", "of_requests": "of requests within", "no_bounds": "no per-request bound",
-        "slo": "SLO", "met": "met", "missed": "MISSED", "level": "level", "succ": "succ%",
-        "best": "highest level within the SLOs", "none_met": "no level met the SLOs",
-        "dataset": "dataset", "threads": "threads", "rate": "req/s", "rate_level": "rate",
-        "client": "load generator: lag p50 {p50} ms, p99 {p99} ms; CPU mean {mean}%, max {max}% ({cores} usable core(s))",
-        "saturated": "the load generator was saturated from {s} s on: latencies after that include sse-perf's own "
-                     "delay; use fewer threads, or more worker processes (--processes) on a machine with spare cores",
-        "saturated_one": "the load generator was saturated from {s} s on: latencies after that include sse-perf's "
-                         "own delay; run it on a machine with spare cores",
-        "busy": "the machine was busy with other work from {s} s on (load average up to {load} on {cores} cores "
-                "while sse-perf used little CPU): latencies include that delay; stop the other work or use a "
-                "quieter machine",
-        "empty": "empty answers (ok, no text, 0 tokens)", "finish": "finish reasons", "note": "note",
-    },
-    "zh": {
-        "title": "汇总", "requests": "请求数", "ok": "成功", "failed": "失败", "success": "成功率",
-        "duration": "时长", "rps": "请求/秒", "tps": "输出 tokens/秒", "tokens": "输出 tokens",
-        "errors": "错误", "metric": "指标", "folder": "结果目录", "report": "报告",
-        "interrupted": "用户中断：结果不完整",
-        "stopped": "提前停止", "warmup": "个预热请求不计入任何统计",
-        "open": "开环", "closed": "闭环", "arrivals": "到达", "in_flight": "最多 {n} 个并发",
-        "not_sent": "{n} 个计划请求未能发出：{threads} 个线程全部忙碌（服务跟不上，或 --threads 太少）；"
-                    "上面的延迟低估了等待",
-        "goodput": "有效吞吐", "of_requests": "的请求满足", "no_bounds": "无单请求上限",
-        "slo": "SLO", "met": "达标", "missed": "未达标", "level": "档位", "succ": "成功率",
-        "best": "满足 SLO 的最高档位", "none_met": "没有档位满足 SLO",
-        "dataset": "数据集", "threads": "线程", "rate": "请求/秒", "rate_level": "速率",
-        "client": "压测端自检：调度延迟 p50 {p50} ms，p99 {p99} ms；CPU 平均 {mean}%，最高 {max}%（可用 {cores} 核）",
-        "saturated": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请减少线程，或在有空闲 CPU 的机器上用更多工作进程（--processes）",
-        "saturated_one": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请在有空闲 CPU 的机器上运行",
-        "busy": "从第 {s} 秒起本机被其他任务占用（{cores} 核，负载最高 {load}，而 sse-perf 自身 CPU 很低）：延迟包含这部分等待；"
-                "请停止其他任务或换一台空闲的机器",
-        "empty": "空回答（成功、无文本、0 tokens）", "finish": "结束原因", "note": "注意",
-    },
-}
+SUMMARY_LABELS = tables("TERMINAL")  # i18n/en.py, i18n/zh.py
 
 
 def summary_lines(summary: dict, lang: str = "en") -> list[str]:
