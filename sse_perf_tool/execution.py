@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from .config import ConfigError, RunConfig, has_header, mask_url
+from .config import ConfigError, RunConfig, mask_url
 from .flavors import get_flavor
 from .flavors.base import RequestSettings
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
 from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO, EXIT_USAGE
 from .levels import Levels, plans_for
-from .run_info import banner, make_run_section
+from .run_info import banner, end_run_section, make_run_section
 from .storage import OutputError, check_writable
 
 _NS = 1_000_000_000
@@ -223,7 +223,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
     from .stats import RunFigures
     from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
     from .selfcheck import ClientProbe, usable_cores
-    from .summary import build_summary, slo_missed
+    from .summary import ServerTokenCounts, complete_summary, slo_missed
 
     started_at = time.time()
     run_dir = create_run_dir(cfg.output_dir, started_at, cfg.model_name)
@@ -331,36 +331,25 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, out, err, make_tester,
 
     rows = mark_phases(aggregator.rows(), levels.phases)
     write_timeseries(run_dir, rows, TIMESERIES_COLUMNS + tuple(aggregator.series.extra_columns))
-    run_section = make_run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted)
-    run_section["stopped_early"] = levels.stopped_early
-    run_section["request_id_prefix"] = None if has_header(cfg.headers, "X-Request-Id") else (id_prefix or None)
     sweep = cfg.sweep
-    level_infos = None
+    level_infos = None  # a sweep's levels: each one's phase (with its not_sent) and measured seconds
     if sweep is not None:
         level_infos = [dict(phase, duration_s=aggregator.level_duration_s(phase["value"])) for phase in levels.phases]
-    summary_levels_not_sent = [phase.get("not_sent", 0) for phase in levels.phases]
     report_inputs = None if aggregator.is_alive() else _report_inputs(digest, figures)
     if aggregator.is_alive():  # its figures may still be changing: the run folder's records are the truth
         figures = RunFigures.from_records(load_records(run_dir), request_bounds(prepared.slos), cfg.sweep is not None)
-    summary = build_summary(run_section, figures, aggregator.measured_duration_s,
-                            prepared.slos, level_infos, sweep[0] if sweep else None, sweep[1] if sweep else ())
-    summary["requests"]["not_sent"] = levels.not_sent
-    for block, not_sent in zip(summary.get("levels") or (), summary_levels_not_sent if sweep else ()):
-        block["requests"]["not_sent"] = not_sent
-    summary["client"] = probe.summary(rows, processes)
-    if stage is not None:
-        summary["tokens"]["server"] = {"endpoint": stage.tokenizer.description, "counted": stage.counted,
-                                       "fell_back": stage.fell_back, "failure": stage.failure}
-        for problem in (stage.failure, stage.internal_error):
-            if problem:
-                _say(f"warning: {problem}", err)
-    if gpu_writer is not None:
-        from .gpu.summary import summarise_gpu, total_energy_j
-
-        summary["gpu"] = summarise_gpu(aggregator.gpu_samples)
-        energy = total_energy_j(summary["gpu"])
-        tokens = summary["throughput"]["output_tokens_total"]
-        summary["throughput"]["output_tokens_per_joule"] = tokens / energy if energy else None
+    summary = complete_summary(
+        end_run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted,
+                        levels.stopped_early, id_prefix),
+        figures, aggregator.measured_duration_s, prepared.slos, level_infos,
+        sweep[0] if sweep else None, sweep[1] if sweep else (),
+        not_sent=levels.not_sent, client=probe.summary(rows, processes),
+        server_tokens=None if stage is None else ServerTokenCounts(
+            stage.tokenizer.description, stage.counted, stage.fell_back, stage.failure),
+        gpu_samples=aggregator.gpu_samples if gpu_writer is not None else None)
+    for problem in (stage.failure, stage.internal_error) if stage is not None else ():
+        if problem:
+            _say(f"warning: {problem}", err)
     write_summary(run_dir, summary)
     figures = None
     sinks.clear()

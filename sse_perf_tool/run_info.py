@@ -4,8 +4,10 @@ its load model, its times. Imports config and the package version.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from . import __version__
-from .config import RunConfig, mask_url
+from .config import RunConfig, has_header, mask_url
 
 
 def make_run_section(cfg: RunConfig, started_at: float, ended_at: float, duration_s, interrupted: bool) -> dict:
@@ -23,6 +25,17 @@ def make_run_section(cfg: RunConfig, started_at: float, ended_at: float, duratio
         "tool_version": __version__,
         "config": cfg.masked(),
     }
+
+
+def end_run_section(cfg: RunConfig, started_at: float, ended_at: float, duration_s, interrupted: bool,
+                    stopped_early: Optional[str], id_prefix: str) -> dict:
+    """summary.json's `run` section once the run is over: `make_run_section`, then why it stopped
+    early (None when it did not) and the request id prefix sent (None when --header set X-Request-Id
+    or no ids were sent)."""
+    section = make_run_section(cfg, started_at, ended_at, duration_s, interrupted)
+    section["stopped_early"] = stopped_early
+    section["request_id_prefix"] = None if has_header(cfg.headers, "X-Request-Id") else (id_prefix or None)
+    return section
 
 
 def _load_section(cfg: RunConfig) -> dict:

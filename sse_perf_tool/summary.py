@@ -1,11 +1,15 @@
-"""summary.json assembled: the whole-run figures, one block per sweep level, SLO verdicts.
+"""summary.json assembled: the whole-run figures, one block per sweep level, SLO verdicts, and
+(complete_summary) what the run measured beside the records: requests never sent, the client
+self-check, the server tokenizer's counts, the GPUs.
 
-Imports stats, slo and tokens only; built from the figures the run kept as records came, no clock.
+Imports stats, slo and tokens (and gpu.summary when GPUs were sampled); built from the figures the
+run kept as records came, no clock.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 from .slo import all_met, evaluate_slos
 from .stats import RunFigures
@@ -55,6 +59,54 @@ def build_summary(
                         "best_level": None if best is None else best["level"][sweep_kind]}
     if slos and blocks:
         summary["slo"] = (best or blocks[0])["slo"]
+    return summary
+
+
+@dataclass(frozen=True)
+class ServerTokenCounts:
+    """What the --tokenizer server counting stage did: summary.json's `tokens.server`."""
+
+    endpoint: str  # the tokenizer's description
+    counted: int  # answers counted by the server's endpoint
+    fell_back: int  # answers counted locally because the endpoint failed
+    failure: Optional[str]  # why the endpoint stopped being asked, if it did
+
+
+def complete_summary(
+    run_section: dict,
+    figures: RunFigures,
+    duration_s: Optional[float],
+    slos: tuple = (),
+    levels: Optional[list[dict]] = None,
+    sweep_kind: Optional[str] = None,
+    sweep_values: tuple = (),
+    *,
+    not_sent: int = 0,
+    client: Optional[dict] = None,
+    server_tokens: Optional[ServerTokenCounts] = None,
+    gpu_samples: Optional[Sequence] = None,
+) -> dict:
+    """The whole summary.json of a finished run: `build_summary` over the figures, then what was
+    measured beside the records, in this order: `requests.not_sent` (`not_sent`, and each sweep
+    level's from its `levels` dict's "not_sent"), `client` (the self-check probe's section),
+    `tokens.server` (when the counting stage ran), and `gpu` with
+    `throughput.output_tokens_per_joule` (when GPUs were sampled: `gpu_samples` not None).
+    """
+    summary = build_summary(run_section, figures, duration_s, slos, levels, sweep_kind, sweep_values)
+    summary["requests"]["not_sent"] = not_sent
+    for block, level in zip(summary.get("levels") or (), levels or ()):
+        block["requests"]["not_sent"] = level.get("not_sent", 0)
+    summary["client"] = client
+    if server_tokens is not None:
+        summary["tokens"]["server"] = {"endpoint": server_tokens.endpoint, "counted": server_tokens.counted,
+                                       "fell_back": server_tokens.fell_back, "failure": server_tokens.failure}
+    if gpu_samples is not None:
+        from .gpu.summary import summarise_gpu, total_energy_j
+
+        summary["gpu"] = summarise_gpu(gpu_samples)
+        energy = total_energy_j(summary["gpu"])
+        tokens = summary["throughput"]["output_tokens_total"]
+        summary["throughput"]["output_tokens_per_joule"] = tokens / energy if energy else None
     return summary
 
 
