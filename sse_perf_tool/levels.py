@@ -1,7 +1,7 @@
 """A run's load levels, in turn (one for a plain run, one per value of a sweep): each level gets
 its own Runner, the aggregator sees the current one, and the phases are kept for the time series.
 
-Imports config and runner (the plans).
+Imports config, runner (the plans) and console.
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ from dataclasses import replace
 from typing import Optional
 
 from .config import RunConfig
+from .console import say as _say
 
 _NS = 1_000_000_000
-
-
-def _say(text: str, out) -> None:
-    print(text, file=out, flush=True)
 
 
 def plans_for(cfg: RunConfig) -> list:

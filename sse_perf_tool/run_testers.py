@@ -1,0 +1,111 @@
+"""The testers of one run: the settings every request is sent with, the tokenizer endpoint of
+--tokenizer server (detected before anything is sent) and its counting stage, and the testers
+themselves, in this process or in --processes worker processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .config import RunConfig, mask_url
+from .console import say
+from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
+from .flavors import get_flavor
+from .flavors.base import RequestSettings
+
+
+class TestersNotStarted(Exception):
+    """The testers could not start (already said); the run ends with `exit_code` and nothing sent."""
+
+    def __init__(self, exit_code: int):
+        super().__init__(exit_code)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Testers:
+    make_tester: Callable[[int], object]  # thread index -> a tester (tester.SSETester or a worker's proxy)
+    pool: Optional[object]  # worker_pool.WorkerPool with --processes, else None
+    server_tokenizer: Optional[object]  # server_tokens' detected endpoint with --tokenizer server, else None
+    id_prefix: str  # the X-Request-Id prefix sent, "" without --request-id
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
+def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
+    """The run's testers, started; raises TestersNotStarted after saying why they could not be."""
+    from .tester import SSETester, TesterSettings, request_id_prefix
+
+    flavor = get_flavor(cfg.api)
+    settings = TesterSettings(
+        url=cfg.base_url + flavor.path,
+        timeout_s=cfg.timeout_s,
+        headers=cfg.headers,
+        request=RequestSettings(
+            model=cfg.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+            user=cfg.user, conversation_id=cfg.conversation_id,
+        ),
+        request_id_prefix=request_id_prefix() if cfg.request_id else "",
+        extra_body=tuple((cfg.extra_body or {}).items()),
+    )
+    server_tokenizer = _server_tokenizer(cfg, keys, out, err) if cfg.tokenizer == "server" else None
+    if cfg.processes > 1:
+        from .worker_pool import WorkerPool, WorkerPoolError
+
+        pool = WorkerPool(cfg.processes, cfg.api, settings, cfg.tokenizer)
+        try:
+            pool.start()
+        except WorkerPoolError as exc:
+            say(f"error: {exc}", err)
+            raise TestersNotStarted(EXIT_INTERNAL) from None
+        except KeyboardInterrupt:  # before anything was sent: nothing to write
+            pool.close()
+            say("\ninterrupted while the worker processes started: nothing was sent", out)
+            raise TestersNotStarted(EXIT_INTERRUPTED) from None
+        return Testers(pool.tester, pool, server_tokenizer, settings.request_id_prefix)
+    counter.preload()  # build the tokenizer now: building it mid-run would stall every thread's timing
+
+    def make_tester(index):
+        return SSETester(flavor, settings, counter)
+
+    return Testers(make_tester, None, server_tokenizer, settings.request_id_prefix)
+
+
+def counting_stage(server_tokenizer, sink):
+    """The --tokenizer server stage between the runners and `sink`: answers without usage are
+    counted by the server's endpoint (by a local tokenizer when it fails)."""
+    from .server_tokens import CountingStage
+    from .tokens import TokenCounter
+
+    fallback = TokenCounter()
+    fallback.preload()  # built now: the stage may need it mid-run
+    return CountingStage(server_tokenizer, fallback, sink)
+
+
+def _server_tokenizer(cfg: RunConfig, keys, out, err):
+    from .server_tokens import TokenizeUnavailable, detect_server_tokenizer
+
+    try:
+        server_tokenizer = detect_server_tokenizer(cfg.base_url, cfg.model, _tokenize_headers(cfg, keys))
+    except TokenizeUnavailable as exc:
+        say(f"sse-perf: error: {exc}", err)
+        raise TestersNotStarted(EXIT_USAGE) from None
+    say(f"tokenizer: answers without usage are counted by {server_tokenizer.description} "
+        f"at {mask_url(server_tokenizer.root)}", out)
+    if server_tokenizer.shape.server == "llama-cpp-python":
+        say("warning: llama-cpp-python's /extras/tokenize takes its model lock: each count waits for a running "
+            "stream, and with its default --interrupt_requests True it cuts that stream; start the server with "
+            "--interrupt_requests False (a load test needs that anyway)", err)
+    return server_tokenizer
+
+
+def _tokenize_headers(cfg: RunConfig, keys) -> dict:
+    """The run's own headers for the tokenizer endpoint: the first API key, then --header values."""
+    headers = {}
+    if keys is not None:
+        headers["Authorization"] = f"Bearer {keys.first()}"
+    headers.update(dict(cfg.headers))
+    return headers
