@@ -3,8 +3,9 @@
 Checks what only a browser can: no JavaScript error and no network, every chart drew coloured
 pixels, each overlay chart has one dataset per run in that run's colour, the table colours better
 and worse cells, the smoothing control redraws the time series, sweeps get their curves, and a
-narrow window does not scroll sideways. Screenshots go to test-output/compare*.png.
-Skipped only where /usr/bin/chromium is absent (.ci/run installs it).
+narrow window does not scroll sideways. Every test finds its page freshly loaded (one page per
+report, reloaded between tests). Skipped only where /usr/bin/chromium is absent (.ci/run installs
+it); screenshots to look at after a change: benchmarks/screenshots.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sse_perf_tool.compare_report import RUN_COLORS, render_compare
 
 from compare_fixtures import make_run_folder
 
-from .browser_support import SCREENSHOT_DIR, WatchedPage, launched_browser, requires_chromium
+from .browser_support import PageCache, WatchedPage, requires_chromium
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -53,8 +54,10 @@ def reports(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    yield from launched_browser()
+def pages(browser):
+    cache = PageCache(browser)
+    yield cache
+    cache.close()
 
 
 class Page(WatchedPage):
@@ -65,11 +68,10 @@ class Page(WatchedPage):
 
 
 @pytest.fixture(params=["en", "zh", "sweep"])
-def page(request, browser, reports):
-    opened = Page(browser, reports[request.param])
+def page(request, pages, reports):
+    opened = pages.fresh(reports[request.param], Page)
     opened.kind = request.param
-    yield opened
-    opened.close()
+    return opened
 
 
 COLOURED_PIXELS = """
@@ -174,13 +176,17 @@ def test_narrow_window_does_not_scroll_sideways(browser, reports):
         narrow.close()
 
 
-def test_screenshots(browser, reports):
-    """Full-page screenshots to look at: test-output/compare.png, compare-zh.png, compare-sweep.png."""
-    SCREENSHOT_DIR.mkdir(exist_ok=True)
-    for key, name in (("en", "compare.png"), ("zh", "compare-zh.png"), ("sweep", "compare-sweep.png")):
-        opened = Page(browser, reports[key])
-        try:
-            opened.page.screenshot(path=str(SCREENSHOT_DIR / name), full_page=True)
-            assert (SCREENSHOT_DIR / name).stat().st_size > 50_000
-        finally:
-            opened.close()
+def test_the_table_and_every_chart_are_on_screen_sized_boxes(page):
+    """What a reader sees: the comparison table with a row per metric and a column per run, and
+    every chart canvas laid out at a readable size (none collapsed or hidden)."""
+    assert page.errors == [] and page.ready
+    table = page.page.locator("#compare-table")
+    assert table.is_visible()
+    assert table.locator("tr[data-metric]").count() >= 5
+    assert table.locator('tr[data-metric="ttft_p95_ms"] td').count() == 3
+    canvases = page.page.locator("canvas")
+    assert canvases.count() >= 11
+    for i in range(canvases.count()):
+        canvas = canvases.nth(i)
+        box = canvas.bounding_box()
+        assert canvas.is_visible() and box["width"] > 100 and box["height"] > 60, (i, box)

@@ -5,7 +5,9 @@ payload stayed text, zooming one time chart zooms the others, the page needs no 
 a sweep and an open-loop run: capacity curves, warm-up / cooldown / level bands that follow
 the zoom, and a narrow layout that does not scroll sideways; for a run whose load generator
 saturated: the self-check charts with their limit lines and the saturation band on every chart.
-Skipped only where /usr/bin/chromium is absent (.ci/run installs it).
+Every test finds its page freshly loaded (one page per report file, reloaded between tests).
+Skipped only where /usr/bin/chromium is absent (.ci/run installs it); screenshots to look at
+after a change: benchmarks/screenshots.py.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sse_perf_tool.report import write_report
 
 from report_fixtures import XSS_PAYLOAD, make_open_loop_run_dir, make_run_dir, make_sweep_run_dir
 
-from .browser_support import SCREENSHOT_DIR, WatchedPage, launched_browser, requires_chromium
+from .browser_support import PageCache, WatchedPage, requires_chromium
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -35,8 +37,10 @@ def reports(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    yield from launched_browser()
+def pages(browser):
+    cache = PageCache(browser)
+    yield cache
+    cache.close()
 
 
 class Page(WatchedPage):
@@ -51,10 +55,8 @@ class Page(WatchedPage):
 
 
 @pytest.fixture(params=["en", "zh"])
-def page(request, browser, reports):
-    opened = Page(browser, reports[request.param])
-    yield opened
-    opened.close()
+def page(request, pages, reports):
+    return pages.fresh(reports[request.param], Page)
 
 
 TIME_CHARTS = 18
@@ -190,23 +192,28 @@ def test_histograms_are_not_zoomable_and_report_counts(page):
     assert len(counts) == 4 and all(c > 0 for c in counts)
 
 
-def test_screenshots_for_people_to_look_at(browser, reports):
-    """Full-page screenshots in test-output/ (git-ignored): look at them after a change."""
-    SCREENSHOT_DIR.mkdir(exist_ok=True)
-    for lang, name in (("en", "report-screenshot.png"), ("zh", "report-screenshot-zh.png")):
-        opened = Page(browser, reports[lang])
-        try:
-            target = SCREENSHOT_DIR / name
-            opened.page.screenshot(path=str(target), full_page=True)
-            assert target.stat().st_size > 100_000
-            assert opened.errors == []
-        finally:
-            opened.close()
+SECTIONS = ["summary", "gpu", "timeseries", "distributions", "errors", "datasets", "slowest", "options", "glossary"]
+
+
+def test_every_section_is_shown_with_its_heading(page):
+    """What a reader scrolls through: the title, then each section with a visible, non-empty
+    heading, taller than its heading (it holds its cards, charts or tables)."""
+    assert page.errors == [] and page.ready
+    assert page.page.locator("h1").first.is_visible() and page.page.locator("h1").first.inner_text().strip()
+    for section in SECTIONS:
+        box = page.page.locator(f"#{section}")
+        heading = box.locator("h2").first
+        assert box.is_visible() and heading.is_visible(), section
+        assert heading.inner_text().strip(), f"{section} has an empty heading"
+        assert box.bounding_box()["height"] > heading.bounding_box()["height"] + 20, f"{section} is empty"
+
+
+def test_a_phone_sized_window_does_not_scroll_sideways(browser, reports):
     narrow = Page(browser, reports["en"], width=420)  # a phone: one chart per row, no overflow
     try:
+        assert narrow.errors == [] and narrow.ready
         overflow = narrow.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, "the page must not scroll sideways on a narrow screen"
-        narrow.page.screenshot(path=str(SCREENSHOT_DIR / "report-screenshot-narrow.png"), full_page=True)
     finally:
         narrow.close()
 
@@ -227,17 +234,13 @@ def load_reports(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(params=["sweep", "sweep-zh", "open"])
-def load_page(request, browser, load_reports):
-    opened = Page(browser, load_reports[request.param])
-    yield opened
-    opened.close()
+def load_page(request, pages, load_reports):
+    return pages.fresh(load_reports[request.param], Page)
 
 
 @pytest.fixture
-def sweep_page(browser, load_reports):
-    opened = Page(browser, load_reports["sweep"])
-    yield opened
-    opened.close()
+def sweep_page(pages, load_reports):
+    return pages.fresh(load_reports["sweep"], Page)
 
 
 def test_load_reports_have_no_errors_and_every_canvas_draws(load_page):
@@ -355,36 +358,32 @@ def test_warmup_band_is_drawn_on_every_time_chart_and_follows_zoom(sweep_page):
     assert [e for e in sweep_page.errors if "willReadFrequently" not in e] == []
 
 
-def test_open_loop_report_shades_its_warmup_only(browser, load_reports):
-    opened = Page(browser, load_reports["open"])
+def test_open_loop_report_shades_its_warmup_only(pages, load_reports):
+    opened = pages.fresh(load_reports["open"], Page)
+    drawn = opened.page.evaluate("window.ssePerfReport.timeCharts.map(c => c.$bands.map(b => b.kind))")
+    assert drawn and all(kinds == ["warmup"] for kinds in drawn)
+    assert opened.page.evaluate("window.ssePerfReport.curveCharts.length") == 0
+    assert opened.page.locator("#stopped-early").is_visible()
+    assert "error rate 85.0%" in opened.page.locator("#stopped-early").inner_text()
+
+
+@pytest.mark.parametrize("name, width", [("sweep", 1400), ("sweep-zh", 1400), ("open", 1400), ("sweep", 420),
+                                         ("open", 420)])
+def test_load_reports_do_not_scroll_sideways_and_show_their_sweep(browser, pages, load_reports, name, width):
+    """At a desktop width and on a phone the page never scrolls sideways; a sweep shows its
+    section and its first group of time charts (the banded ones) on screen-sized boxes."""
+    opened = pages.fresh(load_reports[name], Page) if width == 1400 else Page(browser, load_reports[name], width=width)
     try:
-        drawn = opened.page.evaluate("window.ssePerfReport.timeCharts.map(c => c.$bands.map(b => b.kind))")
-        assert drawn and all(kinds == ["warmup"] for kinds in drawn)
-        assert opened.page.evaluate("window.ssePerfReport.curveCharts.length") == 0
-        assert opened.page.locator("#stopped-early").is_visible()
-        assert "error rate 85.0%" in opened.page.locator("#stopped-early").inner_text()
+        overflow = opened.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} at {width} px scrolls sideways"
+        assert opened.errors == [] and opened.ready
+        if name.startswith("sweep"):
+            for selector in ("#sweep", "#timeseries .chart-grid >> nth=0"):
+                box = opened.page.locator(selector)
+                assert box.is_visible(), selector
+                assert box.bounding_box()["height"] > 200, selector
     finally:
-        opened.close()
-
-
-def test_load_report_screenshots_and_narrow_layout(browser, load_reports):
-    """Screenshots in test-output/ to look at; on a phone the page never scrolls sideways."""
-    SCREENSHOT_DIR.mkdir(exist_ok=True)
-    for name, width in (("sweep", 1400), ("sweep-zh", 1400), ("open", 1400), ("sweep", 420), ("open", 420)):
-        opened = Page(browser, load_reports[name], width=width)
-        try:
-            overflow = opened.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{name} at {width} px scrolls sideways"
-            suffix = "-narrow" if width < 600 else ""
-            target = SCREENSHOT_DIR / f"report-{name}{suffix}.png"
-            opened.page.screenshot(path=str(target), full_page=True)
-            assert target.stat().st_size > 100_000
-            if width > 600 and name == "sweep":
-                opened.page.locator("#sweep").screenshot(path=str(SCREENSHOT_DIR / "report-sweep-section.png"))
-                opened.page.locator("#timeseries .chart-grid").first.screenshot(
-                    path=str(SCREENSHOT_DIR / "report-sweep-bands.png"))
-            assert opened.errors == []
-        finally:
+        if width != 1400:
             opened.close()
 
 
@@ -401,10 +400,8 @@ def selfcheck_reports(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(params=["en", "zh"])
-def selfcheck_page(request, browser, selfcheck_reports):
-    opened = Page(browser, selfcheck_reports[request.param])
-    yield opened
-    opened.close()
+def selfcheck_page(request, pages, selfcheck_reports):
+    return pages.fresh(selfcheck_reports[request.param], Page)
 
 
 SATURATION_PIXELS = """(args) => {
@@ -479,23 +476,22 @@ def test_saturation_band_is_drawn_on_every_time_chart_and_follows_zoom(selfcheck
     assert [e for e in selfcheck_page.errors if "willReadFrequently" not in e] == []
 
 
-def test_selfcheck_screenshots(browser, selfcheck_reports):
-    """test-output/report-selfcheck.png (the whole page: banner, facts, card, shaded charts) and
-    report-selfcheck-charts.png (the self-check group) to look at; no sideways scroll on a phone."""
-    SCREENSHOT_DIR.mkdir(exist_ok=True)
-    opened = Page(browser, selfcheck_reports["en"])
-    try:
-        opened.page.screenshot(path=str(SCREENSHOT_DIR / "report-selfcheck.png"), full_page=True)
-        group = opened.page.locator("#timeseries .chart-grid").last
-        group.screenshot(path=str(SCREENSHOT_DIR / "report-selfcheck-charts.png"))
-        assert (SCREENSHOT_DIR / "report-selfcheck.png").stat().st_size > 100_000
-        assert opened.errors == []
-    finally:
-        opened.close()
+def test_the_selfcheck_group_is_on_screen_and_a_phone_does_not_scroll_sideways(browser, pages, selfcheck_reports):
+    """The banner, the facts card and the self-check group (its two charts, drawn) are visible;
+    the Chinese page on a phone does not scroll sideways."""
+    opened = pages.fresh(selfcheck_reports["en"], Page)
+    assert opened.errors == [] and opened.ready
+    for selector in ("#client-saturated", "#client-card"):
+        assert opened.page.locator(selector).is_visible(), selector
+    group = opened.page.locator("#timeseries .chart-grid").last
+    assert group.is_visible() and group.bounding_box()["height"] > 200
+    assert group.locator("canvas").count() == 2
+    assert all(box["width"] > 100 and box["height"] > 100 for box in
+               (group.locator("canvas").nth(i).bounding_box() for i in range(2)))
     narrow = Page(browser, selfcheck_reports["zh"], width=420)
     try:
+        assert narrow.errors == [] and narrow.ready
         assert narrow.page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
-        narrow.page.screenshot(path=str(SCREENSHOT_DIR / "report-selfcheck-zh-narrow.png"), full_page=True)
     finally:
         narrow.close()
 
@@ -509,8 +505,6 @@ def test_a_busy_machine_gets_its_own_banner_not_the_saturation_one(browser, tmp_
         banner = opened.page.locator("#machine-busy")
         assert banner.is_visible() and "from 12 s" in banner.inner_text() and "3.6 on 2 cores" in banner.inner_text()
         assert opened.page.locator("#client-saturated").count() == 0
-        SCREENSHOT_DIR.mkdir(exist_ok=True)
-        opened.page.screenshot(path=str(SCREENSHOT_DIR / "report-machine-busy.png"))
     finally:
         opened.close()
 
@@ -536,8 +530,5 @@ def test_a_real_run_shows_empty_answers_finish_reasons_and_the_token_note(browse
             empty = opened.page.locator("#empty-answers").inner_text()
             assert str(summary["requests"]["empty"]) in empty and summary["requests"]["empty"] > 0
             assert f"stop {summary['requests']['total']}" in opened.page.locator("#finish-reasons").inner_text()
-            if lang == "en":
-                SCREENSHOT_DIR.mkdir(exist_ok=True)
-                opened.page.screenshot(path=str(SCREENSHOT_DIR / "report-token-note.png"))
         finally:
             opened.close()

@@ -1,0 +1,16 @@
+"""One headless Chromium, and one browser context, for every browser test."""
+
+import pytest
+
+from .browser_support import CHROMIUM, launched_browser
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A BrowserContext of the one Chromium the session launches (WatchedPage takes either)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium); .ci/run installs it")
+    for instance in launched_browser():
+        context = instance.new_context()
+        yield context
+        context.close()
