@@ -73,11 +73,8 @@ class Aggregator(threading.Thread):
         self.series = TimeSeries(start_ns)
         self.start_ns = start_ns
         self.sinks = [sink for sink in (sinks or ()) if sink is not None]
-        self._on_record = [sink.record for sink in self.sinks if hasattr(sink, "record")]
-        self._on_samples = [sink.samples for sink in self.sinks if hasattr(sink, "samples")]
-        self._on_tick = [sink.tick for sink in self.sinks if hasattr(sink, "tick")]
-        self._on_second = [sink.second for sink in self.sinks if hasattr(sink, "second")]
-        self._on_warning = [sink.warning for sink in self.sinks if hasattr(sink, "warning")]
+        self._on_record, self._on_samples, self._on_tick, self._on_second, self._on_warning = (
+            self._hooks(name) for name in ("record", "samples", "tick", "second", "warning"))
         self.total_threads = total_threads
         self.active_threads = active_threads
         self.live_events = live_events
@@ -170,6 +167,11 @@ class Aggregator(threading.Thread):
             self._tick((next_tick - self.start_ns) // _NS)
             next_tick += _NS
         return next_tick
+
+    def _hooks(self, name: str) -> list:
+        """The sinks' methods called `name`; an attribute of that name that is not a method (a
+        sink's own `warning` text, say) is not a hook."""
+        return [hook for sink in self.sinks if callable(hook := getattr(sink, name, None))]
 
     def _drain(self) -> None:
         while True:

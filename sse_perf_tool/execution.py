@@ -170,7 +170,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     if aggregator.is_alive():  # still busy after its timeout: its state cannot be read safely
         say("warning: the statistics thread did not finish in time; the summary may miss the last requests", err)
         if history is not None:
-            history.recorder.warning = history.recorder.warning or "history: statistics thread still busy"
+            history.recorder.failure = history.recorder.failure or "history: statistics thread still busy"
     if aggregator.internal_error:
         say(f"error: {aggregator.internal_error} (please report this bug)", err)
     writer.close()

@@ -340,11 +340,11 @@ class HistoryRecorder:
         self.run_id = run_id
         self.batch_size = batch_size
         self._batch: list[dict] = []
-        self.warning: Optional[str] = None
+        self.failure: Optional[str] = None  # not `warning`: that name is a sink hook (aggregator)
         self.written = 0
 
     def add(self, record: dict) -> None:
-        if self.warning is not None:
+        if self.failure is not None:
             return
         self._batch.append(record)
         if len(self._batch) >= self.batch_size:
@@ -354,14 +354,14 @@ class HistoryRecorder:
     tick = lambda self: self.flush()  # noqa: E731 - ... and its batch written once a second
 
     def flush(self) -> None:
-        if self.warning is not None or not self._batch:
+        if self.failure is not None or not self._batch:
             return
         batch, self._batch = self._batch, []
         try:
             self.history.add_records(self.run_id, batch)
             self.written += len(batch)
         except HistoryError as exc:
-            self.warning = f"history: {exc}; the run goes on without it"
+            self.failure = f"history: {exc}; the run goes on without it"
 
 
 def default_history_path(output_dir: str) -> str:

@@ -50,8 +50,8 @@ def finish_history(history: Optional[HistoryRun], summary: dict, rows: list, err
 
     status = status_of(summary)
     try:
-        if history.recorder.warning:  # some requests are missing from the database: say so, keep the rest
-            say(f"warning: {history.recorder.warning}", err)
+        if history.recorder.failure:  # some requests are missing from the database: say so, keep the rest
+            say(f"warning: {history.recorder.failure}", err)
             summary = dict(summary, history_incomplete=True)
         history.db.finish_run(history.run_id, status, summary, rows)
         return f"history: run #{history.run_id} in {history.db.path}"

@@ -199,3 +199,17 @@ def test_a_broken_sink_costs_the_other_sinks_nothing():
     assert [r["request_id"] for r in good.rows] == [1]
     assert agg.internal_error.startswith("aggregator sink Broken: KeyError")
     assert agg.rows()[0]["requests_ok"] == 1  # the statistics went on too
+
+
+def test_a_sinks_attribute_named_like_a_hook_is_not_called():
+    """A sink whose `warning` is its own text (the history recorder's once was) gets no warning
+    call: the self-check's saturation warning reached None and ended a healthy run with exit 1."""
+    class Texty(_Sink):
+        warning = None  # not a method: not the warning hook
+
+    out, texty = io.StringIO(), Texty()
+    agg = Aggregator(0, [texty, LiveTable(out, quiet=True)], total_threads=8, clock=ScriptedClock(0))
+    for k in range(1, 5):
+        agg._handle_client(_second(k, 12.0, 97.0))
+    assert "load generator saturated" in out.getvalue()
+    assert agg.internal_error is None

@@ -83,7 +83,7 @@ def test_the_recorder_turns_itself_off_after_a_failure_and_says_why(tmp_path):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert recorder.written == 2 and recorder.warning and "locked" in recorder.warning
+    assert recorder.written == 2 and recorder.failure and "locked" in recorder.failure
     recorder.add(_record(5))
     recorder.flush()
     assert db.count_records(run_id) == 2
