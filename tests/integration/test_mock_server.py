@@ -474,7 +474,17 @@ def test_keep_alive_one_session_reuses_one_connection():
     assert snapshot["requests"] == 5 and snapshot["connections"] == 1
 
 
-def test_stop_ends_an_in_flight_long_stream_within_two_seconds():
+def returns(call, bound_s: float = 10.0) -> bool:
+    """Whether call() returned within bound_s: a bound against a hang only (a stop that waited for
+    the 500 s stream below would not return for minutes)."""
+    done = threading.Event()
+    threading.Thread(target=lambda: (call(), done.set()), daemon=True).start()
+    return done.wait(bound_s)
+
+
+def test_stop_cuts_an_in_flight_long_stream():
+    """A stream of 1,000 tokens 500 ms apart is in flight: stop() returns (not after the stream's
+    500 s), the client sees the stream end without its message_end, and the port refuses."""
     s = MockServer(MockConfig(ttft_ms=1, itl_ms=500, tokens=1000)).start()
     response = requests.post(s.base_url + "/chat-messages", json=BODIES["dify-chat"], stream=True, timeout=TIMEOUT)
     chunks = response.iter_content(chunk_size=None)
@@ -488,11 +498,8 @@ def test_stop_ends_an_in_flight_long_stream_within_two_seconds():
         stream_ended.set()
 
     threading.Thread(target=drain, daemon=True).start()
-    started = time.monotonic()
-    s.stop()
-    stop_s = time.monotonic() - started
-    assert stream_ended.wait(timeout=2.0)
-    assert stop_s < 2.0
+    assert returns(s.stop)
+    assert stream_ended.wait(timeout=10.0)  # a bound against a hang only
     assert b"message_end" not in received  # cut, not finished
     s.stop()  # idempotent
     with pytest.raises(requests.ConnectionError):
@@ -503,19 +510,15 @@ def test_stop_releases_idle_keep_alive_connections_and_the_port():
     s = MockServer(MockConfig(**FAST)).start()
     session = requests.Session()
     assert session.post(s.base_url + "/completions", json=BODIES["openai-completions"], timeout=TIMEOUT).ok
-    started = time.monotonic()
-    s.stop()
-    assert time.monotonic() - started < 2.0
+    assert returns(s.stop)  # the idle keep-alive connection does not hold it
     session.close()
     with MockServer(MockConfig(**FAST, port=s.port)) as again:  # the port can be bound again at once
         assert again.port == s.port
 
 
-def test_stop_right_after_start_and_before_start_return_promptly():
-    started = time.monotonic()
-    MockServer(MockConfig(**FAST)).stop()
-    MockServer(MockConfig(**FAST)).start().stop()
-    assert time.monotonic() - started < 2.0
+def test_stop_right_after_start_and_before_start_return():
+    assert returns(MockServer(MockConfig(**FAST)).stop)
+    assert returns(MockServer(MockConfig(**FAST)).start().stop)
 
 
 def test_stats_count_requests_token_events_and_errors():

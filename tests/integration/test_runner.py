@@ -1,6 +1,6 @@
-"""runner with its threads in real time (a fake tester that sleeps): ramp-up spacing, duration,
-request cap, one request per thread, grace and cancel, open-loop schedules and not_sent, warm-up,
-levels, early stop and the all-failed brake. The deterministic race tests: tests/unit/test_runner.py."""
+"""runner with its threads in real time (a fake tester that sleeps): duration, request cap, one
+request per thread, grace and cancel, open-loop schedules and not_sent, warm-up, levels, early stop
+and the all-failed brake. Ramp-up and the open-loop race, deterministically: tests/unit/test_runner.py."""
 
 import threading
 import time
@@ -80,40 +80,30 @@ def test_request_cap_is_exact_across_threads():
 
 
 def test_duration_stops_sending_and_lets_in_flight_finish():
+    """Each thread sends until a claim comes at or after the 0.3 s deadline: the run lasts at least
+    its duration, then stops, and every request claimed was sent and finished ok within grace
+    (none cancelled, none lost)."""
     runner, records, _ = _runner(RunPlan(threads=2, duration_s=0.3), work_s=0.05)
     t0 = time.monotonic()
     runner.run()
-    elapsed = time.monotonic() - t0
-    assert 0.3 <= elapsed < 2.0
+    assert time.monotonic() - t0 >= 0.3  # a lower bound: no machine is too fast for it
+    assert not runner.alive()
     assert records and all(r.ok for r in records)  # finished within grace: none cancelled
+    assert len(records) == runner.issued
 
 
 def test_grace_period_cancels_requests_that_outlive_it():
     runner, records, _ = _runner(RunPlan(threads=2, duration_s=0.1, grace_s=0.1), work_s=5.0)
-    t0 = time.monotonic()
-    runner.run()
-    assert time.monotonic() - t0 < 3.0
+    runner.run()  # the 5 s requests end only if the end of grace cancels them
+    assert not runner.alive()
     assert len(records) == 2 and all(r.error_kind == ErrorKind.CANCELLED for r in records)
-
-
-def test_ramp_up_starts_threads_evenly():
-    log = []
-    runner, records, _ = _runner(RunPlan(threads=4, ramp_up_s=0.6), work_s=0.001, log=log)
-    t0 = time.monotonic()
-    runner.run()
-    starts = {thread: at - t0 for thread, at, _ in log}
-    # thread i starts at ramp * (i-1) / threads: 0, 0.15, 0.3, 0.45 s
-    for thread, expected in ((1, 0.0), (2, 0.15), (3, 0.3), (4, 0.45)):
-        assert expected - 0.01 <= starts[thread] < expected + 0.25
 
 
 def test_cancel_stops_sending_at_once_and_marks_in_flight_cancelled():
     runner, records, _ = _runner(RunPlan(threads=3, duration_s=60), work_s=30)
     runner.start()
     time.sleep(0.1)
-    t0 = time.monotonic()
-    runner.cancel()
-    assert time.monotonic() - t0 < 2.5
+    runner.cancel()  # the 30 s requests end only if the cancel aborts them
     assert not runner.alive()
     assert len(records) == 3 and all(r.error_kind == ErrorKind.CANCELLED for r in records)
 
@@ -206,10 +196,9 @@ def test_should_stop_ends_the_run_early_with_its_reason():
         calls.append(1)
         return "too many errors" if len(calls) > 3 else None
 
-    t0 = time.monotonic()
-    runner.run(should_stop=should_stop)
-    assert time.monotonic() - t0 < 3.0
+    runner.run(should_stop=should_stop)  # --duration 30: only the reason ends it
     assert runner.stopped_early == "too many errors"
+    assert len(calls) == 4, "run() stopped at the first poll that gave a reason"
     assert not runner.alive()
 
 
@@ -247,9 +236,7 @@ def test_the_brake_stops_a_run_whose_first_20_requests_all_fail_before_a_21st_is
     from sse_perf_tool.runner import AllFailedBrake
 
     runner, records = _failing_runner(RunPlan(threads=1, duration_s=30), AllFailedBrake(20))
-    started = time.monotonic()
-    runner.run()
-    assert time.monotonic() - started < 5
+    runner.run()  # --duration 30: only the brake ends it
     assert len(records) == 20 and runner.issued == 20
     assert runner.stopped_early.startswith("each of the first 20 requests failed, 20 of them http_status")
     assert "Access token is invalid" in runner.stopped_early

@@ -5,7 +5,6 @@ tests/unit/test_server_metrics.py."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -60,11 +59,9 @@ def test_not_prometheus_text_fails_preflight():
 
 
 def test_slow_endpoint_fails_preflight_within_the_timeout():
-    with MetricsServer(delay_s=1.0) as srv:
-        t0 = time.monotonic()
+    with MetricsServer(delay_s=1.0) as srv:  # the answer comes after 1 s: only the 0.2 s timeout says this
         with pytest.raises(TelemetryError, match="no answer within 0.2 s"):
             PrometheusSampler(srv.url, timeout_s=0.2).preflight()
-        assert time.monotonic() - t0 < 0.9
 
 
 def test_missing_names_only_warn_at_preflight():
@@ -106,11 +103,11 @@ def test_mid_run_failure_leaves_a_gap_and_warns_once_then_recovers():
 
 
 def test_stop_is_prompt():
+    """The next scrape is a minute away: the thread has ended when stop() returns (it waits for it
+    only briefly) only if stop() cut that wait."""
     with MetricsServer() as srv:
         sampler = PrometheusSampler(srv.url)
-        sampler.start(lambda batch: None, interval_s=1.0)
-        time.sleep(0.05)
-        t0 = time.monotonic()
+        sampler.start(lambda batch: None, interval_s=60.0)
+        assert wait_until(lambda: srv.hits >= 1)
         sampler.stop()
-        assert time.monotonic() - t0 < 2
         assert not sampler.running

@@ -1,5 +1,6 @@
-"""runner: the all-failed brake's judgement, and the open-loop race around the deadline (an arrival
-claimed before it is sent). The runner's threads over longer real-time runs: tests/integration/test_runner.py."""
+"""runner, without real time: the all-failed brake's judgement, the open-loop race around the
+deadline (an arrival claimed before it is sent) and the ramp-up schedule, with a scripted clock and
+instrumented stop events. The runner's threads in real time: tests/integration/test_runner.py."""
 
 import threading
 import time
@@ -202,3 +203,33 @@ def test_an_arrival_dropped_by_a_cancel_is_not_sent_and_counted_only_if_it_was_d
     assert [r.request_id for r in records] == [1]
     assert runner.issued == 2
     assert runner.not_sent() == not_sent
+
+
+# -- ramp-up ---------------------------------------------------------------------------------------
+
+class RecordingStopEvent(threading.Event):
+    """The runner's stop event: records each timed wait (by worker thread) and answers at once as
+    a wait that ran out would (no stop came), so no real time passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.timeouts: dict[str, float] = {}
+
+    def wait(self, timeout=None):
+        if timeout is None:
+            return super().wait()
+        self.timeouts[threading.current_thread().name] = timeout
+        return self.is_set()
+
+
+def test_ramp_up_starts_threads_evenly():
+    """--ramp-up 0.6 with 4 threads: thread i waits ramp * (i-1) / threads after the start (0,
+    0.15, 0.3, 0.45 s) before its first request; the clock is scripted at the start instant, so
+    the waits asked for are exactly those."""
+    clock = ScriptedClock()
+    log = []
+    runner, records, _ = _runner(RunPlan(threads=4, ramp_up_s=0.6), work_s=0.0, log=log, clock=clock)
+    runner.stop_event = RecordingStopEvent()
+    runner.run()
+    assert runner.stop_event.timeouts == {f"sse-perf-worker-{i}": pytest.approx(0.15 * (i - 1)) for i in (2, 3, 4)}
+    assert sorted(thread for thread, _, _ in log) == [1, 2, 3, 4]  # one request each, once its wait was over
