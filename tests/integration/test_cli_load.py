@@ -21,6 +21,9 @@ from .run_folder import RUN_FILES, Run, only_run
 # -- helpers ---------------------------------------------------------------------------------------
 
 
+FAST_DEMO = "ttft_ms=5,itl_ms=1,tokens=8"  # the --demo server, fast: the test is about the pipe, not latency
+
+
 def target(server) -> list:
     return ["--base-url", server.base_url]
 
@@ -34,7 +37,7 @@ def test_thread_sweep_levels_records_and_timeseries(make_mock, tmp_path, cli):
     with a generous SLO both levels meet it, best_level is the highest (4) and the exit code is 0;
     timeseries.csv has phase and level columns and --cooldown leaves `cooldown` seconds between levels."""
     server = make_mock(ttft_ms=40, itl_ms=2, tokens=4)
-    code, out, err = cli([*target(server), "--sweep-threads", "1,4", "--duration", 1.5, "--cooldown", 1,
+    code, out, err = cli([*target(server), "--sweep-threads", "1,4", "--duration", 1, "--cooldown", 1,
                           "--slo", "ttft_p95<2s", "--output-dir", tmp_path, "--quiet"])
     assert code == 0, err
     run = only_run(tmp_path)
@@ -78,7 +81,7 @@ def test_thread_sweep_with_impossible_slo_has_no_best_level_and_exits_99(make_mo
     """ttft_p95<1ms against a 40 ms server: every level misses, best_level is null, the top-level
     verdicts are the first level's, the exit code is 99, and the run folder is still complete."""
     server = make_mock(ttft_ms=40, itl_ms=2, tokens=3)
-    code, out, err = cli([*target(server), "--sweep-threads", "1,4", "--duration", 1, "--slo", "ttft_p95<1ms",
+    code, out, err = cli([*target(server), "--sweep-threads", "1,4", "--duration", 0.5, "--slo", "ttft_p95<1ms",
                           "--output-dir", tmp_path, "--quiet"])
     assert code == 99, err
     run = only_run(tmp_path)
@@ -93,21 +96,21 @@ def test_thread_sweep_with_impossible_slo_has_no_best_level_and_exits_99(make_mo
 
 
 def test_rate_sweep_levels_are_rates(make_mock, tmp_path, cli):
-    """--sweep-rate 5,10: open-loop levels {"rate": 5.0} and {"rate": 10.0}; records carry the rate as
-    their level; the higher rate sends about twice the requests in the same time."""
+    """--sweep-rate 10,20: open-loop levels {"rate": 10.0} and {"rate": 20.0}; records carry the rate as
+    their level; the higher rate sends twice the requests in the same time."""
     server = make_mock(ttft_ms=5, itl_ms=1, tokens=3)
-    code, _, err = cli([*target(server), "--sweep-rate", "5,10", "--arrival", "constant", "--duration", 1,
+    code, _, err = cli([*target(server), "--sweep-rate", "10,20", "--arrival", "constant", "--duration", 0.5,
                         "--output-dir", tmp_path, "--quiet"])
     assert code == 0, err
     run = only_run(tmp_path)
     s = run.summary
-    assert [b["level"] for b in s["levels"]] == [{"rate": 5.0}, {"rate": 10.0}]
-    assert s["sweep"] == {"kind": "rate", "values": [5.0, 10.0], "best_level": None}
+    assert [b["level"] for b in s["levels"]] == [{"rate": 10.0}, {"rate": 20.0}]
+    assert s["sweep"] == {"kind": "rate", "values": [10.0, 20.0], "best_level": None}
     assert s["run"]["load"]["model"] == "open"
-    counts = {lv: sum(1 for r in run.records if r["level"] == lv) for lv in (5.0, 10.0)}
-    assert counts[5.0] + counts[10.0] == len(run.records)
-    # constant arrivals over a 1 s window: 5 and 10 due (0, 0.2, ... 0.8 s / 0, 0.1, ... 0.9 s)
-    assert counts == {5.0: 5, 10.0: 10}
+    counts = {lv: sum(1 for r in run.records if r["level"] == lv) for lv in (10.0, 20.0)}
+    assert counts[10.0] + counts[20.0] == len(run.records)
+    # constant arrivals over a 0.5 s window: 5 and 10 due (0, 0.1, ... 0.4 s / 0, 0.05, ... 0.45 s)
+    assert counts == {10.0: 5, 20.0: 10}
     assert all(b["meets_slo"] is None for b in s["levels"])
 
 
@@ -192,7 +195,7 @@ def test_open_loop_with_enough_threads_keeps_queue_time_small(make_mock, tmp_pat
     (p95 under 50 ms: a shared 2-core test machine can delay a wake-up by tens of ms), unlike the
     one-thread run above where it grows by ~80 ms per request."""
     server = make_mock(ttft_ms=5, itl_ms=1, tokens=3)
-    code, _, err = cli([*target(server), "--rate", 20, "--arrival", "constant", "--threads", 8, "--requests", 30,
+    code, _, err = cli([*target(server), "--rate", 40, "--arrival", "constant", "--threads", 8, "--requests", 30,
                         "--quiet", "--output-dir", tmp_path])
     assert code == 0, err
     run = only_run(tmp_path)
@@ -223,11 +226,11 @@ def test_open_loop_arrivals_that_never_found_a_thread_are_reported_not_sent(make
 # -- 4. warm-up -------------------------------------------------------------------------------------------
 
 def test_warmup_seconds_are_recorded_but_left_out_of_the_summary(make_mock, tmp_path, cli):
-    """--warmup 1 --duration 1.5: the warm-up records come first (by request id) and are flagged;
+    """--warmup 1 --duration 1: the warm-up records come first (by request id) and are flagged;
     requests.total counts only the measured ones, requests.warmup the others; the time series starts
     with `warmup` seconds, then `measure` ones."""
     server = make_mock(ttft_ms=20, itl_ms=2, tokens=3)
-    code, out, err = cli([*target(server), "--threads", 2, "--warmup", 1, "--duration", 1.5, "--quiet",
+    code, out, err = cli([*target(server), "--threads", 2, "--warmup", 1, "--duration", 1, "--quiet",
                           "--output-dir", tmp_path])
     assert code == 0, err
     run = only_run(tmp_path)
@@ -264,17 +267,16 @@ def test_warmup_requests_are_the_first_n(mock_server, tmp_path, cli):
 # -- 5. early stop ---------------------------------------------------------------------------------------
 
 def test_error_rate_above_the_limit_stops_the_run_early(make_mock, tmp_path, cli):
-    """Every request answered 500, --max-error-rate 50, --duration 30: the run stops within seconds,
-    run.stopped_early says why (the error rate), the exit code is 99 and the report is still written.
-    (--keep-going: the all-failed brake would stop this run first.)"""
+    """Every request answered 500, --max-error-rate 50, --duration 30: the run stops early (its
+    measured span ends long before the planned 30 s), run.stopped_early says why (the error rate),
+    the exit code is 99 and the report is still written. (--keep-going: the all-failed brake would
+    stop this run first.)"""
     server = make_mock(error_rate=1.0)
-    began = time.monotonic()
     code, out, err = cli([*target(server), "--threads", 4, "--duration", 30, "--max-error-rate", 50, "--quiet",
                           "--output-dir", tmp_path, "--keep-going"])
-    took = time.monotonic() - began
     assert code == 99, err
-    assert took < 15
     run = only_run(tmp_path)
+    assert run.summary["run"]["duration_s"] < 30
     reason = run.summary["run"]["stopped_early"]
     assert isinstance(reason, str) and "error rate" in reason and "\n" not in reason
     assert run.summary["requests"]["failed"] >= 20
@@ -470,14 +472,16 @@ def test_cancellations_at_the_end_of_a_sweep_level_do_not_stop_the_next_level(ma
 def test_a_sweeps_whole_run_rates_leave_out_cooldowns_and_warm_ups(mock_server, tmp_path, cli):
     """Whole-run requests/s of a sweep divides by the levels' own measured windows, not by the span
     from the first level's start to the last level's end (cooldown and warm-ups excluded)."""
-    code, _, err = cli([*target(mock_server), "--sweep-threads", "1,2", "--duration", 1, "--cooldown", 1,
-                        "--warmup", 0.5, "--quiet", "--output-dir", tmp_path])
+    code, _, err = cli([*target(mock_server), "--sweep-threads", "1,2", "--duration", 0.5, "--cooldown", 0.5,
+                        "--warmup", 0.3, "--quiet", "--output-dir", tmp_path])
     assert code == 0, err
     summary = only_run(tmp_path).summary
+    levels = summary["levels"]
     windows = sum(level["throughput"]["requests_per_s"] and
-                  level["requests"]["ok"] / level["throughput"]["requests_per_s"] for level in summary["levels"])
+                  level["requests"]["ok"] / level["throughput"]["requests_per_s"] for level in levels)
     assert summary["run"]["duration_s"] == pytest.approx(windows, rel=1e-6)
-    assert summary["run"]["duration_s"] < 2.6  # two ~1 s windows, not ~3.5 s with cooldown and warm-ups
+    span = levels[-1]["to_s"] - levels[0]["from_s"]  # first level's start to the last one's end
+    assert summary["run"]["duration_s"] < span - 0.5  # the 0.5 s cooldown (and the warm-ups) left out
 
 
 def test_credentials_in_urls_are_masked_in_every_output(mock_server, tmp_path, cli):
@@ -497,8 +501,8 @@ def test_a_closed_terminal_does_not_lose_records(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.Popen(f"{sys.executable} -m sse_perf_tool --demo --threads 4 --duration 4 "
-                            f"--output-dir {tmp_path} | head -2", shell=True, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(f"{sys.executable} -m sse_perf_tool --demo --demo-mock {FAST_DEMO} --threads 4 "
+                            f"--duration 1.5 --output-dir {tmp_path} | head -2", shell=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     proc.communicate(timeout=60)
     run = only_run(tmp_path)

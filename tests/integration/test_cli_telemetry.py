@@ -41,7 +41,7 @@ def test_ssh_gpus_and_server_metrics_reach_every_output(ssh, mock_server, tmp_pa
     server, known = ssh
     monkeypatch.setenv("SSE_PERF_SSH_PASSWORD", PASSWORD)
     with MetricsServer(VLLM_TEXT) as metrics:
-        code, out, err = _run(["--base-url", mock_server.base_url, "--threads", 2, "--duration", 2.5,
+        code, out, err = _run(["--base-url", mock_server.base_url, "--threads", 2, "--duration", 1.5,
                                "--gpu", f"ssh://bob@127.0.0.1:{server.port}", "--known-hosts", known,
                                "--server-metrics", metrics.url, "--output-dir", tmp_path / "o"], capsys)
     assert code == 0, err

@@ -65,10 +65,11 @@ def test_two_writers_at_once_both_succeed(tmp_path):
 
 
 def test_two_processes_run_at_once_into_one_history(tmp_path):
-    """Two real sse-perf processes, one history.db: both runs recorded completely."""
+    """Two real sse-perf processes, one history.db: both runs recorded completely. (Started together,
+    each runs for 1 s after its start-up: they write the database at the same time.)"""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "sse_perf_tool", "--demo", "--threads", "4", "--duration", "2", "--quiet",
-           "--output-dir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "sse_perf_tool", "--demo", "--demo-mock", FAST_DEMO, "--threads", "4",
+           "--duration", "1", "--quiet", "--output-dir", str(tmp_path)]
     procs = [subprocess.Popen(cmd + ["--model-name", f"p{i}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=env, text=True) for i in range(2)]
     for proc in procs:
@@ -89,9 +90,9 @@ def test_a_run_killed_with_sigkill_keeps_its_finished_requests(tmp_path):
     """SIGKILL mid-run: no chance to clean up. The requests written in batches are in the database,
     and the run is not `completed` (it reads as `error` once its process is gone)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "sse_perf_tool", "--demo", "--threads", "8", "--duration", "60",
-                             "--output-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "sse_perf_tool", "--demo", "--demo-mock", FAST_DEMO, "--threads",
+                             "8", "--duration", "60", "--output-dir", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, text=True)
     path = tmp_path / "history.db"
     stored = 0
     try:
