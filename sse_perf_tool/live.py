@@ -147,14 +147,15 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
     if note:
         lines.append(f"!! {t['note']}: {note}")
     cols = ("count", "mean", "min", "p50", "p90", "p95", "p99", "max")
-    label = t["metric"] + " (ms)"
-    lines.append(label + " " * max(1, 14 - _cell_width(label)) + "".join(f"{c:>9}" for c in cols))
     open_loop = (run.get("load") or {}).get("model") == "open"
     shown = [m for m in DISTRIBUTIONS if (open_loop or not m.open_loop) and m.field in summary]
-    for m in sorted(shown, key=lambda m: m.unit != "ms"):  # the ms rows under "(ms)", then the others
-        dist = summary[m.field] or {}
-        cells = [str(dist.get("count", 0))] + [fmt_value(dist.get(c), m.unit) for c in cols[1:]]
-        lines.append(f"{m.short['en']:<14}" + "".join(f"{c:>9}" for c in cells))
+    for unit in dict.fromkeys(["ms"] + [m.unit for m in shown]):  # one block per unit, ms first
+        label = f"{t['metric']} ({unit})"
+        lines.append(label + " " * max(0, 14 - _cell_width(label)) + "".join(f"{c:>9}" for c in cols))
+        for m in (m for m in shown if m.unit == unit):
+            dist = summary[m.field] or {}
+            cells = [str(dist.get("count", 0))] + [fmt_value(dist.get(c), m.unit) for c in cols[1:]]
+            lines.append(f"{m.short['en']:<14}" + "".join(f"{c:>9}" for c in cells))
     return lines + load_lines(summary, lang)
 
 
