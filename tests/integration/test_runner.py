@@ -5,67 +5,13 @@ and the all-failed brake. Ramp-up and the open-loop race, deterministically: tes
 import threading
 import time
 
-from sse_perf_tool.records import ErrorKind, RequestRecord
+from runner_fakes import FakeTester, make_runner
+from sse_perf_tool.records import ErrorKind
 from sse_perf_tool.runner import RunPlan, Runner
 
 
-class FakeTester:
-    """Takes `work_s` per request; `abort()` ends the request in flight at once as cancelled."""
-
-    def __init__(self, index, work_s=0.01, log=None):
-        self.index = index
-        self.work_s = work_s
-        self.events_received = 0
-        self.log = log if log is not None else []
-        self._abort = threading.Event()
-        self._in_flight = None
-        self.closed = False
-
-    def run(self, request_id, thread_id, query, key, scheduled_ns=None):
-        rec = RequestRecord(request_id, thread_id, query, None, time.time(), time.perf_counter_ns(),
-                            scheduled_ns=scheduled_ns)
-        self._in_flight = rec
-        self.log.append((thread_id, time.monotonic(), key))
-        aborted = self._abort.wait(self.work_s)
-        rec.ended_ns = time.perf_counter_ns()
-        rec.ok = not aborted
-        if aborted:
-            rec.error_kind = ErrorKind.CANCELLED
-        self.events_received += 1
-        self._in_flight = None
-        return rec
-
-    def abort(self):
-        self._abort.set()
-
-    def take_in_flight(self):
-        return None
-
-    def close(self):
-        self.closed = True
-
-
-def _runner(plan, work_s=0.01, log=None):
-    records = []
-    lock = threading.Lock()
-    testers = []
-
-    def make(index):
-        t = FakeTester(index, work_s, log)
-        testers.append(t)
-        return t
-
-    def sink(rec):
-        with lock:
-            records.append(rec)
-
-    keys = iter(["k1", "k2"] * 10_000)
-    runner = Runner(plan, make, next_query=lambda: "q", next_key=lambda: next(keys), sink=sink)
-    return runner, records, testers
-
-
 def test_duration_zero_sends_exactly_one_request_per_thread():
-    runner, records, testers = _runner(RunPlan(threads=5))
+    runner, records, testers = make_runner(RunPlan(threads=5))
     runner.run()
     assert sorted(r.thread_id for r in records) == [1, 2, 3, 4, 5]
     assert sorted(r.request_id for r in records) == [1, 2, 3, 4, 5]
@@ -73,7 +19,7 @@ def test_duration_zero_sends_exactly_one_request_per_thread():
 
 
 def test_request_cap_is_exact_across_threads():
-    runner, records, _ = _runner(RunPlan(threads=4, requests=23), work_s=0.001)
+    runner, records, _ = make_runner(RunPlan(threads=4, requests=23), work_s=0.001)
     runner.run()
     assert len(records) == 23
     assert sorted(r.request_id for r in records) == list(range(1, 24))
@@ -83,7 +29,7 @@ def test_duration_stops_sending_and_lets_in_flight_finish():
     """Each thread sends until a claim comes at or after the 0.3 s deadline: the run lasts at least
     its duration, then stops, and every request claimed was sent and finished ok within grace
     (none cancelled, none lost)."""
-    runner, records, _ = _runner(RunPlan(threads=2, duration_s=0.3), work_s=0.05)
+    runner, records, _ = make_runner(RunPlan(threads=2, duration_s=0.3), work_s=0.05)
     t0 = time.monotonic()
     runner.run()
     assert time.monotonic() - t0 >= 0.3  # a lower bound: no machine is too fast for it
@@ -93,14 +39,14 @@ def test_duration_stops_sending_and_lets_in_flight_finish():
 
 
 def test_grace_period_cancels_requests_that_outlive_it():
-    runner, records, _ = _runner(RunPlan(threads=2, duration_s=0.1, grace_s=0.1), work_s=5.0)
+    runner, records, _ = make_runner(RunPlan(threads=2, duration_s=0.1, grace_s=0.1), work_s=5.0)
     runner.run()  # the 5 s requests end only if the end of grace cancels them
     assert not runner.alive()
     assert len(records) == 2 and all(r.error_kind == ErrorKind.CANCELLED for r in records)
 
 
 def test_cancel_stops_sending_at_once_and_marks_in_flight_cancelled():
-    runner, records, _ = _runner(RunPlan(threads=3, duration_s=60), work_s=30)
+    runner, records, _ = make_runner(RunPlan(threads=3, duration_s=60), work_s=30)
     runner.start()
     time.sleep(0.1)
     runner.cancel()  # the 30 s requests end only if the cancel aborts them
@@ -110,7 +56,7 @@ def test_cancel_stops_sending_at_once_and_marks_in_flight_cancelled():
 
 def test_keys_are_taken_in_turn():
     log = []
-    runner, _, _ = _runner(RunPlan(threads=1, requests=4), work_s=0.0, log=log)
+    runner, _, _ = make_runner(RunPlan(threads=1, requests=4), work_s=0.0, log=log)
     runner.run()
     assert [k for _, _, k in log] == ["k1", "k2", "k1", "k2"]
 
@@ -128,7 +74,7 @@ def test_a_worker_bug_is_reported_not_swallowed():
 
 def test_open_loop_sends_on_schedule_when_threads_are_free():
     """Constant arrivals at 50/s with idle threads: each request is sent at its scheduled instant."""
-    runner, records, _ = _runner(RunPlan(threads=4, rate=50.0, arrival="constant", requests=10), work_s=0.001)
+    runner, records, _ = make_runner(RunPlan(threads=4, rate=50.0, arrival="constant", requests=10), work_s=0.001)
     runner.run()
     records.sort(key=lambda r: r.request_id)
     assert [r.request_id for r in records] == list(range(1, 11))
@@ -140,7 +86,7 @@ def test_open_loop_sends_on_schedule_when_threads_are_free():
 def test_open_loop_keeps_the_scheduled_time_when_every_thread_is_busy():
     """Coordinated omission: 1 thread, 100 ms per request, 50 arrivals/s. Requests queue, and their
     queue time grows by about 80 ms per request instead of being hidden."""
-    runner, records, _ = _runner(RunPlan(threads=1, rate=50.0, arrival="constant", requests=6), work_s=0.1)
+    runner, records, _ = make_runner(RunPlan(threads=1, rate=50.0, arrival="constant", requests=6), work_s=0.1)
     runner.run()
     records.sort(key=lambda r: r.request_id)
     queues = [r.queue_ms for r in records]
@@ -152,7 +98,7 @@ def test_open_loop_keeps_the_scheduled_time_when_every_thread_is_busy():
 
 def test_open_loop_counts_arrivals_never_sent_at_the_deadline():
     """1 thread of 200 ms requests against 40 arrivals/s for 0.5 s: ~20 due, ~3 sent, the rest not sent."""
-    runner, records, _ = _runner(RunPlan(threads=1, rate=40.0, arrival="constant", duration_s=0.5, grace_s=5),
+    runner, records, _ = make_runner(RunPlan(threads=1, rate=40.0, arrival="constant", duration_s=0.5, grace_s=5),
                                  work_s=0.2)
     runner.run()
     due = 20  # offsets 0, 25, ..., 475 ms are before the 500 ms deadline
@@ -161,7 +107,7 @@ def test_open_loop_counts_arrivals_never_sent_at_the_deadline():
 
 
 def test_warmup_seconds_flag_the_first_requests_and_extend_the_run():
-    runner, records, _ = _runner(RunPlan(threads=1, duration_s=0.3, warmup_s=0.2), work_s=0.02)
+    runner, records, _ = make_runner(RunPlan(threads=1, duration_s=0.3, warmup_s=0.2), work_s=0.02)
     t0 = time.monotonic()
     runner.run()
     assert time.monotonic() - t0 >= 0.5  # warm-up comes on top of the duration
@@ -175,21 +121,21 @@ def test_warmup_seconds_flag_the_first_requests_and_extend_the_run():
 
 
 def test_warmup_requests_come_on_top_of_the_request_cap():
-    runner, records, _ = _runner(RunPlan(threads=2, requests=5, warmup_requests=3), work_s=0.001)
+    runner, records, _ = make_runner(RunPlan(threads=2, requests=5, warmup_requests=3), work_s=0.001)
     runner.run()
     assert len(records) == 8
     assert sorted(r.request_id for r in records if r.warmup) == [1, 2, 3]
 
 
 def test_levels_stamp_records_and_continue_request_ids():
-    runner, records, _ = _runner(RunPlan(threads=2, requests=4, first_request_id=11, level=2), work_s=0.001)
+    runner, records, _ = make_runner(RunPlan(threads=2, requests=4, first_request_id=11, level=2), work_s=0.001)
     runner.run()
     assert sorted(r.request_id for r in records) == [11, 12, 13, 14]
     assert {r.level for r in records} == {2} and not any(r.warmup for r in records)
 
 
 def test_should_stop_ends_the_run_early_with_its_reason():
-    runner, records, _ = _runner(RunPlan(threads=2, duration_s=30), work_s=0.01)
+    runner, records, _ = make_runner(RunPlan(threads=2, duration_s=30), work_s=0.01)
     calls = []
 
     def should_stop():

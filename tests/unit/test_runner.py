@@ -3,68 +3,12 @@ deadline (an arrival claimed before it is sent) and the ramp-up schedule, with a
 instrumented stop events. The runner's threads in real time: tests/integration/test_runner.py."""
 
 import threading
-import time
 
 import pytest
 
+from runner_fakes import make_runner
 from sse_perf_tool.records import ErrorKind, RequestRecord
-from sse_perf_tool.runner import RunPlan, Runner
-
-
-class FakeTester:
-    """Takes `work_s` per request; `abort()` ends the request in flight at once as cancelled."""
-
-    def __init__(self, index, work_s=0.01, log=None):
-        self.index = index
-        self.work_s = work_s
-        self.events_received = 0
-        self.log = log if log is not None else []
-        self._abort = threading.Event()
-        self._in_flight = None
-        self.closed = False
-
-    def run(self, request_id, thread_id, query, key, scheduled_ns=None):
-        rec = RequestRecord(request_id, thread_id, query, None, time.time(), time.perf_counter_ns(),
-                            scheduled_ns=scheduled_ns)
-        self._in_flight = rec
-        self.log.append((thread_id, time.monotonic(), key))
-        aborted = self._abort.wait(self.work_s)
-        rec.ended_ns = time.perf_counter_ns()
-        rec.ok = not aborted
-        if aborted:
-            rec.error_kind = ErrorKind.CANCELLED
-        self.events_received += 1
-        self._in_flight = None
-        return rec
-
-    def abort(self):
-        self._abort.set()
-
-    def take_in_flight(self):
-        return None
-
-    def close(self):
-        self.closed = True
-
-
-def _runner(plan, work_s=0.01, log=None, clock=None):
-    records = []
-    lock = threading.Lock()
-    testers = []
-
-    def make(index):
-        t = FakeTester(index, work_s, log)
-        testers.append(t)
-        return t
-
-    def sink(rec):
-        with lock:
-            records.append(rec)
-
-    keys = iter(["k1", "k2"] * 10_000)
-    extra = {} if clock is None else {"clock": clock}
-    runner = Runner(plan, make, next_query=lambda: "q", next_key=lambda: next(keys), sink=sink, **extra)
-    return runner, records, testers
+from sse_perf_tool.runner import RunPlan
 
 
 def _outcome(request_id, kind=None):
@@ -149,7 +93,7 @@ def _held_open_loop(duration_s: float):
     """One thread, constant arrivals at 5/s (due at 0, 200, 400 ms ...), the clock at 0: the worker
     sends arrival 1 at once and is then held waiting for arrival 2 (due at 200 ms)."""
     clock = ScriptedClock()
-    runner, records, _ = _runner(RunPlan(threads=1, duration_s=duration_s, rate=5.0, arrival="constant"),
+    runner, records, _ = make_runner(RunPlan(threads=1, duration_s=duration_s, rate=5.0, arrival="constant"),
                                  work_s=0.0, clock=clock)
     runner.stop_event = HeldStopEvent()
     runner._cancel_event = RecordedEvent()
@@ -228,7 +172,7 @@ def test_ramp_up_starts_threads_evenly():
     the waits asked for are exactly those."""
     clock = ScriptedClock()
     log = []
-    runner, records, _ = _runner(RunPlan(threads=4, ramp_up_s=0.6), work_s=0.0, log=log, clock=clock)
+    runner, records, _ = make_runner(RunPlan(threads=4, ramp_up_s=0.6), work_s=0.0, log=log, clock=clock)
     runner.stop_event = RecordingStopEvent()
     runner.run()
     assert runner.stop_event.timeouts == {f"sse-perf-worker-{i}": pytest.approx(0.15 * (i - 1)) for i in (2, 3, 4)}
