@@ -12,7 +12,6 @@ Every wait is bounded; every pool made here is closed by its fixture."""
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing
 import os
 import signal
@@ -25,6 +24,7 @@ from typing import Optional
 
 import pytest
 
+from sse_builders import OA_DONE, oa_delta
 from sse_perf_tool.flavors import get_flavor
 from sse_perf_tool.flavors.base import Query
 from sse_perf_tool.records import ErrorKind
@@ -32,6 +32,7 @@ from sse_perf_tool.selfcheck import usable_cores
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings  # not `Test*`: pytest would try to collect it
 from sse_perf_tool.worker_pool import RemoteTester, WorkerPool, WorkerPoolError
+from word_counter import WordCounter
 
 from .fault_server import LAST_CHUNK, FaultServer, Hang, Send, Sleep, chunk, head, wait_until
 from .run_folder import only_run
@@ -78,25 +79,6 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except FileNotFoundError:
         return ""
-
-
-def sse(obj) -> bytes:
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
-
-
-def oa_delta(**delta) -> bytes:
-    return sse({"id": "c", "object": "chat.completion.chunk", "model": "m",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-
-
-OA_DONE = b"data: [DONE]\n\n"
-
-
-class WordCounter:
-    """Token counter stand-in for the in-process SSETester of the parity tests."""
-
-    def count(self, text: str) -> tuple[int, str]:
-        return len(text.split()), "tokenizer"
 
 
 @pytest.fixture

@@ -10,28 +10,18 @@ import uuid
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from sse_builders import OA_DONE, OA_FINISH, dify, dify_end, oa_delta, oa_usage, sse
 from sse_perf_tool.flavors import get_flavor
 from sse_perf_tool.flavors.base import Query
 from sse_perf_tool.records import ErrorKind
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings  # not `Test*`: pytest would try to collect it
+from word_counter import WordCounter
 
 MS = 1_000_000  # ns
 
 
 # -- fakes ------------------------------------------------------------------------------------
-
-
-class WordCounter:
-    """Token counter stand-in: one token per whitespace-separated word; remembers what it counted."""
-
-    def __init__(self, source: str = "tokenizer"):
-        self.source = source
-        self.texts: list[str] = []
-
-    def count(self, text: str) -> tuple[int, str]:
-        self.texts.append(text)
-        return len(text.split()), self.source
 
 
 class Clock:
@@ -114,37 +104,6 @@ def run_scripted(flavor_name: str, chunks: list, *, counter=None, settings=None,
     tester = SSETester(get_flavor(flavor_name), settings, counter, clock=clock, session=session)
     record = tester.run(3, 2, Query("hi"), api_key)
     return record, session, response, counter
-
-
-def sse(obj) -> bytes:
-    return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
-
-
-def oa_delta(**delta) -> bytes:
-    return sse({"id": "c", "object": "chat.completion.chunk", "model": "m",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-
-
-def oa_usage(completion: int, prompt: int = 9, reasoning: int | None = None) -> bytes:
-    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-    if reasoning is not None:
-        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-    return sse({"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [], "usage": usage})
-
-
-OA_FINISH = sse({"id": "c", "object": "chat.completion.chunk", "model": "m",
-                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-OA_DONE = b"data: [DONE]\n\n"
-
-
-def dify(event: str, **fields) -> bytes:
-    return sse({"event": event, "task_id": "t", "message_id": "m", "conversation_id": "c", **fields})
-
-
-def dify_end(completion: int | None = None, prompt: int = 7) -> bytes:
-    usage = {} if completion is None else {"prompt_tokens": prompt, "completion_tokens": completion,
-                                           "total_tokens": prompt + completion, "latency": 0.1}
-    return dify("message_end", id="e", metadata={"usage": usage})
 
 
 # -- part 1: exact timings with a scripted clock ---------------------------------------------
