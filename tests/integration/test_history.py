@@ -14,21 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from history_rows import history_record, run_section
 from sse_perf_tool.cli import main
-
-FAST_DEMO = "ttft_ms=5,itl_ms=1,tokens=8"  # the demo's own server, fast: these tests are about files, not latency
 from sse_perf_tool.history import SCHEMA_VERSION, History
 
-
-def _record(request_id, ok=True, ttft=100.0):
-    return {"request_id": request_id, "thread_id": 1, "query": "q", "dataset": None, "started_at": 1.0,
-            "ok": ok, "error_kind": None if ok else "timeout", "ttft_ms": ttft, "itl_ms": [1.0, 2.5],
-            "output_tokens": 3, "warmup": False, "level": None}
-
-
-def _run_section(model="m"):
-    return {"started_at": time.time(), "api": "openai-chat", "base_url": "http://127.0.0.1:1/v1",
-            "model_name": model, "threads": 4, "load": {"model": "closed"}, "config": {"api_key": "app-…9f3a"}}
+FAST_DEMO = "ttft_ms=5,itl_ms=1,tokens=8"  # the demo's own server, fast: these tests are about files, not latency
 
 
 def _run_cli(args):
@@ -44,9 +34,9 @@ def test_two_writers_at_once_both_succeed(tmp_path):
     def writer(name):
         try:
             db = History(path)
-            run_id = db.begin_run(tmp_path, _run_section(name))
+            run_id = db.begin_run(tmp_path, run_section(name))
             for batch in range(20):
-                db.add_records(run_id, [_record(batch * 10 + i) for i in range(10)])
+                db.add_records(run_id, [history_record(batch * 10 + i) for i in range(10)])
             db.finish_run(run_id, "completed", {"run": {}}, [])
             db.close()
         except Exception as exc:  # collected and asserted below: a lost write must fail the test

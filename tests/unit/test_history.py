@@ -4,31 +4,20 @@ no run (no database, a broken import, a bad --limit). Real SQLite files in tmp f
 concurrent writers and SIGKILL are in tests/integration/test_history.py."""
 
 import sqlite3
-import time
 
 import pytest
 
+from history_rows import history_record, run_section
 from sse_perf_tool.cli import main
 from sse_perf_tool.history import MIGRATIONS, SCHEMA_VERSION, History, HistoryError, HistoryRecorder
-
-
-def _record(request_id, ok=True, ttft=100.0):
-    return {"request_id": request_id, "thread_id": 1, "query": "q", "dataset": None, "started_at": 1.0,
-            "ok": ok, "error_kind": None if ok else "timeout", "ttft_ms": ttft, "itl_ms": [1.0, 2.5],
-            "output_tokens": 3, "warmup": False, "level": None}
-
-
-def _run_section(model="m"):
-    return {"started_at": time.time(), "api": "openai-chat", "base_url": "http://127.0.0.1:1/v1",
-            "model_name": model, "threads": 4, "load": {"model": "closed"}, "config": {"api_key": "app-…9f3a"}}
 
 
 # -- the database --------------------------------------------------------------------------
 
 def test_a_run_round_trips_with_its_records_and_time_series(tmp_path):
     db = History(str(tmp_path / "h.db"))
-    run_id = db.begin_run(tmp_path, _run_section())
-    db.add_records(run_id, [_record(1), _record(2, ok=False)])
+    run_id = db.begin_run(tmp_path, run_section())
+    db.add_records(run_id, [history_record(1), history_record(2, ok=False)])
     summary = {"run": {"ended_at": 5.0, "duration_s": 4.0}, "requests": {"total": 2, "success_rate_pct": 50.0},
                "throughput": {"requests_per_s": 0.25}, "ttft_ms": {"p95": 99.0}, "slo": [{"met": False}]}
     db.finish_run(run_id, "completed", summary, [{"second": 0, "requests_ok": 1}, {"second": 1, "requests_ok": 0}])
@@ -46,7 +35,7 @@ def test_a_run_round_trips_with_its_records_and_time_series(tmp_path):
 
 def test_list_filters_by_model_time_and_limit_newest_first(tmp_path):
     db = History(str(tmp_path / "h.db"))
-    ids = [db.begin_run(tmp_path, dict(_run_section(m), started_at=t)) for m, t in
+    ids = [db.begin_run(tmp_path, dict(run_section(m), started_at=t)) for m, t in
            (("qwen-7b", 1000.0), ("llama", 2000.0), ("Qwen-14b", 3000.0))]
     assert [r["id"] for r in db.list_runs()] == ids[::-1]
     assert [r["model_name"] for r in db.list_runs(model="qwen")] == ["Qwen-14b", "qwen-7b"]
@@ -62,7 +51,7 @@ def test_a_lock_held_past_the_busy_timeout_is_a_clear_history_error(tmp_path):
     try:
         db = History(path, timeout_s=0.2)
         with pytest.raises(HistoryError, match="locked"):
-            db.begin_run(tmp_path, _run_section())
+            db.begin_run(tmp_path, run_section())
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -71,20 +60,20 @@ def test_a_lock_held_past_the_busy_timeout_is_a_clear_history_error(tmp_path):
 def test_the_recorder_turns_itself_off_after_a_failure_and_says_why(tmp_path):
     path = str(tmp_path / "h.db")
     db = History(path, timeout_s=0.2)
-    run_id = db.begin_run(tmp_path, _run_section())
+    run_id = db.begin_run(tmp_path, run_section())
     recorder = HistoryRecorder(db, run_id, batch_size=2)
-    recorder.add(_record(1))
-    recorder.add(_record(2))  # flushed
+    recorder.add(history_record(1))
+    recorder.add(history_record(2))  # flushed
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        recorder.add(_record(3))
-        recorder.add(_record(4))  # this flush meets the lock
+        recorder.add(history_record(3))
+        recorder.add(history_record(4))  # this flush meets the lock
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert recorder.written == 2 and recorder.failure and "locked" in recorder.failure
-    recorder.add(_record(5))
+    recorder.add(history_record(5))
     recorder.flush()
     assert db.count_records(run_id) == 2
 
@@ -104,7 +93,7 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_runs(tmp_path):
     (run,) = db.list_runs()
     assert run["model_name"] == "old" and run["requests_per_s"] == 2.5 and run["status"] == "completed"
     assert db.count_records(1) == 1 and db.timeseries(1) == []
-    new_id = db.begin_run(tmp_path, _run_section())  # the new columns work
+    new_id = db.begin_run(tmp_path, run_section())  # the new columns work
     assert db.get_run(new_id)["host"]
 
 
@@ -134,8 +123,8 @@ def test_record_fields_newer_than_the_database_become_columns(tmp_path):
     with sqlite3.connect(path) as con:  # an older requests table, without the newest field
         con.execute("ALTER TABLE requests DROP COLUMN warmup")
     db = History(str(path))
-    run_id = db.begin_run(tmp_path, _run_section())
-    db.add_records(run_id, [dict(_record(1), warmup=True)])
+    run_id = db.begin_run(tmp_path, run_section())
+    db.add_records(run_id, [dict(history_record(1), warmup=True)])
     assert next(db.records(run_id))["warmup"] is True
 
 
