@@ -52,11 +52,10 @@ class HistoryError(Exception):
     """The history database cannot be used (one line, for a warning)."""
 
 
-# The request columns of schema 1: the record fields less those added since, so that a new database
-# starts as an old one did (new fields are added as columns when a database is opened, see
-# History._add_missing_columns).
-_ADDED_AFTER_V1 = ("finish_reason", "request_tps")  # record fields that schema 1 did not have
-_V1_REQUEST_COLUMNS = tuple(name for name in RECORD_FIELDS if name not in _ADDED_AFTER_V1)
+# A new database's request columns are every record field; an older database gains the fields
+# added since as columns when it is opened (History._add_missing_columns), so a new record field
+# needs no change here and no migration.
+_V1_REQUEST_COLUMNS = _REQUEST_COLUMNS
 
 
 def _v1(db: sqlite3.Connection) -> None:
