@@ -1,6 +1,9 @@
 """Fabricated run folders for `sse-perf compare`: consistent records -> summary (through
 stats.summarise) and per-second rows from the same records, so a test sets TTFT, TPOT and load
-exactly. Used by tests/unit/test_compare.py and tests/browser/test_compare_report.py."""
+exactly; the comparison reports rendered from them that the browser tests check and
+benchmarks/screenshots.py photographs; and the compare tests' helpers (a metric by name, the
+compare CLI with its output). Used by tests/unit/test_compare.py, tests/integration/test_compare.py,
+tests/browser/test_compare_report.py and benchmarks/screenshots.py."""
 
 from __future__ import annotations
 
@@ -11,12 +14,14 @@ import random
 from pathlib import Path
 from typing import Optional, Sequence
 
+from sse_perf_tool.cli.compare import compare_main
+from sse_perf_tool.compare import compare_runs, load_runs
+from sse_perf_tool.compare_report import render_compare
 from sse_perf_tool.records import RECORD_FIELDS
 from sse_perf_tool.stats import summarise
 
 T0 = 1_767_261_600.0  # 2026-01-01 10:00 UTC
 GPU_DEVICES = ("local:0", "local:1")
-
 
 
 def _request(rng: random.Random, request_id: int, thread_id: int, at: float, ttft_ms: float, tpot_ms: float,
@@ -166,3 +171,43 @@ def make_run_folder(path: Path, model_name: str, *, ttft_ms: float = 200.0, tpot
         for row in rows:
             writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
     return path
+
+
+def write_compare_report(folders: Sequence[Path], target: Path, threshold=None, lang: str = "en") -> Path:
+    """The comparison report of `folders` (the first is the baseline), written to `target`."""
+    runs = load_runs([str(f) for f in folders], lambda: None, lambda db, text: 0)
+    target.write_text(render_compare(compare_runs(runs, threshold), runs, lang=lang), encoding="utf-8")
+    return target
+
+
+def make_compare_reports(root: Path) -> dict[str, Path]:
+    """Three models at the same settings (90 s, 8 threads): qwen-14b slower than the qwen-7b baseline,
+    llama faster with a few errors; GPU utilisation for two of them ("en", "zh": threshold 10 %). And a
+    sweep comparison ("sweep"): two thread sweeps and one plain run. The folders go under `root`."""
+    models = [make_run_folder(root / "20260101-100000-qwen2.5-7b", "qwen2.5-7b", ttft_ms=180, tpot_ms=20,
+                              gpu_util=72, seconds=90, threads=8, seed=1),
+              make_run_folder(root / "20260101-101000-qwen2.5-14b", "qwen2.5-14b", ttft_ms=320, tpot_ms=34,
+                              gpu_util=91, seconds=90, threads=8, seed=2),
+              make_run_folder(root / "20260101-102000-llama-3.1-8b", "llama-3.1-8b", ttft_ms=150, tpot_ms=17,
+                              seconds=90, threads=8, seed=3, error_rate=0.02)]
+    sweeps = [make_run_folder(root / "sweep-qwen-7b", "qwen-7b", ttft_ms=180, tpot_ms=20, seconds=15,
+                              sweep=[1, 4, 8, 16], seed=4),
+              make_run_folder(root / "sweep-qwen-14b", "qwen-14b", ttft_ms=300, tpot_ms=32, seconds=15,
+                              sweep=[1, 4, 8, 16], seed=5),
+              make_run_folder(root / "single-llama", "llama-8b", ttft_ms=150, tpot_ms=17, seconds=30, threads=8,
+                              seed=6)]
+    return {"en": write_compare_report(models, root / "compare.html", threshold=10.0),
+            "zh": write_compare_report(models, root / "compare-zh.html", threshold=10.0, lang="zh"),
+            "sweep": write_compare_report(sweeps, root / "compare-sweep.html")}
+
+
+def compare_metric(comparison: dict, name: str) -> dict:
+    """The entry of `comparison["metrics"]` named `name`."""
+    return next(m for m in comparison["metrics"] if m["name"] == name)
+
+
+def run_compare(capsys, argv: list) -> tuple[int, str, str]:
+    """`sse-perf compare ARGV`: (exit code, stdout, stderr)."""
+    code = compare_main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err

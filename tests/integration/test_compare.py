@@ -11,19 +11,8 @@ import json
 import pytest
 
 from sse_perf_tool import cli
-from sse_perf_tool.cli.compare import compare_main
 
-from compare_fixtures import T0
-
-
-def _metric(comparison: dict, name: str) -> dict:
-    return next(m for m in comparison["metrics"] if m["name"] == name)
-
-
-def run_cli(capsys, argv: list) -> tuple[int, str, str]:
-    code = compare_main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+from compare_fixtures import T0, compare_metric, run_compare
 
 
 # ---------------------------------------------------------------- real demo runs and the history
@@ -52,7 +41,7 @@ def demo(tmp_path_factory) -> dict:
 
 
 def test_history_ids_are_labelled_by_model_name(capsys, demo):
-    code, out, _ = run_cli(capsys, ["1", "2", "3", "--output-dir", str(demo["out"])])
+    code, out, _ = run_compare(capsys, ["1", "2", "3", "--output-dir", str(demo["out"])])
     assert code == 0
     assert "[1] #1 qwen-7b" in out and "[2] #2 qwen-14b" in out and "[3] #3 llama-8b" in out
     assert "settings differ (threads/rate: 2 threads / 4 threads / 8 threads)" in out
@@ -66,34 +55,34 @@ def test_history_ids_are_labelled_by_model_name(capsys, demo):
 
 
 def test_ids_and_folders_mix(capsys, demo):
-    code, out, _ = run_cli(capsys, ["#1", str(demo["folders"]["llama-8b"]), "--history", str(demo["db"]), "--json"])
+    code, out, _ = run_compare(capsys, ["#1", str(demo["folders"]["llama-8b"]), "--history", str(demo["db"]), "--json"])
     assert code == 0
     body = json.loads(out)
     assert body["runs"][0]["id"] == 1 and body["runs"][0]["label"] == "#1 qwen-7b"
     assert body["runs"][1]["id"] is None and body["runs"][1]["label"] == demo["folders"]["llama-8b"].name
-    assert _metric(body, "requests_per_s")["verdict"][1] == "better"
+    assert compare_metric(body, "requests_per_s")["verdict"][1] == "better"
 
 
 def test_unknown_id_exits_2_naming_the_closest_ids(capsys, demo):
-    code, out, err = run_cli(capsys, ["1", "7", "--history", str(demo["db"])])
+    code, out, err = run_compare(capsys, ["1", "7", "--history", str(demo["db"])])
     assert code == 2 and out == ""
     assert err.strip() == "sse-perf compare: error: unknown run id '7' (closest known: 1, 2, 3)"
-    code, _, err = run_cli(capsys, ["qwen", "1", "--history", str(demo["db"])])
+    code, _, err = run_compare(capsys, ["qwen", "1", "--history", str(demo["db"])])
     assert code == 2 and "closest known:" in err
 
 
 def test_baseline_gate_on_history_runs(capsys, demo):
     """Run #1 (2 threads) against #3 (8 threads): far more throughput, so no throughput regression;
     --fail-on-regression 1000% lets nothing fail, 0% fails on any worse metric."""
-    assert run_cli(capsys, ["--baseline", "1", "3", "--history", str(demo["db"]), "--fail-on-regression", "1000%"])[0] == 0
-    body = json.loads(run_cli(capsys, ["--baseline", "3", "1", "--history", str(demo["db"]), "--json",
+    assert run_compare(capsys, ["--baseline", "1", "3", "--history", str(demo["db"]), "--fail-on-regression", "1000%"])[0] == 0
+    body = json.loads(run_compare(capsys, ["--baseline", "3", "1", "--history", str(demo["db"]), "--json",
                                        "--fail-on-regression", "0%"])[1])
     assert "requests_per_s" in {r["metric"] for r in body["regressions"]}
 
 
 def test_html_of_history_runs_is_written(capsys, demo, tmp_path):
     target = tmp_path / "out" / "cmp.html"
-    code, out, _ = run_cli(capsys, ["1", "2", "3", "--history", str(demo["db"]), "--html", str(target)])
+    code, out, _ = run_compare(capsys, ["1", "2", "3", "--history", str(demo["db"]), "--html", str(target)])
     assert code == 0 and f"comparison report: {target}" in out
     html = target.read_text("utf-8")
     assert "#3 llama-8b" in html and 'id="compare-table"' in html
@@ -109,7 +98,7 @@ def test_unfinished_history_run_cannot_be_compared(capsys, demo, tmp_path):
     db = History(str(db_path))
     run_id = db.begin_run(tmp_path, {"started_at": T0, "model_name": "crashed"})
     db.close()
-    code, _, err = run_cli(capsys, ["1", str(run_id), "--history", str(db_path)])
+    code, _, err = run_compare(capsys, ["1", str(run_id), "--history", str(db_path)])
     assert code == 2 and f"run #{run_id} has no summary" in err
 
 

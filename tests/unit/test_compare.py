@@ -17,10 +17,9 @@ import pytest
 from sse_perf_tool.exit_codes import EXIT_REGRESSION
 from sse_perf_tool.compare import (HIGHER, LOWER, METRIC_BY_NAME, Run, change_pct, compare_runs, is_regression,
                                    parse_threshold, table_lines, verdict)
-from sse_perf_tool.cli.compare import compare_main
 from sse_perf_tool.live import _cell_width
 
-from compare_fixtures import T0, make_run_folder
+from compare_fixtures import T0, compare_metric, make_run_folder, run_compare
 
 
 def _summary(tps: float = 100.0, rps: float = 2.0, ttft_p95: Optional[float] = 200.0, failed: int = 0,
@@ -45,16 +44,6 @@ def _write_summary(path: Path, summary: dict) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     return path
-
-
-def _metric(comparison: dict, name: str) -> dict:
-    return next(m for m in comparison["metrics"] if m["name"] == name)
-
-
-def run_cli(capsys, argv: list) -> tuple[int, str, str]:
-    code = compare_main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ---------------------------------------------------------------- change %, directions, verdicts
@@ -145,11 +134,11 @@ def _runs(*summaries: dict) -> list[Run]:
 def test_compare_runs_values_changes_and_verdicts():
     comparison = compare_runs(_runs(_summary(tps=100.0, ttft_p95=200.0), _summary(tps=150.0, ttft_p95=300.0),
                                     _summary(tps=100.5, ttft_p95=100.0)))
-    tps = _metric(comparison, "output_tokens_per_s")
+    tps = compare_metric(comparison, "output_tokens_per_s")
     assert tps["values"] == [100.0, 150.0, 100.5]
     assert tps["change_pct"][0] is None and tps["change_pct"][1] == pytest.approx(50.0)
     assert tps["verdict"] == [None, "better", "same"]
-    ttft = _metric(comparison, "ttft_p95_ms")
+    ttft = compare_metric(comparison, "ttft_p95_ms")
     assert ttft["change_pct"][1:] == [pytest.approx(50.0), pytest.approx(-50.0)]
     assert ttft["verdict"] == [None, "worse", "better"]
     assert comparison["regressions"] == [] and comparison["threshold_pct"] is None
@@ -157,7 +146,7 @@ def test_compare_runs_values_changes_and_verdicts():
 
 def test_missing_baseline_value_gives_no_change():
     comparison = compare_runs(_runs(_summary(ttft_p95=None), _summary(ttft_p95=300.0)))
-    ttft = _metric(comparison, "ttft_p95_ms")
+    ttft = compare_metric(comparison, "ttft_p95_ms")
     assert ttft["values"] == [None, 300.0]
     assert ttft["change_pct"] == [None, None] and ttft["verdict"] == [None, None]
 
@@ -172,9 +161,9 @@ def test_optional_metrics_only_when_a_run_has_them():
         _summary(goodput=slo, throughput={"requests_per_s": 2.0, "output_tokens_total": 1, "output_tokens_per_s": 9.0,
                                           "output_tokens_per_joule": 0.5}),
         _summary(goodput=dict(slo, requests_per_s=1.2))))
-    goodput = _metric(with_extra, "goodput_requests_per_s")
+    goodput = compare_metric(with_extra, "goodput_requests_per_s")
     assert goodput["values"] == [1.5, 1.2] and goodput["verdict"][1] == "worse"
-    assert _metric(with_extra, "output_tokens_per_joule")["values"] == [0.5, None]
+    assert compare_metric(with_extra, "output_tokens_per_joule")["values"] == [0.5, None]
 
 
 def test_regressions_name_run_metric_and_change():
@@ -244,7 +233,7 @@ def folders(tmp_path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("threshold", ["10%", "10"])
 def test_gate_passes_exactly_at_the_threshold(capsys, folders, threshold):
-    code, out, _ = run_cli(capsys, ["--baseline", str(folders["base"]), str(folders["at_limit"]),
+    code, out, _ = run_compare(capsys, ["--baseline", str(folders["base"]), str(folders["at_limit"]),
                                     "--fail-on-regression", threshold])
     assert code == 0
     assert "regression gate passed" in out
@@ -252,7 +241,7 @@ def test_gate_passes_exactly_at_the_threshold(capsys, folders, threshold):
 
 @pytest.mark.parametrize("threshold", ["10%", "10"])
 def test_gate_fails_with_99_beyond_the_threshold_and_names_the_metric(capsys, folders, threshold):
-    code, out, _ = run_cli(capsys, ["--baseline", str(folders["base"]), str(folders["beyond"]),
+    code, out, _ = run_compare(capsys, ["--baseline", str(folders["base"]), str(folders["beyond"]),
                                     "--fail-on-regression", threshold])
     assert code == EXIT_REGRESSION == 99
     assert "regression gate FAILED: 1 metric(s)" in out
@@ -260,55 +249,55 @@ def test_gate_fails_with_99_beyond_the_threshold_and_names_the_metric(capsys, fo
 
 
 def test_gate_checks_every_other_run_and_ignores_improvements(capsys, folders):
-    code, out, _ = run_cli(capsys, ["--baseline", str(folders["base"]), str(folders["better"]), str(folders["beyond"]),
+    code, out, _ = run_compare(capsys, ["--baseline", str(folders["base"]), str(folders["better"]), str(folders["beyond"]),
                                     "--fail-on-regression", "5%"])
     assert code == 99
     assert "beyond: TTFT p95" in out and "better:" not in out.split("regression gate")[1]
-    assert run_cli(capsys, ["--baseline", str(folders["base"]), str(folders["better"]),
+    assert run_compare(capsys, ["--baseline", str(folders["base"]), str(folders["better"]),
                             "--fail-on-regression", "0"])[0] == 0
 
 
 def test_without_a_threshold_compare_exits_0_even_when_worse(capsys, folders):
-    code, out, _ = run_cli(capsys, [str(folders["base"]), str(folders["beyond"])])
+    code, out, _ = run_compare(capsys, [str(folders["base"]), str(folders["beyond"])])
     assert code == 0 and "regression gate" not in out and "↑ worse" in out
 
 
 @pytest.mark.parametrize("threshold", ["abc", "-3%", "ten%"])
 def test_bad_threshold_exits_2_with_one_line(capsys, folders, threshold):
-    code, out, err = run_cli(capsys, [str(folders["base"]), str(folders["beyond"]), "--fail-on-regression", threshold])
+    code, out, err = run_compare(capsys, [str(folders["base"]), str(folders["beyond"]), "--fail-on-regression", threshold])
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "--fail-on-regression" in err
 
 
 def test_fewer_than_two_runs_is_bad_usage(capsys, folders):
-    code, _, err = run_cli(capsys, [str(folders["base"])])
+    code, _, err = run_compare(capsys, [str(folders["base"])])
     assert code == 2 and "at least two runs" in err
-    code, _, err = run_cli(capsys, ["--baseline", str(folders["base"])])
+    code, _, err = run_compare(capsys, ["--baseline", str(folders["base"])])
     assert code == 2 and "--baseline ID plus one or more runs" in err
 
 
 def test_folder_without_summary_exits_2_with_one_line(capsys, tmp_path, folders):
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, out, err = run_cli(capsys, [str(folders["base"]), str(empty)])
+    code, out, err = run_compare(capsys, [str(folders["base"]), str(empty)])
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [f"sse-perf compare: error: {empty} is not a run folder (no summary.json)"]
-    code, _, err = run_cli(capsys, [str(folders["base"]), str(tmp_path / "nope" / "run")])
+    code, _, err = run_compare(capsys, [str(folders["base"]), str(tmp_path / "nope" / "run")])
     assert code == 2 and "no such run folder" in err
 
 
 def test_summary_json_path_is_taken_as_its_folder(capsys, folders):
-    code, out, _ = run_cli(capsys, [str(folders["base"] / "summary.json"), str(folders["better"])])
+    code, out, _ = run_compare(capsys, [str(folders["base"] / "summary.json"), str(folders["better"])])
     assert code == 0 and "[1] base" in out
 
 
 def test_id_without_a_history_database_exits_2(capsys, tmp_path, folders):
-    code, _, err = run_cli(capsys, [str(folders["base"]), "3", "--output-dir", str(tmp_path / "none")])
+    code, _, err = run_compare(capsys, [str(folders["base"]), "3", "--output-dir", str(tmp_path / "none")])
     assert code == 2 and "no history database at" in err
 
 
 def test_json_shape(capsys, folders):
-    code, out, _ = run_cli(capsys, ["--baseline", str(folders["base"]), str(folders["beyond"]), "--json",
+    code, out, _ = run_compare(capsys, ["--baseline", str(folders["base"]), str(folders["beyond"]), "--json",
                                     "--fail-on-regression", "10%"])
     assert code == 99
     body = json.loads(out)
@@ -323,14 +312,14 @@ def test_json_shape(capsys, folders):
 
 
 def test_options_may_come_between_runs(capsys, folders):
-    code, out, _ = run_cli(capsys, [str(folders["base"]), "--json", str(folders["better"])])
+    code, out, _ = run_compare(capsys, [str(folders["base"]), "--json", str(folders["better"])])
     assert code == 0 and [r["label"] for r in json.loads(out)["runs"]] == ["base", "better"]
 
 
 def test_unwritable_html_path_exits_2(capsys, tmp_path, folders):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code, _, err = run_cli(capsys, [str(folders["base"]), str(folders["better"]), "--html", str(blocker / "c.html")])
+    code, _, err = run_compare(capsys, [str(folders["base"]), str(folders["better"]), "--html", str(blocker / "c.html")])
     assert code == 2 and "cannot write" in err
 
 
@@ -349,7 +338,7 @@ def test_load_text_names_the_load_model():
 def test_same_folder_name_twice_gets_distinct_labels(capsys, tmp_path):
     a = _write_summary(tmp_path / "x" / "run", _summary())
     b = _write_summary(tmp_path / "y" / "run", _summary(tps=120.0))
-    body = json.loads(run_cli(capsys, [str(a), str(b), "--json"])[1])
+    body = json.loads(run_compare(capsys, [str(a), str(b), "--json"])[1])
     assert [r["label"] for r in body["runs"]] == ["run", "run (2)"]
 
 
