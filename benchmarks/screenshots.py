@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 from browser_support import CHROMIUM, launched_browser  # noqa: E402
-from compare_fixtures import make_run_folder  # noqa: E402
+from compare_fixtures import make_compare_reports  # noqa: E402
 from report_fixtures import make_open_loop_run_dir, make_run_dir, make_sweep_run_dir  # noqa: E402
 
 
@@ -73,30 +73,10 @@ def real_run_report(out: Path) -> Path:
 
 
 def compare_pages(work: Path) -> list[tuple[str, Path, int, list]]:
-    from sse_perf_tool.compare import compare_runs, load_runs
-    from sse_perf_tool.compare_report import render_compare
-
-    def write(folders, target: Path, threshold=None, lang: str = "en") -> Path:
-        runs = load_runs([str(f) for f in folders], lambda: None, lambda db, text: 0)
-        target.write_text(render_compare(compare_runs(runs, threshold), runs, lang=lang), encoding="utf-8")
-        return target
-
-    root = work / "compare"
-    models = [make_run_folder(root / "20260101-100000-qwen2.5-7b", "qwen2.5-7b", ttft_ms=180, tpot_ms=20,
-                              gpu_util=72, seconds=90, threads=8, seed=1),
-              make_run_folder(root / "20260101-101000-qwen2.5-14b", "qwen2.5-14b", ttft_ms=320, tpot_ms=34,
-                              gpu_util=91, seconds=90, threads=8, seed=2),
-              make_run_folder(root / "20260101-102000-llama-3.1-8b", "llama-3.1-8b", ttft_ms=150, tpot_ms=17,
-                              seconds=90, threads=8, seed=3, error_rate=0.02)]
-    sweeps = [make_run_folder(root / "sweep-qwen-7b", "qwen-7b", ttft_ms=180, tpot_ms=20, seconds=15,
-                              sweep=[1, 4, 8, 16], seed=4),
-              make_run_folder(root / "sweep-qwen-14b", "qwen-14b", ttft_ms=300, tpot_ms=32, seconds=15,
-                              sweep=[1, 4, 8, 16], seed=5),
-              make_run_folder(root / "single-llama", "llama-8b", ttft_ms=150, tpot_ms=17, seconds=30, threads=8,
-                              seed=6)]
-    return [("compare.png", write(models, root / "compare.html", threshold=10.0), 1400, []),
-            ("compare-zh.png", write(models, root / "compare-zh.html", threshold=10.0, lang="zh"), 1400, []),
-            ("compare-sweep.png", write(sweeps, root / "compare-sweep.html"), 1400, [])]
+    reports = make_compare_reports(work / "compare")
+    return [("compare.png", reports["en"], 1400, []),
+            ("compare-zh.png", reports["zh"], 1400, []),
+            ("compare-sweep.png", reports["sweep"], 1400, [])]
 
 
 def main(argv=None) -> int:

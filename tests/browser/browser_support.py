@@ -32,11 +32,12 @@ def launched_browser():
 class WatchedPage:
     """A page that records console errors, page errors, dialogs (dismissed) and every network
     request of its current load. `ready` is whether the page's script published its global
-    (`ready_global`). `browser` is a Browser or a BrowserContext."""
+    (`ready_global`, which a subclass names). `browser` is a Browser or a BrowserContext."""
 
-    def __init__(self, browser, path: Path, ready_global: str, width: int = 1400):
+    ready_global = ""
+
+    def __init__(self, browser, path: Path, width: int = 1400):
         self.path = path
-        self.ready_global = ready_global
         if hasattr(browser, "new_context"):  # a Browser: the page gets a context of its own
             self.page = browser.new_page(viewport={"width": width, "height": 900})
         else:

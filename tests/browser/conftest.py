@@ -1,8 +1,8 @@
-"""One headless Chromium, and one browser context, for every browser test."""
+"""One headless Chromium, and one browser context, for every browser test; one PageCache per test module."""
 
 import pytest
 
-from .browser_support import CHROMIUM, launched_browser
+from .browser_support import CHROMIUM, PageCache, launched_browser
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +14,11 @@ def browser():
         context = instance.new_context()
         yield context
         context.close()
+
+
+@pytest.fixture(scope="module")
+def pages(browser):
+    """The module's PageCache: one page per report file, reloaded for each test; closed after the module."""
+    cache = PageCache(browser)
+    yield cache
+    cache.close()

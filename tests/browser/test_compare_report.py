@@ -14,57 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from sse_perf_tool.compare import compare_runs, load_runs
-from sse_perf_tool.compare_report import RUN_COLORS, render_compare
+from sse_perf_tool.compare_report import RUN_COLORS
 
-from compare_fixtures import make_run_folder
+from compare_fixtures import make_compare_reports
 
-from .browser_support import PageCache, WatchedPage, requires_chromium
+from .browser_support import WatchedPage, requires_chromium
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
 
-def _write(folders: list[Path], target: Path, threshold=None, lang: str = "en") -> Path:
-    runs = load_runs([str(f) for f in folders], lambda: None, lambda db, text: 0)
-    target.write_text(render_compare(compare_runs(runs, threshold), runs, lang=lang), encoding="utf-8")
-    return target
-
-
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict[str, Path]:
-    """Three models at the same settings (90 s, 8 threads): qwen-14b slower than the qwen-7b baseline,
-    llama faster with a few errors; GPU utilisation for two of them. And a sweep comparison: two thread
-    sweeps and one plain run."""
-    root = tmp_path_factory.mktemp("compare-browser")
-    models = [make_run_folder(root / "20260101-100000-qwen2.5-7b", "qwen2.5-7b", ttft_ms=180, tpot_ms=20,
-                              gpu_util=72, seconds=90, threads=8, seed=1),
-              make_run_folder(root / "20260101-101000-qwen2.5-14b", "qwen2.5-14b", ttft_ms=320, tpot_ms=34,
-                              gpu_util=91, seconds=90, threads=8, seed=2),
-              make_run_folder(root / "20260101-102000-llama-3.1-8b", "llama-3.1-8b", ttft_ms=150, tpot_ms=17,
-                              seconds=90, threads=8, seed=3, error_rate=0.02)]
-    sweeps = [make_run_folder(root / "sweep-qwen-7b", "qwen-7b", ttft_ms=180, tpot_ms=20, seconds=15,
-                              sweep=[1, 4, 8, 16], seed=4),
-              make_run_folder(root / "sweep-qwen-14b", "qwen-14b", ttft_ms=300, tpot_ms=32, seconds=15,
-                              sweep=[1, 4, 8, 16], seed=5),
-              make_run_folder(root / "single-llama", "llama-8b", ttft_ms=150, tpot_ms=17, seconds=30, threads=8,
-                              seed=6)]
-    return {"en": _write(models, root / "compare.html", threshold=10.0),
-            "zh": _write(models, root / "compare-zh.html", threshold=10.0, lang="zh"),
-            "sweep": _write(sweeps, root / "compare-sweep.html")}
-
-
-@pytest.fixture(scope="module")
-def pages(browser):
-    cache = PageCache(browser)
-    yield cache
-    cache.close()
+    """compare_fixtures.make_compare_reports: three models at the same settings (qwen-14b slower
+    than the qwen-7b baseline, llama faster with a few errors; GPU utilisation for two of them) in
+    English and Chinese, and a sweep comparison (two thread sweeps and one plain run)."""
+    return make_compare_reports(tmp_path_factory.mktemp("compare-browser"))
 
 
 class Page(WatchedPage):
     """The comparison report: its script publishes window.ssePerfCompare."""
-
-    def __init__(self, browser, path: Path, width: int = 1400):
-        super().__init__(browser, path, "ssePerfCompare", width)
+    ready_global = "ssePerfCompare"
 
 
 @pytest.fixture(params=["en", "zh", "sweep"])

@@ -21,7 +21,7 @@ from sse_perf_tool.report import write_report
 
 from report_fixtures import XSS_PAYLOAD, make_open_loop_run_dir, make_run_dir, make_sweep_run_dir
 
-from .browser_support import PageCache, WatchedPage, requires_chromium
+from .browser_support import WatchedPage, requires_chromium
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -36,18 +36,9 @@ def reports(tmp_path_factory) -> dict[str, Path]:
             "zh": write_report(run_dir, run_dir / "report-zh.html", lang="zh")}
 
 
-@pytest.fixture(scope="module")
-def pages(browser):
-    cache = PageCache(browser)
-    yield cache
-    cache.close()
-
-
 class Page(WatchedPage):
     """The run report: its script publishes window.ssePerfReport."""
-
-    def __init__(self, browser, path: Path, width: int = 1400):
-        super().__init__(browser, path, "ssePerfReport", width)
+    ready_global = "ssePerfReport"
 
     def x_ranges(self) -> list[list[float]]:
         return self.page.evaluate(
