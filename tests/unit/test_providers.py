@@ -81,21 +81,34 @@ def test_no_key_means_no_provider():
     assert ApiKeyProvider.from_config(None, None) is None
 
 
-def test_round_robin_is_fair_under_threads():
-    p = ApiKeyProvider(["a", "b", "c", "d"])
-    got = []
+def _draw_in_threads(draw, per_thread: int, threads: int = 8) -> tuple[list, list[BaseException]]:
+    """`draw()` called `per_thread` times in each of `threads` threads at once: (every value drawn,
+    the exceptions the threads raised)."""
+    got: list = []
+    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def take():
-        mine = [p.next() for _ in range(1000)]
+        try:
+            mine = [draw() for _ in range(per_thread)]
+        except BaseException as exc:  # recorded, asserted by the caller
+            errors.append(exc)
+            return
         with lock:
             got.extend(mine)
 
-    threads = [threading.Thread(target=take) for _ in range(8)]
-    for t in threads:
+    started = [threading.Thread(target=take) for _ in range(threads)]
+    for t in started:
         t.start()
-    for t in threads:
+    for t in started:
         t.join(10)
+    return got, errors
+
+
+def test_round_robin_is_fair_under_threads():
+    p = ApiKeyProvider(["a", "b", "c", "d"])
+    got, errors = _draw_in_threads(p.next, 1000)
+    assert not errors
     assert Counter(got) == {"a": 2000, "b": 2000, "c": 2000, "d": 2000}
 
 
@@ -218,24 +231,7 @@ def test_datasets_property_lists_name_weight_and_count(tmp_path):
 
 def test_weighted_draws_are_safe_under_threads():
     p = _provider([1, 2, 7], seed=5)
-    got: list[str] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def take():
-        try:
-            mine = [p.next().dataset for _ in range(500)]
-        except BaseException as exc:  # recorded, asserted below
-            errors.append(exc)
-            return
-        with lock:
-            got.extend(mine)
-
-    threads = [threading.Thread(target=take) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    got, errors = _draw_in_threads(lambda: p.next().dataset, 500)
     assert not errors
     counts = Counter(got)
     assert sum(counts.values()) == 8 * 500
@@ -245,19 +241,8 @@ def test_weighted_draws_are_safe_under_threads():
 def test_weighted_round_robin_stays_exact_under_threads():
     """One dataset, three queries: 8 x 300 draws hand out each query exactly 800 times."""
     p = _provider([1], seed=0, sizes=[3])
-    got: list[str] = []
-    lock = threading.Lock()
-
-    def take():
-        mine = [p.next().text for _ in range(300)]
-        with lock:
-            got.extend(mine)
-
-    threads = [threading.Thread(target=take) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    got, errors = _draw_in_threads(lambda: p.next().text, 300)
+    assert not errors
     assert Counter(got) == {"d0-q0": 800, "d0-q1": 800, "d0-q2": 800}
 
 
