@@ -1,6 +1,7 @@
 """SSETester: one streaming request -> one RequestRecord. Failures become values, never exceptions.
 
-Imports records, chunked, flavors (the whole wire: path, auth headers, framing, events), tokens and
+Imports records, body_reader (the body read as it arrives), chunked (its errors), flavors (the whole
+wire: path, auth headers, framing, events), tokens and
 config (masking); knows nothing of threads or statistics. Timings follow
 docs/metrics.md: every instant comes from one injectable monotonic clock (integer nanoseconds) and
 is read right after the bytes arrive, before any parsing.
@@ -13,8 +14,6 @@ import json
 import logging
 import os
 import socket
-import struct
-import sys
 import threading
 import time
 import uuid
@@ -28,17 +27,15 @@ from urllib3.exceptions import ReadTimeoutError
 
 from . import __version__
 from .config import has_header, mask_secret
-from .chunked import ChunkedBody, ChunkedEncodingError, IncompleteBody
+from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, root_cause, socket_of
+from .chunked import ChunkedEncodingError
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import ErrorKind, RequestRecord
 from .tokens import count_texts, estimate_tokens
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
-DRAIN_LIMIT_S = 0.2  # after the end event, how long the body's closing bytes may take before the connection is dropped
-DRAIN_READS = 16
 
 
 @dataclass(frozen=True)
@@ -134,7 +131,7 @@ class SSETester:
         response = self._response
         if response is None:
             return
-        sock = _socket_of(response)
+        sock = socket_of(response)
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -248,7 +245,7 @@ class SSETester:
         self._read_stream(record, response, answer_parts, reasoning_parts, usage)
 
     def _read_stream(self, record, response, answer_parts, reasoning_parts, usage) -> None:
-        read, complete, restore = _body_reader(response, self.settings.timeout_s)
+        read, complete, restore = body_reader(response, self.settings.timeout_s)
         try:
             self._read_events(record, response, read, complete, answer_parts, reasoning_parts, usage)
         finally:
@@ -271,7 +268,7 @@ class SSETester:
                 raise _Failure(ErrorKind.PROTOCOL, _one_line(f"malformed chunked body: {exc}")) from None
             except (Urllib3ProtocolError, OSError, http.client.HTTPException) as exc:
                 record.ended_ns = clock()
-                raise _Failure(ErrorKind.TRUNCATED, _one_line(f"stream broken before its end event: {_root_cause(exc)}")) from None
+                raise _Failure(ErrorKind.TRUNCATED, _one_line(f"stream broken before its end event: {root_cause(exc)}")) from None
             now = clock()
             if not chunk:
                 record.ended_ns = now
@@ -317,8 +314,14 @@ class SSETester:
                                        "carried a finish_reason (llama-cpp-python ends a running stream so when "
                                        "another request arrives, unless started with --interrupt_requests False)")
                     # No text at all is a proper, empty answer (ok, 0 tokens, no TTFT): counted apart.
-                    _finish_body(response, read, complete, self.flavor.end_event)
+                    self._finish(response, read, complete)
                     return
+
+    def _finish(self, response, read, complete) -> None:
+        try:
+            finish_body(response, read, complete)
+        except BodyCut as cut:
+            raise _Failure(ErrorKind.TRUNCATED, _one_line(f"body cut short after {self.flavor.end_event}: {cut}")) from None
 
     def _http_error_message(self, response) -> str:
         raw = self._read_limited(response)
@@ -393,58 +396,6 @@ def _first_of_its_kind(exc: BaseException) -> bool:
         return True
 
 
-def _finish_body(response, read, complete, end_event: str) -> None:
-    """After the end event (its timings already taken): read the body's last bytes, normally the
-    closing chunk already on its way, so the connection is kept for this thread's next request as
-    a browser or an SDK would keep it. A server that goes on sending, or holds the stream open,
-    past DRAIN_LIMIT_S costs only that connection: it is closed as before. A body that the
-    connection cuts short (closed or reset before the closing chunk) was not sent whole: the
-    request is `truncated` (llama-cpp-python cuts interrupted streams so, after their [DONE])."""
-    sock = _socket_of(response)
-    raw = response.raw
-    fp = getattr(raw, "_fp", None)
-    if sock is None or fp is None or not hasattr(fp, "isclosed"):
-        return
-    try:
-        previous = sock.gettimeout()
-        sock.settimeout(DRAIN_LIMIT_S)
-        try:
-            for _ in range(DRAIN_READS):
-                if not read(READ_SIZE):
-                    break
-        finally:
-            sock.settimeout(previous)
-    except (IncompleteBody, http.client.IncompleteRead, ConnectionError, Urllib3ProtocolError) as exc:
-        raise _Failure(ErrorKind.TRUNCATED, _one_line(
-            f"body cut short after {end_event}: {_root_cause(exc)}")) from None
-    except (OSError, http.client.HTTPException, ReadTimeoutError):
-        return  # silence past the limit, or odd bytes after the end: the connection is closed with the response
-    if complete():  # the whole body was read and nothing after it: the connection is clean
-        fp.close()  # http.client's side of the response is done (it does this itself at a body's end)
-        raw.release_conn()
-
-
-def _socket_of(response):
-    """The socket under a streaming requests response (urllib3 2.x), or None."""
-    raw = getattr(response, "raw", None)
-    connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        fp = getattr(raw, "_fp", None)
-        sock = getattr(getattr(getattr(fp, "fp", None), "raw", None), "_sock", None)
-    return sock
-
-
-def _root_cause(exc: BaseException) -> str:
-    seen = exc
-    for _ in range(5):
-        inner = seen.__context__ or (seen.args[1] if len(seen.args) > 1 and isinstance(seen.args[1], BaseException) else None)
-        if inner is None:
-            break
-        seen = inner
-    return _one_line(f"{type(seen).__name__}: {seen}" if str(seen) else type(seen).__name__)
-
-
 def _describe_connection_error(exc: requests.exceptions.ConnectionError) -> str:
     text = str(exc)
     for needle, label in (
@@ -467,81 +418,3 @@ def request_id_prefix() -> str:
     X-Request-Id is a valid UUID (llama-cpp-python refuses anything else with an empty 400), unique
     within the run and across runs (vLLM keys its requests on it)."""
     return str(uuid.uuid4())[:24]
-
-
-def _body_reader(response, timeout_s: float):
-    """(read, complete, restore): read(n) returns the body's bytes as soon as the socket has any,
-    b"" at its end, and raises TimeoutError after `timeout_s` without a byte; complete() says
-    whether the whole body was read with nothing after it; restore() puts the socket back as
-    urllib3 left it (call it once the body is done with).
-
-    A chunked body is unframed by ChunkedBody from bulk reads (many events per read when they
-    arrive together). On Linux, over plain TCP, those reads are single blocking recv() calls
-    with the timeout kept by the kernel (SO_RCVTIMEO): Python's own socket timeout costs a
-    poll() before every recv() and gives up the interpreter lock twice per event, which at
-    hundreds of streams roughly doubles the context switches. Any other body is read with
-    http.client's own read1, which has less per-call overhead than urllib3's wrapper.
-    Content-Encoding is not decoded on these paths; we ask for `identity`, so only a misbehaving
-    proxy would compress. urllib3's read1 is the fallback when the layout is not the known one."""
-    raw = response.raw
-    fp = getattr(raw, "_fp", None)
-    encoding = raw.headers.get("Content-Encoding", "").strip().lower()
-    if fp is None or not hasattr(fp, "read1") or encoding not in ("", "identity"):
-        return raw.read1, _never, _nothing
-    source = getattr(fp, "fp", None)
-    if getattr(fp, "chunked", False) and getattr(fp, "chunk_left", 0) is None and hasattr(source, "read1"):
-        direct = _direct_recv(response, source, timeout_s)
-        if direct is not None:
-            recv, early, restore = direct
-            body = ChunkedBody(recv, early)
-        else:
-            body, restore = ChunkedBody(source.read1), _nothing
-        return body.read, lambda: body.complete, restore
-    return fp.read1, fp.isclosed, _nothing
-
-
-def _never() -> bool:
-    return False
-
-
-def _nothing() -> None:
-    return None
-
-
-def _direct_recv(response, buffered, timeout_s: float):
-    """(recv, early, restore) to read a plain TCP socket with blocking recv() calls whose timeout
-    the kernel keeps, or None where that is not possible (TLS, not Linux, an unknown layout).
-    `early`: the body's bytes that came with the response head, already in http.client's buffer."""
-    sock = _socket_of(response)
-    if type(sock) is not socket.socket or not sys.platform.startswith("linux") or not timeout_s or timeout_s <= 0:
-        return None
-    previous = sock.gettimeout()
-    seconds = int(timeout_s)
-    limit = struct.pack("@ll", seconds, int((timeout_s - seconds) * 1_000_000))
-    try:
-        sock.setblocking(False)
-        early = buffered.read1(READ_SIZE)  # never blocks now: what is buffered or already arrived
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
-        sock.settimeout(None)
-    except OSError:
-        sock.settimeout(previous)
-        return None
-    receive = sock.recv
-
-    def recv(size: int) -> bytes:
-        try:
-            return receive(size)
-        except BlockingIOError:  # SO_RCVTIMEO ran out: no byte within the timeout
-            raise TimeoutError(f"no byte for {timeout_s:g} s") from None
-
-    def restore() -> None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _NO_LIMIT)
-            sock.settimeout(previous)
-        except OSError:  # closed meanwhile (an abort, a reset): nothing left to put back
-            return
-
-    return recv, early, restore
-
-
-_NO_LIMIT = struct.pack("@ll", 0, 0)

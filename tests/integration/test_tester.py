@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from sse_builders import OA_DONE, OA_FINISH, dify, dify_end, oa_delta, oa_usage, sse
+from sse_perf_tool.body_reader import socket_of
 from sse_perf_tool.flavors import get_flavor
 from sse_perf_tool.flavors.base import Query
 from sse_perf_tool.records import ErrorKind
@@ -460,7 +461,7 @@ def test_a_chunked_stream_is_read_with_blocking_recv_and_the_socket_is_put_back_
     real_read_events = tester._read_events
 
     def spy(record, response, read, complete, *rest):
-        sock = tester_module._socket_of(response)
+        sock = socket_of(response)
         seen.append((sock, sock.gettimeout(), _kernel_timeout(sock)))
         real_read_events(record, response, read, complete, *rest)
 
