@@ -53,6 +53,7 @@ class RunConfig:
     html_report: Optional[str] = None
     model_name: Optional[str] = None
     tokenizer: str = "cl100k_base"
+    think_tags: str = "auto"  # auto: a leading <think>…</think> in the answer is reasoning; off; or another tag name
     lang: str = "en"
     quiet: bool = False
     demo: bool = False
@@ -170,6 +171,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     problem = check_tokenizer_spec(cfg.tokenizer)
     if problem:
         raise ConfigError(problem)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_:-]*", cfg.think_tags or ""):
+        raise ConfigError(f"--think-tags must be auto, off, or a tag name such as think (got {cfg.think_tags!r})")
     if cfg.demo_mock and not cfg.demo:
         raise ConfigError("--demo-mock sets the embedded server of --demo: give --demo too")
     if not cfg.request_id and has_header(cfg.headers, "X-Request-Id"):
@@ -262,6 +265,11 @@ def has_header(headers: tuple, name: str) -> bool:
     """Whether ((name, value), ...) has a header of this name (any case)."""
     wanted = name.lower()
     return any(key.lower() == wanted for key, _ in headers)
+
+
+def think_tag(think_tags: str) -> str:
+    """The tag whose leading block in the answer is reasoning ("think" for auto), "" for off."""
+    return {"auto": "think", "off": ""}.get(think_tags, think_tags)
 
 
 def check_tokenizer_spec(spec: str) -> Optional[str]:

@@ -139,6 +139,10 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
     )
     if summary.get("errors"):
         lines.append(f"{t['errors']}: " + ", ".join(f"{k}={v}" for k, v in summary["errors"].items()))
+    if summary.get("errors_by_status"):
+        lines.append(f"{t['by_status']}: " + ", ".join(f"{k}={v}" for k, v in summary["errors_by_status"].items()))
+    if req.get("paused"):
+        lines.append(f"{t['paused']}: {req['paused']}")
     if req.get("empty"):
         lines.append(f"{t['empty']}: {req['empty']}")
     if summary.get("finish_reasons"):
@@ -148,7 +152,8 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
         lines.append(f"!! {t['note']}: {note}")
     cols = ("count", "mean", "min", "p50", "p90", "p95", "p99", "max")
     open_loop = (run.get("load") or {}).get("model") == "open"
-    shown = [m for m in DISTRIBUTIONS if (open_loop or not m.open_loop) and m.field in summary]
+    shown = [m for m in DISTRIBUTIONS if (open_loop or not m.open_loop) and m.field in summary
+             and (not m.optional or (summary[m.field] or {}).get("count"))]
     for unit in dict.fromkeys(["ms"] + [m.unit for m in shown]):  # one block per unit, ms first
         label = f"{t['metric']} ({unit})"
         lines.append(label + " " * max(0, 14 - _cell_width(label)) + "".join(f"{c:>9}" for c in cols))
@@ -184,6 +189,7 @@ def load_lines(summary: dict, lang: str = "en") -> list[str]:
     if req.get("not_sent"):
         lines.append("!! " + t["not_sent"].format(n=req["not_sent"], threads=load.get("threads")))
     lines += _sweep_lines(summary, t)
+    lines += _server_lines(summary, t)
     goodput = summary.get("goodput") or {}
     if summary.get("slo") is not None and goodput:
         bounds = goodput.get("bounds") or {}
@@ -198,6 +204,22 @@ def load_lines(summary: dict, lang: str = "en") -> list[str]:
     lines += _client_lines(summary.get("client"), t, load.get("threads"))
     if run.get("stopped_early"):
         lines.append(f"!! {t['stopped']}: {run['stopped_early']}")
+    return lines
+
+
+def _server_lines(summary: dict, t: dict) -> list[str]:
+    """The server's own timings beside the client's (Dify's usage), and the run's cost."""
+    lines, lang = [], t.get("lang", "en")
+    for m in (m for m in DISTRIBUTIONS if m.client):
+        server, client = summary.get(m.field) or {}, summary.get(metrics.metric(m.client).field) or {}
+        if server.get("count") and server.get("p50") is not None and client.get("p50") is not None:
+            lines.append(t["server_vs_client"].format(
+                server=m.label[lang], s=fmt_ms(server["p50"]), client=metrics.metric(m.client).short["en"],
+                c=fmt_ms(client["p50"]), d=fmt_ms(client["p50"] - server["p50"])))
+    cost = summary.get("cost")
+    if cost:
+        lines.append(f"{t['cost']}: {cost['total_price']:.6g} {cost['currency']} "
+                     f"({t['priced'].format(n=cost['priced_requests'])})")
     return lines
 
 

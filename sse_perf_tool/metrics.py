@@ -50,6 +50,8 @@ class Metric:
     card: tuple = ()  # the report's headline cards
     chart: bool = False  # a per-second chart in the report (the `series` stats)
     slowest: bool = False  # the report lists the ten requests with its highest values
+    optional: bool = False  # shown in tables only when measured (the server's own figures)
+    client: str = ""  # the client-side metric it is the server's account of (the report shows both)
 
     @property
     def field(self) -> str:
@@ -113,6 +115,25 @@ DISTRIBUTIONS: tuple[Metric, ...] = (
                    "stream at; undefined when E2E = TTFT (the answer came in one event). Higher is better.",
                    "单个请求的输出 token 数 / (E2E − TTFT)（秒）：一个用户看到回答流出的速度；E2E = TTFT（回答只有一个事件）时无定义。越高越好。"),
            goodput=True, null_meets_bound=True, compare=("p50",), histogram=True),
+    Metric("server_ttft", "ms", LOWER, _labels("Server TTFT", "服务端首 token 时延"), _labels("SRV TTFT", "服务端首字"),
+           _labels("The server's own time to first token (Dify's usage.time_to_first_token, from the start of "
+                   "its pipeline). TTFT minus this is the time before the server's clock started: the "
+                   "network and Dify's queueing.",
+                   "服务端自己测得的首 token 时延（Dify 的 usage.time_to_first_token，从其流水线开始计）。TTFT 减去它即服务端"
+                   "计时开始之前的时间：网络与 Dify 的排队。"),
+           optional=True, client="ttft"),
+    Metric("server_latency", "ms", LOWER, _labels("Server latency", "服务端时延"), _labels("SRV LAT", "服务端时延"),
+           _labels("The server's own time for the model's answer (Dify's usage.latency).",
+                   "服务端自己测得的模型回答时间（Dify 的 usage.latency）。"),
+           optional=True, client="e2e"),
+    Metric("server_generate", "ms", LOWER, _labels("Server generate", "服务端生成时间"), _labels("SRV GEN", "服务端生成"),
+           _labels("The server's own generation time after the first token (Dify's usage.time_to_generate).",
+                   "服务端自己测得的首 token 之后的生成时间（Dify 的 usage.time_to_generate）。"),
+           optional=True),
+    Metric("server_elapsed", "ms", LOWER, _labels("Server elapsed", "服务端运行时间"), _labels("SRV RUN", "服务端运行"),
+           _labels("A Dify workflow or chatflow run's own elapsed time (workflow_finished.data.elapsed_time).",
+                   "Dify 工作流或对话流自己测得的运行时间（workflow_finished.data.elapsed_time）。"),
+           optional=True, client="e2e"),
     Metric("queue", "ms", LOWER, _labels("Queue", "排队"), _labels("QUEUE", "排队"),
            _labels("Open loop only: scheduled arrival → request sent, the time an arrival waited because every "
                    "thread was busy.",

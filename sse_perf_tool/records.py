@@ -21,6 +21,8 @@ class ErrorKind(str, Enum):
     TRUNCATED = "truncated"
     PROTOCOL = "protocol"
     CANCELLED = "cancelled"
+    RATE_LIMITED = "rate_limited"  # HTTP 429, or an in-stream error with status 429 (Dify's concurrency limit, a quota)
+    PAUSED = "paused"  # not a failure: a Dify workflow paused for human input and closed the stream on purpose
     INTERNAL = "internal"  # a bug in sse-perf itself while handling the request (never the server's fault)
 
 
@@ -66,6 +68,13 @@ class RequestRecord:
     level: Optional[float] = None  # the sweep level (threads or rate) it belongs to
     warmup: bool = False  # sent during warm-up: recorded, excluded from every statistic
     finish_reason: Optional[str] = None  # the server's finish_reason (OpenAI flavours), None when none came
+    # the server's own account of the request (Dify's usage and workflow_finished), None where it gives none
+    server_latency_ms: Optional[float] = None
+    server_ttft_ms: Optional[float] = None
+    server_generate_ms: Optional[float] = None
+    server_elapsed_ms: Optional[float] = None
+    server_total_price: Optional[float] = None
+    server_currency: Optional[str] = None
     # (answer, reasoning) text still to be counted by the server's tokenizer (--tokenizer server); not written
     pending_text: Optional[tuple] = None
 
@@ -172,6 +181,12 @@ class RequestRecord:
             "level": self.level,
             "warmup": self.warmup,
             "request_tps": _round(self.request_tps),
+            "server_latency_ms": _round(self.server_latency_ms),
+            "server_ttft_ms": _round(self.server_ttft_ms),
+            "server_generate_ms": _round(self.server_generate_ms),
+            "server_elapsed_ms": _round(self.server_elapsed_ms),
+            "server_total_price": self.server_total_price,
+            "server_currency": self.server_currency,
         }
 
 
@@ -180,4 +195,6 @@ def _round(value: Optional[float]) -> Optional[float]:
     return None if value is None else round(value, 3)
 
 
+SERVER_FIELDS = ("server_latency_ms", "server_ttft_ms", "server_generate_ms", "server_elapsed_ms",
+                 "server_total_price", "server_currency")  # what a flavour may report of the server's own account
 RECORD_FIELDS = tuple(RequestRecord(0, 0, "", None, 0.0, 0).to_dict().keys())

@@ -92,6 +92,8 @@ def _percentile_rows(summary: dict, lang: str) -> list[dict]:
     for m in metrics.DISTRIBUTIONS:
         if (m.open_loop and not open_loop) or (m.field not in summary and m.unit != "ms"):
             continue  # a metric newer than the run folder's summary is left out, not shown empty
+        if m.optional and not _dist(summary, m.field).get("count"):
+            continue  # the server's own figures: only where the server gave them
         dist = _dist(summary, m.field)
         label = _label(m, lang) + ("" if m.unit == "ms" else f" ({metrics.UNIT_WORDS[m.unit][lang]})")
         rows.append({"label": label, "key": m.field, "count": dist.get("count"),
@@ -137,6 +139,23 @@ def _dataset_rows(digest: RecordDigest, t: dict, summary: dict) -> list[dict]:
             "success_pct": 100.0 * ds.ok / finished if finished else None, "stats": _dataset_stats(dists),
             "tokens_mean": ds.tokens / ds.requests if ds.requests else None,
         })
+    return rows
+
+
+def _server_rows(summary: dict, lang: str) -> list[dict]:
+    """The server's own timings beside the client's (Dify's usage): p50 and p95 of each, and the
+    client's minus the server's (the time outside the server's clock: network, queueing)."""
+    rows = []
+    for m in metrics.DISTRIBUTIONS:
+        server = _dist(summary, m.field)
+        if not m.client or not server.get("count"):
+            continue
+        client_metric = metrics.metric(m.client)
+        client = _dist(summary, client_metric.field)
+        diff = {stat: client[stat] - server[stat] if _finite(client.get(stat)) is not None
+                and _finite(server.get(stat)) is not None else None for stat in ("p50", "p95")}
+        rows.append({"label": m.label[lang], "client_label": client_metric.short["en"], "server": server,
+                     "client": client, "diff": diff})
     return rows
 
 
@@ -297,6 +316,10 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
         model_name=run.get("model_name"), model=config.get("model"),
         groups=groups, has_timeseries=bool(ts_data["x"]), histograms=hist_cards,
         percentile_rows=_percentile_rows(summary, lang), errors=_error_rows(digest, summary, t),
+        server_rows=_server_rows(summary, lang), paused=(req.get("paused") or digest.paused),
+        errors_by_status=[(str(k), v) for k, v in (summary.get("errors_by_status") or {}).items() if _finite(v)]
+        if isinstance(summary.get("errors_by_status"), dict) else [],
+        cost=summary.get("cost") if isinstance(summary.get("cost"), dict) else None,
         datasets=datasets, datasets_tps=any(d.get("tps") is not None for d in datasets),
         dataset_heads=[f"{m.short['en']} {stat}" for m, stat in DATASET_COLUMNS],
         load=load, slowest=_slowest_tables(digest, t, lang), row_heads=_row_heads(lang),

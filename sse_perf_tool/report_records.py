@@ -280,6 +280,7 @@ class RecordDigest:
         self.any_dataset = False
         self.token_sources: Counter = Counter()
         self.warmup = 0  # warm-up records seen (and skipped)
+        self.paused = 0  # Dify workflows paused for human input (neither ok nor failed)
 
     def record(self, record: dict) -> None:  # as the aggregator's sink
         self.add(record)
@@ -352,6 +353,9 @@ class RecordDigest:
         if source:
             self.token_sources[str(source)] += 1
 
+        if not ok and record.get("error_kind") == "paused":  # waiting for a human on purpose: not an error
+            self.paused += 1
+            return
         if not ok:
             dataset.failed += 1
             kind = str(record.get("error_kind") or "unknown")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .config import RunConfig, mask_url
+from .config import RunConfig, mask_url, think_tag
 from .console import say
 from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from .flavors import get_flavor
@@ -50,6 +50,7 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
         ),
         request_id_prefix=request_id_prefix() if cfg.request_id else "",
         extra_body=tuple((cfg.extra_body or {}).items()),
+        think_tag=think_tag(cfg.think_tags),
     )
     server_tokenizer = _server_tokenizer(cfg, keys, out, err) if cfg.tokenizer == "server" else None
     if cfg.processes > 1:

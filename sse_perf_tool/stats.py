@@ -34,8 +34,10 @@ class _Tally:
 
     def __init__(self, metrics: tuple):
         self.values = {name: Values() for name in metrics}
-        self.total = self.ok = self.tokens_ok = self.good = self.empty = 0
+        self.total = self.ok = self.tokens_ok = self.good = self.empty = self.paused = 0
         self.errors: dict[str, int] = {}
+        self.by_status: dict[str, int] = {}  # failed requests by their non-2xx HTTP status
+        self.price, self.priced, self.currencies = 0.0, 0, set()  # the server's own prices (Dify)
         self.finish_reasons: dict[str, int] = {}  # over every request ("none": no finish_reason came)
         self.token_sources: dict[str, int] = {}  # over successful requests
 
@@ -43,9 +45,20 @@ class _Tally:
         self.total += 1
         reason = rec.get("finish_reason") or "none"
         self.finish_reasons[reason] = self.finish_reasons.get(reason, 0) + 1
+        price = rec.get("server_total_price")
+        if price is not None:
+            self.price += price
+            self.priced += 1
+            self.currencies.add(rec.get("server_currency") or "?")
         if not rec.get("ok"):
             kind = rec.get("error_kind") or "unknown"
+            if kind == "paused":  # waiting for a human on purpose: neither ok nor failed
+                self.paused += 1
+                return
             self.errors[kind] = self.errors.get(kind, 0) + 1
+            status = rec.get("http_status")
+            if status is not None and not 200 <= status < 300:
+                self.by_status[str(status)] = self.by_status.get(str(status), 0) + 1
             return
         self.ok += 1
         if rec.get("chunks") == 0:
@@ -63,13 +76,22 @@ class _Tally:
                 values.append(value)
 
     def requests(self) -> dict:
+        ran = self.total - self.paused  # the requests that ran to an end: ok or failed
         return {
             "total": self.total,
             "ok": self.ok,
-            "failed": self.total - self.ok,
-            "success_rate_pct": (100.0 * self.ok / self.total) if self.total else None,
+            "failed": ran - self.ok,
+            "success_rate_pct": (100.0 * self.ok / ran) if ran else None,
             "empty": self.empty,
+            "paused": self.paused,
         }
+
+    def cost(self) -> Optional[dict]:
+        """The server's own prices summed (Dify's usage.total_price), when it gave any."""
+        if not self.priced:
+            return None
+        currency = next(iter(self.currencies)) if len(self.currencies) == 1 else "mixed"
+        return {"total_price": self.price, "currency": currency, "priced_requests": self.priced}
 
 
 def _by_count(counts: dict) -> dict:
@@ -119,6 +141,7 @@ class Figures:
         summary = {
             "requests": dict(run.requests(), warmup=self.warmup),
             "errors": dict(sorted(run.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "errors_by_status": _by_count(run.by_status),
             "throughput": {
                 "requests_per_s": rate(run.ok),
                 "output_tokens_total": run.tokens_ok,
@@ -128,6 +151,8 @@ class Figures:
         if set(run.finish_reasons) != {"none"} and run.finish_reasons:  # only flavours that report them
             summary["finish_reasons"] = _by_count(run.finish_reasons)
         summary["tokens"] = {"sources": _by_count(run.token_sources)}
+        if run.cost() is not None:
+            summary["cost"] = run.cost()
         for name in DIST_FIELDS:
             summary[name] = run.values[name].distribution()
         summary["goodput"] = {

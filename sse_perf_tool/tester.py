@@ -30,7 +30,8 @@ from .config import has_header, mask_secret
 from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, root_cause, socket_of
 from .chunked import ChunkedEncodingError
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
-from .records import ErrorKind, RequestRecord
+from .records import SERVER_FIELDS, ErrorKind, RequestRecord
+from .think import ThinkSplitter
 from .tokens import count_texts, estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class TesterSettings:
     # An X-Request-Id among `headers` (--header) is sent as given instead.
     request_id_prefix: str = ""
     extra_body: tuple = ()  # ((key, value), ...) merged into every request body (--extra-body)
+    think_tag: str = "think"  # a leading <think_tag>…</think_tag> in the answer is reasoning; "" = off (--think-tags)
 
 
 class _Failure(Exception):
@@ -236,7 +238,8 @@ class SSETester:
             raise _Failure(ErrorKind.CANCELLED, "cancelled")
         record.http_status = response.status_code
         if not 200 <= response.status_code < 300:
-            raise _Failure(ErrorKind.HTTP_STATUS, self._http_error_message(response))
+            kind = ErrorKind.RATE_LIMITED if response.status_code == 429 else ErrorKind.HTTP_STATUS
+            raise _Failure(kind, self._http_error_message(response))
         content_type = response.headers.get("Content-Type", "").lower()
         if content_type.startswith("application/json"):
             snippet = self._read_limited(response)
@@ -257,6 +260,8 @@ class SSETester:
         parse = self.flavor.parse_event
         times = record.token_times_ns
         timeout = self.settings.timeout_s
+        soft_end = False  # the work is done (a chatflow's workflow_finished); the usage may follow
+        think = ThinkSplitter(self.settings.think_tag) if self.settings.think_tag else None
         while True:
             try:
                 chunk = read(READ_SIZE)
@@ -273,6 +278,9 @@ class SSETester:
             if not chunk:
                 record.ended_ns = now
                 pending = decoder.finish()
+                if soft_end and not pending:  # closed after a soft end: a proper end (Dify issue #32856)
+                    self._flush_think(think, record, answer_parts, reasoning_parts)
+                    return
                 detail = " (an incomplete event was pending)" if pending else ""
                 raise _Failure(ErrorKind.TRUNCATED, f"stream closed before its end event{detail}")
             if record.first_byte_ns is None:
@@ -283,12 +291,16 @@ class SSETester:
                 except ProtocolError as exc:
                     record.ended_ns = now
                     raise _Failure(ErrorKind.PROTOCOL, _one_line(str(exc))) from None
-                if info.answer:
-                    answer_parts.append(info.answer)
+                answer, reasoning = info.answer, info.reasoning
+                if answer and think is not None:  # a leading <think>…</think> in the answer is reasoning
+                    thought, answer = think.feed(answer)
+                    reasoning += thought
+                if answer:
+                    answer_parts.append(answer)
                     if record.first_answer_ns is None:
                         record.first_answer_ns = now
-                if info.reasoning:
-                    reasoning_parts.append(info.reasoning)
+                if reasoning:
+                    reasoning_parts.append(reasoning)
                 if info.answer or info.reasoning:
                     times.append(now)
                     self.events_received += 1
@@ -304,9 +316,20 @@ class SSETester:
                     usage["prompt_tokens"] = info.prompt_tokens
                 if info.reasoning_tokens is not None:
                     usage["reasoning_tokens"] = info.reasoning_tokens
+                if info.server:
+                    for name, value in info.server.items():
+                        if name in SERVER_FIELDS:
+                            setattr(record, name, value)
                 if info.error is not None:
                     record.ended_ns = now
-                    raise _Failure(ErrorKind.STREAM_ERROR, _one_line(info.error or "error event in the stream"))
+                    kind = ErrorKind.RATE_LIMITED if info.error_status == 429 else ErrorKind.STREAM_ERROR
+                    raise _Failure(kind, _one_line(info.error or "error event in the stream"))
+                if info.paused:
+                    record.ended_ns = now
+                    raise _Failure(ErrorKind.PAUSED, "workflow paused for human input: the server closed the "
+                                   "stream on purpose")
+                if info.soft_end:
+                    soft_end = True
                 if info.terminal:
                     record.ended_ns = now
                     if self.flavor.needs_finish_reason and record.finish_reason is None:
@@ -314,8 +337,22 @@ class SSETester:
                                        "carried a finish_reason (llama-cpp-python ends a running stream so when "
                                        "another request arrives, unless started with --interrupt_requests False)")
                     # No text at all is a proper, empty answer (ok, 0 tokens, no TTFT): counted apart.
+                    self._flush_think(think, record, answer_parts, reasoning_parts)
                     self._finish(response, read, complete)
                     return
+
+    @staticmethod
+    def _flush_think(think, record, answer_parts, reasoning_parts) -> None:
+        """At the end: text the splitter still held (a lone '<th', an unclosed block's tail)."""
+        if think is None:
+            return
+        reasoning, answer = think.finish()
+        if reasoning:
+            reasoning_parts.append(reasoning)
+        if answer:
+            answer_parts.append(answer)
+            if record.first_answer_ns is None:  # it arrived with the last text event
+                record.first_answer_ns = record.last_token_ns
 
     def _finish(self, response, read, complete) -> None:
         try:
@@ -349,6 +386,8 @@ class SSETester:
         With --tokenizer server the texts wait on the record for the counting stage."""
         record.output_chars = len(answer)
         record.prompt_tokens = usage.get("prompt_tokens")
+        if usage.get("completion_tokens") == 0 and (answer or reasoning):
+            usage = {k: v for k, v in usage.items() if k != "completion_tokens"}  # 0 tokens for text: no count
         if "completion_tokens" in usage:
             record.output_tokens = usage["completion_tokens"]
             record.token_source = "usage"

@@ -99,6 +99,11 @@ def build_run_parser() -> argparse.ArgumentParser:
                    "(tiktoken, OpenAI's tokenizers), server (the target's own /tokenize or /extras/tokenize "
                    "endpoint: vLLM, SGLang, llama.cpp, llama-cpp-python), or hf:PATH (a local tokenizer.json, "
                    "offline) (default: cl100k_base)")
+    w.add_argument("--think-tags", default="auto", metavar="auto|off|TAG",
+                   help="reasoning streamed inside the answer as a leading <think>...</think> block (DeepSeek-R1, "
+                   "QwQ, Qwen3 without a reasoning parser; Dify's default): auto treats it as reasoning (it counts "
+                   "for TTFT, not TTFO or output_chars), off keeps it as answer text, TAG uses <TAG>...</TAG> "
+                   "(default: auto)")
     w.add_argument("--extra-body", metavar="JSON|@FILE",
                    help="JSON object merged into every request body (its keys win), e.g. "
                    "'{\"ignore_eos\": true, \"min_tokens\": 128}' or @extra.json")
@@ -198,6 +203,7 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         html_report=args.html_report,
         model_name=args.model_name,
         tokenizer=args.tokenizer,
+        think_tags=args.think_tags,
         lang=args.lang,
         quiet=args.quiet,
         demo=args.demo,

@@ -44,8 +44,14 @@ class EventInfo:
     replace: Dify `message_replace`: the answer so far is replaced by this text (not token-bearing).
     usage fields: server-reported counts when the event carries usage (else None).
     terminal: the flavour's proper end event (`message_end`, `workflow_finished`, `[DONE]`).
-    error: in-stream error message (the request fails as `stream_error`).
+    soft_end: the work is done but the stream may still bring more (a chatflow's `workflow_finished`
+        before its `message_replace` / `message_end`): reading goes on, and a close is a proper end.
+    paused: the run paused on purpose and the stream closes (Dify `workflow_paused`): outcome `paused`.
+    error: in-stream error message (the request fails as `stream_error`); error_status: its status
+        where the event gives one (429 makes it `rate_limited`).
     finish_reason: why the server stopped generating (`stop`, `length`, ...), where the event says.
+    server: the server's own timings and price (`server_latency_ms`, `server_ttft_ms`,
+        `server_generate_ms`, `server_elapsed_ms`, `server_total_price`, `server_currency`).
     """
 
     answer: str = ""
@@ -55,8 +61,12 @@ class EventInfo:
     prompt_tokens: Optional[int] = None
     reasoning_tokens: Optional[int] = None
     terminal: bool = False
+    soft_end: bool = False
+    paused: bool = False
     error: Optional[str] = None
+    error_status: Optional[int] = None
     finish_reason: Optional[str] = None
+    server: Optional[dict] = None
 
 
 IGNORE = EventInfo()

@@ -48,12 +48,56 @@ def _sub_object(obj: dict, key: str) -> dict:
     return value
 
 
+def _seconds_ms(value: Any) -> Optional[float]:
+    """Dify's seconds (a float, sometimes a decimal string) as ms; None when absent or not a number."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds * 1000.0 if seconds == seconds and seconds >= 0 else None
+
+
+def _price(value: Any) -> Optional[float]:
+    """A Dify price: a decimal string ("0.0013030") or a number; None when absent."""
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        return None
+    return price if price == price and price >= 0 else None
+
+
+def _server_figures(usage: dict) -> Optional[dict]:
+    """Dify's own timings and price from an `LLMUsage`: `latency`, `time_to_first_token`,
+    `time_to_generate` (seconds, measured from the start of Dify's pipeline), `total_price` and
+    `currency`. None when it has none of them."""
+    figures = {"server_latency_ms": _seconds_ms(usage.get("latency")),
+               "server_ttft_ms": _seconds_ms(usage.get("time_to_first_token")),
+               "server_generate_ms": _seconds_ms(usage.get("time_to_generate")),
+               "server_total_price": _price(usage.get("total_price"))}
+    currency = usage.get("currency")
+    if isinstance(currency, str) and currency and figures["server_total_price"] is not None:
+        figures["server_currency"] = currency
+    figures = {key: value for key, value in figures.items() if value is not None}
+    return figures or None
+
+
+def _is_zero_usage(usage: dict) -> bool:
+    """Every count 0: Dify's "no usage known" (annotation and moderation replies, model plugins
+    that report none), not a count of 0 tokens."""
+    counts = [usage.get(key) for key in ("prompt_tokens", "completion_tokens", "total_tokens")]
+    return any(c is not None for c in counts) and all(int_or_none(c) in (0, None) for c in counts)
+
+
 def _usage_info(usage: dict, terminal: bool) -> EventInfo:
     """EventInfo from a Dify `LLMUsage` object (`message_end.metadata.usage`).
 
     Reasoning tokens: read `reasoning_tokens` or `completion_tokens_details.reasoning_tokens`
-    when a Dify version / model provider passes them through; usually absent.
+    when a Dify version / model provider passes them through; usually absent. An all-zero usage
+    carries no count (the tester then counts the text).
     """
+    server = _server_figures(usage)
+    if _is_zero_usage(usage):
+        return EventInfo(terminal=terminal, server=server)
     reasoning = int_or_none(usage.get("reasoning_tokens"))
     details = usage.get("completion_tokens_details")
     if reasoning is None and isinstance(details, dict):
@@ -63,6 +107,7 @@ def _usage_info(usage: dict, terminal: bool) -> EventInfo:
         prompt_tokens=int_or_none(usage.get("prompt_tokens")),
         reasoning_tokens=reasoning,
         terminal=terminal,
+        server=server,
     )
 
 
@@ -82,6 +127,10 @@ class _DifyBase(Flavor):
 
     message_end_is_terminal = True
     reads_text_chunk = False
+    # A chatflow (advanced-chat) sends workflow_finished, then [message_replace], then message_end
+    # with the usage; some releases end without message_end (Dify issue #32856). On the chat
+    # endpoint, workflow_finished is a soft end: read on for the usage, and a close is an end.
+    workflow_finished_is_terminal = True
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         raise NotImplementedError
@@ -129,9 +178,15 @@ class _DifyBase(Flavor):
                 return EventInfo(error=f"workflow {status}: {detail}" if detail else f"workflow {status}")
             # `data.total_tokens` is prompt + completion over every LLM node of the run, not
             # output tokens: it is deliberately not reported (the answer text is counted).
-            return EventInfo(terminal=True)
+            elapsed = _seconds_ms(data.get("elapsed_time"))
+            server = {"server_elapsed_ms": elapsed} if elapsed is not None else None
+            if self.workflow_finished_is_terminal:
+                return EventInfo(terminal=True, server=server)
+            return EventInfo(soft_end=True, server=server)
+        if kind == "workflow_paused":
+            return EventInfo(paused=True)
         if kind == "error":
-            return EventInfo(error=_error_text(obj))
+            return EventInfo(error=_error_text(obj), error_status=int_or_none(obj.get("status")))
         return IGNORE
 
     def parse_error_body(self, body: bytes) -> Optional[str]:
@@ -158,11 +213,13 @@ def _with_query_input(inputs: dict, text: str) -> dict:
 
 
 class DifyChat(_DifyBase):
-    """Chat, agent and chatflow apps: `POST /chat-messages`, ends at `message_end`."""
+    """Chat, agent and chatflow apps: `POST /chat-messages`, ends at `message_end` (a chatflow's
+    `workflow_finished` before it is a soft end: the usage still comes in `message_end`)."""
 
     name = "dify-chat"
     path = "/chat-messages"
     end_event = "message_end"
+    workflow_finished_is_terminal = False
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         return {

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "lang": "en",
+        "by_status": "failed by HTTP status", "paused": "paused for human input (not failures)",
+        "cost": "server-reported cost", "priced": "over {n} priced requests",
+        "server_vs_client": "{server} p50 {s} ms vs the client's {client} p50 {c} ms: {d} ms outside the server's clock (network, queueing)",
     "h_time": "time", "h_threads": "threads", "h_ok": "ok", "h_fail": "fail", "h_succ": "succ%",  # the live table's columns
         "title": "Summary", "requests": "requests", "ok": "ok", "failed": "failed", "success": "success rate",
         "duration": "duration", "rps": "requests/s", "tps": "output tokens/s", "tokens": "output tokens",
@@ -45,6 +49,14 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "server_title": "The server's own timings (Dify's usage)",
+    "server_client": "client",
+    "server_diff": "client − server",
+    "server_note": "What the server measured of each request beside what sse-perf measured: the difference is the time outside the server's clock (the network, and the queue before its pipeline starts).",
+    "paused_note": "{n} requests paused for human input (a Dify workflow's human-input node): they closed on purpose and count as neither ok nor failed.",
+    "errors_by_status": "Failed by HTTP status",
+    "cost": "Server-reported cost",
+    "cost_priced": "{n} priced requests",
     "lang": "en",  # views that take only the table read the language from it
     "slowest_of": "Ten highest {metric}",
     # page and navigation

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "lang": "zh",
+        "by_status": "按 HTTP 状态的失败", "paused": "等待人工输入而暂停（不计为失败）",
+        "cost": "服务端报告的费用", "priced": "共 {n} 个有价格的请求",
+        "server_vs_client": "{server} p50 {s} ms，客户端 {client} p50 {c} ms：服务端计时之外 {d} ms（网络、排队）",
     "h_time": "时间", "h_threads": "线程", "h_ok": "成功", "h_fail": "失败", "h_succ": "成功率",  # the live table's columns
         "title": "汇总", "requests": "请求数", "ok": "成功", "failed": "失败", "success": "成功率",
         "duration": "时长", "rps": "请求/秒", "tps": "输出 tokens/秒", "tokens": "输出 tokens",
@@ -39,6 +43,14 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "server_title": "服务端自测时间（Dify 的 usage）",
+    "server_client": "客户端",
+    "server_diff": "客户端 − 服务端",
+    "server_note": "服务端对每个请求的测量与 sse-perf 的测量并列：差值是服务端计时之外的时间（网络，以及其流水线开始之前的排队）。",
+    "paused_note": "{n} 个请求因等待人工输入而暂停（Dify 工作流的人工输入节点）：它们按设计关闭，既不算成功也不算失败。",
+    "errors_by_status": "按 HTTP 状态的失败",
+    "cost": "服务端报告的费用",
+    "cost_priced": "{n} 个有价格的请求",
     "lang": "zh",
     "slowest_of": "{metric}最高的十个",
     "title": "sse-perf 压测报告",

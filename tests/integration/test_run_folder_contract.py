@@ -16,12 +16,15 @@ from sse_perf_tool import cli
 
 # records.jsonl, in this order (requests.csv: the same without itl_ms). The first 22 are
 # CONTRACT.md's table; then its load-model additions, the sweep's level and warm-up flag
-# (docs/run-folder.md), finish_reason (issue 13) and request_tps (issue 14).
+# (docs/run-folder.md), finish_reason (issue 13), request_tps (issue 14) and the server's own
+# account of the request (issue 15, Dify's usage).
 RECORD_FIELDS = (
     "request_id", "thread_id", "query", "dataset", "started_at", "ok", "error_kind", "error", "http_status",
     "ttfb_ms", "ttft_ms", "ttfo_ms", "e2e_ms", "total_ms", "itl_ms", "tpot_ms", "chunks", "output_tokens",
     "token_source", "output_chars", "reasoning_tokens", "prompt_tokens", "finish_reason", "scheduled_at",
     "queue_ms", "ttft_from_scheduled_ms", "e2e_from_scheduled_ms", "level", "warmup", "request_tps",
+    "server_latency_ms", "server_ttft_ms", "server_generate_ms", "server_elapsed_ms", "server_total_price",
+    "server_currency",
 )
 TIMESERIES_FIXED = (
     "second", "active_threads", "requests_started", "requests_ok", "requests_failed", "output_tokens",
@@ -31,12 +34,13 @@ TIMESERIES_FIXED = (
 SELF_CHECK_COLUMNS = ("client.lag_p50_ms", "client.lag_p99_ms", "client.cpu_pct", "client.load_avg",
                       "client.machine_cpu_pct")
 DIST_KEYS = ["count", "mean", "min", "p50", "p90", "p95", "p99", "max"]
-DISTRIBUTIONS = ("ttfb_ms", "ttft_ms", "ttfo_ms", "tpot_ms", "itl_ms", "e2e_ms", "request_tps", "queue_ms",
+DISTRIBUTIONS = ("ttfb_ms", "ttft_ms", "ttfo_ms", "tpot_ms", "itl_ms", "e2e_ms", "request_tps", "server_ttft_ms",
+                 "server_latency_ms", "server_generate_ms", "server_elapsed_ms", "queue_ms",
                  "ttft_from_scheduled_ms", "e2e_from_scheduled_ms")
 SUMMARY_SECTIONS = {
     "run": {"started_at", "ended_at", "duration_s", "api", "base_url", "threads", "ramp_up_s", "model_name",
             "interrupted", "config", "load", "stopped_early", "request_id_prefix", "tool_version"},
-    "requests": {"total", "ok", "failed", "success_rate_pct", "empty", "warmup"},
+    "requests": {"total", "ok", "failed", "success_rate_pct", "empty", "warmup", "paused"},
     "throughput": {"requests_per_s", "output_tokens_total", "output_tokens_per_s"},
     "goodput": {"requests_per_s", "pct", "bounds"},
     "client": {"lag_ms_p50", "lag_ms_p99", "cpu_pct_mean", "cpu_pct_max", "cores_usable", "saturated_from_s"},
@@ -90,7 +94,7 @@ def test_summary_json_has_the_contracts_sections_and_distributions(run_dir):
     for name in DISTRIBUTIONS:
         assert list(summary[name]) == DIST_KEYS, name
     assert summary["ttft_ms"]["count"] == 6 and summary["queue_ms"]["max"] == 0.0
-    assert set(summary["errors"]) == set() and summary["tokens"]["sources"] == {"usage": 6}
+    assert summary["errors"] == {} and summary["errors_by_status"] == {} and summary["tokens"]["sources"] == {"usage": 6}
     assert [v["metric"] for v in summary["slo"]] == ["ttft_p95", "request_tps_p50"]
     assert set(summary["slo"][0]) >= {"expr", "metric", "limit", "value", "met"}
     assert list(summary["datasets"]) == ["short"]

@@ -173,7 +173,7 @@ def test_http_error_is_http_status_with_status_and_server_message(serve, flavor,
     sent once (a 429/500 is never retried)."""
     server = serve(Send(json_response(status_line, json.dumps(body).encode())), Hang(1))
     record = run_real(server.url(path), flavor)
-    assert not record.ok and record.error_kind is ErrorKind.HTTP_STATUS
+    assert not record.ok and record.error_kind is (ErrorKind.RATE_LIMITED if status == 429 else ErrorKind.HTTP_STATUS)
     assert record.http_status == status
     message = body["message"] if "message" in body else body["error"]["message"]
     assert str(status) in record.error and message in record.error

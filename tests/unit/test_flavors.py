@@ -194,7 +194,8 @@ def test_dify_message_replace_replaces_answer(flavor):
 @pytest.mark.parametrize("flavor", DIFY_CHATLIKE, ids=lambda f: f.name)
 def test_dify_message_end_is_terminal_with_usage(flavor):
     info = flavor.parse_event(ev(DIFY_MESSAGE_END))
-    assert info == EventInfo(completion_tokens=135, prompt_tokens=1033, terminal=True)
+    assert info == EventInfo(completion_tokens=135, prompt_tokens=1033, terminal=True, server={
+        "server_latency_ms": 1381.760165997548, "server_total_price": 0.001303, "server_currency": "USD"})
 
 
 def test_dify_message_end_reasoning_tokens_when_present():
@@ -218,10 +219,13 @@ def test_dify_workflow_message_end_is_not_terminal():
 
 @pytest.mark.parametrize("flavor", DIFY_ALL, ids=lambda f: f.name)
 def test_dify_workflow_finished_is_terminal_without_total_as_completion(flavor):
-    """data.total_tokens counts prompt + completion: never reported as completion_tokens."""
+    """data.total_tokens counts prompt + completion: never reported as completion_tokens. It ends a
+    workflow or completion run; on the chat endpoint (a chatflow) it is a soft end, the usage
+    still to come in message_end. Its elapsed_time is the server's own run time."""
     data = '{"event": "workflow_finished", "task_id": "t", "workflow_run_id": "w", "data": {"id": "w", "workflow_id": "wf", "status": "succeeded", "outputs": {"text": "Bonjour"}, "error": null, "elapsed_time": 1.2, "total_tokens": 321, "total_steps": 3, "created_at": 1, "finished_at": 2}}'
     info = flavor.parse_event(ev(data))
-    assert info == EventInfo(terminal=True)
+    chat = flavor.name == "dify-chat"
+    assert info == EventInfo(terminal=not chat, soft_end=chat, server={"server_elapsed_ms": 1200.0})
     assert info.completion_tokens is None
 
 
@@ -305,20 +309,23 @@ def test_dify_unreadable_event_is_protocol_error(flavor, data):
 
 
 def test_dify_chatflow_stream_reads_text_then_ends_at_message_end():
-    """A chatflow sends workflow/node events, messages, message_end, workflow_finished."""
+    """A chatflow in the order Dify's advanced_chat/generate_task_pipeline.py sends it (WIRE_FORMATS):
+    workflow/node events, messages, workflow_finished (a soft end), message_end (the end, with the
+    usage). Newer docs show message_end first: then message_end ends it."""
     stream = [
         '{"event": "workflow_started", "data": {"id": "w"}}',
         '{"event": "node_started", "data": {"id": "n"}}',
         '{"event": "message", "answer": "Hel"}',
         '{"event": "message", "answer": "lo"}',
         '{"event": "node_finished", "data": {"id": "n", "status": "succeeded"}}',
-        '{"event": "message_end", "metadata": {"usage": {"completion_tokens": 2, "prompt_tokens": 7}}}',
         '{"event": "workflow_finished", "data": {"status": "succeeded", "total_tokens": 9}}',
+        '{"event": "message_end", "metadata": {"usage": {"completion_tokens": 2, "prompt_tokens": 7}}}',
     ]
     infos = [DifyChat().parse_event(ev(d)) for d in stream]
     assert "".join(i.answer for i in infos) == "Hello"
-    assert [i.terminal for i in infos] == [False] * 5 + [True, True]
-    assert infos[5].completion_tokens == 2
+    assert [i.terminal for i in infos] == [False] * 6 + [True]
+    assert [i.soft_end for i in infos] == [False] * 5 + [True, False]
+    assert infos[6].completion_tokens == 2
 
 
 # --- Dify error bodies -------------------------------------------------------------------------
