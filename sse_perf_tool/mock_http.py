@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
+import struct
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
@@ -106,8 +107,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_json(self, status: int, obj: Any, headers: Iterable[tuple[str, str]] = (), head: bool = False) -> None:
         payload = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        self.send_body(status, "application/json", payload, headers, head)
+
+    def send_body(self, status: int, content_type: str, payload: bytes, headers: Iterable[tuple[str, str]] = (),
+                  head: bool = False) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for key, value in headers:
             self.send_header(key, value)
@@ -135,6 +140,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def end_chunks(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
+
+    def reset(self) -> None:
+        """Abort the connection with a TCP RST (SO_LINGER 0, then close): the client's next read
+        fails with a reset, not an end of stream. Nothing may be written after it."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.connection.close()
+        self.rfile.close()  # the last reference to the socket: the close (and the RST) happens now
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -173,7 +189,6 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _V6Server(_HTTPServer):
     address_family = socket.AF_INET6
-
 
 
 def _shutdown_socket(conn: Any, how: int) -> None:

@@ -1,15 +1,17 @@
 """The embedded simulated LLM server: every flavour's path, each on its real wire format, over
-real HTTP/1.1 on a socket. This module decides what each request gets (the simulated model's
-behaviour, pacing, errors, stop); the wire itself is mock_wire's and the HTTP plumbing
-mock_http's. Standard library only; imports only mock_http, mock_wire and mock_tokenizer from
-the package, so the tester can never agree with the server it is measured against by sharing
-code with it.
+real HTTP/1.1 on a socket. This module decides what each request gets (routing, auth, the faults
+drawn, Dify's stop endpoints and its /info and /parameters helpers); the behaviour is
+mock_config's, the pacing and stream writing mock_stream's, the wire mock_wire's (OpenAI) and
+mock_dify's (Dify), the HTTP plumbing mock_http's. Standard library only; imports only those and
+mock_tokenizer from the package, so the tester can never agree with the server it is measured
+against by sharing code with it.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import socket
 import sys
@@ -17,14 +19,16 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, TextIO
+from typing import Any, Iterable, Optional, TextIO
 
 from . import mock_tokenizer
+from .mock_config import FAULTS, MockConfig, pick_fault
+from .mock_dify import DifyApp, _dify_error, _not_found, info_body, parameters_body
 from .mock_http import _BodyError, _ClientGone, _Handler, _HTTPServer, _shutdown_socket, _V6Server
+from .mock_stream import (DIFY_PING_INTERVAL_S, INTERRUPTED, RESET, SERVER_STOPPED, STOPPED,  # noqa: F401
+                          StreamWriter, _Pacer, schedule_offsets_s)
 from .mock_wire import (ANSWER_WORDS, REASONING_WORDS, BadRequest, _Flavour, _Generation,  # noqa: F401
-                        _OpenAIBase, _count_prompt_tokens, _dify_error, _make_flavour, _not_found, _openai_error,
-                        token_text)
+                        _make_flavour, _OpenAIBase, _count_prompt_tokens, _openai_error, token_text)
 
 # path -> flavour name (the names `--api` uses)
 PATHS = {
@@ -35,75 +39,12 @@ PATHS = {
     "/v1/completions": "openai-completions",
 }
 FLAVOURS = tuple(PATHS.values())
-
-
-DIFY_PING_INTERVAL_S = 10.0  # Dify sends `event: ping` every 10 s of elapsed time
-_STOP_POLL_S = 0.05  # longest single sleep, so a stream notices stop() within this
-
-
-@dataclass
-class MockConfig:
-    """How the simulated model behaves. Delays in milliseconds; every flavour uses all of it."""
-
-    host: str = "127.0.0.1"
-    port: int = 0  # 0 = pick a free port
-    ttft_ms: float = 200.0  # delay before the first generated token (reasoning or answer)
-    itl_ms: float = 20.0  # delay between token events
-    tokens: int = 64  # answer tokens (token-bearing events) per response; 1 token per event
-    jitter_ms: float = 0.0  # uniform +-jitter on every delay (never below 0)
-    reasoning_tokens: int = 0  # reasoning events before the answer (not on /completions)
-    error_rate: float = 0.0  # fraction of valid requests answered with HTTP 500
-    api_key: Optional[str] = None  # when set, other keys get 401
-    seed: Optional[int] = None
-    record_timings: bool = False  # keep first-token send instants (MockServer.first_token_sent_at)
-    # Behaviours of real servers, off by default (`like="llama-cpp-python"` turns on all of that server's):
-    check_request_id: bool = False  # a non-UUID X-Request-Id gets an empty HTTP 400 (starlette-context)
-    interrupt: bool = False  # a new request cuts the streams running: [DONE], no finish_reason, no last chunk
-    empty_rate: float = 0.0  # fraction of answers with no text at all (finish_reason stop, 0 tokens)
-    usage: bool = True  # False: OpenAI paths ignore stream_options.include_usage (llama.cpp, llama-cpp-python)
-    tokenize: str = "vllm"  # tokenizer endpoint served: vllm | llama.cpp | llama-cpp-python | none
-    like: Optional[str] = None  # "llama-cpp-python": all of the above as that server behaves by default
-
-    def __post_init__(self) -> None:
-        if self.like is not None:
-            if self.like != "llama-cpp-python":
-                raise ValueError(f"like must be llama-cpp-python, got {self.like!r}")
-            self.check_request_id = self.interrupt = True
-            self.usage = False
-            self.tokenize = "llama-cpp-python"
-        if self.tokenize not in mock_tokenizer.KINDS:
-            raise ValueError(f"tokenize must be one of {', '.join(mock_tokenizer.KINDS)}, got {self.tokenize!r}")
-        if not 0.0 <= self.empty_rate <= 1.0:
-            raise ValueError(f"empty_rate must be between 0 and 1, got {self.empty_rate}")
-        for name in ("ttft_ms", "itl_ms", "jitter_ms"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("tokens", "reasoning_tokens"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-        if not 0.0 <= self.error_rate <= 1.0:
-            raise ValueError(f"error_rate must be between 0 and 1, got {self.error_rate}")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be between 0 and 65535, got {self.port}")
-
-
-def schedule_offsets_s(config: MockConfig, events: int, rng: random.Random) -> list[float]:
-    """Send instants of the token events, in seconds after the request arrived.
-
-    An absolute schedule: event k is due at the sum of the first k+1 delays (ttft, then itl
-    each), so time lost oversleeping one delay is not added to the next. Each delay gets its
-    own uniform +-jitter and is clamped at 0, so the offsets never decrease.
-    """
-    offsets: list[float] = []
-    due_s = 0.0
-    for k in range(events):
-        delay_ms = config.ttft_ms if k == 0 else config.itl_ms
-        if config.jitter_ms:
-            delay_ms += rng.uniform(-config.jitter_ms, config.jitter_ms)
-        due_s += max(0.0, delay_ms) / 1000.0
-        offsets.append(due_s)
-    return offsets
+HELPER_PATHS = ("/v1/info", "/v1/parameters")  # Dify's GET helpers
+# Dify's stop endpoints: POST /chat-messages/{task_id}/stop, /completion-messages/..., /workflows/tasks/...
+_STOP_PATH = re.compile(r"^/v1/(?:chat-messages|completion-messages|workflows/tasks)/([^/]+)/stop$")
+_HTML_PAGE = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sign in</title></head>\n"
+              "<body><h1>Sign in to continue</h1><form method=\"post\" action=\"/login\">"
+              "<input name=\"user\"><input name=\"password\" type=\"password\"></form></body></html>\n")
 
 
 class MockStats:
@@ -113,6 +54,7 @@ class MockStats:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(("requests", "events_sent", "errors", "connections", "active_streams",
                                       "tokenize_requests", "interrupted"), 0)
+        self._extra: dict = {}  # counters of Dify's helpers and the faults (dify())
 
     def snapshot(self) -> dict:
         """requests: HTTP requests received; events_sent: token-bearing events written;
@@ -125,6 +67,18 @@ class MockStats:
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._counts[name] += n
+
+    def dify(self) -> dict:
+        """stop_requests: Dify stop requests answered; stopped: streams a stop request ended early;
+        faults: requests given each fault kind (FAULTS), by kind."""
+        with self._lock:
+            return {"stop_requests": self._extra.get("stop_requests", 0), "stopped": self._extra.get("stopped", 0),
+                    "faults": {kind[len("fault:"):]: n for kind, n in self._extra.items()
+                               if kind.startswith("fault:")}}
+
+    def add_extra(self, name: str) -> None:
+        with self._lock:
+            self._extra[name] = self._extra.get(name, 0) + 1
 
 
 class MockServer:
@@ -155,6 +109,10 @@ class MockServer:
         self._state_lock = threading.Lock()
         self._seq_lock = threading.Lock()
         self._seq = 0
+        self._app = DifyApp(mode=config.dify_mode, message_end=config.message_end,
+                            required_inputs=config.required_inputs, message_replace=config.message_replace)
+        self._tasks: dict = {}  # Dify task_id -> (user, Event set by its stop request), while streaming
+        self._tasks_lock = threading.Lock()
 
     # -- lifecycle
 
@@ -242,11 +200,26 @@ class MockServer:
 
     # -- request handling
 
+    def _flavour(self, name: str) -> _Flavour:
+        return _make_flavour(name, self._app)
+
     def _respond_json(self, handler: _Handler, status: int, obj: Any, headers: Iterable = (),
                       head: bool = False) -> None:
         if status >= 400:
             self.stats.add("errors")
         handler.send_json(status, obj, headers, head=head)
+
+    def _method_not_allowed(self, handler: _Handler, path: str, head: bool = False) -> bool:
+        """405 for a path of the mock's in the wrong method (False: the path is not the mock's)."""
+        name = PATHS.get(path)
+        allow = "GET" if path in HELPER_PATHS else "POST"
+        if name is None and path not in HELPER_PATHS and not _STOP_PATH.match(path):
+            return False
+        message = f"The method {handler.command} is not allowed for the requested URL."
+        body = (self._flavour(name) if name else self._flavour("dify-chat")).error_body(
+            405, "method_not_allowed", message)
+        self._respond_json(handler, 405, body, headers=[("Allow", allow)], head=head)
+        return True
 
     def _serve_other_method(self, handler: _Handler, head: bool = False) -> None:
         self.stats.add("requests")
@@ -255,13 +228,19 @@ class MockServer:
             handler.read_body()
         except (_BodyError, _ClientGone):
             handler.close_connection = True
-        name = PATHS.get(path)
-        if name is None:
+        if handler.command in ("GET", "HEAD") and path in HELPER_PATHS:
+            self._serve_helper(handler, path, head)
+        elif not self._method_not_allowed(handler, path, head):
             self._respond_json(handler, 404, _not_found(path), head=head)
-            return
-        message = f"The method {handler.command} is not allowed for the requested URL."
-        body = _make_flavour(name).error_body(405, "method_not_allowed", message)
-        self._respond_json(handler, 405, body, headers=[("Allow", "POST")], head=head)
+
+    def _serve_helper(self, handler: _Handler, path: str, head: bool) -> None:
+        """Dify's GET /info and GET /parameters, as this app's mode and inputs make them."""
+        if self.config.api_key is not None and not self._authorized(handler):
+            self._respond_json(handler, 401, _dify_error(401, "unauthorized", "Access token is invalid"), head=head)
+        elif path == "/v1/info":
+            self._respond_json(handler, 200, info_body(self.config.dify_mode), head=head)
+        else:
+            self._respond_json(handler, 200, parameters_body(self.config.required_inputs), head=head)
 
     def _serve_post(self, handler: _Handler) -> None:
         started_at = time.perf_counter()
@@ -269,7 +248,7 @@ class MockServer:
         seq = self._next_seq()
         path = handler.path.split("?", 1)[0]
         name = PATHS.get(path)
-        flavour = _make_flavour(name) if name else None
+        flavour = self._flavour(name) if name else None
         error_body = flavour.error_body if flavour else _dify_error
         try:
             raw = handler.read_body()
@@ -290,12 +269,49 @@ class MockServer:
         if path in self._tokenize_paths:
             self._serve_tokenize(handler, path, raw)
             return
+        stop = _STOP_PATH.match(path)
+        if stop:
+            self._serve_stop(handler, stop.group(1), raw)
+            return
         if flavour is None:
-            self._respond_json(handler, 404, _not_found(path))
+            if not self._method_not_allowed(handler, path):
+                self._respond_json(handler, 404, _not_found(path))
             return
         if self.config.api_key is not None and not self._authorized(handler):
             self._respond_json(handler, 401, flavour.unauthorized_body())
             return
+        body = self._parse(handler, flavour, raw)
+        if body is None:
+            return
+
+        seed = self.config.seed
+        rng = random.Random(f"{seed}:{seq}") if seed is not None else random.Random()
+        fault = pick_fault(self.config, rng)
+        if fault is not None:
+            self.stats.add_extra("fault:" + fault)
+        if fault == "500":
+            self._respond_json(handler, 500, flavour.error_body(500, "", "Simulated server error (mock error_rate)."))
+            return
+        if fault == "429":
+            self._respond_json(handler, 429, flavour.rate_limit_body(),
+                               headers=[("Retry-After", str(self.config.retry_after_s))])
+            return
+        if fault == "html":  # a proxy's or a login page, with status 200, where the stream should be
+            handler.send_body(200, "text/html; charset=utf-8", _HTML_PAGE.encode("utf-8"))
+            return
+        gen = self._plan(seq, rng, body, flavour, started_at)
+        flavour.start(gen)
+        request_id = handler.headers.get("X-Request-Id") or f"mock-{seq}"
+        try:
+            if flavour.wants_stream(body):
+                self._stream(handler, flavour, gen, request_id, fault)
+            else:
+                self._blocking(handler, flavour, gen, fault)
+        except (_ClientGone, OSError):
+            handler.close_connection = True  # client went away mid-response: nothing to say
+
+    def _parse(self, handler: _Handler, flavour: _Flavour, raw: bytes) -> Optional[dict]:
+        """The request's JSON body, validated as the real server would; None once a 400 is sent."""
         try:
             body = json.loads(raw.decode("utf-8"))
             if not isinstance(body, dict):
@@ -303,27 +319,35 @@ class MockServer:
             flavour.validate(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             self._respond_json(handler, 400, flavour.error_body(400, "", f"Invalid JSON body: {exc}"))
-            return
+            return None
         except BadRequest as exc:
             self._respond_json(handler, 400, flavour.error_body(400, "", str(exc)))
-            return
+            return None
+        return body
 
-        seed = self.config.seed
-        rng = random.Random(f"{seed}:{seq}") if seed is not None else random.Random()
-        if self.config.error_rate and rng.random() < self.config.error_rate:
-            body = flavour.error_body(500, "", "Simulated server error (mock error_rate).")
-            self._respond_json(handler, 500, body)
+    def _serve_stop(self, handler: _Handler, task_id: str, raw: bytes) -> None:
+        """Dify's stop endpoints: body {"user"}; always {"result": "success"}. The stream of that
+        task ends early, properly, if the same user started it (AppQueueManager.set_stop_flag
+        checks the task belongs to the user, and says nothing when it does not)."""
+        flavour = self._flavour("dify-chat")
+        if self.config.api_key is not None and not self._authorized(handler):
+            self._respond_json(handler, 401, flavour.unauthorized_body())
             return
-        gen = self._plan(seq, rng, body, flavour, started_at)
-        flavour.start(gen)
-        request_id = handler.headers.get("X-Request-Id") or f"mock-{seq}"
         try:
-            if flavour.wants_stream(body):
-                self._stream(handler, flavour, gen, request_id)
-            else:
-                self._blocking(handler, flavour, gen)
-        except (_ClientGone, OSError):
-            handler.close_connection = True  # client went away mid-response: nothing to say
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._respond_json(handler, 400, _dify_error(400, "", f"Invalid JSON body: {exc}"))
+            return
+        user = body.get("user") if isinstance(body, dict) else None
+        if not isinstance(user, str) or not user:
+            self._respond_json(handler, 400, _dify_error(400, "", "Arg user must be provided."))
+            return
+        self.stats.add_extra("stop_requests")
+        with self._tasks_lock:
+            task = self._tasks.get(task_id)
+        if task is not None and task[0] == user:
+            task[1].set()
+        self._respond_json(handler, 200, {"result": "success"})
 
     def _interrupt_running(self) -> None:
         """llama-cpp-python (interrupt_requests, its default): a request that arrives while a stream is
@@ -352,10 +376,12 @@ class MockServer:
         return scheme.lower() == "bearer" and token.strip() == self.config.api_key
 
     def _plan(self, seq: int, rng: random.Random, body: dict, flavour: _Flavour, started_at: float) -> _Generation:
-        reasoning_n = self.config.reasoning_tokens if flavour.reasoning else 0
-        answer_n = self.config.tokens
+        config = self.config
+        tagged = config.think_tags != "off"  # tagged reasoning is answer text: every flavour has it
+        reasoning_n = config.reasoning_tokens if flavour.reasoning or tagged else 0
+        answer_n = config.tokens
         finish_reason = "stop"
-        if self.config.empty_rate and rng.random() < self.config.empty_rate:
+        if config.empty_rate and rng.random() < config.empty_rate:
             reasoning_n = answer_n = 0  # the model stopped at once: a proper answer with no text
         budget = flavour.token_budget(body)
         if budget is not None and reasoning_n + answer_n > budget:
@@ -365,106 +391,70 @@ class MockServer:
         prompt_tokens = _count_prompt_tokens(flavour.prompt_texts(body))
         return _Generation(seq=seq, rng=rng, body=body, prompt_tokens=prompt_tokens,
                            reasoning_n=reasoning_n, answer_n=answer_n, finish_reason=finish_reason,
-                           started_at=started_at, created=int(time.time()), send_usage=self.config.usage)
+                           started_at=started_at, created=int(time.time()), send_usage=config.usage,
+                           think=config.think_tags, zero_usage=config.zero_usage)
 
-    def _stream(self, handler: _Handler, flavour: _Flavour, gen: _Generation, request_id: str) -> None:
+    def _stream(self, handler: _Handler, flavour: _Flavour, gen: _Generation, request_id: str,
+                fault: Optional[str] = None) -> None:
         handler.send_stream_headers()
         self.stats.add("active_streams")
         cut = threading.Event()
         if isinstance(flavour, _OpenAIBase):  # llama-cpp-python's behaviour: only its OpenAI paths
             with self._running_lock:
                 self._running.add(cut)
+        task_stop = threading.Event()
+        task_id = flavour.task_id
+        if task_id is not None:
+            with self._tasks_lock:
+                self._tasks[task_id] = (flavour.user(gen.body), task_stop)
+
+        def on_token(k: int) -> None:
+            self.stats.add("events_sent")
+            if k == 0 and self.config.record_timings:
+                self._record_first_token(request_id, gen.first_token_at or time.perf_counter())
+
+        writer = StreamWriter(handler, flavour, gen, self.config, self._stop_event, task_stop, cut, fault, on_token)
         try:
-            completed = self._write_events(handler, flavour, gen, request_id, cut)
+            outcome = writer.run()
         finally:
             with self._running_lock:
                 self._running.discard(cut)
+            if task_id is not None:
+                with self._tasks_lock:
+                    self._tasks.pop(task_id, None)
             self.stats.add("active_streams", -1)
-        if cut.is_set() and not completed:
+        if outcome == RESET:
+            return
+        if outcome == INTERRUPTED:
             # llama-cpp-python raises out of its event publisher after the [DONE]: the connection
             # closes without the body's last chunk
             self.stats.add("interrupted")
             handler.close_connection = True
             return
-        if not completed:
+        if outcome == STOPPED:
+            self.stats.add_extra("stopped")
+        if outcome == SERVER_STOPPED:
             handler.close_connection = True  # stopped mid-stream: end the body without a terminal event
         handler.end_chunks()
 
-    def _write_events(self, handler: _Handler, flavour: _Flavour, gen: _Generation, request_id: str,
-                      cut: Optional[threading.Event] = None) -> bool:
-        """All events of one stream; False when stop() cut it short, or a newer request did (`cut`:
-        then the last event written is `data: [DONE]`, with no finish_reason before it)."""
-        for event in flavour.preamble(gen):
-            handler.write_chunk(event)
-        ping = flavour.ping()
-        if ping is not None and self.config.ttft_ms >= 1000:
-            handler.write_chunk(ping)  # Dify keeps a slow stream alive from the start
-        pacer = _Pacer(self._stop_event, gen.started_at, handler.write_chunk if ping else None, ping)
-        total = gen.reasoning_n + gen.answer_n
-        offsets = schedule_offsets_s(self.config, max(total, 1), gen.rng)
-        for k in range(max(total, 1)):  # with no tokens at all, k=0 still marks the first-token time
-            if not pacer.wait_until(gen.started_at + offsets[k]):
-                return False
-            if k == 0:
-                for event in flavour.before_first_token(gen):
-                    handler.write_chunk(event)
-            if k == total:
-                break
-            if k < gen.reasoning_n:
-                last = k == gen.reasoning_n - 1
-                event = flavour.token_event(gen, "reasoning", k, token_text(k, reasoning=True), last)
-            else:
-                i = k - gen.reasoning_n
-                event = flavour.token_event(gen, "answer", i, token_text(i), i == gen.answer_n - 1)
-            handler.write_chunk(event)
-            if k == 0 and self.config.record_timings:
-                self._record_first_token(request_id, time.perf_counter())
-            self.stats.add("events_sent")
-            if cut is not None and cut.is_set() and k + 1 < total:
-                handler.write_chunk(b"data: [DONE]\n\n")  # get_event_publisher, llama_cpp/server/app.py
-                return False
-        for event in flavour.epilogue(gen, time.perf_counter() - gen.started_at):
-            handler.write_chunk(event)
-        return True
-
-    def _blocking(self, handler: _Handler, flavour: _Flavour, gen: _Generation) -> None:
-        total = gen.reasoning_n + gen.answer_n
-        offsets = schedule_offsets_s(self.config, max(total, 1), gen.rng)
-        if not _Pacer(self._stop_event, gen.started_at).wait_until(gen.started_at + offsets[-1]):
+    def _blocking(self, handler: _Handler, flavour: _Flavour, gen: _Generation, fault: Optional[str] = None) -> None:
+        offsets = schedule_offsets_s(self.config, max(gen.total, 1), gen.rng)
+        pacer = _Pacer(self._stop_event, gen.started_at)
+        due = gen.started_at + offsets[-1] + (self.config.stall_s if fault == "stall" else 0.0)
+        if not pacer.wait_until(due):
             handler.close_connection = True  # stopped: close without an answer
             return
+        if fault == "reset":
+            handler.reset()
+            return
+        if fault == "error":  # the model failed: Dify answers 400 completion_request_error, vLLM 500
+            status = 400 if flavour.task_id is not None else 500
+            code = "completion_request_error" if status == 400 else ""
+            self._respond_json(handler, status, flavour.error_body(status, code, "[mock] Error: simulated model "
+                                                                   "failure (mock stream_error_rate)"))
+            return
+        gen.first_token_at = gen.started_at + offsets[0]
         handler.send_json(200, flavour.blocking_body(gen, time.perf_counter() - gen.started_at))
-
-
-class _Pacer:
-    """Sleeps a response along its absolute schedule (perf_counter() instants), sending Dify's
-    keep-alive ping every ping_interval_s of elapsed time while it waits."""
-
-    def __init__(self, stop_event: threading.Event, started_at: float,
-                 write: Optional[Callable[[bytes], None]] = None, ping: Optional[bytes] = None,
-                 ping_interval_s: float = DIFY_PING_INTERVAL_S) -> None:
-        self.stop_event = stop_event
-        self.write = write
-        self.ping = ping
-        self.ping_interval_s = ping_interval_s
-        self.next_ping_at = started_at + ping_interval_s
-
-    def wait_until(self, due: float) -> bool:
-        """True once perf_counter() >= due; False as soon as stop() is seen (within _STOP_POLL_S)."""
-        while True:
-            if self.stop_event.is_set():
-                return False
-            now = time.perf_counter()
-            if self.write is not None and now >= self.next_ping_at:
-                self.write(self.ping)
-                while self.next_ping_at <= now:  # pings missed while busy collapse into this one
-                    self.next_ping_at += self.ping_interval_s
-            remaining = due - now
-            if remaining <= 0:
-                return True
-            if self.write is not None:
-                remaining = min(remaining, self.next_ping_at - now)
-            time.sleep(min(remaining, _STOP_POLL_S))
 
 
 def _is_uuid(value: Optional[str]) -> bool:
@@ -511,4 +501,4 @@ def run_forever(config: MockConfig, out: TextIO = sys.stdout, *,
 
 
 __all__ = ["MockConfig", "MockServer", "MockStats", "run_forever", "schedule_offsets_s", "token_text",
-           "PATHS", "FLAVOURS", "ANSWER_WORDS", "REASONING_WORDS"]
+           "PATHS", "FLAVOURS", "FAULTS", "HELPER_PATHS", "ANSWER_WORDS", "REASONING_WORDS"]

@@ -1,17 +1,16 @@
-"""The mock server's wire: what one request produces and how each flavour writes it (Dify's
-`data: {"event": ...}` events, OpenAI's chunks), from the servers' own documentation and source.
+"""The mock server's wire: what one request produces (`_Generation`: its tokens, the text of each
+token event, think tags, timing), the flavour interface, and the OpenAI-compatible flavours' chunks,
+from the servers' own documentation and source. Dify's flavours are in mock_dify.
 
-Standard library only; used by mock_server alone (the mock shares no code with the tester).
+Standard library only; used by the mock modules alone (the mock shares no code with the tester).
 """
 
 from __future__ import annotations
 
 import json
 import random
-import time
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Iterable, Optional
 
 # One event carries one of these words. Chosen so that the streamed text, cut after any number
@@ -36,6 +35,9 @@ def token_text(index: int, reasoning: bool = False) -> str:
 
 # --- per-request generation ------------------------------------------------------------
 
+THINK_MODES = ("off", "whole", "split")
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
 
 class BadRequest(Exception):
     """The body is not what the real server accepts: answered 400 in the flavour's format."""
@@ -43,7 +45,8 @@ class BadRequest(Exception):
 
 @dataclass
 class _Generation:
-    """What one request will produce, fixed before the first byte is sent."""
+    """What one request will produce, fixed before the first byte is sent (the last four fields
+    are filled while it is sent)."""
 
     seq: int
     rng: random.Random
@@ -55,19 +58,73 @@ class _Generation:
     started_at: float  # perf_counter() when the request arrived
     created: int  # wall-clock Unix seconds
     send_usage: bool = True  # whether usage may be streamed (MockConfig.usage)
+    think: str = "off"  # THINK_MODES: reasoning as `<think>...</think>` inside the answer text
+    zero_usage: bool = False  # Dify usage with every field 0 (annotation / moderation replies)
+    first_token_at: Optional[float] = None  # perf_counter() when the first token event was sent
+    cut_at: Optional[int] = None  # token events sent when a stop request ended the stream
+    stopped: bool = False  # a stop request (POST .../stop) ended it early
+    _pieces: Optional[list] = None
+
+    @property
+    def total(self) -> int:
+        return self.reasoning_n + self.answer_n
+
+    @property
+    def emitted(self) -> int:
+        """Token events the response carries: all of them, or those sent before a stop."""
+        return self.total if self.cut_at is None else min(self.cut_at, self.total)
 
     @property
     def completion_tokens(self) -> int:
-        return self.reasoning_n + self.answer_n
+        return self.emitted
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Reasoning a server knows as such: none when it is only tagged text (no reasoning parser)."""
+        return 0 if self.think != "off" else min(self.reasoning_n, self.emitted)
+
+    def event(self, k: int) -> tuple:
+        """(kind, index, text, last) of token event k: kind "reasoning" or "answer", index within
+        that kind, last whether it is that kind's last event."""
+        if self.think == "off":
+            if k < self.reasoning_n:
+                return "reasoning", k, token_text(k, reasoning=True), k == self.reasoning_n - 1
+            i = k - self.reasoning_n
+            return "answer", i, token_text(i), i == self.answer_n - 1
+        if self._pieces is None:
+            self._pieces = _tagged_pieces(self.reasoning_n, self.answer_n, self.think == "split")
+        return "answer", k, self._pieces[k], k == self.total - 1
 
     def answer_text(self) -> str:
-        return "".join(token_text(i) for i in range(self.answer_n))
+        return "".join(text for kind, _, text, _ in map(self.event, range(self.emitted)) if kind == "answer")
 
     def reasoning_text(self) -> str:
-        return "".join(token_text(i, reasoning=True) for i in range(self.reasoning_n))
+        return "".join(text for kind, _, text, _ in map(self.event, range(self.emitted)) if kind == "reasoning")
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+
+def _tagged_pieces(reasoning_n: int, answer_n: int, split: bool) -> list:
+    """The text of each token event when the reasoning is tagged inside the answer (Dify's default
+    `reasoning_format` "tagged"; an OpenAI-compatible server without a reasoning parser): the first
+    reasoning_n events stream `<think>` + reasoning + `</think>`, the rest the answer. `split` cuts
+    each tag across two events (`<thi` | `nk>Let me`, `。</th` | `ink>Hello`), as a proxy that
+    re-chunks the text would; the text as a whole is the same."""
+    pieces = [token_text(k, reasoning=True) for k in range(reasoning_n)] + [token_text(i) for i in range(answer_n)]
+    if not reasoning_n:
+        return pieces
+    pieces[0] = THINK_OPEN + pieces[0]
+    pieces[reasoning_n - 1] += THINK_CLOSE
+    if split:
+        if reasoning_n >= 2:  # the opening tag: `<thi` alone, `nk>` + the first two reasoning tokens
+            pieces[1] = pieces[0][4:] + pieces[1]
+            pieces[0] = THINK_OPEN[:4]
+        if answer_n:  # the closing tag: `</th` ends the reasoning, `ink>` opens the answer
+            last = pieces[reasoning_n - 1]
+            pieces[reasoning_n - 1] = last[: -len(THINK_CLOSE)] + THINK_CLOSE[:4]
+            pieces[reasoning_n] = THINK_CLOSE[4:] + pieces[reasoning_n]
+    return pieces
 
 
 def _count_prompt_tokens(texts: Iterable[str]) -> int:
@@ -86,20 +143,23 @@ def _string_values(value: Any) -> list[str]:
     return []
 
 
-def _dify_event(obj: dict) -> bytes:
-    # Dify writes `data: ` + json.dumps(...) (default separators, ASCII escapes), no `event:` line.
-    return b"data: " + json.dumps(obj).encode("ascii") + b"\n\n"
+def compact_json(obj: Any) -> bytes:
+    """JSON as orjson (Dify) and vLLM/SGLang write it: compact, raw UTF-8 (multibyte characters
+    reach the client as-is, not as \\u escapes)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _openai_event(obj: Any) -> bytes:
-    # vLLM/SGLang write compact JSON with raw UTF-8 (multibyte characters reach the client as-is).
-    return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n\n"
+    return b"data: " + compact_json(obj) + b"\n\n"
 
 
 class _Flavour:
     """One wire flavour: validates a body and renders its events. One instance per request."""
 
-    reasoning = True  # whether reasoning_tokens applies
+    reasoning = True  # whether reasoning_tokens applies (tagged reasoning applies everywhere)
+    ping_first = False  # a keep-alive as the very first bytes, then one after each interval of silence
+    can_pause = False  # has a human-input node (MockConfig.pause_rate)
+    task_id: Optional[str] = None  # Dify's task id, for its stop endpoints
 
     # request side
     def validate(self, body: dict) -> None:
@@ -117,12 +177,19 @@ class _Flavour:
     def start(self, gen: _Generation) -> None:
         """Fix ids for the response."""
 
+    def user(self, body: dict) -> Optional[str]:
+        """Who asked (Dify's `user`: only they may stop the task)."""
+        return None
+
     # response side
     def error_body(self, status: int, code: str, message: str) -> dict:
         raise NotImplementedError
 
     def unauthorized_body(self) -> dict:
         raise NotImplementedError
+
+    def rate_limit_body(self) -> dict:
+        return self.error_body(429, "", "Too many requests. Please try again later.")
 
     def preamble(self, gen: _Generation) -> list[bytes]:
         return []
@@ -139,223 +206,22 @@ class _Flavour:
     def epilogue(self, gen: _Generation, elapsed_s: float) -> list[bytes]:
         raise NotImplementedError
 
+    def error_events(self, gen: _Generation, elapsed_s: float, message: str) -> list[bytes]:
+        """A failure inside the 200 stream, after some tokens: the events that end it."""
+        raise NotImplementedError
+
+    def pause_events(self, gen: _Generation, elapsed_s: float) -> list[bytes]:
+        """After the tokens, a human-input node: the events before the stream closes (can_pause)."""
+        return []
+
     def blocking_body(self, gen: _Generation, elapsed_s: float) -> dict:
         raise NotImplementedError
 
 
-# Dify: https://docs.dify.ai service API; error bodies come from its Flask error handlers.
-_DIFY_CODES = {
-    400: "invalid_param", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-    413: "request_entity_too_large", 500: "internal_server_error",
-}
 _OPENAI_TYPES = {
     400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
-    405: "invalid_request_error", 413: "invalid_request_error", 500: "server_error",
+    405: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error", 500: "server_error",
 }
-
-
-def _dify_error(status: int, code: str, message: str) -> dict:
-    return {"code": code or _DIFY_CODES.get(status, "error"), "message": message, "status": status}
-
-
-def _not_found(path: str) -> dict:
-    # An unknown path belongs to no flavour; Dify is the default one, so its format is used.
-    return _dify_error(404, "not_found", f"The requested URL {path} was not found on the server.")
-
-
-def _dify_usage(gen: _Generation, elapsed_s: float) -> dict:
-    unit = Decimal("0.001")
-    places = Decimal("0.0000001")
-    prompt_price = (gen.prompt_tokens * Decimal("0.001") * unit).quantize(places)
-    completion_price = (gen.completion_tokens * Decimal("0.002") * unit).quantize(places)
-    return {
-        "prompt_tokens": gen.prompt_tokens,
-        "prompt_unit_price": "0.001",
-        "prompt_price_unit": "0.001",
-        "prompt_price": str(prompt_price),
-        "completion_tokens": gen.completion_tokens,
-        "completion_unit_price": "0.002",
-        "completion_price_unit": "0.001",
-        "completion_price": str(completion_price),
-        "total_tokens": gen.prompt_tokens + gen.completion_tokens,
-        "total_price": str(prompt_price + completion_price),
-        "currency": "USD",
-        "latency": elapsed_s,
-    }
-
-
-def _require_user(body: dict) -> None:
-    user = body.get("user")
-    if not isinstance(user, str) or not user:
-        raise BadRequest("Arg user must be provided.")
-
-
-def _require_inputs(body: dict) -> None:
-    if not isinstance(body.get("inputs"), dict):
-        raise BadRequest("inputs: Missing required parameter in the JSON body (must be an object)")
-
-
-def _check_response_mode(body: dict) -> None:
-    mode = body.get("response_mode")
-    if mode is not None and mode not in ("streaming", "blocking"):
-        raise BadRequest(f"response_mode: {mode!r} is not a valid choice")
-
-
-class _DifyMessages(_Flavour):
-    """`/chat-messages` and `/completion-messages`: message* -> message_end."""
-
-    def __init__(self, chat: bool) -> None:
-        self.chat = chat
-
-    def validate(self, body: dict) -> None:
-        _require_inputs(body)
-        if self.chat and not isinstance(body.get("query"), str):
-            raise BadRequest("query: Missing required parameter in the JSON body")
-        _check_response_mode(body)
-        _require_user(body)
-
-    def wants_stream(self, body: dict) -> bool:
-        return body.get("response_mode") == "streaming"  # missing = blocking, as in Dify
-
-    def prompt_texts(self, body: dict) -> list[str]:
-        return _string_values(body.get("query")) + _string_values(body.get("inputs"))
-
-    def error_body(self, status: int, code: str, message: str) -> dict:
-        return _dify_error(status, code, message)
-
-    def unauthorized_body(self) -> dict:
-        return _dify_error(401, "unauthorized", "Access token is invalid")
-
-    def start(self, gen: _Generation) -> None:
-        self.task_id = gen.uuid()
-        self.message_id = gen.uuid()
-        conversation_id = gen.body.get("conversation_id")
-        self.conversation_id = conversation_id if isinstance(conversation_id, str) and conversation_id else gen.uuid()
-
-    def _ids(self, gen: _Generation) -> dict:
-        ids = {"task_id": self.task_id, "id": self.message_id, "message_id": self.message_id}
-        if self.chat:
-            ids["conversation_id"] = self.conversation_id
-        ids["created_at"] = gen.created
-        return ids
-
-    def ping(self) -> Optional[bytes]:
-        return b"event: ping\n\n"
-
-    def token_event(self, gen: _Generation, kind: str, index: int, text: str, last: bool) -> bytes:
-        if kind == "reasoning":
-            event = {"event": "reasoning_chunk", "task_id": self.task_id, "message_id": self.message_id}
-            if self.chat:
-                event["conversation_id"] = self.conversation_id
-            event["created_at"] = gen.created
-            event["data"] = {"message_id": self.message_id, "reasoning": text, "node_id": "llm", "is_final": last}
-            return _dify_event(event)
-        return _dify_event({"event": "message", **self._ids(gen), "answer": text})
-
-    def epilogue(self, gen: _Generation, elapsed_s: float) -> list[bytes]:
-        return [_dify_event({"event": "message_end", **self._ids(gen),
-                             "metadata": {"usage": _dify_usage(gen, elapsed_s)}})]
-
-    def blocking_body(self, gen: _Generation, elapsed_s: float) -> dict:
-        body = {"event": "message", **self._ids(gen), "mode": "chat" if self.chat else "completion",
-                "answer": gen.answer_text(), "metadata": {"usage": _dify_usage(gen, elapsed_s)}}
-        return body
-
-
-class _DifyWorkflow(_Flavour):
-    """`/workflows/run`: workflow_started, start node, llm node streaming text_chunk, end node,
-    workflow_finished. Reasoning, when asked for, comes as reasoning_chunk events."""
-
-    def validate(self, body: dict) -> None:
-        _require_inputs(body)
-        _check_response_mode(body)
-        _require_user(body)
-
-    def wants_stream(self, body: dict) -> bool:
-        return body.get("response_mode") == "streaming"
-
-    def prompt_texts(self, body: dict) -> list[str]:
-        return _string_values(body.get("inputs"))
-
-    def error_body(self, status: int, code: str, message: str) -> dict:
-        return _dify_error(status, code, message)
-
-    def unauthorized_body(self) -> dict:
-        return _dify_error(401, "unauthorized", "Access token is invalid")
-
-    def ping(self) -> Optional[bytes]:
-        return b"event: ping\n\n"
-
-    def start(self, gen: _Generation) -> None:
-        self.task_id = gen.uuid()
-        self.run_id = gen.uuid()
-        self.workflow_id = gen.uuid()
-        self.node_run_ids = {"start": gen.uuid(), "llm": gen.uuid(), "end": gen.uuid()}
-
-    def _event(self, name: str, data: dict) -> bytes:
-        return _dify_event({"event": name, "task_id": self.task_id, "workflow_run_id": self.run_id, "data": data})
-
-    def _node(self, gen: _Generation, node: str, index: int, finished: bool, elapsed_s: float = 0.0,
-              outputs: Optional[dict] = None, tokens: int = 0) -> bytes:
-        node_type = {"start": "start", "llm": "llm", "end": "end"}[node]
-        data = {
-            "id": self.node_run_ids[node], "node_id": node, "node_type": node_type,
-            "title": {"start": "Start", "llm": "LLM", "end": "End"}[node], "index": index,
-            "predecessor_node_id": {"start": None, "llm": "start", "end": "llm"}[node],
-            "inputs": gen.body.get("inputs") if node == "start" else None, "created_at": gen.created,
-        }
-        if not finished:
-            return self._event("node_started", data)
-        data.update({
-            "process_data": None, "outputs": outputs or {}, "status": "succeeded", "error": None,
-            "elapsed_time": elapsed_s,
-            "execution_metadata": {"total_tokens": tokens, "total_price": "0", "currency": "USD"} if tokens else None,
-            "finished_at": int(time.time()),
-        })
-        return self._event("node_finished", data)
-
-    def preamble(self, gen: _Generation) -> list[bytes]:
-        return [
-            self._event("workflow_started", {"id": self.run_id, "workflow_id": self.workflow_id,
-                                             "sequence_number": gen.seq, "inputs": gen.body.get("inputs"),
-                                             "created_at": gen.created}),
-            self._node(gen, "start", 1, finished=False),
-            self._node(gen, "start", 1, finished=True, outputs=gen.body.get("inputs")),
-            self._node(gen, "llm", 2, finished=False),
-        ]
-
-    def token_event(self, gen: _Generation, kind: str, index: int, text: str, last: bool) -> bytes:
-        if kind == "reasoning":
-            return _dify_event({"event": "reasoning_chunk", "task_id": self.task_id,
-                                "workflow_run_id": self.run_id, "created_at": gen.created,
-                                "data": {"reasoning": text, "node_id": "llm", "is_final": last}})
-        return self._event("text_chunk", {"text": text, "from_variable_selector": ["llm", "text"]})
-
-    def _total_tokens(self, gen: _Generation) -> int:
-        # Dify's workflow total_tokens is prompt + completion of every LLM node.
-        return gen.prompt_tokens + gen.completion_tokens
-
-    def epilogue(self, gen: _Generation, elapsed_s: float) -> list[bytes]:
-        answer = gen.answer_text()
-        usage = _dify_usage(gen, elapsed_s)
-        return [
-            self._node(gen, "llm", 2, finished=True, elapsed_s=elapsed_s, tokens=self._total_tokens(gen),
-                       outputs={"text": answer, "usage": usage, "finish_reason": gen.finish_reason}),
-            self._node(gen, "end", 3, finished=False),
-            self._node(gen, "end", 3, finished=True, outputs={"text": answer}),
-            self._event("workflow_finished", self._finished_data(gen, elapsed_s)),
-        ]
-
-    def _finished_data(self, gen: _Generation, elapsed_s: float) -> dict:
-        return {
-            "id": self.run_id, "workflow_id": self.workflow_id, "status": "succeeded",
-            "outputs": {"text": gen.answer_text()}, "error": None, "elapsed_time": elapsed_s,
-            "total_tokens": self._total_tokens(gen), "total_steps": 3,
-            "created_at": gen.created, "finished_at": int(time.time()),
-        }
-
-    def blocking_body(self, gen: _Generation, elapsed_s: float) -> dict:
-        return {"task_id": self.task_id, "workflow_run_id": self.run_id, "data": self._finished_data(gen, elapsed_s)}
 
 
 def _openai_error(status: int, code: str, message: str, param: Optional[str] = None) -> dict:
@@ -413,6 +279,10 @@ class _OpenAIBase(_Flavour):
         return {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
                 "total_tokens": gen.prompt_tokens + gen.completion_tokens}
 
+    def error_events(self, gen: _Generation, elapsed_s: float, message: str) -> list[bytes]:
+        # vLLM: an error after the stream began is one `data: {"error": ...}` event, then [DONE]
+        return [_openai_event(_openai_error(500, "", message)), b"data: [DONE]\n\n"]
+
     def _tail(self, gen: _Generation, finish_choice: dict) -> list[bytes]:
         events = [_openai_event(self._chunk(gen, [finish_choice]))]
         if self.include_usage:
@@ -441,7 +311,7 @@ class _OpenAIChat(_OpenAIBase):
         return texts
 
     def _usage(self, gen: _Generation) -> dict:
-        return {**super()._usage(gen), "completion_tokens_details": {"reasoning_tokens": gen.reasoning_n}}
+        return {**super()._usage(gen), "completion_tokens_details": {"reasoning_tokens": gen.reasoning_tokens}}
 
     def before_first_token(self, gen: _Generation) -> list[bytes]:
         # vLLM sends the role chunk with the first output, not with the headers.
@@ -458,8 +328,9 @@ class _OpenAIChat(_OpenAIBase):
 
     def blocking_body(self, gen: _Generation, elapsed_s: float) -> dict:
         message = {"role": "assistant", "content": gen.answer_text()}
-        if gen.reasoning_n:
-            message["reasoning_content"] = gen.reasoning_text()
+        reasoning = gen.reasoning_text()
+        if reasoning:
+            message["reasoning_content"] = reasoning
         return {"id": self.id, "object": "chat.completion", "created": gen.created, "model": self.model,
                 "choices": [{"index": 0, "message": message, "logprobs": None,
                              "finish_reason": gen.finish_reason}],
@@ -467,7 +338,8 @@ class _OpenAIChat(_OpenAIBase):
 
 
 class _OpenAICompletions(_OpenAIBase):
-    """`/completions`: text chunks, finish chunk, [usage], [DONE]. No reasoning channel."""
+    """`/completions`: text chunks, finish chunk, [usage], [DONE]. No reasoning channel (tagged
+    reasoning, being answer text, still comes)."""
 
     object_name = "text_completion"
     id_prefix = "cmpl-"
@@ -496,13 +368,12 @@ class _OpenAICompletions(_OpenAIBase):
                 "usage": self._usage(gen)}
 
 
-def _make_flavour(name: str) -> _Flavour:
-    if name == "dify-chat":
-        return _DifyMessages(chat=True)
-    if name == "dify-completion":
-        return _DifyMessages(chat=False)
-    if name == "dify-workflow":
-        return _DifyWorkflow()
+def _make_flavour(name: str, app: Any = None) -> _Flavour:
+    """The flavour for a path's `--api` name; Dify's as `app` (a mock_dify.DifyApp) makes them."""
+    if name.startswith("dify-"):
+        from .mock_dify import DifyApp, make_dify_flavour  # mock_dify builds on this module
+
+        return make_dify_flavour(name, app if app is not None else DifyApp())
     if name == "openai-chat":
         return _OpenAIChat()
     return _OpenAICompletions()
