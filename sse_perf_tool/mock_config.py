@@ -50,7 +50,7 @@ class MockConfig:
     usage: bool = True  # False: OpenAI paths ignore stream_options.include_usage (llama.cpp, llama-cpp-python)
     tokenize: str = "vllm"  # tokenizer endpoint served: vllm | llama.cpp | llama-cpp-python | none
     like: Optional[str] = None  # "llama-cpp-python": all of the above as that server behaves by default
-    # Dify as Dify streams it (docs/WIRE_FORMATS.md):
+    # Dify as Dify streams it (WIRE_FORMATS.md, "Dify Service API"):
     dify_mode: str = "chat"  # what /chat-messages streams and GET /info says: chat | chatflow | agent | completion | workflow
     message_end: str = "after"  # chatflow: message_end after workflow_finished | none (Dify 1.13.x) | before
     ping_interval_s: float = 10.0  # Dify's keep-alive interval

@@ -1,4 +1,4 @@
-"""The mock server's Dify Service API, as Dify streams it (docs/WIRE_FORMATS.md, "Dify Service API",
+"""The mock server's Dify Service API, as Dify streams it (WIRE_FORMATS.md, "Dify Service API",
 from Dify's `api/core/app` source): every event `data: {json}\\n\\n`, compact raw UTF-8 as orjson
 writes it, the type in the JSON's "event" field; `event: ping\\n\\n` keep-alives.
 

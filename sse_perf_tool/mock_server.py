@@ -23,7 +23,7 @@ from typing import Any, Iterable, Optional, TextIO
 
 from . import mock_tokenizer
 from .mock_config import FAULTS, MockConfig, pick_fault
-from .mock_dify import DifyApp, _dify_error, _not_found, info_body, parameters_body
+from .mock_dify import STREAM_ERROR, DifyApp, _dify_error, _not_found, info_body, parameters_body
 from .mock_http import _BodyError, _ClientGone, _Handler, _HTTPServer, _shutdown_socket, _V6Server
 from .mock_stream import (DIFY_PING_INTERVAL_S, INTERRUPTED, RESET, SERVER_STOPPED, STOPPED,  # noqa: F401
                           StreamWriter, _Pacer, schedule_offsets_s)
@@ -448,10 +448,9 @@ class MockServer:
             handler.reset()
             return
         if fault == "error":  # the model failed: Dify answers 400 completion_request_error, vLLM 500
-            status = 400 if flavour.task_id is not None else 500
-            code = "completion_request_error" if status == 400 else ""
-            self._respond_json(handler, status, flavour.error_body(status, code, "[mock] Error: simulated model "
-                                                                   "failure (mock stream_error_rate)"))
+            openai = isinstance(flavour, _OpenAIBase)
+            status, code = (500, "") if openai else (400, "completion_request_error")
+            self._respond_json(handler, status, flavour.error_body(status, code, STREAM_ERROR))
             return
         gen.first_token_at = gen.started_at + offsets[0]
         handler.send_json(200, flavour.blocking_body(gen, time.perf_counter() - gen.started_at))

@@ -80,6 +80,11 @@ class _Pacer:
                     self.next_ping_at += self.ping_interval_s
             remaining = due - now
             if remaining <= 0:
+                if quiet:  # the pings a stall held back are not owed afterwards
+                    if self.silence:
+                        self.next_ping_at = now + self.ping_interval_s
+                    while self.next_ping_at <= now:
+                        self.next_ping_at += self.ping_interval_s
                 return True
             if pinging:
                 remaining = min(remaining, self.next_ping_at - now)
