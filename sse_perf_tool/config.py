@@ -47,8 +47,10 @@ class RunConfig:
     temperature: Optional[float] = None
     top_p: Optional[float] = None
     headers: tuple = ()  # ((name, value), ...)
-    user: str = "sse-perf"
+    user: str = "sse-perf-{thread}"  # {thread}: the virtual user's number, so a Dify app sees one user per thread
     conversation_id: str = ""
+    turns: int = 1  # each virtual user holds a conversation of this many turns, then starts a new one
+    dify_auto_generate_name: Optional[bool] = None  # --dify-auto-generate-name on|off (None: Dify's default, on)
     output_dir: str = "report"
     html_report: Optional[str] = None
     model_name: Optional[str] = None
@@ -162,6 +164,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"--timeout must be greater than 0 (got {cfg.timeout_s:g})")
     if cfg.requests is not None and cfg.requests < 1:
         raise ConfigError(f"--requests must be at least 1 (got {cfg.requests})")
+    if cfg.turns < 1:
+        raise ConfigError(f"--turns must be at least 1 (got {cfg.turns})")
+    if not cfg.user:
+        raise ConfigError("--user must not be empty (Dify requires a user)")
     if cfg.max_tokens is not None and cfg.max_tokens < 1:
         raise ConfigError(f"--max-tokens must be at least 1 (got {cfg.max_tokens})")
     if cfg.temperature is not None and not 0 <= cfg.temperature <= 2:

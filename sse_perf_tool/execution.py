@@ -19,6 +19,7 @@ from .config import ConfigError, RunConfig
 from .console import say
 from .demo import check_demo_mock, start_demo_mock
 from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO
+from .flavors import get_flavor
 from .interrupts import finish_quietly_on_ctrl_c, run_until_interrupted, sigint_restored
 from .levels import Levels, plans_for
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
@@ -46,6 +47,9 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
 
     slos = parse_slos(cfg.slo) if cfg.slo else ()
     check_demo_mock(cfg)
+    if cfg.turns > 1 and cfg.api != "auto" and not get_flavor(cfg.api).conversation:
+        raise ConfigError(f"--turns needs a flavour that holds a conversation (dify-chat, openai-chat); "
+                          f"{cfg.api} sends one prompt at a time")
     if cfg.datasets:
         specs = [parse_dataset_spec(text) for text in cfg.datasets]
         queries = WeightedQueryProvider.from_specs(specs, cfg.seed)

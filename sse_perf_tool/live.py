@@ -201,6 +201,7 @@ def load_lines(summary: dict, lang: str = "en") -> list[str]:
         mark = t["met"] if verdict["met"] else t["missed"]
         lines.append(f"{t['slo']} {verdict['expr']:<28} {_slo_value(verdict):>12}  {mark}")
     lines += _dataset_lines(summary, t)
+    lines += _dataset_lines(summary, t, "turns", "turn")
     lines += _client_lines(summary.get("client"), t, load.get("threads"))
     if run.get("stopped_early"):
         lines.append(f"!! {t['stopped']}: {run['stopped_early']}")
@@ -290,11 +291,12 @@ _DATASET = metrics.select(dataset=True)
 DATASET_STAT = "p95"  # the statistic of the datasets table
 
 
-def _dataset_lines(summary: dict, t: dict) -> list[str]:
-    datasets = summary.get("datasets")
+def _dataset_lines(summary: dict, t: dict, section: str = "datasets", title: str = "dataset") -> list[str]:
+    """One row per dataset (or per conversation turn: section "turns")."""
+    datasets = summary.get(section)
     if not datasets:
         return []
-    head = (t["dataset"], t["requests"], t["succ"], *(f"{m.short['en']} {DATASET_STAT}" for m in _DATASET), "tok/s")
+    head = (t[title], t["requests"], t["succ"], *(f"{m.short['en']} {DATASET_STAT}" for m in _DATASET), "tok/s")
     widths = (16, 8, 7, *(9 for _ in _DATASET), 8)
     lines = [" ".join(_pad(h, w) if i else h + " " * max(0, w - _cell_width(h)) for i, (h, w) in enumerate(zip(head, widths)))]
     for name, d in datasets.items():

@@ -75,6 +75,8 @@ class RequestRecord:
     server_elapsed_ms: Optional[float] = None
     server_total_price: Optional[float] = None
     server_currency: Optional[str] = None
+    conversation_turn: Optional[int] = None  # --turns: this request's turn in its conversation (1, 2, ...)
+    stop_sent: Optional[bool] = None  # cancelled: whether the server's stop endpoint took it (None: not tried)
     # (answer, reasoning) text still to be counted by the server's tokenizer (--tokenizer server); not written
     pending_text: Optional[tuple] = None
 
@@ -187,6 +189,8 @@ class RequestRecord:
             "server_elapsed_ms": _round(self.server_elapsed_ms),
             "server_total_price": self.server_total_price,
             "server_currency": self.server_currency,
+            "conversation_turn": self.conversation_turn,
+            "stop_sent": self.stop_sent,
         }
 
 

@@ -322,6 +322,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
         cost=summary.get("cost") if isinstance(summary.get("cost"), dict) else None,
         datasets=datasets, datasets_tps=any(d.get("tps") is not None for d in datasets),
         dataset_heads=[f"{m.short['en']} {stat}" for m, stat in DATASET_COLUMNS],
+        turns=_summary_dataset_rows(summary["turns"], digest) if isinstance(summary.get("turns"), dict) else [],
         load=load, slowest=_slowest_tables(digest, t, lang), row_heads=_row_heads(lang),
         show_dataset_column=digest.any_dataset,
         glossary=[(m.label[lang], m.describe[lang]) for m in metrics.DISTRIBUTIONS

@@ -46,11 +46,12 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
         headers=cfg.headers,
         request=RequestSettings(
             model=cfg.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-            user=cfg.user, conversation_id=cfg.conversation_id,
+            user=cfg.user, conversation_id=cfg.conversation_id, auto_generate_name=cfg.dify_auto_generate_name,
         ),
         request_id_prefix=request_id_prefix() if cfg.request_id else "",
         extra_body=tuple((cfg.extra_body or {}).items()),
         think_tag=think_tag(cfg.think_tags),
+        turns=cfg.turns,
     )
     server_tokenizer = _server_tokenizer(cfg, keys, out, err) if cfg.tokenizer == "server" else None
     if cfg.processes > 1:

@@ -119,6 +119,7 @@ class Figures:
         self.bounds = bounds or {}
         self.run = _Tally(DIST_FIELDS)
         self.datasets: Optional[dict[str, _Tally]] = {} if with_datasets else None
+        self.turns: Optional[dict[int, _Tally]] = {} if with_datasets else None  # --turns: by conversation turn
         self.warmup = 0
 
     def add(self, rec: dict) -> None:
@@ -128,12 +129,14 @@ class Figures:
             return
         good = bool(rec.get("ok")) and meets_bounds(rec, self.bounds)
         self.run.add(rec, good)
-        name = rec.get("dataset")
-        if name is not None and self.datasets is not None:
-            tally = self.datasets.get(name)
-            if tally is None:
-                tally = self.datasets[name] = _Tally(DATASET_FIELDS)
-            tally.add(rec, good)
+        if self.datasets is None:
+            return
+        for groups, key in ((self.datasets, rec.get("dataset")), (self.turns, rec.get("conversation_turn"))):
+            if key is not None:
+                tally = groups.get(key)
+                if tally is None:
+                    tally = groups[key] = _Tally(DATASET_FIELDS)
+                tally.add(rec, good)
 
     def summary(self, duration_s: Optional[float]) -> dict:
         run, bounds = self.run, self.bounds
@@ -160,12 +163,13 @@ class Figures:
             "pct": (100.0 * run.good / run.total) if run.total else None,
             "bounds": {field: limit for field, (_, limit) in bounds.items()},
         }
-        if self.datasets:
-            summary["datasets"] = {
-                name: dict(_dataset_counts(tally), output_tokens_per_s=rate(tally.tokens_ok),
-                           **{m: tally.values[m].distribution() for m in DATASET_FIELDS})
-                for name, tally in sorted(self.datasets.items())
-            }
+        for section, groups in (("datasets", self.datasets), ("turns", self.turns)):
+            if groups:  # per dataset; per conversation turn (later turns carry longer prompts)
+                summary[section] = {
+                    str(name): dict(_dataset_counts(tally), output_tokens_per_s=rate(tally.tokens_ok),
+                                    **{m: tally.values[m].distribution() for m in DATASET_FIELDS})
+                    for name, tally in sorted(groups.items())
+                }
         return summary
 
 

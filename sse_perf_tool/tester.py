@@ -31,6 +31,7 @@ from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, root_caus
 from .chunked import ChunkedEncodingError
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import SERVER_FIELDS, ErrorKind, RequestRecord
+from .conversation import Conversation
 from .think import ThinkSplitter
 from .tokens import count_texts, estimate_tokens
 
@@ -50,6 +51,8 @@ class TesterSettings:
     request_id_prefix: str = ""
     extra_body: tuple = ()  # ((key, value), ...) merged into every request body (--extra-body)
     think_tag: str = "think"  # a leading <think_tag>…</think_tag> in the answer is reasoning; "" = off (--think-tags)
+    turns: int = 1  # each thread holds a conversation of this many turns (--turns), on flavours that can
+    stop_timeout_s: float = 2.0  # a cancelled Dify generation is stopped at the server within this
 
 
 class _Failure(Exception):
@@ -123,6 +126,10 @@ class SSETester:
         self._base_headers = base_headers
         self._request_id_prefix = "" if has_header(settings.headers, "X-Request-Id") else settings.request_id_prefix
         self._extra_body = dict(settings.extra_body)
+        self._conversation = Conversation(settings.turns, flavor.conversation)
+        self._handles: dict = {}
+        path = flavor.path
+        self._base_url = settings.url[: -len(path)] if path and settings.url.endswith(path) else settings.url
         # --tokenizer server: the answer is counted after the request, by the counting stage
         self._defer_count = bool(getattr(token_counter, "deferred", False))
 
@@ -167,7 +174,8 @@ class SSETester:
 
         `scheduled_ns` (open loop): when the request was due, on the same clock; the record then
         measures its queue time and the latencies from the scheduled instant too."""
-        payload = self.flavor.build_body(query, self.settings.request)
+        request, turn = self._conversation.settings(self.settings.request, thread_id)
+        payload = self.flavor.build_body(query, request)
         if self._extra_body:
             merge_body(payload, self._extra_body)  # --extra-body wins over the flavour's own fields
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -181,9 +189,11 @@ class SSETester:
         with self._lock:
             self._current = record
             self._finished = False
+        record.conversation_turn = turn
         answer_parts: list[str] = []
         reasoning_parts: list[str] = []
         usage: dict = {}
+        self._handles = {}  # the conversation and task the server names in this stream
         record.sent_ns = self.clock()
         try:
             if self._aborted:
@@ -206,6 +216,9 @@ class SSETester:
                 response.close()
         if record.ended_ns is None:
             record.ended_ns = self.clock()
+        if record.error_kind is ErrorKind.CANCELLED and self._handles.get("task_id") and self.flavor.stop_path:
+            record.stop_sent = self._stop_at_server(self._handles["task_id"], request.user, headers)
+        self._conversation.after(record.ok, query.text, "".join(answer_parts), self._handles.get("conversation_id"))
         if record.error and api_key and api_key in record.error:  # a server that echoes the key back
             record.error = record.error.replace(api_key, mask_secret(api_key))
         try:
@@ -316,6 +329,10 @@ class SSETester:
                     usage["prompt_tokens"] = info.prompt_tokens
                 if info.reasoning_tokens is not None:
                     usage["reasoning_tokens"] = info.reasoning_tokens
+                if info.task_id and "task_id" not in self._handles:
+                    self._handles["task_id"] = info.task_id
+                if info.conversation_id and "conversation_id" not in self._handles:
+                    self._handles["conversation_id"] = info.conversation_id
                 if info.server:
                     for name, value in info.server.items():
                         if name in SERVER_FIELDS:
@@ -340,6 +357,18 @@ class SSETester:
                     self._flush_think(think, record, answer_parts, reasoning_parts)
                     self._finish(response, read, complete)
                     return
+
+    def _stop_at_server(self, task_id: str, user: str, headers: dict) -> bool:
+        """Stop a cancelled generation at the server (Dify's stop endpoint), so that it does not go
+        on generating for nobody; bounded by stop_timeout_s. True when the server said yes."""
+        url = self._base_url + self.flavor.stop_path.format(task_id=task_id)
+        try:
+            response = self.session.post(url, json={"user": user}, headers=headers,
+                                         timeout=(self.settings.stop_timeout_s, self.settings.stop_timeout_s))
+            response.close()
+            return 200 <= response.status_code < 300
+        except requests.exceptions.RequestException:
+            return False
 
     @staticmethod
     def _flush_think(think, record, answer_parts, reasoning_parts) -> None:

@@ -92,8 +92,18 @@ def build_run_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-tokens", type=whole_number, help="max_tokens sent where the flavour has it")
     w.add_argument("--temperature", type=number)
     w.add_argument("--top-p", type=number)
-    w.add_argument("--user", default="sse-perf", help="Dify user field (default: sse-perf)")
+    w.add_argument("--user", default="sse-perf-{thread}", metavar="ID",
+                   help="Dify user field; {thread} becomes the virtual user's number, so the app sees one user per "
+                   "thread as it would real users (default: sse-perf-{thread})")
     w.add_argument("--conversation-id", default="", help="Dify conversation_id (default: empty = new conversation)")
+    w.add_argument("--turns", type=whole_number, default=1, metavar="N",
+                   help="each virtual user holds a conversation of N turns, then starts a new one: Dify sends back "
+                   "the conversation_id the server returned, OpenAI chat sends the growing message list with the real "
+                   "answers (1, 3, 5 ... messages); records carry conversation_turn and the summary splits by turn "
+                   "(default: 1)")
+    w.add_argument("--dify-auto-generate-name", choices=("on", "off"), default=None,
+                   help="Dify names each new conversation with an extra LLM call (its default: on); off saves that "
+                   "call on every new conversation, so the load is only the answers")
     w.add_argument("--tokenizer", default="cl100k_base", metavar="NAME",
                    help="how answers are counted when the server reports no usage: cl100k_base or o200k_base "
                    "(tiktoken, OpenAI's tokenizers), server (the target's own /tokenize or /extras/tokenize "
@@ -199,6 +209,8 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         headers=headers,
         user=args.user,
         conversation_id=args.conversation_id,
+        turns=args.turns,
+        dify_auto_generate_name=None if args.dify_auto_generate_name is None else args.dify_auto_generate_name == "on",
         output_dir=args.output_dir,
         html_report=args.html_report,
         model_name=args.model_name,

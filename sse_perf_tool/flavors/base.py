@@ -34,6 +34,9 @@ class RequestSettings:
     top_p: Optional[float] = None
     user: str = "sse-perf"
     conversation_id: str = ""
+    # a conversation's earlier turns, ((role, text), ...): "user" and "assistant" (--turns, chat flavours)
+    history: tuple = ()
+    auto_generate_name: Optional[bool] = None  # Dify: name each new conversation with an extra LLM call (None: Dify's default)
 
 
 @dataclass(slots=True)
@@ -67,6 +70,8 @@ class EventInfo:
     error_status: Optional[int] = None
     finish_reason: Optional[str] = None
     server: Optional[dict] = None
+    conversation_id: Optional[str] = None  # the conversation the server put this request in (Dify)
+    task_id: Optional[str] = None  # the server's handle to stop this generation (Dify)
 
 
 IGNORE = EventInfo()
@@ -118,6 +123,10 @@ class Flavor:
     # reaches its end event without one was cut off by the server, not finished.
     needs_finish_reason: bool = False
     end_event: str = "the end event"  # named in messages
+    # how a conversation goes on (--turns): "" (it cannot), "id" (the server's conversation_id is
+    # sent back: Dify), or "history" (the earlier turns are sent again: OpenAI chat)
+    conversation: str = ""
+    stop_path: str = ""  # where a running generation is stopped, with {task_id} (Dify); "" = none
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """The headers that carry the API key (OpenAI's and Dify's scheme: a bearer token)."""

@@ -111,6 +111,16 @@ def _usage_info(usage: dict, terminal: bool) -> EventInfo:
     )
 
 
+def _handles(obj: dict) -> Optional[EventInfo]:
+    """The conversation and task an otherwise ignored event names (workflow_started, node events
+    come first in a chatflow): the task id lets a cancelled request be stopped at the server."""
+    task, conversation = obj.get("task_id"), obj.get("conversation_id")
+    if not isinstance(task, str) and not isinstance(conversation, str):
+        return None
+    return EventInfo(task_id=task if isinstance(task, str) else None,
+                     conversation_id=conversation if isinstance(conversation, str) else None)
+
+
 def _error_text(obj: dict) -> str:
     """`code: message (status N)` from a Dify error object; missing parts are left out."""
     code = obj.get("code")
@@ -156,7 +166,9 @@ class _DifyBase(Flavor):
 
         if kind in ("message", "agent_message"):
             answer = text_field(obj, "answer", "Dify event")
-            return EventInfo(answer=answer) if answer else IGNORE
+            if not answer:
+                return _handles(obj) or IGNORE
+            return EventInfo(answer=answer, conversation_id=obj.get("conversation_id"), task_id=obj.get("task_id"))
         if kind == "reasoning_chunk":
             reasoning = text_field(_sub_object(obj, "data"), "reasoning", "Dify event")
             return EventInfo(reasoning=reasoning) if reasoning else IGNORE
@@ -169,7 +181,9 @@ class _DifyBase(Flavor):
             return EventInfo(replace=text_field(obj, "answer", "Dify event"))
         if kind == "message_end":
             usage = _sub_object(_sub_object(obj, "metadata"), "usage")
-            return _usage_info(usage, terminal=self.message_end_is_terminal)
+            info = _usage_info(usage, terminal=self.message_end_is_terminal)
+            info.conversation_id, info.task_id = obj.get("conversation_id"), obj.get("task_id")
+            return info
         if kind == "workflow_finished":
             data = _sub_object(obj, "data")
             status = data.get("status")
@@ -187,7 +201,7 @@ class _DifyBase(Flavor):
             return EventInfo(paused=True)
         if kind == "error":
             return EventInfo(error=_error_text(obj), error_status=int_or_none(obj.get("status")))
-        return IGNORE
+        return _handles(obj) or IGNORE
 
     def parse_error_body(self, body: bytes) -> Optional[str]:
         """`code: message` from Dify's `{"code", "message", "status"}` error body.
@@ -220,9 +234,11 @@ class DifyChat(_DifyBase):
     path = "/chat-messages"
     end_event = "message_end"
     workflow_finished_is_terminal = False
+    conversation = "id"
+    stop_path = "/chat-messages/{task_id}/stop"
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
-        return {
+        body = {
             "inputs": dict(query.inputs),
             "query": query.text,
             "response_mode": "streaming",
@@ -230,6 +246,9 @@ class DifyChat(_DifyBase):
             "user": settings.user,
             "files": [],
         }
+        if settings.auto_generate_name is not None:
+            body["auto_generate_name"] = settings.auto_generate_name
+        return body
 
 
 class DifyCompletion(_DifyBase):
@@ -242,6 +261,7 @@ class DifyCompletion(_DifyBase):
     name = "dify-completion"
     path = "/completion-messages"
     end_event = "message_end"
+    stop_path = "/completion-messages/{task_id}/stop"
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         return {
@@ -264,6 +284,7 @@ class DifyWorkflow(_DifyBase):
     name = "dify-workflow"
     path = "/workflows/run"
     end_event = "workflow_finished"
+    stop_path = "/workflows/tasks/{task_id}/stop"
     message_end_is_terminal = False
     reads_text_chunk = True
 

@@ -62,7 +62,7 @@ class _OpenAIBase(Flavor):
     needs_finish_reason = True
     end_event = "[DONE]"
 
-    def _prompt_fields(self, query: Query) -> dict[str, Any]:
+    def _prompt_fields(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         raise NotImplementedError
 
     def _choice_text(self, choice: dict) -> tuple[str, str]:
@@ -73,7 +73,7 @@ class _OpenAIBase(Flavor):
         body: dict[str, Any] = {}
         if settings.model is not None:
             body["model"] = settings.model
-        body.update(self._prompt_fields(query))
+        body.update(self._prompt_fields(query, settings))
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         max_tokens = query.max_tokens if query.max_tokens is not None else settings.max_tokens
@@ -183,9 +183,11 @@ class OpenAIChat(_OpenAIBase):
 
     name = "openai-chat"
     path = "/chat/completions"
+    conversation = "history"
 
-    def _prompt_fields(self, query: Query) -> dict[str, Any]:
-        return {"messages": [{"role": "user", "content": query.text}]}
+    def _prompt_fields(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+        earlier = [{"role": role, "content": text} for role, text in settings.history]
+        return {"messages": earlier + [{"role": "user", "content": query.text}]}
 
     def _choice_text(self, choice: dict) -> tuple[str, str]:
         delta = choice.get("delta")
@@ -205,7 +207,7 @@ class OpenAICompletions(_OpenAIBase):
     name = "openai-completions"
     path = "/completions"
 
-    def _prompt_fields(self, query: Query) -> dict[str, Any]:
+    def _prompt_fields(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         return {"prompt": query.text}
 
     def _choice_text(self, choice: dict) -> tuple[str, str]:

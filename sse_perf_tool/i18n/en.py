@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "turn": "turn",
         "lang": "en",
         "by_status": "failed by HTTP status", "paused": "paused for human input (not failures)",
         "cost": "server-reported cost", "priced": "over {n} priced requests",
@@ -49,6 +50,9 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "sec_turns": "Per conversation turn",
+    "turn": "Turn",
+    "turns_note": "With --turns, each virtual user holds a conversation: later turns carry the earlier ones (a longer prompt), so their TTFT shows what the growing context costs.",
     "server_title": "The server's own timings (Dify's usage)",
     "server_client": "client",
     "server_diff": "client − server",

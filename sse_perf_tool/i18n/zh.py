@@ -6,6 +6,7 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "turn": "轮次",
         "lang": "zh",
         "by_status": "按 HTTP 状态的失败", "paused": "等待人工输入而暂停（不计为失败）",
         "cost": "服务端报告的费用", "priced": "共 {n} 个有价格的请求",
@@ -43,6 +44,9 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "sec_turns": "按对话轮次",
+    "turn": "轮次",
+    "turns_note": "使用 --turns 时每个虚拟用户进行多轮对话：后面的轮次带着前面的内容（更长的提示），其 TTFT 显示上下文增长的代价。",
     "server_title": "服务端自测时间（Dify 的 usage）",
     "server_client": "客户端",
     "server_diff": "客户端 − 服务端",

@@ -162,14 +162,18 @@ def test_dify_body_does_not_mutate_query_inputs(flavor):
 
 @pytest.mark.parametrize("flavor", DIFY_ALL, ids=lambda f: f.name)
 def test_dify_message_is_answer_text(flavor):
+    """The text, and the conversation and task the server put the request in (for --turns and for
+    stopping a cancelled generation)."""
     info = flavor.parse_event(ev(DIFY_MESSAGE))
-    assert info == EventInfo(answer=" I")
-    assert flavor.parse_event(ev(respaced(DIFY_MESSAGE))) == EventInfo(answer=" I")
+    handles = {"conversation_id": "45701982-8118-4bc5-8e9b-64562b4555f2", "task_id": "900bbd43-dc0b-4383-a372-aa6e6c414227"}
+    assert info == EventInfo(answer=" I", **handles)
+    assert flavor.parse_event(ev(respaced(DIFY_MESSAGE))) == EventInfo(answer=" I", **handles)
 
 
 @pytest.mark.parametrize("flavor", DIFY_ALL, ids=lambda f: f.name)
 def test_dify_agent_message_is_answer_text(flavor):
-    assert flavor.parse_event(ev(DIFY_AGENT_MESSAGE)) == EventInfo(answer="Here is the image: ")
+    assert flavor.parse_event(ev(DIFY_AGENT_MESSAGE)) == EventInfo(answer="Here is the image: ",
+                                                                   conversation_id="conv123", task_id="task123")
 
 
 @pytest.mark.parametrize("flavor", DIFY_ALL, ids=lambda f: f.name)
@@ -195,7 +199,8 @@ def test_dify_message_replace_replaces_answer(flavor):
 def test_dify_message_end_is_terminal_with_usage(flavor):
     info = flavor.parse_event(ev(DIFY_MESSAGE_END))
     assert info == EventInfo(completion_tokens=135, prompt_tokens=1033, terminal=True, server={
-        "server_latency_ms": 1381.760165997548, "server_total_price": 0.001303, "server_currency": "USD"})
+        "server_latency_ms": 1381.760165997548, "server_total_price": 0.001303, "server_currency": "USD"},
+        task_id="900bbd43-dc0b-4383-a372-aa6e6c414227")
 
 
 def test_dify_message_end_reasoning_tokens_when_present():
@@ -281,7 +286,10 @@ IGNORED_DIFY_EVENTS = [
 @pytest.mark.parametrize("data", IGNORED_DIFY_EVENTS, ids=lambda d: json.loads(d)["event"])
 @pytest.mark.parametrize("flavor", DIFY_ALL, ids=lambda f: f.name)
 def test_dify_non_text_events_are_ignored(flavor, data):
-    assert flavor.parse_event(ev(data)) == IGNORE
+    """Nothing measured; at most the task and conversation they name (a chatflow's first events)."""
+    info = flavor.parse_event(ev(data))
+    obj = json.loads(data)
+    assert info == EventInfo(task_id=obj.get("task_id"), conversation_id=obj.get("conversation_id"))
 
 
 @pytest.mark.parametrize("flavor", DIFY_ALL, ids=lambda f: f.name)
