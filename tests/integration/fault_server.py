@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -204,13 +203,3 @@ LAST_CHUNK = b"0\r\n\r\n"
 
 def json_response(status: str, body: bytes, content_type: str = "application/json") -> bytes:
     return head(status, content_type, length=len(body)) + body
-
-
-def wait_until(predicate, timeout_s: float = 2.0) -> bool:
-    """Poll `predicate` until true or the time is up (for cross-thread tests)."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()

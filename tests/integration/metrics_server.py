@@ -47,15 +47,6 @@ class MetricsServer:
         self.httpd.server_close()
 
 
-def wait_until(predicate, timeout_s=5.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 def closed_port_url():
     with MetricsServer() as srv:
         url = srv.url

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import Callable, Optional
 
 import paramiko
@@ -202,16 +201,6 @@ def write_known_hosts(path, port: int, key: paramiko.PKey, host: str = "127.0.0.
     name = host if port == 22 else f"[{host}]:{port}"
     keys.add(name, key.get_name(), key)
     keys.save(str(path))
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0, poll_s: float = 0.02) -> bool:
-    """Polls until predicate() is true; False after timeout_s (tests assert on it)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(poll_s)
-    return predicate()
 
 
 def main(argv=None) -> int:

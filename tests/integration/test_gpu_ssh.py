@@ -11,8 +11,9 @@ import pytest
 
 from sse_perf_tool.gpu.base import TelemetryError
 from sse_perf_tool.gpu.ssh import SshSampler
+from waiting import wait_until
 
-from .ssh_server import FakeSshServer, wait_until, write_known_hosts
+from .ssh_server import FakeSshServer, write_known_hosts
 
 PASSWORD = "s3cret-pw"
 FAST = dict(connect_timeout_s=3, reconnect_backoff_s=(0.05, 0.1))

@@ -12,8 +12,9 @@ from sse_perf_tool.gpu.base import TelemetryError
 from sse_perf_tool.server_metrics import PrometheusSampler
 
 from prometheus_texts import SGLANG_TEXT
+from waiting import wait_until
 
-from .metrics_server import MetricsServer, closed_port_url, wait_until
+from .metrics_server import MetricsServer, closed_port_url
 
 
 # -- the sampler against a real HTTP server --

@@ -20,6 +20,7 @@ from sse_perf_tool.records import ErrorKind
 from sse_perf_tool import tester as tester_module
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings  # not `Test*`: pytest would try to collect it
+from waiting import wait_until
 from word_counter import WordCounter
 
 from .fault_server import (
@@ -34,7 +35,6 @@ from .fault_server import (
     free_port,
     head,
     json_response,
-    wait_until,
 )
 
 
@@ -169,11 +169,13 @@ OPENAI_ERRORS = [
     + [("openai-chat", "/v1/chat/completions", *case) for case in OPENAI_ERRORS],
 )
 def test_http_error_is_http_status_with_status_and_server_message(serve, flavor, path, status, status_line, body):
-    """A non-2xx answer is `http_status`: http_status set, message = status + the server's message;
-    sent once (a 429/500 is never retried)."""
+    """A non-2xx answer is `http_status` (429: `rate_limited`, Dify's concurrency limit or a quota):
+    http_status set, message = status + the server's message (its code too); sent once (a 429/500
+    is never retried)."""
     server = serve(Send(json_response(status_line, json.dumps(body).encode())), Hang(1))
     record = run_real(server.url(path), flavor)
-    assert not record.ok and record.error_kind is (ErrorKind.RATE_LIMITED if status == 429 else ErrorKind.HTTP_STATUS)
+    expected = ErrorKind.RATE_LIMITED if status == 429 else ErrorKind.HTTP_STATUS
+    assert not record.ok and record.error_kind is expected
     assert record.http_status == status
     message = body["message"] if "message" in body else body["error"]["message"]
     assert str(status) in record.error and message in record.error
@@ -386,7 +388,7 @@ def _start_in_thread(url: str, timeout_s: float):
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
-    assert wait_until(lambda: tester.events_received >= 1), "the first token never arrived"
+    assert wait_until(lambda: tester.events_received >= 1, 2.0), "the first token never arrived"
     return tester, thread, result
 
 

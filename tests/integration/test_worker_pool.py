@@ -32,9 +32,10 @@ from sse_perf_tool.selfcheck import usable_cores
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings  # not `Test*`: pytest would try to collect it
 from sse_perf_tool.worker_pool import RemoteTester, WorkerPool, WorkerPoolError
+from waiting import wait_until
 from word_counter import WordCounter
 
-from .fault_server import LAST_CHUNK, FaultServer, Hang, Send, Sleep, chunk, head, wait_until
+from .fault_server import LAST_CHUNK, FaultServer, Hang, Send, Sleep, chunk, head
 from .run_folder import only_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

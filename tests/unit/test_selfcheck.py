@@ -2,12 +2,12 @@
 the lags and CPU of --processes workers merge into the probe's seconds (scripted clocks)."""
 
 import threading
-import time
 
 import pytest
 
 from sse_perf_tool.selfcheck import (LAG_LIMIT_MS, SUSTAINED_S, ClientProbe, breach, machine_busy_from, saturation_from,
                                      usable_cores)
+from waiting import wait_until
 
 
 def _rows(values, machine=None):
@@ -81,16 +81,6 @@ def test_the_summary_section_has_the_contract_fields():
 # -- the self-check merges the lags and CPU of --processes workers ------------------------------
 
 
-def wait_until(predicate, timeout_s: float) -> bool:
-    """A bound against a hang, not a timing claim: the probe's loop is scripted by its clock."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 class SteppingClock:
     """The probe's clock: 0, then (k s, k s + 10 ms) for k = 1, 2, ...: every 10 ms sleep measures
     exactly 10 ms (own lag 0) and every loop closes one probe second."""
@@ -124,7 +114,7 @@ def _probe_seconds(other_lags):
     probe = ClientProbe(seconds.append, clock=SteppingClock(), cpu_clock=CpuClock(), other_lags=other_lags)
     probe.start()
     try:
-        assert wait_until(lambda: len(seconds) >= 3, 3.0), seconds
+        assert wait_until(lambda: len(seconds) >= 3, 3.0), seconds  # a bound against a hang: the loop runs on the scripted clock
     finally:
         probe.stop()
     return probe, seconds
