@@ -153,8 +153,8 @@ def validate_base_url(url: str) -> str:
 
 def validate(cfg: RunConfig) -> RunConfig:
     """Check numbers and names; returns cfg unchanged or raises ConfigError."""
-    if cfg.api not in API_NAMES:
-        raise ConfigError(f"--api must be one of {', '.join(API_NAMES)} (got {cfg.api!r})")
+    if cfg.api not in API_NAMES + ("auto",):
+        raise ConfigError(f"--api must be one of {', '.join(API_NAMES)} or auto (got {cfg.api!r})")
     if cfg.threads < 1:
         raise ConfigError(f"--threads must be at least 1 (got {cfg.threads})")
     for name, value in (("--ramp-up", cfg.ramp_up_s), ("--duration", cfg.duration_s), ("--grace", cfg.grace_s)):

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 from .config import ConfigError, RunConfig
 from .console import say
+from .dify_app import resolve_auto
 from .demo import check_demo_mock, start_demo_mock
-from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO
+from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO, EXIT_USAGE
 from .flavors import get_flavor
 from .interrupts import finish_quietly_on_ctrl_c, run_until_interrupted, sigint_restored
 from .levels import Levels, plans_for
@@ -79,6 +80,16 @@ def execute_run(prepared: PreparedRun, out=None, err=None) -> int:
     mock = None
     if cfg.demo:
         mock, cfg = start_demo_mock(cfg, out)
+    try:
+        if cfg.api == "auto":  # one preflight call: the app's mode and required inputs, before any load
+            cfg = resolve_auto(cfg, prepared.queries, prepared.keys.first() if prepared.keys else None,
+                               lambda text: say(text, out))
+            prepared = replace(prepared, cfg=cfg)
+    except ConfigError as exc:
+        if mock is not None:
+            mock.stop()
+        say(f"sse-perf: error: {exc}", err)
+        return EXIT_USAGE
     try:
         with sigint_restored():  # the run's own Ctrl-C handling ends with it
             return _execute(cfg, prepared, out, err)

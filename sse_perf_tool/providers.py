@@ -41,6 +41,10 @@ class _RoundRobin:
         """The first item, without moving the turn on."""
         return self._items[0]
 
+    def all(self) -> tuple:
+        """Every item, in order (for checks before the run)."""
+        return self._items
+
 
 def _read_text(path: str, what: str) -> str:
     p = Path(path)
@@ -231,6 +235,10 @@ class WeightedQueryProvider:
     def datasets(self) -> tuple[tuple[str, float, int], ...]:
         """(name, weight, query count) per dataset, in the order given."""
         return tuple(zip(self._names, self._weights, (len(q) for q in self._queries)))
+
+    def all(self) -> tuple:
+        """Every query of every dataset (for checks before the run)."""
+        return tuple(q for queries in self._queries for q in queries)
 
     def next(self) -> Query:
         with self._lock:

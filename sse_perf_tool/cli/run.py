@@ -73,7 +73,9 @@ def build_run_parser() -> argparse.ArgumentParser:
     t.add_argument("--host", default="localhost", help="target host (default: localhost)")
     t.add_argument("--port", type=whole_number, default=80, help="target port (default: 80)")
     t.add_argument("--base-url", help="full base URL, e.g. https://x/v1; wins over --host/--port")
-    t.add_argument("--api", choices=API_NAMES, default="dify-chat", help="wire flavour (default: dify-chat)")
+    t.add_argument("--api", choices=API_NAMES + ("auto",), default="dify-chat",
+                   help="wire flavour; auto asks a Dify app's GET /v1/info for its mode (and /v1/parameters for its "
+                   "required inputs) before any load (default: dify-chat)")
     t.add_argument("--api-key", help="app-xxx or 'Bearer app-xxx' (or env SSE_PERF_API_KEY)")
     t.add_argument("--api-key-file", help="file with one key per line; requests take keys in turn")
     t.add_argument("--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)")
