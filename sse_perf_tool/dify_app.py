@@ -93,5 +93,5 @@ def resolve_auto(cfg: RunConfig, queries, api_key: Optional[str], say=None) -> R
     if cfg.turns > 1 and not flavour.conversation:
         raise ConfigError(f"--turns needs a chat app; this one is a {app.mode} app")
     if say is not None:
-        say(f"--api auto: {app.name or 'the app'} is a {app.mode} app: {app.api}")
+        say(f"--api auto: {app.name or 'the app'} ({app.mode} app): {app.api}")
     return replace(cfg, api=app.api)
