@@ -8,7 +8,6 @@ import json
 import socket
 import struct
 import sys
-import threading
 
 import pytest
 
@@ -20,7 +19,6 @@ from sse_perf_tool.records import ErrorKind
 from sse_perf_tool import tester as tester_module
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings  # not `Test*`: pytest would try to collect it
-from waiting import wait_until
 from word_counter import WordCounter
 
 from .fault_server import (
@@ -36,6 +34,7 @@ from .fault_server import (
     head,
     json_response,
 )
+from .in_flight import abort_and_join, start_streaming
 
 
 # -- part 2: faults over real loopback sockets -------------------------------------------------
@@ -381,14 +380,7 @@ def test_keepalive_comments_and_ping_events_are_ignored(serve):
 
 def _start_in_thread(url: str, timeout_s: float):
     tester = SSETester(get_flavor("openai-chat"), Settings(url=url, timeout_s=timeout_s), WordCounter())
-    result: dict = {}
-
-    def work():
-        result["record"] = tester.run(1, 1, Query("q"), None)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    assert wait_until(lambda: tester.events_received >= 1, 2.0), "the first token never arrived"
+    thread, result = start_streaming(tester, timeout_s=2.0)
     return tester, thread, result
 
 
@@ -397,10 +389,7 @@ def test_abort_during_a_stalled_stream_ends_it_as_cancelled(serve):
     the stall would end in after 3 s."""
     server = serve(Send(head(chunked=True)), Send(chunk(oa_delta(content="a"))), Hang(4))
     tester, thread, result = _start_in_thread(server.url(), timeout_s=3.0)
-    tester.abort()
-    thread.join(10.0)  # a bound against a hang only
-    assert not thread.is_alive(), "abort() did not stop the stalled read"
-    record = result["record"]
+    record = abort_and_join(tester, thread, result)
     assert not record.ok and record.error_kind is ErrorKind.CANCELLED
     assert record.chunks == 1
     tester.close()

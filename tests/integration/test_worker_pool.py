@@ -36,6 +36,7 @@ from waiting import wait_until
 from word_counter import WordCounter
 
 from .fault_server import LAST_CHUNK, FaultServer, Hang, Send, Sleep, chunk, head
+from .in_flight import abort_and_join, run_in_thread, start_streaming
 from .run_folder import only_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -113,18 +114,6 @@ def serve():
 
 def openai_url(server) -> str:
     return server.base_url + get_flavor("openai-chat").path
-
-
-def run_in_thread(tester, request_id: int = 1, thread_id: int = 1):
-    """tester.run(...) in a daemon thread; returns (thread, result dict with "record")."""
-    result: dict = {}
-
-    def work():
-        result["record"] = tester.run(request_id, thread_id, Query("q"), None)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    return thread, result
 
 
 STALLED = (Send(head(chunked=True)), Send(chunk(oa_delta(content="a"))), Hang(4))
@@ -222,8 +211,7 @@ def test_close_with_a_request_in_flight_ends_it_and_returns(serve, pools):
     server = serve(*STALLED)
     pool = pools(1, server.url(), timeout_s=4.0)
     tester = pool.tester(1)
-    thread, result = run_in_thread(tester)
-    assert wait_until(lambda: tester.events_received >= 1, 3.0), "the first token never arrived"
+    thread, result = start_streaming(tester)
     pool.close()
     thread.join(10.0)  # a bound against a hang only
     assert not thread.is_alive()
@@ -237,12 +225,8 @@ def test_abort_during_a_stalled_stream_ends_it_as_cancelled_promptly(serve, pool
     server = serve(*STALLED)
     pool = pools(1, server.url(), timeout_s=3.0)
     tester = pool.tester(1)
-    thread, result = run_in_thread(tester)
-    assert wait_until(lambda: tester.events_received >= 1, 3.0), "the first token never arrived"
-    tester.abort()
-    thread.join(10.0)  # a bound against a hang only
-    assert not thread.is_alive(), "abort() did not stop the stalled read"
-    record = result["record"]
+    thread, result = start_streaming(tester)
+    record = abort_and_join(tester, thread, result)
     assert not record.ok and record.error_kind is ErrorKind.CANCELLED
     assert record.chunks == 1
 
@@ -256,8 +240,7 @@ def test_take_in_flight_claims_a_straggler_and_run_then_returns_none(serve, pool
     pool = pools(1, server.url(), timeout_s=3.0)
     tester = pool.tester(1)
     assert tester.take_in_flight() is None  # nothing sent yet
-    thread, result = run_in_thread(tester, request_id=7, thread_id=3)
-    assert wait_until(lambda: tester.events_received >= 1, 3.0), "the first token never arrived"
+    thread, result = start_streaming(tester, request_id=7, thread_id=3)
     claimed = tester.take_in_flight()
     assert claimed is not None
     assert not claimed.ok and claimed.error_kind is ErrorKind.CANCELLED
@@ -347,8 +330,7 @@ def test_a_killed_worker_fails_its_request_instead_of_hanging(serve, pools):
     tester = pool.tester(1)
     victim = pool.workers[0]
     assert tester.worker is victim
-    thread, result = run_in_thread(tester, request_id=5, thread_id=1)
-    assert wait_until(lambda: tester.events_received >= 1, 3.0), "the first token never arrived"
+    thread, result = start_streaming(tester, request_id=5, thread_id=1)
     os.kill(victim.process.pid, signal.SIGKILL)
     thread.join(10.0)  # a bound against a hang only: the record below says the worker died, not a timeout
     assert not thread.is_alive(), "run() hung on a dead worker"
@@ -364,12 +346,9 @@ def test_a_killed_worker_fails_its_request_instead_of_hanging(serve, pools):
     # the survivor still takes requests: one stalls, and abort ends it as usual
     other = pool.tester(2)
     assert other.worker is pool.workers[1]
-    thread, result = run_in_thread(other, request_id=7, thread_id=2)
-    assert wait_until(lambda: other.events_received >= 1, 3.0)
-    other.abort()
-    thread.join(2.0)
-    assert not thread.is_alive()
-    assert result["record"].error_kind is ErrorKind.CANCELLED and result["record"].chunks == 1
+    thread, result = start_streaming(other, request_id=7, thread_id=2)
+    record = abort_and_join(other, thread, result, join_s=2.0)
+    assert record.error_kind is ErrorKind.CANCELLED and record.chunks == 1
 
 
 def test_a_pool_that_cannot_start_says_why_and_leaves_no_process(make_mock):
