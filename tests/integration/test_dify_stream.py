@@ -185,3 +185,27 @@ def test_a_leading_think_block_is_reasoning_on_every_flavour(flavor, path, make,
     assert (record.output_tokens, record.reasoning_tokens, record.token_source) == (5, 3, "tokenizer")
     plain = _run_timed(flavor, path, [make(p) for p in pieces] + [end], think_tag="")
     assert plain.first_answer_ns == plain.first_token_ns and plain.output_chars == len("".join(pieces))
+
+
+# -- the mock's chatflow mode reads as the streams above do ---------------------------------------
+
+
+@pytest.mark.parametrize("message_end,source", [("after", "usage"), ("before", "usage"), ("none", "tokenizer")])
+def test_the_mocks_chatflow_reads_as_difys_does(message_end, source):
+    from sse_perf_tool.mock_server import MockConfig, MockServer
+
+    mock = MockServer(MockConfig(ttft_ms=5, itl_ms=1, tokens=6, dify_mode="chatflow", message_end=message_end,
+                                 reasoning_tokens=2, think_tags="split")).start()
+    try:
+        tester = SSETester(get_flavor("dify-chat"), Settings(url=mock.base_url + "/chat-messages", timeout_s=5.0), Words())
+        try:
+            record = tester.run(1, 1, Query("hello there"), "app-key")
+        finally:
+            tester.close()
+    finally:
+        mock.stop()
+    assert record.ok, record.error
+    assert record.token_source == source and record.first_answer_ns > record.first_token_ns
+    assert (record.server_elapsed_ms is not None) == (message_end != "before"), "read up to the end event"
+    if source == "usage":
+        assert record.server_ttft_ms is not None and record.server_total_price is not None

@@ -619,3 +619,10 @@ def test_load_json_reads_and_fails_exactly_as_json_loads(text):
     except ValueError as exc:
         got = ("error", str(exc))
     assert got == expected
+
+
+def test_dify_chat_sends_auto_generate_name_only_when_asked():
+    """--dify-auto-generate-name off saves Dify's naming LLM call on each new conversation."""
+    query = Query("hi")
+    assert "auto_generate_name" not in DifyChat().build_body(query, RequestSettings())
+    assert DifyChat().build_body(query, RequestSettings(auto_generate_name=False))["auto_generate_name"] is False
