@@ -7,6 +7,7 @@ mock shares no code with the tester it is measured against).
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -99,8 +100,8 @@ class MockConfig:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not self.ping_interval_s > 0:
             raise ValueError(f"ping_interval_s must be > 0, got {self.ping_interval_s}")
-        if isinstance(self.required_inputs, str):
-            self.required_inputs = tuple(n.strip() for n in self.required_inputs.split(",") if n.strip())
+        if isinstance(self.required_inputs, str):  # "topic,lang" (or ; | or spaces, for --demo-mock's commas)
+            self.required_inputs = tuple(n for n in re.split(r"[,;|\s]+", self.required_inputs) if n)
         self.required_inputs = tuple(self.required_inputs)
         if not all(isinstance(n, str) and n for n in self.required_inputs):
             raise ValueError(f"required_inputs must be names, got {self.required_inputs!r}")

@@ -122,6 +122,7 @@ def test_config_rejects_impossible_dify_and_fault_settings(bad):
 
 def test_required_inputs_accept_a_comma_list():
     assert MockConfig(required_inputs="topic, lang").required_inputs == ("topic", "lang")
+    assert MockConfig(required_inputs="topic|lang").required_inputs == ("topic", "lang")
 
 
 def test_modes_name_dify_s_app_modes_and_choose_what_chat_messages_streams():
