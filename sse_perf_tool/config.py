@@ -245,8 +245,44 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip()
 
 
-DEMO_MOCK_FIELDS = {"ttft_ms": float, "itl_ms": float, "tokens": int, "jitter_ms": float,
-                    "reasoning_tokens": int, "error_rate": float, "empty_rate": float, "seed": int}
+def _on_off(text: str) -> bool:
+    value = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
+    if text.lower() not in value:
+        raise ValueError(text)
+    return value[text.lower()]
+
+
+def _names(text: str) -> tuple:
+    """`city;notes` (commas separate --demo-mock items): the mock's required Dify inputs."""
+    return tuple(name for name in text.replace("|", ";").replace(" ", ";").split(";") if name)
+
+
+def _word(*choices: str):
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(text)
+        return text
+    parse.choices = choices
+    return parse
+
+
+# --demo-mock K=V: the embedded server's settings (MockConfig fields), each with how its value is read
+DEMO_MOCK_FIELDS = {
+    "ttft_ms": float, "itl_ms": float, "tokens": int, "jitter_ms": float, "reasoning_tokens": int,
+    "error_rate": float, "empty_rate": float, "seed": int,
+    "dify_mode": _word("chat", "chatflow", "agent", "completion", "workflow"),
+    "message_end": _word("after", "none", "before"), "think_tags": _word("off", "whole", "split"),
+    "zero_usage": _on_off, "message_replace": _on_off, "required_inputs": _names, "ping_interval_s": float,
+    "rate_limit_rate": float, "html_rate": float, "stall_rate": float, "reset_rate": float,
+    "stream_error_rate": float, "pause_rate": float, "stall_s": float, "retry_after_s": int,
+}
+
+
+def _expected(key: str) -> str:
+    kind = DEMO_MOCK_FIELDS[key]
+    if hasattr(kind, "choices"):
+        return "one of " + ", ".join(kind.choices)
+    return {int: "a number", float: "a number", _on_off: "on or off", _names: "names separated by ;"}[kind]
 
 
 def parse_demo_mock(text: str) -> tuple:
@@ -259,11 +295,11 @@ def parse_demo_mock(text: str) -> tuple:
         key, sep, value = part.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in DEMO_MOCK_FIELDS:
-            raise ConfigError(f"--demo-mock takes {', '.join(k + '=N' for k in DEMO_MOCK_FIELDS)} (got {part!r})")
+            raise ConfigError(f"--demo-mock takes {', '.join(k + '=V' for k in DEMO_MOCK_FIELDS)} (got {part!r})")
         try:
             items.append((key, DEMO_MOCK_FIELDS[key](value.strip())))
         except ValueError:
-            raise ConfigError(f"--demo-mock {key} must be a number (got {value.strip()!r})") from None
+            raise ConfigError(f"--demo-mock {key} must be {_expected(key)} (got {value.strip()!r})") from None
     return tuple(items)
 
 

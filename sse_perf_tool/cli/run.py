@@ -178,8 +178,13 @@ def build_run_parser() -> argparse.ArgumentParser:
     g.add_argument("--server-metric", action="append", default=[], metavar="NAME",
                    help="also record this Prometheus metric name; repeatable")
     p.add_argument("--demo", action="store_true", help="start the embedded mock server on a free loopback port and target it")
-    p.add_argument("--demo-mock", metavar="K=V,..", help="how the --demo server behaves: ttft_ms, itl_ms, tokens, "
-                   "jitter_ms, reasoning_tokens, error_rate, empty_rate, seed (default: ttft_ms=200,itl_ms=20,tokens=64)")
+    p.add_argument("--demo-mock", metavar="K=V,..",
+                   help="how the --demo server behaves (sse-perf mock-server's options as K=V): ttft_ms, itl_ms, tokens, "
+                   "jitter_ms, reasoning_tokens, error_rate, empty_rate, seed; Dify as Dify streams it: "
+                   "dify_mode=chat|chatflow|agent|completion|workflow, message_end=after|none|before, "
+                   "think_tags=off|whole|split, zero_usage=on, message_replace=on, required_inputs=a;b, "
+                   "ping_interval_s; faults: rate_limit_rate, html_rate, stall_rate, reset_rate, stream_error_rate, "
+                   "pause_rate, stall_s, retry_after_s (default: ttft_ms=200,itl_ms=20,tokens=64)")
     p.add_argument("--config", metavar="FILE.toml", help="run options from a TOML file (keys = option names without "
                    "--); options on the command line win")
     return p
