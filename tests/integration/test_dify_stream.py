@@ -166,9 +166,22 @@ def _run_timed(flavor: str, path: str, events: list[bytes], think_tag: str = "th
         server.stop()
 
 
+def oa_text(text: str) -> bytes:
+    """A legacy /completions chunk: the text in choices[0].text."""
+    body = {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": None}]}
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+OA_TEXT_END = (b'data: {"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,'
+               b'"text":"","logprobs":null,"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
+
+
 @pytest.mark.parametrize("flavor,path,make,end", [
     ("openai-chat", "/v1/chat/completions", oa, OA_END),
+    ("openai-completions", "/v1/completions", oa_text, OA_TEXT_END),
     ("dify-chat", "/v1/chat-messages", lambda text: event("message", answer=text), message_end(ZERO_USAGE)),
+    ("dify-completion", "/v1/completion-messages", lambda text: event("message", answer=text), message_end(ZERO_USAGE)),
 ])
 def test_a_leading_think_block_is_reasoning_on_every_flavour(flavor, path, make, end):
     """DeepSeek-R1 / QwQ / Qwen3 without a reasoning parser, and Dify's default "tagged" format:
