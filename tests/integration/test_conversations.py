@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -20,19 +20,7 @@ from sse_perf_tool.records import ErrorKind
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, stall: bool = False):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.bodies: list[dict] = []
-        self.stops: list[tuple[str, dict]] = []
-        self.stall, self.stopped, self.count = stall, threading.Event(), 0
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+from .loopback_http import LoopbackServer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -47,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        server: _Server = self.server
+        server = self.server
         if self.path.endswith("/stop"):
             server.stops.append((self.path, body))
             server.stopped.set()
@@ -86,17 +74,15 @@ class _Handler(BaseHTTPRequestHandler):
 def server():
     servers = []
 
-    def start(stall: bool = False) -> _Server:
-        srv = _Server(stall)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    def start(stall: bool = False) -> LoopbackServer:
+        srv = LoopbackServer(_Handler, bodies=[], stops=[], stall=stall, stopped=threading.Event(), count=0).start()
         servers.append(srv)
         return srv
 
     yield start
     for srv in servers:
         srv.stopped.set()
-        srv.shutdown()
-        srv.server_close()
+        srv.close()
 
 
 def _tester(srv, flavor: str, turns: int = 1, user: str = "sse-perf-{thread}"):

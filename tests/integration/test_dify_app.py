@@ -8,8 +8,7 @@ and a bad key as Dify does: HTTP 401 with `{"code": "unauthorized", "message": .
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -19,21 +18,11 @@ from sse_perf_tool.dify_app import probe_dify_app, resolve_auto
 from sse_perf_tool.providers import QueryProvider
 from sse_perf_tool.query import Query
 
+from .loopback_http import LoopbackServer
+
 KEY = "app-GoodKey1234"
 FORM = [{"text-input": {"label": "City", "variable": "city", "required": True, "max_length": 48, "default": ""}},
         {"paragraph": {"label": "Notes", "variable": "notes", "required": False, "default": ""}}]
-
-
-class _Dify(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, mode: str, form=()):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.mode, self.form, self.seen = mode, list(form), []
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -69,16 +58,14 @@ class _Handler(BaseHTTPRequestHandler):
 def dify():
     servers = []
 
-    def start(mode: str, form=()) -> _Dify:
-        server = _Dify(mode, form)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+    def start(mode: str, form=()) -> LoopbackServer:
+        server = LoopbackServer(_Handler, mode=mode, form=list(form), seen=[]).start()
         servers.append(server)
         return server
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 @pytest.mark.parametrize("mode,api", [("chat", "dify-chat"), ("agent-chat", "dify-chat"), ("advanced-chat", "dify-chat"),

@@ -16,7 +16,6 @@ from sse_perf_tool.body_reader import socket_of
 from sse_perf_tool.flavors import get_flavor
 from sse_perf_tool.flavors.base import Query
 from sse_perf_tool.records import ErrorKind
-from sse_perf_tool import tester as tester_module
 from sse_perf_tool.tester import SSETester
 from sse_perf_tool.tester import TesterSettings as Settings  # not `Test*`: pytest would try to collect it
 from word_counter import WordCounter
