@@ -143,6 +143,9 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
         lines.append(f"{t['by_status']}: " + ", ".join(f"{k}={v}" for k, v in summary["errors_by_status"].items()))
     if req.get("paused"):
         lines.append(f"{t['paused']}: {req['paused']}")
+    stops = req.get("stops")
+    if stops:
+        lines.append(t["stops"].format(ok=stops.get("ok", 0), failed=stops.get("failed", 0)))
     if req.get("empty"):
         lines.append(f"{t['empty']}: {req['empty']}")
     if summary.get("finish_reasons"):

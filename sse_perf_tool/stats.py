@@ -38,6 +38,7 @@ class _Tally:
         self.errors: dict[str, int] = {}
         self.by_status: dict[str, int] = {}  # failed requests by their non-2xx HTTP status
         self.price, self.priced, self.currencies = 0.0, 0, set()  # the server's own prices (Dify)
+        self.stops = {"ok": 0, "failed": 0}  # cancelled Dify generations stopped at the server, or not
         self.finish_reasons: dict[str, int] = {}  # over every request ("none": no finish_reason came)
         self.token_sources: dict[str, int] = {}  # over successful requests
 
@@ -45,6 +46,9 @@ class _Tally:
         self.total += 1
         reason = rec.get("finish_reason") or "none"
         self.finish_reasons[reason] = self.finish_reasons.get(reason, 0) + 1
+        stop = rec.get("stop_sent")
+        if stop is not None:
+            self.stops["ok" if stop else "failed"] += 1
         price = rec.get("server_total_price")
         if price is not None:
             self.price += price
@@ -84,6 +88,7 @@ class _Tally:
             "success_rate_pct": (100.0 * self.ok / ran) if ran else None,
             "empty": self.empty,
             "paused": self.paused,
+            **({"stops": dict(self.stops)} if any(self.stops.values()) else {}),
         }
 
     def cost(self) -> Optional[dict]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "stops": "cancelled generations stopped at the server: {ok} (the stop call failed for {failed})",
         "turn": "turn",
         "lang": "en",
         "by_status": "failed by HTTP status", "paused": "paused for human input (not failures)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "stops": "已在服务端停止的取消请求：{ok}（停止调用失败 {failed} 个）",
         "turn": "轮次",
         "lang": "zh",
         "by_status": "按 HTTP 状态的失败", "paused": "等待人工输入而暂停（不计为失败）",

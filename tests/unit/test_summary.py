@@ -37,3 +37,11 @@ def test_paused_requests_are_neither_ok_nor_failed_and_errors_are_counted_by_sta
     assert summary["errors_by_status"] == {"429": 2, "500": 1}
     assert summary["cost"] == {"total_price": 0.75, "currency": "USD", "priced_requests": 2}
     assert "cost" not in summarise(records[2:], 1.0)
+
+
+def test_stops_at_the_server_are_counted_when_any_was_tried():
+    records = [{"ok": False, "error_kind": "cancelled", "stop_sent": True},
+               {"ok": False, "error_kind": "cancelled", "stop_sent": False},
+               {"ok": False, "error_kind": "cancelled", "stop_sent": None}]
+    assert summarise(records, 1.0)["requests"]["stops"] == {"ok": 1, "failed": 1}
+    assert "stops" not in summarise(records[2:], 1.0)["requests"]
