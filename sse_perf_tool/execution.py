@@ -19,9 +19,9 @@ from .config import ConfigError, RunConfig
 from .console import say
 from .dify_app import resolve_auto
 from .demo import check_demo_mock, start_demo_mock
-from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO, EXIT_USAGE
+from .exit_codes import EXIT_INTERNAL, EXIT_OK, EXIT_SLO, EXIT_USAGE
 from .flavors import get_flavor
-from .interrupts import finish_quietly_on_ctrl_c, run_until_interrupted, sigint_restored
+from .interrupts import exit_code_of_stop, finish_quietly_on_ctrl_c, run_until_interrupted, sigint_restored
 from .levels import Levels, plans_for
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
 from .results import report_inputs, say_closing, write_report
@@ -73,7 +73,8 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
 
 
 def execute_run(prepared: PreparedRun, out=None, err=None) -> int:
-    """Run the load test; returns the exit code (0 done, 130 interrupted, 1 internal error)."""
+    """Run the load test; returns the exit code (0 done, 130 interrupted by Ctrl-C, 143 by SIGTERM,
+    129 by SIGHUP, 1 internal error)."""
     out = out or sys.stdout
     err = err or sys.stderr
     cfg = prepared.cfg
@@ -228,7 +229,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     history_line = finish_history(history, summary, rows, err)
     say_closing(summary, cfg.lang, run_dir, report_path, history_line, out)
     if interrupted:
-        return EXIT_INTERRUPTED
+        return exit_code_of_stop()  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
     if aggregator.internal_error:
         return EXIT_INTERNAL
     if levels.stopped_early or slo_missed(summary):

@@ -1,7 +1,11 @@
-"""Ctrl-C during a run: the first one while sending stops the levels and keeps the results, a
-second one quits at once (exit 130); once sending is over a first one is noted and ignored so the
-results being written are not torn. The process's own SIGINT handler is put back when the run ends.
-Signal handlers are only touched on the main thread (a run started from another thread has none).
+"""Stopping a run from outside: Ctrl-C (SIGINT), and SIGTERM and SIGHUP (how `timeout`, Docker,
+Kubernetes, CI runners and a closed terminal stop a process) all do the same. The first one while
+sending stops the levels, cancels the requests in flight and keeps the results (every file is
+written, the history says `interrupted`); a second one quits at once. Once sending is over a
+first one is noted and ignored, so the results being written are not torn. The exit code says
+which signal it was: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP (128 + its number).
+The process's own handlers are put back when the run ends. Signal handlers are only touched on
+the main thread (a run started from another thread has none).
 """
 
 from __future__ import annotations
@@ -12,33 +16,74 @@ import threading
 from contextlib import contextmanager
 
 from .console import say
-from .exit_codes import EXIT_INTERRUPTED
+from .exit_codes import EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_TERMINATED
+
+STOP_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
+_NAMES = {signal.SIGINT: "Ctrl-C", getattr(signal, "SIGTERM", -1): "SIGTERM", getattr(signal, "SIGHUP", -2): "SIGHUP"}
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during the run: handled as Ctrl-C is (a KeyboardInterrupt), with its signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_received: dict = {}  # the signal that stopped the run: {"signum": n}
+
+
+_EXIT = {signal.SIGINT: EXIT_INTERRUPTED, getattr(signal, "SIGTERM", -1): EXIT_TERMINATED,
+         getattr(signal, "SIGHUP", -2): EXIT_HANGUP}
+
+
+def exit_code_of_stop() -> int:
+    """130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP."""
+    return _EXIT.get(_received.get("signum", signal.SIGINT), EXIT_INTERRUPTED)
 
 
 def _on_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _stop_now(signum, _frame) -> None:
+    sys.exit(_EXIT.get(signum, EXIT_INTERRUPTED))
+
+
+def _raise_stop(signum, _frame) -> None:
+    _received["signum"] = signum
+    raise Stopped(signum)
+
+
 @contextmanager
 def sigint_restored():
-    """The SIGINT handler in place before the run is put back after it (the run's own Ctrl-C
-    handling ends with it)."""
+    """During the run SIGTERM and SIGHUP stop it as Ctrl-C does; the handlers in place before the
+    run are put back after it."""
     main_thread = _on_main_thread()
-    previous_handler = signal.getsignal(signal.SIGINT) if main_thread else None
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS} if main_thread else {}
+    _received.clear()
+    if main_thread:
+        for s in STOP_SIGNALS:
+            if s != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
+                signal.signal(s, _raise_stop)
     try:
         yield
     finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, previous_handler)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def run_until_interrupted(run, cancel, out) -> bool:
-    """Call `run()`; on Ctrl-C say so, make a second Ctrl-C quit at once, and `cancel()` what is in
-    flight. Returns whether the run was interrupted."""
+    """Call `run()`; on Ctrl-C, SIGTERM or SIGHUP say so, make a second signal quit at once, and
+    `cancel()` what is in flight. Returns whether the run was interrupted."""
     try:
         run()
-    except KeyboardInterrupt:
-        say("\ninterrupted: stopping, cancelling requests in flight, writing results (Ctrl-C again to quit now)", out)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        _received["signum"] = signum
+        name = _NAMES.get(signum, f"signal {signum}")
+        say(f"\ninterrupted ({name}): stopping, cancelling requests in flight, writing results "
+            f"({name} again to quit now)", out)
         ignore_further_interrupts()
         cancel()
         return True
@@ -46,19 +91,22 @@ def run_until_interrupted(run, cancel, out) -> bool:
 
 
 def finish_quietly_on_ctrl_c(interrupted: bool, out) -> None:
-    """Sending is over; a Ctrl-C now would tear the results being written. The first one is noted
-    and ignored (a second quits at once, exit 130)."""
+    """Sending is over; a signal now would tear the results being written. The first one is noted
+    and ignored (a second quits at once)."""
     if interrupted or not _on_main_thread():
         return
 
-    def on_interrupt(*_):
-        say("\nwriting results, a moment (Ctrl-C again to quit now)", out)
-        signal.signal(signal.SIGINT, lambda *_: sys.exit(EXIT_INTERRUPTED))
+    def on_signal(signum, _frame):
+        say(f"\nwriting results, a moment ({_NAMES.get(signum, 'the signal')} again to quit now)", out)
+        for s in STOP_SIGNALS:
+            signal.signal(s, _stop_now)
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    for s in STOP_SIGNALS:
+        signal.signal(s, on_signal)
 
 
 def ignore_further_interrupts() -> None:
-    """A second Ctrl-C quits at once (exit 130) instead of tearing a half-written file."""
+    """A second signal quits at once (128 + its number) instead of tearing a half-written file."""
     if _on_main_thread():
-        signal.signal(signal.SIGINT, lambda *_: sys.exit(EXIT_INTERRUPTED))
+        for s in STOP_SIGNALS:
+            signal.signal(s, _stop_now)

@@ -300,7 +300,9 @@ def _sigint_ignored():
 
 def worker_main(conn, api: str, settings, tokenizer: str) -> None:
     """A worker process: run requests for the parent's slots until told to stop or the pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # Ctrl-C and the stop signals are the parent's to handle:
+        if hasattr(signal, name):  # it cancels this worker's requests and writes the results
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     send_lock = threading.Lock()
 
     def send(message: tuple) -> None:

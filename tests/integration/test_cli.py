@@ -205,10 +205,13 @@ def test_param_file_queries_and_datasets_reach_the_records(mock_server, tmp_path
     assert [(r["query"], r["dataset"]) for r in records] == [("one", "math"), ("two", "code")] * 2
 
 
-def test_ctrl_c_cancels_in_flight_and_writes_everything(tmp_path):
-    """SIGINT mid-run: exit 130 (not a traceback, not the end of the 60 s run), in-flight requests
-    recorded as cancelled. Each demo request takes ~300 ms, so the four threads always have some
-    in flight, and some have finished once the live table printed its first second."""
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_ctrl_c_cancels_in_flight_and_writes_everything(tmp_path, sig, code):
+    """SIGINT mid-run (and SIGTERM, SIGHUP: how timeout, Docker, Kubernetes and a closed terminal
+    stop a process): exit 128 + the signal (not a traceback, not the end of the 60 s run), in-flight
+    requests recorded as cancelled, every file written, the history `interrupted`. Each demo
+    request takes ~300 ms, so the four threads always have some in flight, and some have finished
+    once the live table printed its first second."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sse_perf_tool", "--demo", "--demo-mock", "ttft_ms=300,itl_ms=5,tokens=4",
@@ -223,19 +226,23 @@ def test_ctrl_c_cancels_in_flight_and_writes_everything(tmp_path):
             seen += line
             if line.strip().startswith("1s"):
                 break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=15)  # a bound against a hang only
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Traceback" not in out + err
     (run_dir,) = run_dirs(tmp_path)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["run"]["interrupted"] is True
     assert summary["errors"].get("cancelled", 0) >= 1
     assert summary["requests"]["ok"] >= 1
-    assert (run_dir / "timeseries.csv").is_file()
+    assert (run_dir / "timeseries.csv").is_file() and (run_dir / "report.html").is_file()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "history.db") as db:
+        assert db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
 
 
 def test_mock_server_subcommand_rejects_bad_numbers(run_cli_exit):
