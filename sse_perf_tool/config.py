@@ -50,6 +50,7 @@ class RunConfig:
     user: str = "sse-perf-{thread}"  # {thread}: the virtual user's number, so a Dify app sees one user per thread
     conversation_id: str = ""
     turns: int = 1  # each virtual user holds a conversation of this many turns, then starts a new one
+    follow_redirects: bool = False  # 307/308 within the same origin are followed; other redirects fail
     dify_auto_generate_name: Optional[bool] = None  # --dify-auto-generate-name on|off (None: Dify's default, on)
     output_dir: str = "report"
     html_report: Optional[str] = None

@@ -77,6 +77,7 @@ class RequestRecord:
     server_currency: Optional[str] = None
     conversation_turn: Optional[int] = None  # --turns: this request's turn in its conversation (1, 2, ...)
     stop_sent: Optional[bool] = None  # cancelled: whether the server's stop endpoint took it (None: not tried)
+    redirects: int = 0  # --follow-redirects: how many same-origin 307/308 redirects this request followed
     # (answer, reasoning) text still to be counted by the server's tokenizer (--tokenizer server); not written
     pending_text: Optional[tuple] = None
 
@@ -191,6 +192,7 @@ class RequestRecord:
             "server_currency": self.server_currency,
             "conversation_turn": self.conversation_turn,
             "stop_sent": self.stop_sent,
+            "redirects": self.redirects,
         }
 
 

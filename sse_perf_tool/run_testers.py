@@ -52,6 +52,7 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
         extra_body=tuple((cfg.extra_body or {}).items()),
         think_tag=think_tag(cfg.think_tags),
         turns=cfg.turns,
+        follow_redirects=cfg.follow_redirects,
     )
     server_tokenizer = _server_tokenizer(cfg, keys, out, err) if cfg.tokenizer == "server" else None
     if cfg.processes > 1:

@@ -39,6 +39,7 @@ class _Tally:
         self.by_status: dict[str, int] = {}  # failed requests by their non-2xx HTTP status
         self.price, self.priced, self.currencies = 0.0, 0, set()  # the server's own prices (Dify)
         self.stops = {"ok": 0, "failed": 0}  # cancelled Dify generations stopped at the server, or not
+        self.redirected = 0  # requests that followed a redirect (--follow-redirects)
         self.finish_reasons: dict[str, int] = {}  # over every request ("none": no finish_reason came)
         self.token_sources: dict[str, int] = {}  # over successful requests
 
@@ -46,6 +47,7 @@ class _Tally:
         self.total += 1
         reason = rec.get("finish_reason") or "none"
         self.finish_reasons[reason] = self.finish_reasons.get(reason, 0) + 1
+        self.redirected += bool(rec.get("redirects"))
         stop = rec.get("stop_sent")
         if stop is not None:
             self.stops["ok" if stop else "failed"] += 1
@@ -89,6 +91,7 @@ class _Tally:
             "empty": self.empty,
             "paused": self.paused,
             **({"stops": dict(self.stops)} if any(self.stops.values()) else {}),
+            **({"redirected": self.redirected} if self.redirected else {}),
         }
 
     def cost(self) -> Optional[dict]:

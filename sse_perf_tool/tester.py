@@ -31,6 +31,7 @@ from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, root_caus
 from .chunked import ChunkedEncodingError
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import SERVER_FIELDS, ErrorKind, RequestRecord
+from .redirects import MAX_REDIRECTS, REDIRECT_STATUSES, redirect_target
 from .conversation import Conversation
 from .think import ThinkSplitter
 from .tokens import count_texts, estimate_tokens
@@ -52,6 +53,7 @@ class TesterSettings:
     extra_body: tuple = ()  # ((key, value), ...) merged into every request body (--extra-body)
     think_tag: str = "think"  # a leading <think_tag>…</think_tag> in the answer is reasoning; "" = off (--think-tags)
     turns: int = 1  # each thread holds a conversation of this many turns (--turns), on flavours that can
+    follow_redirects: bool = False  # --follow-redirects: 307/308 within the same origin are followed
     stop_timeout_s: float = 2.0  # a cancelled Dify generation is stopped at the server within this
 
 
@@ -233,9 +235,38 @@ class SSETester:
         return record
 
     def _exchange(self, record, body, headers, answer_parts, reasoning_parts, usage) -> None:
+        url = self.settings.url
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._post(url, body, headers)
+            self._response = response
+            if self._aborted:
+                raise _Failure(ErrorKind.CANCELLED, "cancelled")
+            record.http_status = response.status_code
+            if response.status_code not in REDIRECT_STATUSES:
+                break
+            url, refused = redirect_target(response.status_code, response.headers.get("Location", ""), url,
+                                           self.settings.follow_redirects)
+            if refused:
+                raise _Failure(ErrorKind.HTTP_STATUS, _one_line(refused))
+            record.redirects += 1
+            response.close()
+        else:
+            raise _Failure(ErrorKind.HTTP_STATUS, f"more than {MAX_REDIRECTS} redirects")
+        if not 200 <= response.status_code < 300:
+            kind = ErrorKind.RATE_LIMITED if response.status_code == 429 else ErrorKind.HTTP_STATUS
+            raise _Failure(kind, self._http_error_message(response))
+        content_type = response.headers.get("Content-Type", "").lower()
+        if content_type.startswith("application/json"):
+            snippet = self._read_limited(response)
+            raise _Failure(ErrorKind.PROTOCOL, _one_line(
+                f"expected an event stream, got {content_type}: {snippet.decode('utf-8', 'replace')}"))
+        self._read_stream(record, response, answer_parts, reasoning_parts, usage)
+
+    def _post(self, url: str, body: bytes, headers: dict):
         timeout = self.settings.timeout_s
-        try:
-            response = self.session.post(self.settings.url, data=body, headers=headers, stream=True, timeout=(timeout, timeout))
+        try:  # redirects are never followed by requests itself: it would send credential headers on
+            return self.session.post(url, data=body, headers=headers, stream=True, timeout=(timeout, timeout),
+                                     allow_redirects=False)  # to another host and turn a 301's POST into a GET
         except requests.exceptions.ConnectTimeout:
             raise _Failure(ErrorKind.TIMEOUT, f"connect timed out after {timeout:g} s") from None
         except requests.exceptions.ReadTimeout:
@@ -246,19 +277,6 @@ class SSETester:
             raise _Failure(ErrorKind.CONNECT, _describe_connection_error(exc)) from None
         except requests.exceptions.RequestException as exc:
             raise _Failure(ErrorKind.CONNECT, _one_line(f"{type(exc).__name__}: {exc}")) from None
-        self._response = response
-        if self._aborted:
-            raise _Failure(ErrorKind.CANCELLED, "cancelled")
-        record.http_status = response.status_code
-        if not 200 <= response.status_code < 300:
-            kind = ErrorKind.RATE_LIMITED if response.status_code == 429 else ErrorKind.HTTP_STATUS
-            raise _Failure(kind, self._http_error_message(response))
-        content_type = response.headers.get("Content-Type", "").lower()
-        if content_type.startswith("application/json"):
-            snippet = self._read_limited(response)
-            raise _Failure(ErrorKind.PROTOCOL, _one_line(
-                f"expected an event stream, got {content_type}: {snippet.decode('utf-8', 'replace')}"))
-        self._read_stream(record, response, answer_parts, reasoning_parts, usage)
 
     def _read_stream(self, record, response, answer_parts, reasoning_parts, usage) -> None:
         read, complete, restore = body_reader(response, self.settings.timeout_s)

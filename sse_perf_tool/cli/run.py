@@ -79,6 +79,10 @@ def build_run_parser() -> argparse.ArgumentParser:
     t.add_argument("--api-key", help="app-xxx or 'Bearer app-xxx' (or env SSE_PERF_API_KEY)")
     t.add_argument("--api-key-file", help="file with one key per line; requests take keys in turn")
     t.add_argument("--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)")
+    t.add_argument("--follow-redirects", action="store_true",
+                   help="follow a 307 or 308 redirect within the same origin (scheme, host, port); by default no "
+                   "redirect is followed and the request fails as http_status naming the Location (a redirect to "
+                   "another host would take the API key there; a 301/302 would turn the POST into a GET)")
     t.add_argument("--no-request-id", action="store_true",
                    help="send no X-Request-Id header (by default each request has a UUID; --header "
                    "'X-Request-Id: ...' sends yours instead)")
@@ -217,6 +221,7 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         user=args.user,
         conversation_id=args.conversation_id,
         turns=args.turns,
+        follow_redirects=args.follow_redirects,
         dify_auto_generate_name=None if args.dify_auto_generate_name is None else args.dify_auto_generate_name == "on",
         output_dir=args.output_dir,
         html_report=args.html_report,

@@ -17,14 +17,15 @@ from sse_perf_tool import cli
 # records.jsonl, in this order (requests.csv: the same without itl_ms). The first 22 are
 # CONTRACT.md's table; then its load-model additions, the sweep's level and warm-up flag
 # (docs/run-folder.md), finish_reason (issue 13), request_tps (issue 14) and the server's own
-# account of the request, the conversation turn and the stop call (issue 15).
+# account of the request, the conversation turn and the stop call (issue 15); the redirects a
+# request followed (issue 16).
 RECORD_FIELDS = (
     "request_id", "thread_id", "query", "dataset", "started_at", "ok", "error_kind", "error", "http_status",
     "ttfb_ms", "ttft_ms", "ttfo_ms", "e2e_ms", "total_ms", "itl_ms", "tpot_ms", "chunks", "output_tokens",
     "token_source", "output_chars", "reasoning_tokens", "prompt_tokens", "finish_reason", "scheduled_at",
     "queue_ms", "ttft_from_scheduled_ms", "e2e_from_scheduled_ms", "level", "warmup", "request_tps",
     "server_latency_ms", "server_ttft_ms", "server_generate_ms", "server_elapsed_ms", "server_total_price",
-    "server_currency", "conversation_turn", "stop_sent",
+    "server_currency", "conversation_turn", "stop_sent", "redirects",
 )
 TIMESERIES_FIXED = (
     "second", "active_threads", "requests_started", "requests_ok", "requests_failed", "output_tokens",
