@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from .masking import mask_header_text, mask_header_value, mask_mapping, mask_secret, mask_url, strip_bearer
+from .masking import (mask_header_text, mask_header_value, mask_mapping, mask_secret, mask_url, strip_bearer,
+                      unsafe_characters)
 
 __all__ = ["mask_header_text", "mask_header_value", "mask_mapping", "mask_secret", "mask_url"]  # re-exported
 
@@ -142,13 +143,13 @@ def validate_base_url(url: str) -> str:
     """http(s) URL with a host; trailing slash removed so paths can be appended."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"--base-url must start with http:// or https:// (got {url!r})")
+        raise ConfigError(f"--base-url must start with http:// or https:// (got {mask_url(url)!r})")
     if not parts.hostname:
-        raise ConfigError(f"--base-url has no host: {url!r}")
+        raise ConfigError(f"--base-url has no host: {mask_url(url)!r}")
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise ConfigError(f"--base-url has a bad port: {url!r}") from None
+        raise ConfigError(f"--base-url has a bad port: {mask_url(url)!r}") from None
     return url.rstrip("/")
 
 
@@ -243,6 +244,9 @@ def parse_header(text: str) -> tuple[str, str]:
     name = name.strip()
     if not sep or not _HEADER_NAME.match(name):
         raise ConfigError(f"--header must look like 'Name: value' (got {mask_header_text(text)!r})")
+    problem = unsafe_characters(value.strip())
+    if problem:
+        raise ConfigError(f"--header {name}: its value has {problem}, which no HTTP header may carry")
     return name, value.strip()
 
 
@@ -333,5 +337,11 @@ def check_tokenizer_spec(spec: str) -> Optional[str]:
 
 
 def normalise_api_key(key: str) -> str:
-    """Accepts 'app-xxx' or 'Bearer app-xxx'; returns the bare key."""
-    return strip_bearer(key)
+    """Accepts 'app-xxx' or 'Bearer app-xxx'; returns the bare key. A key with a line break, a
+    control character or a character outside latin-1 cannot be sent (it would split or break the
+    Authorization header): ConfigError, the key masked."""
+    bare = strip_bearer(key)
+    problem = unsafe_characters(bare)
+    if problem:
+        raise ConfigError(f"the API key {mask_secret(bare)} has {problem}, which no HTTP header may carry")
+    return bare

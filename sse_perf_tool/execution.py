@@ -13,10 +13,12 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Optional
 
 from .config import ConfigError, RunConfig
 from .console import say
+from .masking import register_secrets, secret_header_values
 from .dify_app import resolve_auto
 from .demo import check_demo_mock, start_demo_mock
 from .exit_codes import EXIT_INTERNAL, EXIT_OK, EXIT_SLO, EXIT_USAGE
@@ -57,6 +59,9 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
     else:
         queries = QueryProvider.from_config(cfg.param_file, cfg.query)
     keys = ApiKeyProvider.from_config(cfg.api_key_file, cfg.api_key)
+    register_secrets([*(keys.all() if keys else ()), *secret_header_values(cfg.headers),
+                      *(u.password for u in map(urlsplit, [cfg.base_url, *cfg.server_metrics]) if u.password),
+                      ssh_password or ""])
     from .tokens import TokenizerUnavailable, make_token_counter
 
     try:

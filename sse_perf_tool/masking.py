@@ -7,7 +7,8 @@ enough that four characters give little away, its last four: `app-…9f3a`.
 from __future__ import annotations
 
 import re
-from typing import Any
+import threading
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 MASK = "…"
@@ -97,3 +98,62 @@ def mask_option(name: str, value: Any) -> Any:
         return [mask_secret(v) if secret and isinstance(v, str)
                 else mask_url(v) if isinstance(v, str) else v for v in value]
     return value
+
+
+# -- every known secret, wherever it appears ------------------------------------------------------
+
+_URL_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@")
+MIN_SECRET = 4  # shorter values are not searched for (they would mask ordinary words)
+_KNOWN: set = set()
+_KNOWN_LOCK = threading.Lock()
+
+
+def register_secrets(values: Iterable) -> None:
+    """Remember the run's secrets (API keys, key-file keys, credential header values, URL and SSH
+    passwords) so that `mask_known` finds them in any text: a server message that echoes a key, an
+    error that quotes a URL."""
+    with _KNOWN_LOCK:
+        for value in values:
+            if isinstance(value, str):
+                bare = strip_bearer(value)
+                for secret in (value.strip(), bare):
+                    if len(secret) >= MIN_SECRET:
+                        _KNOWN.add(secret)
+
+
+def mask_text(text: str, secrets: Iterable = ()) -> str:
+    """`text` with every one of `secrets` (and every URL password) masked, longest first so that a
+    key inside a longer secret is not half-masked."""
+    if not text:
+        return text
+    text = _URL_CREDENTIALS.sub(lambda m: m.group(1) + MASK + "@", text)
+    for secret in sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET}, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, mask_secret(secret))
+    return text
+
+
+def mask_known(text: str) -> str:
+    """`text` with every secret `register_secrets` was told of masked: the one pass over whatever
+    sse-perf prints or stores that may hold a server's words."""
+    with _KNOWN_LOCK:
+        known = tuple(_KNOWN)
+    return mask_text(text, known)
+
+
+def secret_header_values(headers: Iterable) -> list:
+    """The values of ((name, value), ...) headers whose name says they hold a secret."""
+    return [value for name, value in headers if SECRET_HEADER.search(name)]
+
+
+def unsafe_characters(value: str) -> str:
+    """Why `value` cannot go into an HTTP header (a CR, LF or other control character, or a
+    character outside latin-1), or "" when it can."""
+    for ch in value:
+        if ch in "\r\n":
+            return "a line break (CR or LF)"
+        if ord(ch) < 32 and ch != "\t" or ord(ch) == 127:
+            return f"a control character (U+{ord(ch):04X})"
+        if ord(ch) > 255:
+            return f"a character outside latin-1 ({ch!r})"
+    return ""

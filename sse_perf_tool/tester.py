@@ -26,7 +26,8 @@ from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.exceptions import ReadTimeoutError
 
 from . import __version__
-from .config import has_header, mask_secret
+from .config import has_header
+from .masking import mask_text, secret_header_values
 from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, root_cause, socket_of
 from .chunked import ChunkedEncodingError
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
@@ -128,6 +129,7 @@ class SSETester:
         self._base_headers = base_headers
         self._request_id_prefix = "" if has_header(settings.headers, "X-Request-Id") else settings.request_id_prefix
         self._extra_body = dict(settings.extra_body)
+        self._secrets = tuple(secret_header_values(settings.headers))  # masked wherever a message quotes them
         self._conversation = Conversation(settings.turns, flavor.conversation)
         self._handles: dict = {}
         path = flavor.path
@@ -221,8 +223,8 @@ class SSETester:
         if record.error_kind is ErrorKind.CANCELLED and self._handles.get("task_id") and self.flavor.stop_path:
             record.stop_sent = self._stop_at_server(self._handles["task_id"], request.user, headers)
         self._conversation.after(record.ok, query.text, "".join(answer_parts), self._handles.get("conversation_id"))
-        if record.error and api_key and api_key in record.error:  # a server that echoes the key back
-            record.error = record.error.replace(api_key, mask_secret(api_key))
+        if record.error:  # a server that echoes the key back, a Location with a password
+            record.error = mask_text(record.error, (api_key, *self._secrets))
         try:
             self._count_tokens(record, "".join(answer_parts), "".join(reasoning_parts), usage)
         except Exception:  # a tokenizer's own failure must not end the worker thread or lose the record

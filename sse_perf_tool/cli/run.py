@@ -15,6 +15,7 @@ from .. import __version__
 from ..config import (API_NAMES, DEFAULT_QUERY, ConfigError, RunConfig, load_extra_body, parse_demo_mock, parse_header,
                        validate, validate_base_url)
 from ..exit_codes import EXIT_USAGE
+from ..masking import mask_known
 from ..slo import SLO_HELP
 from .common import Parser, number, number_list, whole_number
 
@@ -304,7 +305,7 @@ def run_main(argv: list) -> int:
 
         prepared = prepare_run(cfg, ssh_password=os.environ.get("SSE_PERF_SSH_PASSWORD") or None)
     except ConfigError as exc:
-        print(f"sse-perf: error: {exc}", file=sys.stderr)
+        print(f"sse-perf: error: {mask_known(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     from ..execution import execute_run
 
