@@ -46,6 +46,12 @@ class _RoundRobin:
         return self._items
 
 
+def _lines(text: str) -> list[str]:
+    """Lines split at LF (CRLF's CR dropped) only: str.splitlines() also splits at U+2028, U+2029,
+    U+0085 and other characters that are text inside a JSON string or a prompt."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
 def _read_text(path: str, what: str) -> str:
     p = Path(path)
     if not p.exists():
@@ -69,12 +75,12 @@ def load_queries(path: str, what: str = "--param-file") -> list[Query]:
     text = _read_text(path, what)
     queries: list[Query] = []
     if path.lower().endswith(".jsonl"):
-        for lineno, line in enumerate(text.splitlines(), 1):
+        for lineno, line in enumerate(_lines(text), 1):
             if not line.strip():
                 continue
             queries.append(_parse_jsonl_query(line, f"{what} {path} line {lineno}"))
     else:
-        queries = [Query(text=line.strip()) for line in text.splitlines() if line.strip()]
+        queries = [Query(text=line.strip()) for line in _lines(text) if line.strip()]
     if not queries:
         raise ConfigError(f"{what} has no queries: {path}")
     return queries
@@ -107,7 +113,7 @@ def load_api_keys(path: str) -> list[str]:
     from .config import normalise_api_key
 
     text = _read_text(path, "--api-key-file")
-    keys = [normalise_api_key(line) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    keys = [normalise_api_key(line) for line in _lines(text) if line.strip() and not line.lstrip().startswith("#")]
     keys = [k for k in keys if k]
     if not keys:
         raise ConfigError(f"--api-key-file has no keys: {path}")
