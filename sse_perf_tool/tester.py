@@ -258,10 +258,14 @@ class SSETester:
             kind = ErrorKind.RATE_LIMITED if response.status_code == 429 else ErrorKind.HTTP_STATUS
             raise _Failure(kind, self._http_error_message(response))
         content_type = response.headers.get("Content-Type", "").lower()
-        if content_type.startswith("application/json"):
-            snippet = self._read_limited(response)
+        if content_type.startswith(("application/json", "text/html")):  # an answer, or a proxy's or WAF's page
+            snippet = _printable(self._read_limited(response)[:300].decode("utf-8", "replace"))
             raise _Failure(ErrorKind.PROTOCOL, _one_line(
-                f"expected an event stream, got {content_type}: {snippet.decode('utf-8', 'replace')}"))
+                f"expected {EXPECTED_TYPE.get(self.flavor.framing, 'an event stream')}, got {content_type}: {snippet}"))
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            raise _Failure(ErrorKind.PROTOCOL, f"the stream came compressed (Content-Encoding: {encoding}) though "
+                           "sse-perf asked for identity: a proxy in between buffers and compresses it")
         self._read_stream(record, response, answer_parts, reasoning_parts, usage)
 
     def _post(self, url: str, body: bytes, headers: dict):
@@ -276,6 +280,8 @@ class SSETester:
         except requests.exceptions.SSLError as exc:
             raise _Failure(ErrorKind.CONNECT, _one_line(f"TLS error: {exc}")) from None
         except requests.exceptions.ConnectionError as exc:
+            if "BadStatusLine" in str(exc) or "LineTooLong" in str(exc):  # answered, but not in HTTP
+                raise _Failure(ErrorKind.PROTOCOL, "the server's answer is not HTTP (a bad status line)") from None
             raise _Failure(ErrorKind.CONNECT, _describe_connection_error(exc)) from None
         except requests.exceptions.RequestException as exc:
             raise _Failure(ErrorKind.CONNECT, _one_line(f"{type(exc).__name__}: {exc}")) from None
@@ -457,6 +463,14 @@ class SSETester:
 
     def close(self) -> None:
         self.session.close()
+
+
+EXPECTED_TYPE = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}
+
+
+def _printable(text: str) -> str:
+    """A body's first characters as one readable line: control characters become spaces."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
 def merge_body(body: dict, extra: dict) -> dict:
