@@ -5,9 +5,11 @@ its load model, its times. Imports config and the package version.
 from __future__ import annotations
 
 from typing import Optional
+from urllib.parse import urlsplit
 
 from . import __version__
 from .config import RunConfig, has_header, mask_url
+from .tester import proxies_for
 
 
 def make_run_section(cfg: RunConfig, started_at: float, ended_at: float, duration_s, interrupted: bool) -> dict:
@@ -82,4 +84,7 @@ def banner(cfg: RunConfig, plan, prepared) -> str:
     mix = ""
     if datasets:
         mix = "; datasets " + ", ".join(f"{name}×{weight:g}" for name, weight, _ in datasets)
-    return (f"sse-perf {__version__}: {cfg.api} {mask_url(cfg.base_url)}, {load}{mix} (Ctrl-C stops and keeps the results)")
+    proxy = proxies_for(cfg.base_url).get(urlsplit(cfg.base_url).scheme)
+    via = f" via proxy {mask_url(proxy)}" if proxy else ""
+    return (f"sse-perf {__version__}: {cfg.api} {mask_url(cfg.base_url)}{via}, {load}{mix} "
+            "(Ctrl-C stops and keeps the results)")

@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 from array import array
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
@@ -70,12 +71,30 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in LOOPBACK or host.startswith("127.")
+
+
+def proxies_for(url: str) -> dict:
+    """The proxies HTTP(S)_PROXY/NO_PROXY give for this URL; none for a loopback target (a proxy
+    never reaches this machine's own loopback: a dead corporate proxy would fail every --demo
+    request as `connect` without a word of a proxy)."""
+    if not url or is_loopback(url):
+        return {}
+    return requests.utils.get_environ_proxies(url)
+
+
 def new_session(url: str = "") -> requests.Session:
     """One session per thread; no retries (a load tester must not hide failures).
 
     The environment is read once here, not on every request as requests does by default (a
     netrc lookup and proxy matching per request cost CPU at high rates): proxies from
-    HTTP(S)_PROXY/NO_PROXY for this URL and a CA bundle from REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
+    HTTP(S)_PROXY/NO_PROXY for this URL (none for loopback) and a CA bundle from
+    REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
     A ~/.netrc entry is not used: its Basic auth would replace the API key's Authorization header.
     """
     session = requests.Session()
@@ -83,8 +102,7 @@ def new_session(url: str = "") -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False
-    if url:
-        session.proxies.update(requests.utils.get_environ_proxies(url))
+    session.proxies.update(proxies_for(url))
     ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if ca_bundle:
         session.verify = ca_bundle

@@ -405,3 +405,16 @@ def test_a_llama_cpp_python_stream_interrupted_by_another_request_is_truncated()
     interrupted = LLAMA_CPP_PYTHON_CHAT[:2] + [(1011 * MS, OA_DONE)]  # [DONE] right after the current chunk
     record, _, _, _ = run_scripted("openai-chat", interrupted)
     assert not record.ok and record.error_kind is ErrorKind.TRUNCATED and record.chunks == 1
+
+
+def test_loopback_targets_bypass_proxies_and_others_use_the_environments(monkeypatch):
+    """A dead corporate proxy in HTTP_PROXY must not fail every --demo request (issue 16)."""
+    from sse_perf_tool.tester import is_loopback, proxies_for
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    for url in ("http://127.0.0.1:8000/v1", "http://localhost/v1", "http://[::1]:80/v1", "http://127.1.2.3/v1"):
+        assert is_loopback(url) and proxies_for(url) == {}, url
+    assert proxies_for("https://api.example.com/v1").get("https") == "http://proxy.corp:3128"
