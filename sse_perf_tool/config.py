@@ -52,6 +52,8 @@ class RunConfig:
     conversation_id: str = ""
     turns: int = 1  # each virtual user holds a conversation of this many turns, then starts a new one
     follow_redirects: bool = False  # 307/308 within the same origin are followed; other redirects fail
+    request_timeout_s: Optional[float] = None  # the whole request, however its stream goes on
+    idle_timeout_s: Optional[float] = None  # between data events (Dify's pings do not count)
     dify_auto_generate_name: Optional[bool] = None  # --dify-auto-generate-name on|off (None: Dify's default, on)
     output_dir: str = "report"
     html_report: Optional[str] = None
@@ -166,6 +168,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"--timeout must be greater than 0 (got {cfg.timeout_s:g})")
     if cfg.requests is not None and cfg.requests < 1:
         raise ConfigError(f"--requests must be at least 1 (got {cfg.requests})")
+    for name, value in (("--request-timeout", cfg.request_timeout_s), ("--idle-timeout", cfg.idle_timeout_s)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be greater than 0 (got {value:g})")
     if cfg.turns < 1:
         raise ConfigError(f"--turns must be at least 1 (got {cfg.turns})")
     if not cfg.user:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from . import __version__
 from .config import RunConfig, has_header, mask_url
-from .tester import proxies_for
+from .http_session import proxies_for
 
 
 def make_run_section(cfg: RunConfig, started_at: float, ended_at: float, duration_s, interrupted: bool) -> dict:

@@ -53,6 +53,8 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
         think_tag=think_tag(cfg.think_tags),
         turns=cfg.turns,
         follow_redirects=cfg.follow_redirects,
+        request_timeout_s=cfg.request_timeout_s,
+        idle_timeout_s=cfg.idle_timeout_s,
     )
     server_tokenizer = _server_tokenizer(cfg, keys, out, err) if cfg.tokenizer == "server" else None
     if cfg.processes > 1:

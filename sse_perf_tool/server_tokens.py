@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .config import mask_url
-from .tester import new_session
+from .http_session import new_session
 from .tokens import SOURCE_SERVER, count_texts
 
 PROBE_TEXT = "Hello, world! 你好，世界。"

@@ -12,12 +12,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
 import socket
 import threading
 import time
 import uuid
-from urllib.parse import urlsplit
 from array import array
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
@@ -29,6 +27,8 @@ from urllib3.exceptions import ReadTimeoutError
 from . import __version__
 from .config import has_header
 from .masking import mask_text, secret_header_values
+from .http_session import describe_connection_error as _describe_connection_error
+from .http_session import new_session
 from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, root_cause, socket_of
 from .chunked import ChunkedEncodingError
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
@@ -56,6 +56,8 @@ class TesterSettings:
     think_tag: str = "think"  # a leading <think_tag>…</think_tag> in the answer is reasoning; "" = off (--think-tags)
     turns: int = 1  # each thread holds a conversation of this many turns (--turns), on flavours that can
     follow_redirects: bool = False  # --follow-redirects: 307/308 within the same origin are followed
+    request_timeout_s: Optional[float] = None  # --request-timeout: the whole request, pings or not
+    idle_timeout_s: Optional[float] = None  # --idle-timeout: between data events (pings do not count)
     stop_timeout_s: float = 2.0  # a cancelled Dify generation is stopped at the server within this
 
 
@@ -69,44 +71,6 @@ class _Failure(Exception):
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-LOOPBACK = ("localhost", "127.0.0.1", "::1")
-
-
-def is_loopback(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    return host in LOOPBACK or host.startswith("127.")
-
-
-def proxies_for(url: str) -> dict:
-    """The proxies HTTP(S)_PROXY/NO_PROXY give for this URL; none for a loopback target (a proxy
-    never reaches this machine's own loopback: a dead corporate proxy would fail every --demo
-    request as `connect` without a word of a proxy)."""
-    if not url or is_loopback(url):
-        return {}
-    return requests.utils.get_environ_proxies(url)
-
-
-def new_session(url: str = "") -> requests.Session:
-    """One session per thread; no retries (a load tester must not hide failures).
-
-    The environment is read once here, not on every request as requests does by default (a
-    netrc lookup and proxy matching per request cost CPU at high rates): proxies from
-    HTTP(S)_PROXY/NO_PROXY for this URL (none for loopback) and a CA bundle from
-    REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
-    A ~/.netrc entry is not used: its Basic auth would replace the API key's Authorization header.
-    """
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.trust_env = False
-    session.proxies.update(proxies_for(url))
-    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if ca_bundle:
-        session.verify = ca_bundle
-    return session
 
 
 class SSETester:
@@ -318,6 +282,10 @@ class SSETester:
         times = record.token_times_ns
         timeout = self.settings.timeout_s
         soft_end = False  # the work is done (a chatflow's workflow_finished); the usage may follow
+        limit, idle = self.settings.request_timeout_s, self.settings.idle_timeout_s
+        deadline_ns = record.sent_ns + int(limit * 1e9) if limit else None
+        idle_ns = int(idle * 1e9) if idle else None
+        progress_ns = record.sent_ns
         think = ThinkSplitter(self.settings.think_tag) if self.settings.think_tag else None
         while True:
             try:
@@ -342,7 +310,18 @@ class SSETester:
                 raise _Failure(ErrorKind.TRUNCATED, f"stream closed before its end event{detail}")
             if record.first_byte_ns is None:
                 record.first_byte_ns = now
-            for event in decoder.feed(chunk):
+            events = decoder.feed(chunk)
+            if events:
+                progress_ns = now  # a data event (a keep-alive ping or comment is not one)
+            if deadline_ns is not None and now > deadline_ns:
+                record.ended_ns = now
+                raise _Failure(ErrorKind.TIMEOUT, f"the request ran past --request-timeout "
+                               f"{self.settings.request_timeout_s:g} s")
+            if idle_ns is not None and now - progress_ns > idle_ns:
+                record.ended_ns = now
+                raise _Failure(ErrorKind.TIMEOUT, f"no data event for {self.settings.idle_timeout_s:g} s "
+                               "(--idle-timeout; keep-alive pings do not count)")
+            for event in events:
                 try:
                     info = parse(event)
                 except ProtocolError as exc:
@@ -514,23 +493,6 @@ def _first_of_its_kind(exc: BaseException) -> bool:
             return False
         _BUGS_SEEN.add(key)
         return True
-
-
-def _describe_connection_error(exc: requests.exceptions.ConnectionError) -> str:
-    text = str(exc)
-    for needle, label in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "host name not found"),
-        ("nodename nor servname", "host name not found"),
-        ("Temporary failure in name resolution", "host name not found"),
-        ("Connection reset", "connection reset before the response"),
-        ("RemoteDisconnected", "server closed the connection before responding"),
-        ("No route to host", "no route to host"),
-        ("Network is unreachable", "network unreachable"),
-    ):
-        if needle in text:
-            return label
-    return _one_line(f"connection failed: {text}")
 
 
 def request_id_prefix() -> str:

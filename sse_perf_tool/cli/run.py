@@ -80,6 +80,12 @@ def build_run_parser() -> argparse.ArgumentParser:
     t.add_argument("--api-key", help="app-xxx or 'Bearer app-xxx' (or env SSE_PERF_API_KEY)")
     t.add_argument("--api-key-file", help="file with one key per line; requests take keys in turn")
     t.add_argument("--header", action="append", default=[], metavar="'K: V'", help="extra request header (repeatable)")
+    t.add_argument("--request-timeout", type=number, metavar="S",
+                   help="fail a request that runs longer than S seconds in all (an endless stream; keep-alive pings "
+                   "do not extend it); default: no limit, only --timeout between reads")
+    t.add_argument("--idle-timeout", type=number, metavar="S",
+                   help="fail a request with no data event for S seconds: unlike --timeout, Dify's ping keep-alives "
+                   "do not count as progress (default: off)")
     t.add_argument("--follow-redirects", action="store_true",
                    help="follow a 307 or 308 redirect within the same origin (scheme, host, port); by default no "
                    "redirect is followed and the request fails as http_status naming the Location (a redirect to "
@@ -223,6 +229,8 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         conversation_id=args.conversation_id,
         turns=args.turns,
         follow_redirects=args.follow_redirects,
+        request_timeout_s=args.request_timeout,
+        idle_timeout_s=args.idle_timeout,
         dify_auto_generate_name=None if args.dify_auto_generate_name is None else args.dify_auto_generate_name == "on",
         output_dir=args.output_dir,
         html_report=args.html_report,

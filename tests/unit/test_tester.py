@@ -409,7 +409,7 @@ def test_a_llama_cpp_python_stream_interrupted_by_another_request_is_truncated()
 
 def test_loopback_targets_bypass_proxies_and_others_use_the_environments(monkeypatch):
     """A dead corporate proxy in HTTP_PROXY must not fail every --demo request (issue 16)."""
-    from sse_perf_tool.tester import is_loopback, proxies_for
+    from sse_perf_tool.http_session import is_loopback, proxies_for
 
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.corp:3128")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
