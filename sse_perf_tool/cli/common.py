@@ -49,9 +49,11 @@ def number_list(integer: bool):
     kind = "whole numbers" if integer else "numbers"
 
     def parse(text: str) -> tuple:
-        items = [item.strip() for item in str(text).split(",") if item.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind} (got {text!r})")
+        items = [item.strip() for item in str(text).split(",")]
+        if items and not items[-1]:
+            items.pop()  # a trailing comma ("1,2,4,") is harmless
+        if not items or "" in items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind}, none empty (got {text!r})")
         values = []
         for item in items:
             try:

@@ -96,7 +96,7 @@ def build_run_parser() -> argparse.ArgumentParser:
     t.add_argument("--timeout", type=number, default=60.0, metavar="S",
                    help="per-request connect and read limit; also the longest silence between events (default: 60)")
     w = p.add_argument_group("workload")
-    w.add_argument("--query", default=DEFAULT_QUERY, help=f"the prompt when no --param-file is given (default: {DEFAULT_QUERY})")
+    w.add_argument("--query", default=None, help=f"the prompt when no --param-file is given (default: {DEFAULT_QUERY})")
     w.add_argument("--param-file", help=".txt: one query per line; .jsonl: {query, inputs, dataset, max_tokens}")
     w.add_argument("--dataset", action="append", default=[], metavar="NAME=PATH[:WEIGHT]",
                    help="a named query file (.txt or .jsonl); repeatable; each request draws a dataset by weight "
@@ -201,8 +201,32 @@ def build_run_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_conflicts(args: argparse.Namespace) -> None:
+    """Options that would silently override each other: one line, exit 2."""
+    for given, other, why in (
+        (args.api_key is not None, args.api_key_file, "--api-key and --api-key-file: give one (the file would win)"),
+        (args.demo, args.base_url, "--demo and --base-url: --demo targets its own embedded server; give one"),
+        (args.query is not None, args.param_file or args.dataset,
+         "--query and --param-file/--dataset: the file's queries would be used and --query ignored; give one"),
+        (args.gpu_index is not None, not args.gpu, "--gpu-index needs --gpu (local, or ssh://...)"),
+    ):
+        if given and other:
+            raise ConfigError(why)
+    if args.api_key is not None and not args.api_key.strip():
+        raise ConfigError("--api-key is empty")
+    host = args.host
+    if "://" in host or "/" in host:
+        raise ConfigError(f"--host takes a host name or address, not a URL (got {host!r}): give --base-url for a URL")
+    if any(ch.isspace() for ch in host) or not host:
+        raise ConfigError(f"--host {host!r} is not a host name")
+    if host.count(":") == 1:
+        raise ConfigError(f"--host takes no port (got {host!r}): give --port")
+
+
 def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
-    base_url = args.base_url or f"http://{args.host}:{args.port}/v1"
+    _check_conflicts(args)
+    host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host  # IPv6: ::1
+    base_url = args.base_url or f"http://{host}:{args.port}/v1"
     if not args.demo:
         validate_base_url(base_url)
     headers = tuple(parse_header(h) for h in args.header)
@@ -211,7 +235,7 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         api=args.api,
         api_key=args.api_key or env.get("SSE_PERF_API_KEY") or None,
         api_key_file=args.api_key_file,
-        query=args.query,
+        query=args.query if args.query is not None else DEFAULT_QUERY,
         param_file=args.param_file,
         threads=_threads(args),
         processes=args.processes,
