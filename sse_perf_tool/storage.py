@@ -1,14 +1,17 @@
 """The run folder: records.jsonl, requests.csv, timeseries.csv, summary.json writers and loaders.
 
 Imports records (field names) only. Writers flush as they go, so a crash loses at most
-the requests in flight.
+the requests in flight; timeseries.csv and summary.json are written whole or not at all
+(`write_atomic`), and a rebuild (rebuild.py) never replaces the ones a run wrote (`exclusive`).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -133,15 +136,46 @@ def load_records(run_dir: Path) -> Iterator[dict]:
                 continue
 
 
-def write_timeseries(run_dir: Path, rows: Iterable[dict], columns: Iterable[str]) -> Path:
-    path = Path(run_dir) / "timeseries.csv"
+def write_timeseries(run_dir: Path, rows: Iterable[dict], columns: Iterable[str], *,
+                     exclusive: bool = False) -> Optional[Path]:
+    """timeseries.csv, written whole or not at all (a temporary file renamed into place), so a
+    reader never sees half a file. `exclusive`: never replace an existing one (None when there was)."""
     columns = list(columns)
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(_format_number(row.get(c)) for c in columns)
-    return path
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(_format_number(row.get(c)) for c in columns)
+    return write_atomic(Path(run_dir) / "timeseries.csv", buffer.getvalue(), exclusive=exclusive)
+
+
+def write_atomic(path: Path, text: str, *, exclusive: bool = False) -> Optional[Path]:
+    """Write `text` to a temporary file beside `path`, then rename it into place: readers see the
+    old file or the new one, never a part. `exclusive`: an existing `path` is left alone (returns
+    None), checked by the link itself where the file system has hard links, so a run writing the
+    same file at that moment is never overwritten."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        if not exclusive:
+            os.replace(tmp, path)
+            return path
+        try:
+            os.link(tmp, path)  # fails if path exists: no window between the check and the write
+        except FileExistsError:
+            return None
+        except OSError:  # no hard links here (some network and FUSE file systems): check, then rename
+            if path.exists():
+                return None
+            os.replace(tmp, path)
+        return path
+    finally:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _format_number(value):
@@ -177,12 +211,11 @@ def _parse_cell(value):
         return value
 
 
-def write_summary(run_dir: Path, summary: dict) -> Path:
-    path = Path(run_dir) / "summary.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+def write_summary(run_dir: Path, summary: dict, *, exclusive: bool = False) -> Optional[Path]:
+    """summary.json, written whole or not at all; `exclusive`: never replace an existing one (None
+    when there was)."""
+    text = json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+    return write_atomic(Path(run_dir) / "summary.json", text, exclusive=exclusive)
 
 
 def load_summary(run_dir: Path) -> dict:

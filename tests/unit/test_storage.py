@@ -45,3 +45,16 @@ def test_timeseries_round_trip_keeps_nulls(tmp_path):
     write_timeseries(tmp_path, rows, ["second", "a", "b"])
     back = load_timeseries(tmp_path)
     assert back == [{"second": 0, "a": 1.235, "b": None}, {"second": 1, "a": 2.0, "b": 0.0}]
+
+
+def test_summary_and_timeseries_are_written_whole_and_exclusive_writes_never_replace(tmp_path):
+    from sse_perf_tool.storage import load_summary, write_summary
+
+    assert write_summary(tmp_path, {"run": {"n": 1}}) == tmp_path / "summary.json"
+    assert write_summary(tmp_path, {"run": {"n": 2}}, exclusive=True) is None  # a run's own file stays
+    assert load_summary(tmp_path) == {"run": {"n": 1}}
+    assert write_summary(tmp_path, {"run": {"n": 3}}) is not None and load_summary(tmp_path) == {"run": {"n": 3}}
+    assert write_timeseries(tmp_path, [{"second": 0}], ["second"], exclusive=True) == tmp_path / "timeseries.csv"
+    assert write_timeseries(tmp_path, [{"second": 5}], ["second"], exclusive=True) is None
+    assert load_timeseries(tmp_path) == [{"second": 0}]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json", "timeseries.csv"]  # no temporary left
