@@ -5,6 +5,11 @@ Imports records (field names), the metric registry (the figures kept as columns)
 file at once; rows are written in batches, so a killed run keeps what had finished. Every failure
 (corrupt file, lock held too long, a schema newer than this program) is a HistoryError: the caller
 warns and carries on without history, never failing the run for it.
+
+A run's row says `running` until it finishes. One whose process is gone (killed, crashed) is shown
+as `killed`, computed when read (the database is not rewritten): on this machine its pid no longer
+exists, or on any machine it has not written its heartbeat (every HEARTBEAT_S while it runs) for
+STALE_S.
 """
 
 from __future__ import annotations
@@ -23,13 +28,19 @@ from .records import RECORD_FIELDS
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
+HEARTBEAT_S = 10.0  # a running run's row says it is alive this often ...
+STALE_S = 120.0  # ... and reads as `killed` when it has not for this long (a wide margin for clock skew)
+KILLED = "killed"
 
 
 def status_of(summary: dict) -> str:
-    """A finished run's status: interrupted (Ctrl-C, or stopped early), failed (every request
-    failed: nothing was measured), else completed."""
+    """A finished run's status: killed (a summary rebuilt from records.jsonl: the run did not
+    finish), interrupted (Ctrl-C, or stopped early), failed (every request failed: nothing was
+    measured), else completed."""
     run = summary.get("run") or {}
     requests = summary.get("requests") or {}
+    if run.get("incomplete"):
+        return KILLED
     if run.get("interrupted"):
         return "interrupted"
     if requests.get("total") and not requests.get("ok"):
@@ -105,6 +116,7 @@ class History:
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
             self._add_missing_columns()
+            self._add_heartbeat_column()
         except (sqlite3.DatabaseError, HistoryError, OSError) as exc:
             db = getattr(self, "db", None)
             if db is not None:
@@ -158,11 +170,28 @@ class History:
     def _add_missing_columns(self) -> None:
         """Record fields newer than the database's requests table become columns (NULL in old rows)."""
         have = {row[1] for row in self.db.execute("PRAGMA table_info(requests)")}
-        missing = [name for name in _REQUEST_COLUMNS if name not in have]
-        if missing:
-            with self._transaction() as db:
-                for name in missing:
+        if all(name in have for name in _REQUEST_COLUMNS):
+            return
+        with self._transaction() as db:  # looked at again inside: another process may have added them
+            have = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+            for name in _REQUEST_COLUMNS:
+                if name not in have:
                     db.execute(f"ALTER TABLE requests ADD COLUMN {name}")
+
+    def _add_heartbeat_column(self) -> None:
+        """runs.heartbeat_at (Unix seconds a running run last said it is alive), added where missing
+        without a schema version of its own, so older sse-perf versions still open the database. A
+        database that cannot be written (read-only) is read without it."""
+        if "heartbeat_at" in {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}:
+            return
+        try:
+            with self._transaction() as db:
+                if "heartbeat_at" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:
+                    db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at REAL")
+        except HistoryError:
+            if not os.access(self.path, os.W_OK):
+                return
+            raise
 
     def _write(self, sql: str, rows: Iterable[tuple] = (), many: bool = False):
         with self._transaction() as db:
@@ -175,34 +204,29 @@ class History:
         load = run_section.get("load") or {}
         cursor = self._write(
             "INSERT INTO runs (started_at, status, model_name, api, base_url, load_model, threads, rate, run_dir, "
-            "options_json, pid, host) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "options_json, pid, host, heartbeat_at) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_section.get("started_at"), run_section.get("model_name"), run_section.get("api"),
              run_section.get("base_url"), load.get("model", "closed"), run_section.get("threads"), load.get("rate"),
              str(Path(run_dir).resolve()), json.dumps(run_section.get("config") or {}, ensure_ascii=False),
-             os.getpid(), socket.gethostname()))
+             os.getpid(), socket.gethostname(), time.time()))
         return cursor.lastrowid
+
+    def heartbeat(self, run_id: int, at: Optional[float] = None) -> None:
+        """The running run `run_id` is alive (at `at`, Unix seconds; now by default)."""
+        self._write("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+                    (time.time() if at is None else at, run_id))
 
     def add_records(self, run_id: int, records: list[dict]) -> None:
         """One transaction for the batch (records.jsonl objects)."""
         if not records:
             return
         marks = ", ".join("?" for _ in range(len(_REQUEST_COLUMNS) + 1))
-        rows = [(run_id,) + tuple(_cell(name, rec.get(name)) for name in _REQUEST_COLUMNS) for rec in records]
+        rows = [_request_row(run_id, rec) for rec in records]
         self._write(f"INSERT INTO requests (run_id, {', '.join(_REQUEST_COLUMNS)}) VALUES ({marks})", rows, many=True)
 
     def finish_run(self, run_id: int, status: str, summary: dict, timeseries: Iterable[dict] = ()) -> None:
-        run = summary.get("run") or {}
-        figures = {name: _get(summary, path) for name, path in FIGURES.items()}
-        sets = ", ".join(f"{name} = ?" for name in figures)
         with self._transaction() as db:
-            db.execute(
-                f"UPDATE runs SET status = ?, ended_at = ?, summary_json = ?, slo_json = ?, {sets} WHERE id = ?",
-                (status, run.get("ended_at"), json.dumps(summary, ensure_ascii=False),
-                 json.dumps(summary.get("slo")) if summary.get("slo") is not None else None,
-                 *figures.values(), run_id))
-            db.executemany(
-                "INSERT OR REPLACE INTO seconds (run_id, second, row_json) VALUES (?, ?, ?)",
-                ((run_id, int(row["second"]), json.dumps(row, ensure_ascii=False)) for row in timeseries))
+            _finish(db, run_id, status, summary, timeseries)
 
     # -- reading --
     def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
@@ -244,13 +268,24 @@ class History:
         out["status"] = self._effective_status(row)
         return out
 
-    def _effective_status(self, row: sqlite3.Row) -> str:
-        """A run still marked running whose process is gone (killed, crashed) is an `error`."""
+    def _effective_status(self, row: sqlite3.Row, now: Optional[float] = None) -> str:
+        """A run still marked running whose process is gone (killed, crashed) is `killed`: on this
+        machine its pid no longer exists, or its heartbeat is older than STALE_S (another machine,
+        or a pid taken by another process since). Older rows without a heartbeat go by the pid."""
         if row["status"] != "running":
             return row["status"]
         if row["host"] == socket.gethostname() and row["pid"] and not _pid_alive(row["pid"]):
-            return "error"
+            return KILLED
+        beat = row["heartbeat_at"] if "heartbeat_at" in row.keys() else None
+        if beat is not None and (time.time() if now is None else now) - beat > STALE_S:
+            return KILLED
         return "running"
+
+    def find_run(self, run_dir: Path) -> Optional[dict]:
+        """The newest run recorded for this run folder (by its resolved path), or None."""
+        rows = self._query("SELECT * FROM runs WHERE run_dir = ? ORDER BY id DESC LIMIT 1",
+                           (str(Path(run_dir).resolve()),))
+        return self._run_dict(rows[0]) if rows else None
 
     def records(self, run_id: int) -> Iterator[dict]:
         for row in self._query(f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM requests WHERE run_id = ? "
@@ -265,32 +300,49 @@ class History:
                 self._query("SELECT row_json FROM seconds WHERE run_id = ? ORDER BY second", (run_id,))]
 
     # -- import --
-    def import_run_dir(self, run_dir: Path) -> int:
-        """Add a run folder made elsewhere (records, time series, summary) as one run."""
+    def import_run_dir(self, run_dir: Path, summary: Optional[dict] = None,
+                       timeseries: Optional[list] = None) -> int:
+        """Add a run folder (records, time series, summary) as one run; `summary` and `timeseries`
+        when they were rebuilt in memory (rebuild.py) rather than read from the folder. A folder
+        whose own run is in this database as `killed` (its row left running, without a summary)
+        completes that row, keeping its id, instead of adding a second one."""
         from .storage import load_records, load_summary, load_timeseries
 
         run_dir = Path(run_dir)
-        try:
-            summary = load_summary(run_dir)
-        except (OSError, ValueError) as exc:
-            raise HistoryError(f"{run_dir}/summary.json cannot be read: {exc}") from None
+        if summary is None:
+            try:
+                summary = load_summary(run_dir)
+            except (OSError, ValueError) as exc:
+                raise HistoryError(f"{run_dir}/summary.json cannot be read: {exc}") from None
         if not isinstance(summary, dict) or not isinstance(summary.get("run") or {}, dict):
             raise HistoryError(f"{run_dir}/summary.json is not an sse-perf summary")
+
+        def records() -> Iterator[dict]:
+            for record in load_records(run_dir):
+                if not isinstance(record, dict):
+                    raise HistoryError(f"{run_dir}/records.jsonl holds a line that is not a record")
+                yield record
+
+        def rows() -> list:
+            if timeseries is not None:
+                return timeseries
+            return load_timeseries(run_dir) if (run_dir / "timeseries.csv").is_file() else []
+
+        own = self.find_run(run_dir)
+        if own is not None and own["status"] == KILLED and own["summary"] is None:
+            return self._complete_killed(own["id"], run_dir, summary, records, rows)
         run = summary.get("run") or {}
         run_id = self.begin_run(run_dir, run)
         try:
             batch: list[dict] = []
-            for record in load_records(run_dir):
-                if not isinstance(record, dict):
-                    raise HistoryError(f"{run_dir}/records.jsonl holds a line that is not a record")
+            for record in records():
                 batch.append(record)
                 if len(batch) >= 1000:
                     self.add_records(run_id, batch)
                     batch = []
             self.add_records(run_id, batch)
-            rows = load_timeseries(run_dir) if (run_dir / "timeseries.csv").is_file() else []
-            self.finish_run(run_id, status_of(summary), summary, rows)
-            self._write("UPDATE runs SET pid = NULL, host = NULL WHERE id = ?", (run_id,))
+            self.finish_run(run_id, status_of(summary), summary, rows())
+            self._write("UPDATE runs SET pid = NULL, host = NULL, heartbeat_at = NULL WHERE id = ?", (run_id,))
         except (HistoryError, sqlite3.Error, ValueError, TypeError, OSError) as exc:
             with self._transaction() as db:  # no half-imported run left behind
                 db.execute("DELETE FROM requests WHERE run_id = ?", (run_id,))
@@ -300,8 +352,44 @@ class History:
             raise HistoryError(f"{run_dir} cannot be imported: {type(exc).__name__}: {exc}") from None
         return run_id
 
+    def _complete_killed(self, run_id: int, run_dir: Path, summary: dict, records, rows) -> int:
+        """A killed run's row, completed from its folder in one transaction: its requests replaced by
+        every line of records.jsonl (the last batch the run wrote may be missing), its summary and
+        seconds set, its status from the summary (`killed` for a rebuilt one)."""
+        marks = ", ".join("?" for _ in range(len(_REQUEST_COLUMNS) + 1))
+        insert = f"INSERT INTO requests (run_id, {', '.join(_REQUEST_COLUMNS)}) VALUES ({marks})"
+        try:
+            with self._transaction() as db:
+                db.execute("DELETE FROM requests WHERE run_id = ?", (run_id,))
+                db.execute("DELETE FROM seconds WHERE run_id = ?", (run_id,))
+                db.executemany(insert, (_request_row(run_id, record) for record in records()))
+                _finish(db, run_id, status_of(summary), summary, rows())
+                db.execute("UPDATE runs SET pid = NULL, host = NULL, heartbeat_at = NULL WHERE id = ?", (run_id,))
+        except (sqlite3.Error, ValueError, TypeError, OSError) as exc:  # rolled back: the row as it was
+            raise HistoryError(f"{run_dir} cannot be imported: {type(exc).__name__}: {exc}") from None
+        return run_id
+
     def close(self) -> None:
         self.db.close()
+
+
+def _request_row(run_id: int, record: dict) -> tuple:
+    return (run_id,) + tuple(_cell(name, record.get(name)) for name in _REQUEST_COLUMNS)
+
+
+def _finish(db: sqlite3.Connection, run_id: int, status: str, summary: dict, timeseries: Iterable[dict]) -> None:
+    """The run's row finished (inside the caller's transaction): status, summary, figures, seconds."""
+    run = summary.get("run") or {}
+    figures = {name: _get(summary, path) for name, path in FIGURES.items()}
+    sets = ", ".join(f"{name} = ?" for name in figures)
+    db.execute(
+        f"UPDATE runs SET status = ?, ended_at = ?, summary_json = ?, slo_json = ?, {sets} WHERE id = ?",
+        (status, run.get("ended_at"), json.dumps(summary, ensure_ascii=False),
+         json.dumps(summary.get("slo")) if summary.get("slo") is not None else None,
+         *figures.values(), run_id))
+    db.executemany(
+        "INSERT OR REPLACE INTO seconds (run_id, second, row_json) VALUES (?, ?, ?)",
+        ((run_id, int(row["second"]), json.dumps(row, ensure_ascii=False)) for row in timeseries))
 
 
 def _cell(name: str, value):
@@ -321,26 +409,34 @@ def _uncell(name: str, value):
 
 
 def _pid_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (dead, not yet reaped by its parent: Linux's /proc)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:  # no /proc (macOS), or gone since
+        return True
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 class HistoryRecorder:
     """Collects a run's records and writes them in batches (from the aggregator's thread). The
     first failure turns it off with a warning; the run goes on."""
 
-    def __init__(self, history: History, run_id: int, batch_size: int = 200):
+    def __init__(self, history: History, run_id: int, batch_size: int = 200, clock=time.time):
         self.history = history
         self.run_id = run_id
         self.batch_size = batch_size
         self._batch: list[dict] = []
         self.failure: Optional[str] = None  # not `warning`: that name is a sink hook (aggregator)
         self.written = 0
+        self._clock = clock
+        self._beat_at = clock()  # begin_run wrote the first heartbeat
 
     def add(self, record: dict) -> None:
         if self.failure is not None:
@@ -350,7 +446,17 @@ class HistoryRecorder:
             self.flush()
 
     record = add  # the aggregator's sink: each finished request ...
-    tick = lambda self: self.flush()  # noqa: E731 - ... and its batch written once a second
+
+    def tick(self) -> None:
+        """... its batch written once a second, and every HEARTBEAT_S the run's heartbeat."""
+        self.flush()
+        now = self._clock()
+        if self.failure is None and now - self._beat_at >= HEARTBEAT_S:
+            self._beat_at = now
+            try:
+                self.history.heartbeat(self.run_id, now)
+            except HistoryError as exc:
+                self.failure = f"history: {exc}; the run goes on without it"
 
     def flush(self) -> None:
         if self.failure is not None or not self._batch:

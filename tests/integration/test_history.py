@@ -78,7 +78,7 @@ def test_two_processes_run_at_once_into_one_history(tmp_path):
 
 def test_a_run_killed_with_sigkill_keeps_its_finished_requests(tmp_path):
     """SIGKILL mid-run: no chance to clean up. The requests written in batches are in the database,
-    and the run is not `completed` (it reads as `error` once its process is gone)."""
+    and the run is not `completed` (it reads as `killed` once its process is gone)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "sse_perf_tool", "--demo", "--demo-mock", FAST_DEMO, "--threads",
                              "8", "--duration", "60", "--output-dir", str(tmp_path)], stdout=subprocess.PIPE,
@@ -103,7 +103,7 @@ def test_a_run_killed_with_sigkill_keeps_its_finished_requests(tmp_path):
     assert stored >= 10
     db = History(str(path))
     (run,) = db.list_runs()
-    assert run["status"] == "error"
+    assert run["status"] == "killed"
     assert run["summary"] is None
     assert db.count_records(run["id"]) >= stored
     records = list(db.records(run["id"]))
