@@ -3,8 +3,8 @@ their directions, the change against the baseline (the first run), better/worse 
 regression gate, and the terminal table.
 
 Pure except `load_runs` (the history database and run folders). Imports config (ConfigError),
-storage, live (terminal cell widths), the metric registry (which figures, their directions and
-labels) and i18n (the strings) only; never report or cli.
+storage and rebuild (run folders), live (terminal cell widths), the metric registry (which
+figures, their directions and labels) and i18n (the strings) only; never report or cli.
 """
 
 from __future__ import annotations
@@ -97,7 +97,10 @@ def is_folder_target(text: str) -> bool:
 
 
 def load_folder(text: str) -> Run:
-    """A run folder (or its summary.json) -> Run labelled by the folder name."""
+    """A run folder (or its summary.json) -> Run labelled by the folder name. A folder whose run did
+    not finish (records.jsonl, no summary.json) is read through its rebuilt summary and time series
+    (rebuild.py; `sse-perf compare` rebuilds and writes them first and says so)."""
+    from .rebuild import RebuildError, needs_rebuild, rebuild_folder
     from .storage import load_records, load_summary, load_timeseries
 
     path = Path(text)
@@ -105,17 +108,35 @@ def load_folder(text: str) -> Run:
         path = path.parent
     if not path.is_dir():
         raise ConfigError(f"no such run folder: {text}")
+    rows = None
     if not (path / "summary.json").is_file():
-        raise ConfigError(f"{text} is not a run folder (no summary.json)")
-    try:
-        summary = load_summary(path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path / 'summary.json'} cannot be read: {exc}") from None
+        if not (path / "records.jsonl").is_file():
+            raise ConfigError(f"{text} is not a run folder (no summary.json)")
+        try:
+            rebuilt = rebuild_folder(path, write=False)
+        except (RebuildError, OSError) as exc:
+            raise ConfigError(str(exc)) from None
+        summary, rows = rebuilt.summary, rebuilt.timeseries
+    else:
+        try:
+            summary = load_summary(path)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path / 'summary.json'} cannot be read: {exc}") from None
     if not isinstance(summary, dict):
         raise ConfigError(f"{path / 'summary.json'} is not a run summary")
 
     def timeseries() -> list[dict]:
-        return load_timeseries(path) if (path / "timeseries.csv").is_file() else []
+        if rows is not None:
+            return rows
+        if (path / "timeseries.csv").is_file():
+            return load_timeseries(path)
+        if not needs_rebuild(path):
+            return []
+        try:  # a summary without its time series: the series from the records
+            rebuilt = rebuild_folder(path, write=False)
+        except (RebuildError, OSError):
+            return []
+        return rebuilt.timeseries if rebuilt is not None else []
 
     def records() -> Iterator[dict]:
         if (path / "records.jsonl").is_file():

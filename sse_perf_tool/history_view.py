@@ -78,9 +78,18 @@ def show_lines(run: dict, stored_requests: int, lang: str = "en") -> list[str]:
              f"folder: {run.get('run_dir') or '-'}"]
     summary = run.get("summary")
     if summary is None:
-        lines.append("no summary: the run did not finish (killed, crashed or still running); "
-                     "its finished requests are stored")
+        if run.get("status") == "running":
+            lines.append("no summary yet: the run is still running; its finished requests are stored as it goes")
+        else:
+            folder = run.get("run_dir") or "RUN_DIR"
+            lines.append("no summary: the run did not finish (its process is gone: killed or crashed); its finished "
+                         "requests are stored")
+            lines.append(f"`sse-perf report {folder}` rebuilds its summary from records.jsonl, "
+                         f"`sse-perf history import {folder}` completes this run's entry")
         return lines
+    reason = (summary.get("run") or {}).get("incomplete_reason") if isinstance(summary.get("run"), dict) else None
+    if reason:
+        lines.append(f"incomplete: {reason}")
     return lines + summary_lines(summary, lang)
 
 

@@ -27,6 +27,9 @@ examples:
   sse-perf compare --baseline 12 15 --fail-on-regression 10%
       CI gate: exit 99 when any main metric of #15 is more than 10% worse than #12
 
+A run folder whose run did not finish (killed: records.jsonl, no summary.json) has its summary and
+time series rebuilt from its records first (written into the folder, marked incomplete).
+
 exit codes: 0 compared (no regression beyond the threshold), 2 bad usage, unknown run id or
 not a run folder, 99 a metric regressed beyond --fail-on-regression.
 """
@@ -95,6 +98,7 @@ def compare_main(argv: Sequence[str]) -> int:
         return opened[0]
 
     try:
+        _rebuild_folders(targets, args.history)
         runs = load_runs(targets, open_history, resolve_run_id)
         comparison = compare_runs(runs, args.fail_on_regression)
         if args.json:
@@ -117,6 +121,24 @@ def compare_main(argv: Sequence[str]) -> int:
         print(f"sse-perf compare: {len(comparison['regressions'])} regression(s) beyond "
               f"{comparison['threshold_pct']:g}%", file=sys.stderr)
     return EXIT_REGRESSION if comparison["regressions"] else EXIT_OK
+
+
+def _rebuild_folders(targets: list, history_path) -> None:
+    """Run folders whose run did not finish (records.jsonl, no summary.json): their summary and time
+    series rebuilt from the records and written into the folder (rebuild.py), one line each on
+    stderr (standard output stays the table or the JSON)."""
+    from ..compare import is_folder_target
+    from ..rebuild import RebuildError, needs_rebuild, rebuild_folder
+
+    for text in targets:
+        folder = Path(text)
+        if not is_folder_target(text) or not folder.is_dir() or not needs_rebuild(folder):
+            continue
+        try:
+            rebuilt = rebuild_folder(folder, history_path=history_path)
+        except (RebuildError, OSError) as exc:
+            raise ConfigError(str(exc)) from None
+        print(f"sse-perf compare: {text}: {rebuilt.line()}", file=sys.stderr)
 
 
 def _write_html(target: str, comparison: dict, runs: list, lang: str) -> Path:

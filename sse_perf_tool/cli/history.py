@@ -20,7 +20,8 @@ examples:
   sse-perf history --json                   {"runs": [{"id", "started_at", "model_name", ...}]}
   sse-perf history show 12                  one run's summary
   sse-perf history import /data/20261120-101500-qwen7b
-                                            add a run folder made elsewhere
+                                            add a run folder made elsewhere (a killed run's
+                                            summary is rebuilt from its records.jsonl first)
   sse-perf history export 12 --format csv -o run12.csv
 """
 
@@ -96,6 +97,43 @@ def history_main(argv: Sequence[str]) -> int:
         db.close()
 
 
+def _import(args, db) -> int:
+    """Run folders into the database. A folder whose run did not finish (records.jsonl, no
+    summary.json) has its summary and time series rebuilt first (rebuild.py, written into the
+    folder) and imports as `killed`; the run's own row, when this database has it, is completed."""
+    from ..rebuild import RebuildError, find_history_row, needs_rebuild, rebuild_folder
+
+    if not args.targets:
+        raise ConfigError("history import needs one or more run folders")
+    for target in args.targets:
+        folder = Path(target)
+        if not folder.is_dir() or not (folder / "records.jsonl").is_file():
+            raise ConfigError(f"{target} is not a run folder (needs records.jsonl, and summary.json unless "
+                              "the run did not finish)")
+    imports = []
+    for target in args.targets:
+        folder = Path(target)
+        summary = rows = None
+        if needs_rebuild(folder):
+            row = db.find_run(folder) or find_history_row(folder)
+            try:
+                rebuilt = rebuild_folder(folder, row)
+            except (RebuildError, OSError) as exc:
+                raise ConfigError(str(exc)) from None
+            if rebuilt.still_running:
+                raise ConfigError(f"{target}: the run is still running (pid {row.get('pid')} on {row.get('host')}); "
+                                  "import it once it has ended")
+            print(f"sse-perf history: {target}: {rebuilt.line()}", file=sys.stderr)
+            summary, rows = rebuilt.summary, rebuilt.timeseries
+        imports.append((target, folder, summary, rows))
+    for target, folder, summary, rows in imports:
+        known = set(db.ids())
+        run_id = db.import_run_dir(folder, summary, rows)
+        print(f"imported {target} as run #{run_id}" + (" (the killed run's own row, now completed)"
+                                                       if run_id in known else ""))
+    return EXIT_OK
+
+
 def _history_action(args, db, view, since) -> int:
     if args.action == "list":
         runs = db.list_runs(model=args.model, since=since, limit=args.limit)
@@ -108,15 +146,7 @@ def _history_action(args, db, view, since) -> int:
                 print(line)
         return EXIT_OK
     if args.action == "import":
-        if not args.targets:
-            raise ConfigError("history import needs one or more run folders")
-        for target in args.targets:
-            folder = Path(target)
-            if not (folder / "summary.json").is_file() or not (folder / "records.jsonl").is_file():
-                raise ConfigError(f"{target} is not a run folder (needs summary.json and records.jsonl)")
-        for target in args.targets:
-            print(f"imported {target} as run #{db.import_run_dir(Path(target))}")
-        return EXIT_OK
+        return _import(args, db)
     if len(args.targets) != 1:
         raise ConfigError(f"history {args.action} needs exactly one run id")
     run_id = resolve_run_id(db, args.targets[0])
