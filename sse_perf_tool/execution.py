@@ -21,7 +21,7 @@ from .console import say
 from .masking import register_secrets, secret_header_values
 from .dify_app import resolve_auto
 from .demo import check_demo_mock, start_demo_mock
-from .exit_codes import EXIT_INTERNAL, EXIT_OK, EXIT_SLO, EXIT_USAGE
+from .exit_codes import EXIT_INTERNAL, EXIT_NOTHING_OK, EXIT_OK, EXIT_SLO, EXIT_USAGE
 from .flavors import get_flavor
 from .interrupts import exit_code_of_stop, finish_quietly_on_ctrl_c, run_until_interrupted, sigint_restored
 from .levels import Levels, plans_for
@@ -237,6 +237,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
         return exit_code_of_stop()  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
     if aggregator.internal_error:
         return EXIT_INTERNAL
+    if not summary["requests"]["ok"]:
+        return EXIT_NOTHING_OK  # every measured request failed (or none was sent): not a result to trust
     if levels.stopped_early or slo_missed(summary):
         return EXIT_SLO
     return EXIT_OK

@@ -139,6 +139,9 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
     )
     if summary.get("errors"):
         lines.append(f"{t['errors']}: " + ", ".join(f"{k}={v}" for k, v in summary["errors"].items()))
+    for entry in summary.get("top_errors") or ():
+        message = entry["message"] if len(entry["message"]) <= 100 else entry["message"][:99] + "…"
+        lines.append(f"  {entry['count']}× {message}")
     if summary.get("errors_by_status"):
         lines.append(f"{t['by_status']}: " + ", ".join(f"{k}={v}" for k, v in summary["errors_by_status"].items()))
     if req.get("paused"):

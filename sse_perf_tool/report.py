@@ -159,6 +159,34 @@ def _server_rows(summary: dict, lang: str) -> list[dict]:
     return rows
 
 
+def _verdict(summary: dict, run: dict, req: dict, t: dict) -> dict:
+    """The report's first line: red when the run is not a result (nothing succeeded, an SLO missed,
+    stopped early), amber when it needs care (interrupted, under 99 % success, the load generator
+    or the machine busy), green otherwise; and why, in words."""
+    ok, total = _finite(req.get("ok")) or 0, _finite(req.get("total")) or 0
+    rate = _finite(req.get("success_rate_pct"))
+    client = summary.get("client") if isinstance(summary.get("client"), dict) else {}
+    missed = [v.get("expr") for v in summary.get("slo") or () if isinstance(v, dict) and v.get("met") is False]
+    if not ok:
+        top = (summary.get("top_errors") or [{}])[0] if isinstance(summary.get("top_errors"), list) else {}
+        why = top.get("message") if isinstance(top, dict) else None
+        return {"tone": "bad", "text": t["verdict_nothing_ok"].format(n=fmt_int(total), why=why or "—")}
+    if missed:
+        return {"tone": "bad", "text": t["verdict_slo"].format(slos=", ".join(map(str, missed)))}
+    if run.get("stopped_early"):
+        return {"tone": "bad", "text": t["verdict_stopped"].format(why=run["stopped_early"])}
+    cautions = []
+    if run.get("interrupted"):
+        cautions.append(t["verdict_interrupted"])
+    if rate is not None and rate < 99.0:
+        cautions.append(t["verdict_failures"].format(pct=fmt_pct(100.0 - rate)))
+    if client.get("saturated_from_s") is not None or client.get("machine_busy_from_s") is not None:
+        cautions.append(t["verdict_client"])
+    if cautions:
+        return {"tone": "warn", "text": "; ".join(cautions)}
+    return {"tone": "good", "text": t["verdict_good"].format(n=fmt_int(ok), pct=fmt_pct(rate))}
+
+
 def _latency_cards(summary: dict, lang: str) -> list[dict]:
     """The headline cards of the distributions the registry marks `card`: the stat, and the other
     percentile beneath it."""
@@ -314,6 +342,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
         finish_reasons=[(str(k), v) for k, v in (summary.get("finish_reasons") or {}).items() if _finite(v)]
         if isinstance(summary.get("finish_reasons"), dict) else [],
         model_name=run.get("model_name"), model=config.get("model"),
+        verdict=_verdict(summary, run, req, t),
         groups=groups, has_timeseries=bool(ts_data["x"]), histograms=hist_cards,
         percentile_rows=_percentile_rows(summary, lang), errors=_error_rows(digest, summary, t),
         server_rows=_server_rows(summary, lang), paused=(req.get("paused") or digest.paused),

@@ -24,6 +24,10 @@ __all__ = ["Figures", "RunFigures", "summarise", "TimeSeries", "TIMESERIES_COLUM
 
 # -- whole run -------------------------------------------------------------------------
 
+TOP_ERRORS = 5  # the most frequent error messages in summary.top_errors
+TOP_MESSAGES_KEPT = 200  # distinct messages counted; later new ones count as OTHER_MESSAGES
+MESSAGE_CHARS = 300
+OTHER_MESSAGES = "(other messages)"
 DIST_FIELDS = tuple(m.field for m in metrics.DISTRIBUTIONS)  # summary.json's distributions, in order
 DATASET_FIELDS = metrics.fields(dataset=True)
 _POOLED = frozenset(metrics.fields(pooled=True))
@@ -40,6 +44,7 @@ class _Tally:
         self.price, self.priced, self.currencies = 0.0, 0, set()  # the server's own prices (Dify)
         self.stops = {"ok": 0, "failed": 0}  # cancelled Dify generations stopped at the server, or not
         self.redirected = 0  # requests that followed a redirect (--follow-redirects)
+        self.messages: dict[str, int] = {}  # failed requests by their error message (bounded: TOP_MESSAGES_KEPT)
         self.finish_reasons: dict[str, int] = {}  # over every request ("none": no finish_reason came)
         self.token_sources: dict[str, int] = {}  # over successful requests
 
@@ -62,6 +67,11 @@ class _Tally:
                 self.paused += 1
                 return
             self.errors[kind] = self.errors.get(kind, 0) + 1
+            message = str(rec.get("error") or kind)[:MESSAGE_CHARS]
+            if message in self.messages or len(self.messages) < TOP_MESSAGES_KEPT:
+                self.messages[message] = self.messages.get(message, 0) + 1
+            else:
+                self.messages[OTHER_MESSAGES] = self.messages.get(OTHER_MESSAGES, 0) + 1
             status = rec.get("http_status")
             if status is not None and not 200 <= status < 300:
                 self.by_status[str(status)] = self.by_status.get(str(status), 0) + 1
@@ -153,6 +163,7 @@ class Figures:
             "requests": dict(run.requests(), warmup=self.warmup),
             "errors": dict(sorted(run.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
             "errors_by_status": _by_count(run.by_status),
+            "top_errors": [{"message": m, "count": n} for m, n in list(_by_count(run.messages).items())[:TOP_ERRORS]],
             "throughput": {
                 "requests_per_s": rate(run.ok),
                 "output_tokens_total": run.tokens_ok,

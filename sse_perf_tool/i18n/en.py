@@ -52,6 +52,13 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "verdict_nothing_ok": "Not a result: none of the {n} measured requests succeeded. Most frequent error: {why}",
+    "verdict_slo": "Service levels missed: {slos}",
+    "verdict_stopped": "Stopped early: {why}",
+    "verdict_interrupted": "Interrupted: the figures cover the part that ran",
+    "verdict_failures": "{pct} of the requests failed: see Errors",
+    "verdict_client": "The load generator or its machine was busy: latencies include that delay",
+    "verdict_good": "{n} requests, {pct} successful, nothing to caution about",
     "sec_turns": "Per conversation turn",
     "turn": "Turn",
     "turns_note": "With --turns, each virtual user holds a conversation: later turns carry the earlier ones (a longer prompt), so their TTFT shows what the growing context costs.",

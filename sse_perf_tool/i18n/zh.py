@@ -46,6 +46,13 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "verdict_nothing_ok": "无有效结果：{n} 个计量请求无一成功。最常见的错误：{why}",
+    "verdict_slo": "未达到服务等级目标：{slos}",
+    "verdict_stopped": "提前停止：{why}",
+    "verdict_interrupted": "已中断：数据只覆盖运行过的部分",
+    "verdict_failures": "{pct} 的请求失败：见错误部分",
+    "verdict_client": "压测端或其所在机器繁忙：延迟包含这部分等待",
+    "verdict_good": "{n} 个请求，{pct} 成功，没有需要注意的问题",
     "sec_turns": "按对话轮次",
     "turn": "轮次",
     "turns_note": "使用 --turns 时每个虚拟用户进行多轮对话：后面的轮次带着前面的内容（更长的提示），其 TTFT 显示上下文增长的代价。",

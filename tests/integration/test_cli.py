@@ -147,7 +147,7 @@ def test_server_errors_are_recorded_and_the_run_completes(make_mock, tmp_path, r
     server = make_mock(error_rate=1.0)
     code, out, _ = run_cli_exit(["--base-url", server.base_url, "--threads", 2, "--requests", 4,
                                  "--output-dir", tmp_path, "--quiet"])
-    assert code == 0
+    assert code == 3  # every request failed: exit 3, the run still written
     (run_dir,) = run_dirs(tmp_path)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["errors"] == {"http_status": 4}
@@ -173,7 +173,7 @@ def test_keys_are_masked_in_every_output(make_mock, tmp_path, run_cli_exit):
 def test_wrong_key_gives_http_401_records(make_mock, tmp_path, run_cli_exit):
     server = make_mock(api_key="app-right")
     code, _, _ = run_cli_exit(["--base-url", server.base_url, "--api-key", "app-wrong", "--output-dir", tmp_path])
-    assert code == 0
+    assert code == 3  # every request failed: exit 3, the run still written
     (run_dir,) = run_dirs(tmp_path)
     record = json.loads((run_dir / "records.jsonl").read_text())
     assert record["error_kind"] == "http_status" and record["http_status"] == 401
@@ -187,7 +187,7 @@ def test_connection_refused_is_a_connect_error_not_a_crash(tmp_path, run_cli_exi
     port = sock.getsockname()[1]
     sock.close()
     code, out, _ = run_cli_exit(["--host", "127.0.0.1", "--port", port, "--threads", 2, "--output-dir", tmp_path])
-    assert code == 0
+    assert code == 3  # every request failed: exit 3, the run still written
     (run_dir,) = run_dirs(tmp_path)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["errors"] == {"connect": 2}

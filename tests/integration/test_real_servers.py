@@ -41,14 +41,14 @@ def test_a_plain_run_against_a_request_id_validating_server_is_all_ok(make_mock,
 
 def test_a_header_request_id_overrides_and_an_empty_400_says_so_and_the_brake_stops_the_run(make_mock, tmp_path, cli):
     """--header 'X-Request-Id: …' is sent as given (here not a UUID): every request gets an empty 400,
-    the message says "empty 400 body", the run stops after the first 20 (exit 99) with one line naming
+    the message says "empty 400 body", the run stops after the first 20 (exit 3: none succeeded) with one line naming
     the error, the files are still written, and the history lists the run as failed."""
     server = make_mock(check_request_id=True)
     history = tmp_path / "h.db"
     args = ["--base-url", server.base_url, "--output-dir", tmp_path, "--quiet", "--history", history,
             "--api", "openai-chat", "--header", "X-Request-Id: not-a-uuid", "--duration", 30]
     code, out, err = cli(args)
-    assert code == 99
+    assert code == 3
     assert "each of the first 20 requests failed" in err and "empty 400 body" in err
     run_dir = only_run_dir(tmp_path)
     records = records_of(run_dir)
@@ -66,7 +66,7 @@ def test_keep_going_runs_on_when_everything_fails(make_mock, tmp_path, cli):
     server = make_mock(check_request_id=True)
     code, _, err = cli(base(server, tmp_path, "--api", "openai-chat", "--header", "X-Request-Id: x",
                             "--requests", 25, "--keep-going"))
-    assert code == 0, err
+    assert code == 3, err  # it ran on to the end; none succeeded
     assert len(records_of(only_run_dir(tmp_path))) == 25
 
 

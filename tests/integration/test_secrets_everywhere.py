@@ -42,7 +42,7 @@ def test_an_echoed_key_is_masked_in_every_output(tmp_path, capsys):
     finally:
         server.close()
     printed = capsys.readouterr()
-    assert code == 0
+    assert code == 3  # every request failed: exit 3
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert records and all(r["error_kind"] == "http_status" and "not valid" in r["error"] for r in records)
