@@ -51,9 +51,10 @@ examples:
   sse-perf report report/20261121-101500
       render report.html again from a run folder
 
-exit codes: 0 completed (even with failed requests), 2 bad usage or input (nothing sent),
-99 an SLO missed, or --max-error-rate or the first 20 requests all failing stopped the run
-(results written), 130 interrupted (partial results written), 1 internal error.
+exit codes: 0 completed (even with some failed requests), 3 not one measured request
+succeeded (results written), 2 bad usage or input (nothing sent), 99 an SLO missed or
+--max-error-rate stopped the run (results written), 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
+(partial results written), 1 internal error.
 """
 
 
