@@ -52,6 +52,9 @@ def _lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
+INPUT_LIMIT_BYTES = 256 * 2**20  # a query or key file is read whole: at most this much
+
+
 def _read_text(path: str, what: str) -> str:
     p = Path(path)
     if not p.exists():
@@ -59,9 +62,13 @@ def _read_text(path: str, what: str) -> str:
     if p.is_dir():
         raise ConfigError(f"{what} is a folder, not a file: {path}")
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as handle:  # bounded: /dev/zero or a pipe would otherwise fill the memory
+            raw = handle.read(INPUT_LIMIT_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{what} cannot be read: {path} ({exc.strerror or exc})") from None
+    if len(raw) > INPUT_LIMIT_BYTES:
+        raise ConfigError(f"{what} is larger than {INPUT_LIMIT_BYTES // 2**20} MiB: {path} (split it, or use "
+                          "--dataset with several files)")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -445,7 +445,7 @@ class SSETester:
             record.token_source = "usage"
             record.reasoning_tokens = usage.get("reasoning_tokens")
             if record.reasoning_tokens is None and reasoning and not self._defer_count:
-                record.reasoning_tokens = self.token_counter.count(reasoning)[0]
+                record.reasoning_tokens = count_texts(self.token_counter, "", reasoning)[1]
             return
         if not answer and not reasoning:  # nothing to count (an empty answer, or a failure before any text)
             return

@@ -189,8 +189,16 @@ def estimate_tokens(text: str) -> int:
     return len(_CJK_CHAR.findall(text)) + len(_WORD_RUN.findall(text))
 
 
+TOKENIZE_LIMIT_CHARS = 1_000_000  # longer texts are estimated: a tokenizer on 10 MB costs seconds and 0.5 GB
+
+
 def count_texts(counter, answer: str, reasoning: str) -> tuple:
-    """(output_tokens, reasoning_tokens or None, token_source) of an answer and its reasoning."""
+    """(output_tokens, reasoning_tokens or None, token_source) of an answer and its reasoning. A
+    text beyond TOKENIZE_LIMIT_CHARS is estimated (token_source `estimate`), so one huge answer
+    costs bounded time and memory after its stream, never the run's."""
+    if len(answer) + len(reasoning) > TOKENIZE_LIMIT_CHARS:
+        reasoning_tokens = estimate_tokens(reasoning) if reasoning else None
+        return estimate_tokens(answer) + (reasoning_tokens or 0), reasoning_tokens, "estimate"
     answer_tokens, source = counter.count(answer)
     reasoning_tokens = None
     if reasoning:
