@@ -73,7 +73,7 @@ class Rebuilt:
         if self.still_running:
             row = self.history_row or {}
             return (f"the run is still running (pid {row.get('pid')} on {row.get('host')}): {what} of the requests "
-                    f"finished so far, from records.jsonl (nothing written to the folder)")
+                    f"finished so far, from records.jsonl (summary.json and timeseries.csv are left to the run)")
         if self.restored:
             text = "restored summary.json from the history database"
             if TIMESERIES in self.rebuilt:

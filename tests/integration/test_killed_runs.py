@@ -242,7 +242,8 @@ def test_a_run_still_going_is_reported_so_far_and_its_folder_left_alone(tmp_path
         folder = _wait_for_records(proc, tmp_path, 3)
         code, out, err = cli(["report", folder, "-o", tmp_path / "so-far.html"])
         assert code == 0, err
-        assert f"the run is still running (pid {proc.pid} on " in err and "nothing written to the folder" in err
+        assert f"the run is still running (pid {proc.pid} on " in err
+        assert "summary.json and timeseries.csv are left to the run" in err
         assert not (folder / "summary.json").exists() and not (folder / "timeseries.csv").exists()
         html = (tmp_path / "so-far.html").read_text(encoding="utf-8")
         assert 'id="incomplete"' in html and "the run is still running" in html
