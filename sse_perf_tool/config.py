@@ -52,6 +52,8 @@ class RunConfig:
     conversation_id: str = ""
     turns: int = 1  # each virtual user holds a conversation of this many turns, then starts a new one
     follow_redirects: bool = False  # 307/308 within the same origin are followed; other redirects fail
+    ca_bundle: Optional[str] = None  # a CA file for https targets (else certifi's, or REQUESTS_CA_BUNDLE)
+    insecure: bool = False  # TLS certificates are not checked (said at the start)
     request_timeout_s: Optional[float] = None  # the whole request, however its stream goes on
     idle_timeout_s: Optional[float] = None  # between data events (Dify's pings do not count)
     dify_auto_generate_name: Optional[bool] = None  # --dify-auto-generate-name on|off (None: Dify's default, on)
@@ -171,6 +173,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     for name, value in (("--request-timeout", cfg.request_timeout_s), ("--idle-timeout", cfg.idle_timeout_s)):
         if value is not None and value <= 0:
             raise ConfigError(f"{name} must be greater than 0 (got {value:g})")
+    if cfg.ca_bundle and cfg.insecure:
+        raise ConfigError("--ca-bundle and --insecure: give one (--insecure checks no certificate at all)")
+    if cfg.ca_bundle and not Path(cfg.ca_bundle).expanduser().is_file():
+        raise ConfigError(f"--ca-bundle: no such file: {cfg.ca_bundle}")
     if cfg.turns < 1:
         raise ConfigError(f"--turns must be at least 1 (got {cfg.turns})")
     if not cfg.user:

@@ -170,6 +170,9 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
 
     # the run
     say(banner(cfg, plans[0], prepared), out)
+    if cfg.insecure:
+        say("warning: --insecure: TLS certificates are not checked; anyone between here and the target can read "
+            "and change the traffic, the API key included", err)
     aggregator.start()
     if stage is not None:
         stage.start()

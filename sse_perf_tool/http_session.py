@@ -29,13 +29,13 @@ def proxies_for(url: str) -> dict:
     return requests.utils.get_environ_proxies(url)
 
 
-def new_session(url: str = "") -> requests.Session:
+def new_session(url: str = "", verify=None) -> requests.Session:
     """One session per thread; no retries (a load tester must not hide failures).
 
     The environment is read once here, not on every request as requests does by default (a
     netrc lookup and proxy matching per request cost CPU at high rates): proxies from
     HTTP(S)_PROXY/NO_PROXY for this URL (none for loopback) and a CA bundle from
-    REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
+    REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE (`verify`: --ca-bundle's path, or False for --insecure, wins).
     A ~/.netrc entry is not used: its Basic auth would replace the API key's Authorization header.
     """
     session = requests.Session()
@@ -47,6 +47,12 @@ def new_session(url: str = "") -> requests.Session:
     ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if ca_bundle:
         session.verify = ca_bundle
+    if verify is not None:  # --ca-bundle PATH, or --insecure (False): wins over the environment
+        session.verify = verify
+        if verify is False:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # said once, at the start
     return session
 
 

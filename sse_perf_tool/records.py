@@ -15,6 +15,7 @@ class ErrorKind(str, Enum):
     """Why a request failed (docs/metrics.md, "Success")."""
 
     CONNECT = "connect"
+    TLS = "tls"  # the TLS handshake failed: an unknown CA, a name mismatch, an expired certificate
     TIMEOUT = "timeout"
     HTTP_STATUS = "http_status"
     STREAM_ERROR = "stream_error"

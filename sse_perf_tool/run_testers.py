@@ -5,6 +5,8 @@ themselves, in this process or in --processes worker processes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -53,6 +55,7 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
         think_tag=think_tag(cfg.think_tags),
         turns=cfg.turns,
         follow_redirects=cfg.follow_redirects,
+        verify=False if cfg.insecure else (str(Path(cfg.ca_bundle).expanduser()) if cfg.ca_bundle else None),
         request_timeout_s=cfg.request_timeout_s,
         idle_timeout_s=cfg.idle_timeout_s,
     )

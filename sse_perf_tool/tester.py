@@ -56,6 +56,7 @@ class TesterSettings:
     think_tag: str = "think"  # a leading <think_tag>…</think_tag> in the answer is reasoning; "" = off (--think-tags)
     turns: int = 1  # each thread holds a conversation of this many turns (--turns), on flavours that can
     follow_redirects: bool = False  # --follow-redirects: 307/308 within the same origin are followed
+    verify: object = None  # TLS: --ca-bundle's path, False for --insecure, None for the default (and the environment)
     request_timeout_s: Optional[float] = None  # --request-timeout: the whole request, pings or not
     idle_timeout_s: Optional[float] = None  # --idle-timeout: between data events (pings do not count)
     stop_timeout_s: float = 2.0  # a cancelled Dify generation is stopped at the server within this
@@ -93,7 +94,7 @@ class SSETester:
         self.settings = settings
         self.token_counter = token_counter
         self.clock = clock
-        self.session = session or new_session(settings.url)
+        self.session = session or new_session(settings.url, settings.verify)
         self.events_received = 0
         self._aborted = False
         self._response = None
@@ -260,7 +261,8 @@ class SSETester:
         except requests.exceptions.ReadTimeout:
             raise _Failure(ErrorKind.TIMEOUT, f"no response within {timeout:g} s") from None
         except requests.exceptions.SSLError as exc:
-            raise _Failure(ErrorKind.CONNECT, _one_line(f"TLS error: {exc}")) from None
+            raise _Failure(ErrorKind.TLS, _one_line(f"TLS: {root_cause(exc)} (--ca-bundle PATH names the CA, "
+                                                    "--insecure skips the check)")) from None
         except requests.exceptions.ConnectionError as exc:
             if "BadStatusLine" in str(exc) or "LineTooLong" in str(exc):  # answered, but not in HTTP
                 raise _Failure(ErrorKind.PROTOCOL, "the server's answer is not HTTP (a bad status line)") from None

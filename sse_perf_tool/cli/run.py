@@ -87,6 +87,11 @@ def build_run_parser() -> argparse.ArgumentParser:
     t.add_argument("--idle-timeout", type=number, metavar="S",
                    help="fail a request with no data event for S seconds: unlike --timeout, Dify's ping keep-alives "
                    "do not count as progress (default: off)")
+    t.add_argument("--ca-bundle", metavar="PATH",
+                   help="the CA certificates (PEM) https targets are checked against, e.g. an intranet CA (default: "
+                   "certifi's, or env REQUESTS_CA_BUNDLE)")
+    t.add_argument("--insecure", action="store_true",
+                   help="do not check TLS certificates (self-signed test servers); a warning says so at the start")
     t.add_argument("--follow-redirects", action="store_true",
                    help="follow a 307 or 308 redirect within the same origin (scheme, host, port); by default no "
                    "redirect is followed and the request fails as http_status naming the Location (a redirect to "
@@ -254,6 +259,8 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         conversation_id=args.conversation_id,
         turns=args.turns,
         follow_redirects=args.follow_redirects,
+        ca_bundle=args.ca_bundle,
+        insecure=args.insecure,
         request_timeout_s=args.request_timeout,
         idle_timeout_s=args.idle_timeout,
         dify_auto_generate_name=None if args.dify_auto_generate_name is None else args.dify_auto_generate_name == "on",
