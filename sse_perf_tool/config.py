@@ -52,6 +52,7 @@ class RunConfig:
     conversation_id: str = ""
     turns: int = 1  # each virtual user holds a conversation of this many turns, then starts a new one
     follow_redirects: bool = False  # 307/308 within the same origin are followed; other redirects fail
+    honor_retry_after: bool = False  # a closed-loop virtual user told 429 + Retry-After waits as told
     ca_bundle: Optional[str] = None  # a CA file for https targets (else certifi's, or REQUESTS_CA_BUNDLE)
     insecure: bool = False  # TLS certificates are not checked (said at the start)
     request_timeout_s: Optional[float] = None  # the whole request, however its stream goes on

@@ -144,7 +144,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
 
     def make_runner(plan):
         return Runner(plan, make_tester=testers.make_tester, next_query=prepared.queries.next,
-                      next_key=(keys.next if keys else (lambda: None)), sink=sink, brake=brake)
+                      next_key=(keys.next if keys else (lambda: None)), sink=sink, brake=brake,
+                      honor_retry_after=cfg.honor_retry_after)
 
     levels = Levels(cfg, make_runner, aggregator_ref, start_ns, out, stage)
     history = open_history(cfg, run_dir, make_run_section(cfg, started_at, None, None, False), err)

@@ -79,6 +79,8 @@ class RequestRecord:
     conversation_turn: Optional[int] = None  # --turns: this request's turn in its conversation (1, 2, ...)
     stop_sent: Optional[bool] = None  # cancelled: whether the server's stop endpoint took it (None: not tried)
     redirects: int = 0  # --follow-redirects: how many same-origin 307/308 redirects this request followed
+    retry_wait_ms: Optional[float] = None  # --honor-retry-after: how long its virtual user waited before sending it
+    retry_after_s: Optional[float] = None  # the server's Retry-After (HTTP 429), in seconds; not written
     # (answer, reasoning) text still to be counted by the server's tokenizer (--tokenizer server); not written
     pending_text: Optional[tuple] = None
 
@@ -194,6 +196,7 @@ class RequestRecord:
             "conversation_turn": self.conversation_turn,
             "stop_sent": self.stop_sent,
             "redirects": self.redirects,
+            "retry_wait_ms": _round(self.retry_wait_ms),
         }
 
 

@@ -18,6 +18,7 @@ from typing import Callable, Optional
 from .arrivals import arrival_offsets_ns
 
 _NS = 1_000_000_000
+RETRY_AFTER_LIMIT_S = 60.0  # the longest Retry-After a virtual user waits out
 ALL_FAILED_STOP = 20  # a run whose first 20 measured requests all failed is stopped (unless --keep-going)
 
 
@@ -95,6 +96,7 @@ class Runner:
         sink: Callable[[object], None],
         brake: Optional["AllFailedBrake"] = None,
         clock: Callable[[], int] = time.perf_counter_ns,
+        honor_retry_after: bool = False,
     ):
         self.plan = plan
         self.make_tester = make_tester
@@ -103,6 +105,8 @@ class Runner:
         self._sink = sink
         self.brake = brake
         self.clock = clock
+        # --honor-retry-after: a closed-loop virtual user told to wait (HTTP 429 with Retry-After) waits
+        self.honor_retry_after = honor_retry_after and not plan.open_loop
         self.start_ns: Optional[int] = None
         self.measure_start_ns: Optional[int] = None  # end of warm-up: when the first measured request was due
         self.first_measured_id: Optional[int] = None
@@ -324,6 +328,7 @@ class Runner:
         tester = None
         with self._lock:
             self._active += 1
+        waited_ms = None
         try:
             tester = self.make_tester(index)
             self.testers[index] = tester
@@ -342,7 +347,13 @@ class Runner:
                     with self._lock:
                         self._in_flight -= 1
                 if record is not None:
+                    record.retry_wait_ms, waited_ms = waited_ms, None
                     self.sink(record)
+                    if self.honor_retry_after and record.retry_after_s:
+                        started = self.clock()
+                        if self.stop_event.wait(min(record.retry_after_s, RETRY_AFTER_LIMIT_S)):
+                            break
+                        waited_ms = (self.clock() - started) / 1e6  # recorded on the next request
                 if one_each:
                     break
         except Exception as exc:  # a bug, not a server fault: keep it visible, stop this worker only

@@ -164,8 +164,9 @@ class Figures:
             "errors": dict(sorted(run.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
             "errors_by_status": _by_count(run.by_status),
             "top_errors": [{"message": m, "count": n} for m, n in list(_by_count(run.messages).items())[:TOP_ERRORS]],
-            "throughput": {
-                "requests_per_s": rate(run.ok),
+            "throughput": {  # every finished request: the load the server answered (goodput is apart)
+                "requests_per_s": rate(run.total),
+                "ok_requests_per_s": rate(run.ok),
                 "output_tokens_total": run.tokens_ok,
                 "output_tokens_per_s": rate(run.tokens_ok),
             },

@@ -239,6 +239,8 @@ class SSETester:
             raise _Failure(ErrorKind.HTTP_STATUS, f"more than {MAX_REDIRECTS} redirects")
         if not 200 <= response.status_code < 300:
             kind = ErrorKind.RATE_LIMITED if response.status_code == 429 else ErrorKind.HTTP_STATUS
+            if kind is ErrorKind.RATE_LIMITED:
+                record.retry_after_s = _retry_after_s(response.headers.get("Retry-After"))
             raise _Failure(kind, self._http_error_message(response))
         content_type = response.headers.get("Content-Type", "").lower()
         if content_type.startswith(("application/json", "text/html")):  # an answer, or a proxy's or WAF's page
@@ -462,6 +464,15 @@ class SSETester:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _retry_after_s(value) -> Optional[float]:
+    """A Retry-After header's delay in seconds (the delta-seconds form; an HTTP date is not waited for)."""
+    try:
+        seconds = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 < seconds < float("inf") else None
 
 
 EXPECTED_TYPE = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}

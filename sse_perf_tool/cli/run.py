@@ -148,6 +148,10 @@ def build_run_parser() -> argparse.ArgumentParser:
     load.add_argument("--duration", "--execution-time", dest="duration", type=number, default=0.0, metavar="S",
                       help="seconds to keep sending; 0 = one request per thread (default: 0)")
     load.add_argument("--requests", type=whole_number, metavar="N", help="stop after N requests in total")
+    load.add_argument("--honor-retry-after", action="store_true",
+                      help="a virtual user answered HTTP 429 with Retry-After waits that long (at most 60 s) before "
+                      "its next request, recorded as retry_wait_ms (closed loop only); by default the offered load "
+                      "stays constant and a rate-limited user sends again at once")
     load.add_argument("--grace", type=number, default=30.0, metavar="S",
                       help="after --duration, in-flight requests get S seconds to finish, then are cancelled (default: 30)")
     load.add_argument("--rate", type=number, metavar="R",
@@ -259,6 +263,7 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         conversation_id=args.conversation_id,
         turns=args.turns,
         follow_redirects=args.follow_redirects,
+        honor_retry_after=args.honor_retry_after,
         ca_bundle=args.ca_bundle,
         insecure=args.insecure,
         request_timeout_s=args.request_timeout,

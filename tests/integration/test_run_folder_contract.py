@@ -25,7 +25,7 @@ RECORD_FIELDS = (
     "token_source", "output_chars", "reasoning_tokens", "prompt_tokens", "finish_reason", "scheduled_at",
     "queue_ms", "ttft_from_scheduled_ms", "e2e_from_scheduled_ms", "level", "warmup", "request_tps",
     "server_latency_ms", "server_ttft_ms", "server_generate_ms", "server_elapsed_ms", "server_total_price",
-    "server_currency", "conversation_turn", "stop_sent", "redirects",
+    "server_currency", "conversation_turn", "stop_sent", "redirects", "retry_wait_ms",
 )
 TIMESERIES_FIXED = (
     "second", "active_threads", "requests_started", "requests_ok", "requests_failed", "output_tokens",
@@ -42,7 +42,7 @@ SUMMARY_SECTIONS = {
     "run": {"started_at", "ended_at", "duration_s", "api", "base_url", "threads", "ramp_up_s", "model_name",
             "interrupted", "config", "load", "stopped_early", "request_id_prefix", "tool_version"},
     "requests": {"total", "ok", "failed", "success_rate_pct", "empty", "warmup", "paused"},
-    "throughput": {"requests_per_s", "output_tokens_total", "output_tokens_per_s"},
+    "throughput": {"requests_per_s", "ok_requests_per_s", "output_tokens_total", "output_tokens_per_s"},
     "goodput": {"requests_per_s", "pct", "bounds"},
     "client": {"lag_ms_p50", "lag_ms_p99", "cpu_pct_mean", "cpu_pct_max", "cores_usable", "saturated_from_s"},
 }

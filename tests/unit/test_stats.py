@@ -52,7 +52,8 @@ def test_summary_latencies_only_from_successful_requests_and_itl_pooled():
     assert s["errors"] == {"timeout": 1}
     assert s["ttft_ms"]["count"] == 2 and s["ttft_ms"]["max"] == 300.0
     assert s["itl_ms"]["count"] == 3  # every gap of every successful request
-    assert s["throughput"]["requests_per_s"] == 1.0
+    assert s["throughput"]["requests_per_s"] == 1.5, "every finished request: the load the server answered"
+    assert s["throughput"]["ok_requests_per_s"] == 1.0
     assert s["throughput"]["output_tokens_total"] == 6
     assert s["throughput"]["output_tokens_per_s"] == 3.0
 
@@ -137,7 +138,7 @@ def test_goodput_counts_successful_requests_within_every_bound():
     assert s["goodput"]["pct"] == pytest.approx(25.0)
     assert s["goodput"]["bounds"] == {"ttft_ms": 800.0, "e2e_ms": 400.0}
     unbounded = summarise(records, duration_s=2.0)
-    assert unbounded["goodput"]["requests_per_s"] == unbounded["throughput"]["requests_per_s"]
+    assert unbounded["goodput"]["requests_per_s"] == unbounded["throughput"]["ok_requests_per_s"]
 
 
 def test_queue_and_from_scheduled_distributions_are_summarised():
