@@ -53,7 +53,8 @@ def test_the_summary_counts_what_the_records_hold_and_says_it_is_incomplete(tmp_
                                    "paused": 0, "warmup": 0, "not_sent": 0}
     assert summary["errors"] == {"timeout": 1} and summary["client"] is None
     assert summary["throughput"]["output_tokens_total"] == 12
-    assert summary["throughput"]["requests_per_s"] == pytest.approx(3 / 1.5)
+    assert summary["throughput"]["requests_per_s"] == pytest.approx(4 / 1.5)  # every finished request
+    assert summary["throughput"]["ok_requests_per_s"] == pytest.approx(3 / 1.5)
     assert summary["ttft_ms"]["count"] == 3 and summary["e2e_ms"]["p50"] == 400.0
     assert not needs_rebuild(folder) and rebuild_folder(folder, None) is None
 
