@@ -34,7 +34,7 @@ class RunConfig:
     api: str = "dify-chat"
     api_key: Optional[str] = None
     api_key_file: Optional[str] = None
-    query: str = DEFAULT_QUERY
+    query: Optional[str] = DEFAULT_QUERY  # None when the queries come from --param-file or --dataset
     param_file: Optional[str] = None
     threads: int = 1
     processes: int = 1  # worker processes reading the streams (1 = the threads run in this process)

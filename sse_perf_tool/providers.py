@@ -131,10 +131,10 @@ class QueryProvider(_RoundRobin):
     """Hands out queries in file order, cycling; safe to share between threads."""
 
     @classmethod
-    def from_config(cls, param_file: Optional[str], query: str) -> "QueryProvider":
+    def from_config(cls, param_file: Optional[str], query: Optional[str]) -> "QueryProvider":
         if param_file:
             return cls(load_queries(param_file))
-        if not query.strip():
+        if not (query or "").strip():
             raise ConfigError("--query must not be empty")
         return cls([Query(text=query)])
 

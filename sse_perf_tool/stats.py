@@ -38,7 +38,7 @@ class _Tally:
 
     def __init__(self, metrics: tuple):
         self.values = {name: Values() for name in metrics}
-        self.total = self.ok = self.tokens_ok = self.good = self.empty = self.paused = 0
+        self.total = self.ok = self.tokens_ok = self.good = self.empty = self.paused = self.cancelled = 0
         self.errors: dict[str, int] = {}
         self.by_status: dict[str, int] = {}  # failed requests by their non-2xx HTTP status
         self.price, self.priced, self.currencies = 0.0, 0, set()  # the server's own prices (Dify)
@@ -67,6 +67,9 @@ class _Tally:
                 self.paused += 1
                 return
             self.errors[kind] = self.errors.get(kind, 0) + 1
+            if kind == "cancelled":  # stopped by sse-perf (Ctrl-C, the end of the run): not the server's failure
+                self.cancelled += 1
+                return
             message = str(rec.get("error") or kind)[:MESSAGE_CHARS]
             if message in self.messages or len(self.messages) < TOP_MESSAGES_KEPT:
                 self.messages[message] = self.messages.get(message, 0) + 1
@@ -92,7 +95,7 @@ class _Tally:
                 values.append(value)
 
     def requests(self) -> dict:
-        ran = self.total - self.paused  # the requests that ran to an end: ok or failed
+        ran = self.total - self.paused - self.cancelled  # the requests that ran to an end: ok or failed
         return {
             "total": self.total,
             "ok": self.ok,
@@ -100,6 +103,7 @@ class _Tally:
             "success_rate_pct": (100.0 * self.ok / ran) if ran else None,
             "empty": self.empty,
             "paused": self.paused,
+            "cancelled": self.cancelled,
             **({"stops": dict(self.stops)} if any(self.stops.values()) else {}),
             **({"redirected": self.redirected} if self.redirected else {}),
         }

@@ -245,7 +245,7 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         api=args.api,
         api_key=args.api_key or env.get("SSE_PERF_API_KEY") or None,
         api_key_file=args.api_key_file,
-        query=args.query if args.query is not None else DEFAULT_QUERY,
+        query=args.query if args.query is not None else (None if args.param_file or args.dataset else DEFAULT_QUERY),
         param_file=args.param_file,
         threads=_threads(args),
         processes=args.processes,

@@ -50,7 +50,7 @@ def test_the_summary_counts_what_the_records_hold_and_says_it_is_incomplete(tmp_
     assert run["duration_s"] == pytest.approx(1.5)  # first send to last finish
     assert run["api"] is None and run["base_url"] is None and run["config"] == {} and run["threads"] == 2
     assert summary["requests"] == {"total": 4, "ok": 3, "failed": 1, "success_rate_pct": 75.0, "empty": 0,
-                                   "paused": 0, "warmup": 0, "not_sent": 0}
+                                   "paused": 0, "cancelled": 0, "warmup": 0, "not_sent": 0}
     assert summary["errors"] == {"timeout": 1} and summary["client"] is None
     assert summary["throughput"]["output_tokens_total"] == 12
     assert summary["throughput"]["requests_per_s"] == pytest.approx(4 / 1.5)  # every finished request

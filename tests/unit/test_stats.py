@@ -48,7 +48,7 @@ def test_summary_latencies_only_from_successful_requests_and_itl_pooled():
     records = [_rec(ttft=100.0), _rec(ttft=300.0, itl=(5.0,)), _rec(ok=False, ttft=9999.0, kind="timeout")]
     s = summarise(records, duration_s=2.0)
     assert s["requests"] == {"total": 3, "ok": 2, "failed": 1, "success_rate_pct": pytest.approx(200 / 3),
-                             "empty": 0, "paused": 0, "warmup": 0}
+                             "empty": 0, "paused": 0, "cancelled": 0, "warmup": 0}
     assert s["errors"] == {"timeout": 1}
     assert s["ttft_ms"]["count"] == 2 and s["ttft_ms"]["max"] == 300.0
     assert s["itl_ms"]["count"] == 3  # every gap of every successful request

@@ -13,7 +13,7 @@ def test_summarise_over_an_iterable_is_the_figures_of_one_group():
     figures = RunFigures.from_records(records)
     assert summarise(records, 2.0) == figures.whole.summary(2.0)
     assert figures.whole.summary(2.0)["requests"] | {} == {"total": 2, "ok": 1, "failed": 1, "success_rate_pct": 50.0,
-                                                            "empty": 0, "paused": 0, "warmup": 1}
+                                                            "empty": 0, "paused": 0, "cancelled": 0, "warmup": 1}
 
 
 def test_paused_requests_are_neither_ok_nor_failed_and_errors_are_counted_by_status():
@@ -45,3 +45,12 @@ def test_stops_at_the_server_are_counted_when_any_was_tried():
                {"ok": False, "error_kind": "cancelled", "stop_sent": None}]
     assert summarise(records, 1.0)["requests"]["stops"] == {"ok": 1, "failed": 1}
     assert "stops" not in summarise(records[2:], 1.0)["requests"]
+
+
+def test_requests_cancelled_by_sse_perf_are_not_failures_of_the_server():
+    """Ctrl-C or the end of the run cancels what is in flight: those are counted apart (and listed
+    among the errors), and the success rate is over the requests that ran to an end."""
+    records = [{"ok": True, "output_tokens": 1, "ttft_ms": 5.0}] * 3 + [{"ok": False, "error_kind": "cancelled"}] * 2
+    req = summarise(records, 1.0)["requests"]
+    assert (req["total"], req["ok"], req["failed"], req["cancelled"], req["success_rate_pct"]) == (5, 3, 0, 2, 100.0)
+    assert summarise(records, 1.0)["errors"] == {"cancelled": 2}
