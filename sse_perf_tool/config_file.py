@@ -60,8 +60,33 @@ def load_config_file(path: Union[str, "os.PathLike[str]"], parser: argparse.Argu
         if action.dest in set_by:
             raise ConfigError(f"{name}: {set_by[action.dest]} and {label} both set {_primary(action)}")
         set_by[action.dest] = label
-        values[action.dest] = _convert(name, label, option, action, value)
+        values[action.dest] = _relative_to(Path(name).resolve().parent, action.dest,
+                                           _convert(name, label, option, action, value))
     return values
+
+
+# options naming files the run reads: a relative path in a config file is the config file's, as a
+# user who keeps a profile beside its query files expects (outputs stay relative to the current folder)
+INPUT_PATHS = ("param_file", "api_key_file", "ssh_key", "known_hosts", "ca_bundle")
+
+
+def _relative_to(folder: Path, dest: str, value):
+    def resolve(text: str) -> str:
+        path = Path(text).expanduser()
+        return text if path.is_absolute() else str(folder / path)
+
+    if dest in INPUT_PATHS and isinstance(value, str):
+        return resolve(value)
+    if dest == "extra_body" and isinstance(value, str) and value.startswith("@"):
+        return "@" + resolve(value[1:])
+    if dest == "dataset" and isinstance(value, list):  # NAME=PATH[:WEIGHT]
+        out = []
+        for item in value:
+            name, sep, rest = str(item).partition("=")
+            path, colon, weight = rest.rpartition(":") if ":" in rest and rest.rsplit(":", 1)[1].replace(".", "", 1).isdigit() else (rest, "", "")
+            out.append(f"{name}{sep}{resolve(path)}{colon}{weight}" if sep else item)
+        return out
+    return value
 
 
 def _read_toml(name: str) -> dict:

@@ -424,3 +424,23 @@ def test_example_configs_are_valid_toml_with_a_comment_header(name):
     assert "sse-perf --config examples/" + name in text
     data = tomllib.loads(text)
     assert data, "each example sets some options"
+
+
+def test_input_paths_in_a_config_file_are_relative_to_its_folder(tmp_path, monkeypatch):
+    """A profile kept beside its query files works from any folder; outputs stay relative to the
+    folder sse-perf runs in."""
+    from sse_perf_tool.cli.run import parse_run_args
+
+    profile = tmp_path / "profiles" / "run.toml"
+    profile.parent.mkdir()
+    profile.write_text('param-file = "q.txt"\napi-key-file = "/abs/keys.txt"\nextra-body = "@extra.json"\n'
+                       'output-dir = "out"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    args = parse_run_args(["--config", str(profile)])
+    assert args.param_file == str(profile.parent / "q.txt")
+    assert args.api_key_file == "/abs/keys.txt" and args.extra_body == "@" + str(profile.parent / "extra.json")
+    assert args.output_dir == "out"
+    datasets = tmp_path / "sets.toml"
+    datasets.write_text('dataset = ["maths=sets/maths.jsonl:2", "code=code.jsonl"]\n', encoding="utf-8")
+    assert parse_run_args(["--config", str(datasets)]).dataset == [f"maths={tmp_path}/sets/maths.jsonl:2",
+                                                                     f"code={tmp_path}/code.jsonl"]
