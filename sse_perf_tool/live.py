@@ -127,7 +127,9 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
         return "-" if value is None else format(value, fmt)
 
     lines = [f"== {t['title']} =="]
-    if run.get("interrupted"):
+    if run.get("incomplete"):  # rebuilt from records.jsonl: the process was killed or crashed
+        lines.append(f"!! {t['incomplete']}")
+    elif run.get("interrupted"):
         lines.append(f"!! {t['interrupted']}")
     lines.append(
         f"{t['requests']}: {req['total']}  {t['ok']}: {req['ok']}  {t['failed']}: {req['failed']}  "

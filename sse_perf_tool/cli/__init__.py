@@ -22,9 +22,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except BrokenPipeError:  # `sse-perf history | head`: the reader left; not an error
-        devnull = os.open(os.devnull, os.O_WRONLY)
+        if not _stdout_is_gone():
+            raise  # a broken pipe elsewhere (a socket) is not the reader leaving
+        devnull = os.open(os.devnull, os.O_WRONLY)  # so that the interpreter's last flush does not fail
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+
+
+def _stdout_is_gone() -> bool:
+    """Whether stdout's reader has left (a flush fails with a broken pipe)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 def _main(argv: list) -> int:

@@ -30,3 +30,14 @@ def test_an_ipv6_host_is_bracketed_in_the_url():
 
     cfg = config_from_args(parse_run_args(["--host", "::1", "--port", "8000"]), {})
     assert cfg.base_url == "http://[::1]:8000/v1"
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_not_taken_for_the_reader_leaving(monkeypatch):
+    """`sse-perf history | head` ends quietly; a broken socket inside a command is a bug to see,
+    and must not point this process's stdout at /dev/null."""
+    def broken(argv):
+        raise BrokenPipeError("a socket")
+
+    monkeypatch.setattr("sse_perf_tool.cli._main", broken)
+    with pytest.raises(BrokenPipeError):
+        cli.main(["history"])
