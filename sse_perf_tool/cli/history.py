@@ -127,6 +127,10 @@ def _import(args, db) -> int:
             summary, rows = rebuilt.summary, rebuilt.timeseries
         imports.append((target, folder, summary, rows))
     for target, folder, summary, rows in imports:
+        already = db.find_run(folder)
+        if already is not None and already["summary"] is not None:  # imported (or recorded) before
+            print(f"{target} is already in the history as run #{already['id']}: not imported again")
+            continue
         known = set(db.ids())
         run_id = db.import_run_dir(folder, summary, rows)
         print(f"imported {target} as run #{run_id}" + (" (the killed run's own row, now completed)"

@@ -222,3 +222,21 @@ def test_a_bad_since_is_refused(three_runs, capsys):
     assert main(["history", "--output-dir", str(three_runs), "--since", "yesterday-ish"]) == 2
     assert "--since" in capsys.readouterr().err
     assert main(["history", "--output-dir", str(three_runs), "--since", "1d", "--json"]) == 0
+
+
+def test_importing_the_same_folder_twice_does_not_make_a_duplicate(tmp_path, capsys):
+    from sse_perf_tool import cli as entry
+
+    out = tmp_path / "runs"
+    assert entry.main(["--demo", "--demo-mock", "ttft_ms=5,itl_ms=1,tokens=4", "--requests", "3", "--quiet",
+                       "--no-history", "--output-dir", str(out)]) == 0
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    db = tmp_path / "h.db"
+    assert entry.main(["history", "import", str(folder), "--history", str(db)]) == 0
+    assert entry.main(["history", "import", str(folder), "--history", str(db)]) == 0
+    printed = capsys.readouterr().out
+    assert "as run #1" in printed and "already in the history as run #1: not imported again" in printed
+    assert entry.main(["history", "--history", str(db), "--json"]) == 0
+    import json as _json
+
+    assert len(_json.loads(capsys.readouterr().out)["runs"]) == 1
