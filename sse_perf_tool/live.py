@@ -75,6 +75,8 @@ class LiveTable:
     def second(self, row: dict, live: dict) -> None:
         if self.quiet:
             return
+        if self._printed == 0:  # what the columns are, once
+            self._print(table("TERMINAL", self.lang if self.lang in LANGS else "en")["legend"])
         if self._printed % 20 == 0:
             self._print(header_line(self.lang, self.show_gpu))
         self._print(row_line(row, live["total_threads"], live["tokens_per_s"], live["gpu_util_pct"], self.show_gpu))
@@ -166,12 +168,22 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
              and (not m.optional or (summary[m.field] or {}).get("count"))]
     for unit in dict.fromkeys(["ms"] + [m.unit for m in shown]):  # one block per unit, ms first
         label = f"{t['metric']} ({unit})"
-        lines.append(label + " " * max(0, 14 - _cell_width(label)) + "".join(f"{c:>9}" for c in cols))
+        lines.append(label + " " * max(0, 14 - _cell_width(label)) + "".join(f"{c:>8}" for c in cols))
         for m in (m for m in shown if m.unit == unit):
             dist = summary[m.field] or {}
             cells = [str(dist.get("count", 0))] + [fmt_value(dist.get(c), m.unit) for c in cols[1:]]
-            lines.append(f"{m.short['en']:<14}" + "".join(f"{c:>9}" for c in cells))
-    return lines + load_lines(summary, lang)
+            lines.append(f"{m.short['en']:<14}" + "".join(f"{c:>8}" for c in cells))  # 78 columns
+    return [wrapped for line in lines + load_lines(summary, lang) for wrapped in _fit_80(line)]
+
+
+def _fit_80(line: str) -> list[str]:
+    """A warning or note longer than a terminal's 80 columns, wrapped at words (tables are not)."""
+    if _cell_width(line) <= 80 or not line.startswith(("!! ", "  ")):
+        return [line]
+    import textwrap
+
+    indent = "   " if line.startswith("!! ") else "    "
+    return textwrap.wrap(line, width=80, subsequent_indent=indent, break_on_hyphens=False) or [line]
 
 
 def _slo_value(verdict: dict) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "legend": "(per second: ok, fail, tok/s; latencies in ms of the requests that ended in it; succ% since the start)",
         "incomplete": "the run did not finish (killed or crashed): figures rebuilt from its records",
         "redirected": "{n} requests followed a same-origin redirect (--follow-redirects): their TTFT includes it",
         "stops": "cancelled generations stopped at the server: {ok} (the stop call failed for {failed})",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "legend": "（每秒：成功、失败、tok/s；延迟为该秒结束请求的毫秒值；成功率为自开始以来的累计）",
         "incomplete": "运行未正常结束（被终止或崩溃）：数据由其记录重建",
         "redirected": "{n} 个请求跟随了同源重定向（--follow-redirects）：其 TTFT 包含重定向时间",
         "stops": "已在服务端停止的取消请求：{ok}（停止调用失败 {failed} 个）",

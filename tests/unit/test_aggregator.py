@@ -51,9 +51,10 @@ def test_records_are_written_and_rows_printed(tmp_path):
     agg.close()
     writer.close()
     lines = out.getvalue().splitlines()
-    assert lines[0].split()[:2] == ["time", "threads"]
-    assert lines[1].split()[:4] == ["1s", "2/2", "1", "0"]
-    assert lines[2].split()[:4] == ["2s", "2/2", "1", "1"]
+    assert lines[0].startswith("(per second:") and "succ% since the start" in lines[0], "the legend, once"
+    assert lines[1].split()[:2] == ["time", "threads"]
+    assert lines[2].split()[:4] == ["1s", "2/2", "1", "0"]
+    assert lines[3].split()[:4] == ["2s", "2/2", "1", "1"]
     records = [json.loads(l) for l in (tmp_path / "records.jsonl").read_text().splitlines()]
     assert [r["request_id"] for r in records] == [1, 2, 3]
     assert agg.measured_duration_s == 1.9  # first send (0 s) to last finish (1.9 s)

@@ -103,3 +103,11 @@ def test_the_terminal_summary_shows_request_tps_in_its_unit():
     summary["run"] = {"duration_s": 1.0}
     row = next(line for line in live.summary_lines(summary) if line.startswith("tok/s/req"))
     assert row.split()[1:4] == ["1", "1034.5", "1034.5"], "a rate with one decimal, not ms formatting"
+
+
+def test_the_final_table_and_its_warnings_fit_80_columns():
+    summary = stats.summarise([_record(30, [100.0 + i for i in range(30)]).to_dict()], 1.0)
+    summary["run"] = {"duration_s": 1.0, "stopped_early": "word " * 60}
+    lines = live.summary_lines(summary)
+    assert all(live._cell_width(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    assert sum(line.startswith("!! stopped early") for line in lines) == 1 and lines[-1].startswith("   ")
