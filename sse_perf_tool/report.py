@@ -297,7 +297,8 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
 
     ts_rows = list(timeseries or [])
     client = report_load.client_view(summary, ts_rows, LAG_LIMIT_MS, CPU_LIMIT_FRACTION)
-    groups, ts_data = timeseries_view(ts_rows, t, client["cores"] if client else None)
+    groups, ts_data = timeseries_view(ts_rows, t, client["cores"] if client else None,
+                                      open_loop=report_load.is_open_loop(summary))
     load = _load_view(summary, ts_rows, digest, t)
     if load["bands"]:
         ts_data["bands"] = load["bands"]

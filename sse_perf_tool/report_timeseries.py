@@ -109,7 +109,8 @@ def _with_memory_totals(rows, series, device_cols, totals, with_values, t, devic
     return series, t["mem_total_is"].format(total=text)
 
 
-def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None) -> tuple[list[dict], dict]:
+def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None,
+                    open_loop: bool = False) -> tuple[list[dict], dict]:
     """Chart groups for the template and the compact data for the script.
 
     Fixed columns get fixed charts; any other column is charted too: gpu[...] grouped by
@@ -149,7 +150,9 @@ def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None) -> t
         return {"col": col, "label": label, "color": color, **extra}
 
     load: list[dict] = []
-    add_chart(load, t["chart_active_threads"], [s("active_threads", t["series_active_threads"], PURPLE)],
+    # open loop: the busy threads are the requests in flight, not a load that was set
+    busy = ("chart_in_flight", "series_in_flight") if open_loop else ("chart_active_threads", "series_active_threads")
+    add_chart(load, t[busy[0]], [s("active_threads", t[busy[1]], PURPLE)],
               step=True, keep_empty=True)
     add_chart(load, t["chart_requests"], [s("requests_ok", t["series_ok"], GREEN),
                                           s("requests_failed", t["series_failed"], RED)],

@@ -54,6 +54,8 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "chart_in_flight": "Requests in flight (threads busy)",
+    "series_in_flight": "in flight",
     "verdict_nothing_ok": "Not a result: none of the {n} measured requests succeeded. Most frequent error: {why}",
     "verdict_slo": "Service levels missed: {slos}",
     "verdict_stopped": "Stopped early: {why}",

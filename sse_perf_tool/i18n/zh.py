@@ -48,6 +48,8 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "chart_in_flight": "在途请求数（忙碌线程）",
+    "series_in_flight": "在途",
     "verdict_nothing_ok": "无有效结果：{n} 个计量请求无一成功。最常见的错误：{why}",
     "verdict_slo": "未达到服务等级目标：{slos}",
     "verdict_stopped": "提前停止：{why}",

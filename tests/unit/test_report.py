@@ -1355,3 +1355,8 @@ def test_run_facts_name_the_worker_processes_only_when_there_are_several(sweep_d
     summary["run"]["load"]["processes"] = 2
     html = render_report(summary, timeseries, list(load_run(sweep_dir)[2]))
     assert "<dt>Worker processes</dt><dd>2</dd>" in html[: html.index("<nav")]
+
+
+def test_an_open_loop_runs_busy_threads_chart_is_titled_requests_in_flight(open_dir, open_html):
+    """In an open loop the rate is the load: the busy threads are what is in flight, not a setting."""
+    assert "Requests in flight (threads busy)" in open_html and "Active threads" not in open_html
