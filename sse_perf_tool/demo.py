@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from .config import ConfigError, RunConfig
 from .console import say
+from .i18n import LANGS, table
 
 
 def check_demo_mock(cfg: RunConfig) -> None:
@@ -29,6 +30,7 @@ def start_demo_mock(cfg: RunConfig, out):
 
     mock_config = MockConfig(host="127.0.0.1", port=0, **dict(cfg.demo_mock))
     mock = MockServer(mock_config).start()
-    say(f"demo: embedded mock server at {mock.base_url} (ttft {mock_config.ttft_ms:g} ms, "
-        f"{mock_config.itl_ms:g} ms per token, {mock_config.tokens} tokens)", out)
+    t = table("TERMINAL", cfg.lang if cfg.lang in LANGS else "en")
+    say(t["demo"].format(url=mock.base_url, ttft=f"{mock_config.ttft_ms:g}", itl=f"{mock_config.itl_ms:g}",
+                         tokens=mock_config.tokens), out)
     return mock, replace(cfg, base_url=mock.base_url)

@@ -235,7 +235,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
         aggregator.release_sinks()  # the figures' memory goes back before the report is built
     report_path = write_report(cfg, run_dir, err, kept)
     kept = digest = None
-    history_line = finish_history(history, summary, rows, err)
+    history_line = finish_history(history, summary, rows, err, cfg.lang)
     say_closing(summary, cfg.lang, run_dir, report_path, history_line, out)
     if interrupted:
         return exit_code_of_stop()  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP

@@ -11,6 +11,7 @@ from typing import Optional
 
 from .config import RunConfig
 from .console import say
+from .i18n import LANGS, table
 
 
 @dataclass
@@ -41,7 +42,7 @@ def open_history(cfg: RunConfig, run_dir: Path, run_section: dict, err) -> Optio
     return HistoryRun(db, run_id, HistoryRecorder(db, run_id))
 
 
-def finish_history(history: Optional[HistoryRun], summary: dict, rows: list, err) -> Optional[str]:
+def finish_history(history: Optional[HistoryRun], summary: dict, rows: list, err, lang: str = "en") -> Optional[str]:
     """Finish the run's entry (its status from the summary) and close the database; returns the
     line that says where it is, None when there is none."""
     if history is None:
@@ -54,7 +55,8 @@ def finish_history(history: Optional[HistoryRun], summary: dict, rows: list, err
             say(f"warning: {history.recorder.failure}", err)
             summary = dict(summary, history_incomplete=True)
         history.db.finish_run(history.run_id, status, summary, rows)
-        return f"history: run #{history.run_id} in {history.db.path}"
+        t = table("TERMINAL", lang if lang in LANGS else "en")
+        return t["history_line"].format(id=history.run_id, path=history.db.path)
     except HistoryError as exc:
         say(f"warning: {exc}; this run's history entry is incomplete", err)
         return None

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from . import __version__
 from .config import RunConfig, has_header, mask_url
+from .i18n import LANGS, table
 from .http_session import proxies_for
 
 
@@ -56,35 +57,37 @@ def _load_section(cfg: RunConfig) -> dict:
 
 
 def banner(cfg: RunConfig, plan, prepared) -> str:
-    """One line saying what is about to happen."""
+    """One line saying what is about to happen, in the run's language (i18n TERMINAL `b_*`)."""
+    t = table("TERMINAL", cfg.lang if cfg.lang in LANGS else "en")
     if plan.duration_s > 0:
-        length = f"for {plan.duration_s:g} s" + (f" or {plan.requests} requests" if plan.requests else "")
+        length = t["b_for"].format(s=f"{plan.duration_s:g}") + (t["b_or"].format(n=plan.requests) if plan.requests else "")
     elif plan.requests:
-        length = f"{plan.requests} requests"
+        length = t["b_requests"].format(n=plan.requests)
     else:
-        length = "one request per thread"
+        length = t["b_one_each"]
     sweep = cfg.sweep
     if sweep is not None:
         kind, values = sweep
-        load = f"sweep of {kind} {', '.join(f'{v:g}' for v in values)}, {length} each"
+        load = t["b_sweep"].format(kind=t["b_kind_" + kind], values=", ".join(f"{v:g}" for v in values), length=length)
         if kind == "rate":
-            load += f" ({cfg.arrival} arrivals, at most {cfg.threads} in flight)"
+            load += t["b_arrivals"].format(arrival=cfg.arrival, n=cfg.threads)
     elif cfg.rate is not None:
-        load = f"{cfg.rate:g} requests/s ({cfg.arrival} arrivals, at most {cfg.threads} in flight), {length}"
+        load = t["b_rate"].format(rate=f"{cfg.rate:g}") + t["b_arrivals"].format(arrival=cfg.arrival, n=cfg.threads) \
+            + t["b_sep"] + length
     else:
-        ramp = f", ramp-up {plan.ramp_up_s:g} s" if plan.ramp_up_s else ""
-        load = f"{plan.threads} threads{ramp}, {length}"
+        ramp = t["b_sep"] + t["b_ramp"].format(s=f"{plan.ramp_up_s:g}") if plan.ramp_up_s else ""
+        load = t["b_threads"].format(n=plan.threads) + ramp + t["b_sep"] + length
     if cfg.processes > 1:
-        load += f", read in {cfg.processes} worker processes"
+        load += t["b_sep"] + t["b_processes"].format(n=cfg.processes)
     if cfg.warmup_s:
-        load += f", after {cfg.warmup_s:g} s warm-up"
+        load += t["b_sep"] + t["b_warmup_s"].format(s=f"{cfg.warmup_s:g}")
     elif cfg.warmup_requests:
-        load += f", after {cfg.warmup_requests} warm-up requests"
+        load += t["b_sep"] + t["b_warmup_n"].format(n=cfg.warmup_requests)
     datasets = getattr(prepared.queries, "datasets", None)
     mix = ""
     if datasets:
-        mix = "; datasets " + ", ".join(f"{name}×{weight:g}" for name, weight, _ in datasets)
+        mix = t["b_datasets"] + ", ".join(f"{name}×{weight:g}" for name, weight, _ in datasets)
     proxy = proxies_for(cfg.base_url).get(urlsplit(cfg.base_url).scheme)
-    via = f" via proxy {mask_url(proxy)}" if proxy else ""
-    return (f"sse-perf {__version__}: {cfg.api} {mask_url(cfg.base_url)}{via}, {load}{mix} "
-            "(Ctrl-C stops and keeps the results)")
+    via = t["b_proxy"].format(proxy=mask_url(proxy)) if proxy else ""
+    return (f"sse-perf {__version__}: {cfg.api} {mask_url(cfg.base_url)}{via}{t['b_sep']}{load}{mix} "
+            f"{t['b_ctrl_c']}")

@@ -274,3 +274,15 @@ def test_demo_mock_sets_the_embedded_servers_behaviour(tmp_path, run_cli_exit):
     (run_dir,) = run_dirs(tmp_path)
     records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert [r["output_tokens"] for r in records] == [3, 3]
+
+
+def test_lang_zh_speaks_chinese_on_every_line_of_the_run(tmp_path, capsys):
+    """--lang zh: the start line, the demo line and the history line too, not only the tables."""
+    from sse_perf_tool import cli as entry
+
+    code = entry.main(["--demo", "--demo-mock", "ttft_ms=5,itl_ms=1,tokens=4", "--requests", "2", "--lang", "zh",
+                       "--quiet", "--output-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "演示：内置模拟服务器" in out and "（Ctrl-C 停止并保留结果）" in out and "历史：第 1 次运行" in out
+    assert "embedded mock server" not in out and "history: run" not in out
