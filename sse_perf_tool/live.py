@@ -304,8 +304,10 @@ def _client_lines(client: Optional[dict], t: dict, threads: Optional[int] = None
         lines.append("!! " + t[key].format(s=client["saturated_from_s"]))
     if client.get("machine_busy_from_s") is not None:
         load = client.get("load_avg_max")
+        others = client.get("others_cpu_pct_max")
         lines.append("!! " + t["busy"].format(s=client["machine_busy_from_s"], cores=client.get("machine_cores", "?"),
-                                              load="-" if load is None else f"{load:.1f}"))
+                                              load="-" if load is None else f"{load:.1f}",
+                                              others="-" if others is None else f"{others:.0f}"))
     return lines
 
 

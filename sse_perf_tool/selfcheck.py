@@ -161,6 +161,8 @@ class ClientProbe:
             "load_avg_max": max(load) if load else None,
             "machine_cpu_pct_max": max(machine) if machine else None,
             "machine_cores": machine_cores(),
+            # the most the other processes took in one second, as a share of every CPU of the machine
+            "others_cpu_pct_max": _others_share(seconds),
         }
 
 
@@ -216,3 +218,11 @@ def _sustained_from(seconds: list[dict], cores: int, kind: str, all_cores: Optio
     if streak and streak == len(seconds):  # a run shorter than SUSTAINED_S, saturated throughout
         return streak_start
     return None
+
+
+def _others_share(seconds: list[dict]):
+    """Max over the seconds of (the machine's busy CPU - sse-perf's own) / the machine's CPUs, in %."""
+    cores = machine_cores() or 1
+    shares = [max(0.0, row["client.machine_cpu_pct"] - (row.get("client.cpu_pct") or 0.0)) / cores
+              for row in seconds if row.get("client.machine_cpu_pct") is not None]
+    return max(shares) if shares else None

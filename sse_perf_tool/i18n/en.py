@@ -43,9 +43,9 @@ TERMINAL: dict[str, str] = {
                      "delay; use fewer threads, or more worker processes (--processes) on a machine with spare cores",
         "saturated_one": "the load generator was saturated from {s} s on: latencies after that include sse-perf's "
                          "own delay; run it on a machine with spare cores",
-        "busy": "the machine was busy with other work from {s} s on (load average up to {load} on {cores} cores "
-                "while sse-perf used little CPU): latencies include that delay; stop the other work or use a "
-                "quieter machine",
+        "busy": "the machine was busy with other work from {s} s on: other processes used up to {others}% of its "
+                "{cores} CPUs (load average up to {load}) while sse-perf used little: latencies include that delay; "
+                "stop the other work or use a quieter machine",
         "empty": "empty answers (ok, no text, 0 tokens)", "finish": "finish reasons", "note": "note",
     }
 

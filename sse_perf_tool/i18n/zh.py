@@ -39,7 +39,7 @@ TERMINAL: dict[str, str] = {
         "client": "压测端自检：调度延迟 p50 {p50} ms，p99 {p99} ms；CPU 平均 {mean}%，最高 {max}%（可用 {cores} 核）",
         "saturated": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请减少线程，或在有空闲 CPU 的机器上用更多工作进程（--processes）",
         "saturated_one": "压测端从第 {s} 秒起已饱和：之后的延迟包含 sse-perf 自身的延迟；请在有空闲 CPU 的机器上运行",
-        "busy": "从第 {s} 秒起本机被其他任务占用（{cores} 核，负载最高 {load}，而 sse-perf 自身 CPU 很低）：延迟包含这部分等待；"
+        "busy": "从第 {s} 秒起本机被其他任务占用：其他进程最多占用 {cores} 个 CPU 的 {others}%（负载最高 {load}），而 sse-perf 自身 CPU 很低：延迟包含这部分等待；"
                 "请停止其他任务或换一台空闲的机器",
         "empty": "空回答（成功、无文本、0 tokens）", "finish": "结束原因", "note": "注意",
     }

@@ -154,3 +154,19 @@ def test_cpu_percent_comes_from_the_given_cpu_clock():
     assert seconds[0].cpu_pct == pytest.approx(100 * 0.5 / 1.01)
     assert seconds[1].cpu_pct == pytest.approx(50.0)
     assert seconds[2].cpu_pct == pytest.approx(50.0)
+
+
+def test_a_busy_machine_is_said_with_the_share_of_its_cpus_other_processes_took(monkeypatch):
+    """Lag while sse-perf idles: the final line names what the other processes used, as a share of
+    every CPU of the machine (not sse-perf's fault)."""
+    from sse_perf_tool import live, selfcheck
+
+    monkeypatch.setattr(selfcheck, "machine_cores", lambda: 4)
+    rows = [{"second": k, "client.cpu_pct": 5.0, "client.machine_cpu_pct": 365.0, "client.lag_p99_ms": 40.0}
+            for k in range(3)]
+    assert selfcheck._others_share(rows) == 90.0
+    text = " ".join(live._client_lines({"lag_ms_p50": 1.0, "lag_ms_p99": 40.0, "cpu_pct_mean": 5.0, "cpu_pct_max": 5.0,
+                                        "cores_usable": 1, "machine_busy_from_s": 1, "machine_cores": 4,
+                                        "load_avg_max": 3.9, "others_cpu_pct_max": 90.0},
+                                       live.SUMMARY_LABELS["en"]))
+    assert "other processes used up to 90% of its 4 CPUs" in text and "sse-perf used little" in text
