@@ -3,7 +3,7 @@ connection allows (blocking recv() with a kernel timeout on plain TCP under Linu
 read1 otherwise), unframing chunked bodies (chunked.ChunkedBody), and draining the body's last
 bytes after the end event so the connection can be kept.
 
-Imports chunked only (and urllib3's exception types). Raises BodyCut where a body was cut short;
+Imports chunked, records (one_line) and urllib3's exception types. Raises BodyCut where a body was cut short;
 the tester decides what that means for the request.
 """
 
@@ -18,6 +18,7 @@ from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.exceptions import ReadTimeoutError
 
 from .chunked import ChunkedBody, IncompleteBody
+from .records import one_line
 
 READ_SIZE = 65536
 DRAIN_LIMIT_S = 0.2  # after the end event, how long the body's closing bytes may take before the connection is dropped
@@ -76,8 +77,7 @@ def root_cause(exc: BaseException) -> str:
         if inner is None:
             break
         seen = inner
-    text = f"{type(seen).__name__}: {seen}" if str(seen) else type(seen).__name__
-    return " ".join(text.split())
+    return one_line(f"{type(seen).__name__}: {seen}" if str(seen) else type(seen).__name__)
 
 
 def body_reader(response, timeout_s: float):

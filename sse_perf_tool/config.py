@@ -326,6 +326,14 @@ def has_header(headers: tuple, name: str) -> bool:
     return any(key.lower() == wanted for key, _ in headers)
 
 
+def tls_verify(cfg: RunConfig):
+    """What requests' `verify` is for this run: --ca-bundle's path, False for --insecure, None
+    for the default (certifi's CAs, or REQUESTS_CA_BUNDLE)."""
+    if cfg.insecure:
+        return False
+    return str(Path(cfg.ca_bundle).expanduser()) if cfg.ca_bundle else None
+
+
 def think_tag(think_tags: str) -> str:
     """The tag whose leading block in the answer is reasoning ("think" for auto), "" for off."""
     return {"auto": "think", "off": ""}.get(think_tags, think_tags)

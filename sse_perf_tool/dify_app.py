@@ -4,7 +4,8 @@ dify-workflow), `GET /v1/parameters` the app's input variables and which are req
 one missing from the workload would fail every request). An invalid key, a target that is not a
 Dify app or a missing input is a usage error (exit 2), said in one line.
 
-Imports config (RunConfig, ConfigError, masking), flavors (the flavour names) and requests.
+Imports config (RunConfig, ConfigError), flavors (names, Dify's auth header), http_session (the
+testers' session), masking, records (one_line) and requests.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from typing import Iterable, Optional
 
 import requests
 
-from .config import ConfigError, RunConfig, mask_secret
+from .config import ConfigError, RunConfig, mask_url, tls_verify
 from .flavors import get_flavor
+from .http_session import new_session
+from .masking import mask_text
+from .records import one_line
 
 MODE_TO_API = {"chat": "dify-chat", "agent-chat": "dify-chat", "advanced-chat": "dify-chat",
                "completion": "dify-completion", "workflow": "dify-workflow"}
@@ -31,32 +35,36 @@ class DifyApp:
 
 
 def probe_dify_app(base_url: str, api_key: Optional[str], headers: Iterable = (),
-                   timeout_s: float = PREFLIGHT_TIMEOUT_S) -> DifyApp:
-    """The app behind `base_url` (…/v1), from /info and /parameters; ConfigError when it cannot be told."""
-    info = _get(base_url, "/info", api_key, headers, timeout_s)
+                   timeout_s: float = PREFLIGHT_TIMEOUT_S, verify=None) -> DifyApp:
+    """The app behind `base_url` (…/v1), from /info and /parameters; ConfigError when it cannot be told.
+    Asked through the testers' own session (proxies, none for loopback; --ca-bundle or --insecure as
+    `verify`) and with Dify's auth header, as the load will be."""
+    session = new_session(base_url, verify)
+    try:
+        info = _get(session, base_url, "/info", api_key, headers, timeout_s)
+        parameters = _get(session, base_url, "/parameters", api_key, headers, timeout_s)
+    finally:
+        session.close()
     mode = info.get("mode") if isinstance(info, dict) else None
     if mode not in MODE_TO_API:
         raise ConfigError(f"--api auto: {base_url}/info gave app mode {mode!r}; expected one of "
                           f"{', '.join(MODE_TO_API)} (or give --api)")
-    parameters = _get(base_url, "/parameters", api_key, headers, timeout_s)
     return DifyApp(str(info.get("name") or ""), mode, MODE_TO_API[mode], _required(parameters))
 
 
-def _get(base_url: str, path: str, api_key: Optional[str], headers: Iterable, timeout_s: float):
+def _get(session, base_url: str, path: str, api_key: Optional[str], headers: Iterable, timeout_s: float):
     sent = dict(headers)
     if api_key:
-        sent["Authorization"] = f"Bearer {api_key}"
+        sent.update(get_flavor("dify-chat").auth_headers(api_key))
     url = base_url.rstrip("/") + path
     try:
-        response = requests.get(url, headers=sent, timeout=(timeout_s, timeout_s))
+        response = session.get(url, headers=sent, timeout=(timeout_s, timeout_s), allow_redirects=False)
     except requests.exceptions.RequestException as exc:
-        raise ConfigError(f"--api auto: cannot ask {url}: {type(exc).__name__}") from None
-    body = response.content[:2000].decode("utf-8", "replace")
-    if api_key:
-        body = body.replace(api_key, mask_secret(api_key))
+        raise ConfigError(f"--api auto: cannot ask {mask_url(url)}: {type(exc).__name__}") from None
+    body = mask_text(response.content[:2000].decode("utf-8", "replace"), [api_key or ""])
     if response.status_code in (401, 403):
         raise ConfigError(f"--api auto: the API key was refused: {url} answered HTTP {response.status_code} "
-                          f"{' '.join(body.split())[:200]}")
+                          f"{one_line(body, 200)}")
     if response.status_code != 200:
         raise ConfigError(f"--api auto: {url} answered HTTP {response.status_code}: is this a Dify app's API "
                           f"(…/v1)? Give --api to say the flavour")
@@ -82,7 +90,7 @@ def resolve_auto(cfg: RunConfig, queries, api_key: Optional[str], say=None) -> R
     every required input. Any other --api: the config as it is."""
     if cfg.api != "auto":
         return cfg
-    app = probe_dify_app(cfg.base_url, api_key, cfg.headers)
+    app = probe_dify_app(cfg.base_url, api_key, cfg.headers, verify=tls_verify(cfg))
     flavour = get_flavor(app.api)
     given = {"query"} if flavour.name != "dify-chat" else set()  # completion and workflow send the prompt as `query`
     missing = [v for v in app.required_inputs

@@ -2,7 +2,7 @@
 load tester must not hide failures), the environment read once (proxies for the target, none for
 loopback; a CA bundle), no ~/.netrc.
 
-Imports requests only.
+Imports records (one_line) and requests.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import os
 from urllib.parse import urlsplit
 
 import requests
+
+from .records import one_line
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
@@ -70,5 +72,4 @@ def describe_connection_error(exc: requests.exceptions.ConnectionError) -> str:
     ):
         if needle in text:
             return label
-    text = " ".join(f"connection failed: {text}".split())
-    return text if len(text) <= 300 else text[:299] + "…"
+    return one_line(f"connection failed: {text}")

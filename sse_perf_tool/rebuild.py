@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from .report_load import finite as _finite
 from .report_records import RecordStream
 from .stats import TIMESERIES_COLUMNS, RunFigures, TimeSeries, mark_phases
 from .storage import load_summary, load_timeseries, write_summary, write_timeseries
@@ -177,12 +178,6 @@ def find_history_row(run_dir: Path, history_path: Optional[Path] = None) -> Opti
 
 
 # ---------------------------------------------------------------- the records, twice
-
-
-def _finite(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _dict(value: Any) -> dict:

@@ -30,6 +30,12 @@ class ErrorKind(str, Enum):
 _NS_PER_MS = 1_000_000.0
 
 
+def one_line(text, limit: int = 300) -> str:
+    """A record's `error` (or any message about a request): one line, at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _ms(start_ns: Optional[int], end_ns: Optional[int]) -> Optional[float]:
     if start_ns is None or end_ns is None:
         return None

@@ -5,12 +5,10 @@ themselves, in this process or in --processes worker processes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .config import RunConfig, mask_url, think_tag
+from .config import RunConfig, mask_url, think_tag, tls_verify
 from .console import say
 from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from .flavors import get_flavor
@@ -55,7 +53,7 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
         think_tag=think_tag(cfg.think_tags),
         turns=cfg.turns,
         follow_redirects=cfg.follow_redirects,
-        verify=False if cfg.insecure else (str(Path(cfg.ca_bundle).expanduser()) if cfg.ca_bundle else None),
+        verify=tls_verify(cfg),
         request_timeout_s=cfg.request_timeout_s,
         idle_timeout_s=cfg.idle_timeout_s,
     )

@@ -33,6 +33,7 @@ from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, root_caus
 from .chunked import ChunkedEncodingError
 from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
 from .records import SERVER_FIELDS, ErrorKind, RequestRecord
+from .records import one_line as _one_line
 from .redirects import MAX_REDIRECTS, REDIRECT_STATUSES, redirect_target
 from .conversation import Conversation
 from .think import ThinkSplitter
@@ -67,11 +68,6 @@ class _Failure(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class SSETester:
