@@ -331,6 +331,8 @@ class SSETester:
                 if answer and think is not None:  # a leading <think>…</think> in the answer is reasoning
                     thought, answer = think.feed(answer)
                     reasoning += thought
+                    if think.settled:  # the rest of the answer is answer: no call per event from here
+                        think = None
                 if answer:
                     answer_parts.append(answer)
                     if record.first_answer_ns is None:

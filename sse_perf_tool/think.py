@@ -53,6 +53,11 @@ class ThinkSplitter:
                 self._state = _ANSWER
         return reasoning, answer
 
+    @property
+    def settled(self) -> bool:
+        """Past any leading block, with nothing held: every later piece is answer text as it is."""
+        return self._state == _ANSWER
+
     def finish(self) -> tuple[str, str]:
         """What is still held when the stream ends: an unclosed block's tail is reasoning, a
         lone prefix of the opening tag is answer text."""

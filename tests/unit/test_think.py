@@ -50,3 +50,17 @@ def test_an_unclosed_block_is_all_reasoning_and_a_lone_prefix_is_answer():
 
 def test_other_tag_names():
     assert joined(split(["<reasoning>r</reasoning>a"], tag="reasoning")) == ("r", "a")
+
+
+def test_the_splitter_is_settled_once_past_the_block_and_not_before():
+    splitter = ThinkSplitter()
+    assert not splitter.settled
+    splitter.feed("<think>plan")
+    assert not splitter.settled
+    splitter.feed("</think>\n")
+    assert not splitter.settled, "whitespace after the block: the answer has not begun"
+    splitter.feed("Hi")
+    assert splitter.settled and splitter.finish() == ("", "")
+    plain = ThinkSplitter()
+    plain.feed("No block here")
+    assert plain.settled
