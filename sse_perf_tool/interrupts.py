@@ -18,8 +18,13 @@ from contextlib import contextmanager
 from .console import say
 from .exit_codes import EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_TERMINATED
 
-STOP_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
-_NAMES = {signal.SIGINT: "Ctrl-C", getattr(signal, "SIGTERM", -1): "SIGTERM", getattr(signal, "SIGHUP", -2): "SIGHUP"}
+# the signals that stop a run: how each is named, and the exit code it leaves (Windows has no SIGHUP)
+_STOPS = {getattr(signal, name): (shown, code) for name, shown, code in (
+    ("SIGINT", "Ctrl-C", EXIT_INTERRUPTED), ("SIGTERM", "SIGTERM", EXIT_TERMINATED), ("SIGHUP", "SIGHUP", EXIT_HANGUP))
+    if hasattr(signal, name)}
+STOP_SIGNALS = tuple(_STOPS)
+_NAMES = {s: shown for s, (shown, _) in _STOPS.items()}
+_EXIT = {s: code for s, (_, code) in _STOPS.items()}
 
 
 class Stopped(KeyboardInterrupt):
@@ -31,10 +36,6 @@ class Stopped(KeyboardInterrupt):
 
 
 _received: dict = {}  # the signal that stopped the run: {"signum": n}
-
-
-_EXIT = {signal.SIGINT: EXIT_INTERRUPTED, getattr(signal, "SIGTERM", -1): EXIT_TERMINATED,
-         getattr(signal, "SIGHUP", -2): EXIT_HANGUP}
 
 
 def exit_code_of_stop() -> int:
