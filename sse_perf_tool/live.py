@@ -177,8 +177,9 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
 
 
 def _fit_80(line: str) -> list[str]:
-    """A warning or note longer than a terminal's 80 columns, wrapped at words (tables are not)."""
-    if _cell_width(line) <= 80 or not line.startswith(("!! ", "  ")):
+    """A line of prose longer than a terminal's 80 columns, wrapped at words (the tables are
+    narrower already)."""
+    if _cell_width(line) <= 80:
         return [line]
     import textwrap
 
