@@ -366,10 +366,31 @@
     return out;
   }
 
-  function curveLabels(limits) {  // level labels beside the points, SLO limits as dashed lines
+  // Level labels beside the points, SLO limits as dashed lines with their text. Every text box
+  // keeps clear of every point marker and of the boxes drawn before it: a limit's text takes the
+  // first free corner of its line (right above, left above, right below, left below), then each
+  // level label the first free spot around its point. chart.$labelBoxes keeps what was drawn
+  // ([x0, y0, x1, y1] in CSS pixels) for the browser tests.
+  function overlaps(a, b) { return !(a[0] >= b[2] || a[2] <= b[0] || a[1] >= b[3] || a[3] <= b[1]); }
+
+  function firstFree(spots, w, h, obstacles) {
+    var boxes = spots.map(function (s) { return [s[0], s[1], s[0] + w, s[1] + h]; });
+    return boxes.filter(function (box) {
+      return obstacles.every(function (o) { return !overlaps(box, o); });
+    })[0] || boxes[0];
+  }
+
+  function curveLabels(limits) {
     return {id: 'ssePerfCurveLabels', afterDatasetsDraw: function (chart) {
       var ctx = chart.ctx, area = chart.chartArea, meta = chart.getDatasetMeta(0);
+      var markers = [], texts = [], limitBoxes = [];
+      meta.data.forEach(function (el, i) {  // each point's marker, its radius and border included
+        var point = chart.data.datasets[0].data[i];
+        var r = point && point.p.best ? 9 : 6;
+        markers.push([el.x - r, el.y - r, el.x + r, el.y + r]);
+      });
       ctx.save();
+      ctx.font = '10px ' + Chart.defaults.font.family;
       limits.forEach(function (limit) {
         var y = chart.scales.y.getPixelForValue(limit.value);
         if (y < area.top || y > area.bottom) { return; }
@@ -378,37 +399,36 @@
         ctx.setLineDash([6, 4]);
         ctx.beginPath(); ctx.moveTo(area.left, y); ctx.lineTo(area.right, y); ctx.stroke();
         ctx.setLineDash([]);
-        ctx.font = '10px ' + Chart.defaults.font.family;
-        var w = ctx.measureText(limit.text).width;
+        var w = ctx.measureText(limit.text).width + 6, h = 13;
+        var box = firstFree([[area.right - 1 - w, y - 15], [area.left + 1, y - 15],
+                             [area.right - 1 - w, y + 2], [area.left + 1, y + 2]],
+                            w, h, markers.concat(limitBoxes));
+        limitBoxes.push(box);
         ctx.fillStyle = 'rgba(255,255,255,0.85)';
-        ctx.fillRect(area.right - 7 - w, y - 15, w + 6, 13);
+        ctx.fillRect(box[0], box[1], w, h);
         ctx.fillStyle = MISSED;
-        ctx.textAlign = 'right';
+        ctx.textAlign = 'left';
         ctx.textBaseline = 'bottom';
-        ctx.fillText(limit.text, area.right - 4, y - 3);
+        ctx.fillText(limit.text, box[0] + 3, box[3] - 1);
       });
       ctx.textAlign = 'left';
       ctx.textBaseline = 'top';
-      var taken = [];  // label boxes drawn so far: a label that would overlap one moves below its point
-      function free(box) {
-        return taken.every(function (t) {
-          return box[0] >= t[2] || box[2] <= t[0] || box[1] >= t[3] || box[3] <= t[1];
-        });
-      }
       meta.data.forEach(function (el, i) {
         var point = chart.data.datasets[0].data[i];
         if (!point) { return; }
         ctx.font = (point.p.best ? '700 ' : '600 ') + '11px ' + Chart.defaults.font.family;
         ctx.fillStyle = point.p.best ? MET : '#334155';
         var text = point.p.short + (point.p.best ? ' \u2605 ' + SWEEP.i18n.best : '');
-        var w = ctx.measureText(text).width, h = 12;
-        var lx = el.x + 8 + w > area.right ? el.x - 8 - w : el.x + 8;
-        var spots = [[lx, el.y - 6 - h], [lx, el.y + 6], [el.x - w / 2, el.y - 10 - h], [el.x - w / 2, el.y + 10]];
-        var spot = spots.filter(function (s) { return free([s[0], s[1], s[0] + w, s[1] + h]); })[0] || spots[0];
-        taken.push([spot[0], spot[1], spot[0] + w, spot[1] + h]);
-        ctx.fillText(text, spot[0], spot[1]);
+        var w = ctx.measureText(text).width, h = 12, gap = point.p.best ? 10 : 8;
+        var lx = el.x + gap + w > area.right ? el.x - gap - w : el.x + gap;
+        var others = markers.filter(function (m, j) { return j !== i; });
+        var box = firstFree([[lx, el.y - 6 - h], [lx, el.y + 6], [el.x - w / 2, el.y - gap - 2 - h],
+                             [el.x - w / 2, el.y + gap + 2]], w, h, others.concat(limitBoxes, texts));
+        texts.push(box);
+        ctx.fillText(text, box[0], box[1]);
       });
       ctx.restore();
+      chart.$labelBoxes = {markers: markers, limits: limitBoxes, levels: texts};
     }};
   }
 

@@ -523,3 +523,41 @@ def test_a_real_run_shows_empty_answers_finish_reasons_and_the_token_note(browse
             assert f"stop {summary['requests']['total']}" in opened.page.locator("#finish-reasons").inner_text()
         finally:
             opened.close()
+
+
+def test_an_slo_label_moves_off_a_sweep_point_that_sits_under_it(browser, tmp_path):
+    """The limit's text sits at the right end just above its dashed line; a level whose p95 is
+    just above the limit, at the right of the chart, was drawn under that text. Every text box
+    keeps clear of every point marker and of the other texts."""
+    probe = make_sweep_run_dir(tmp_path / "probe")
+    last = json.loads((probe / "summary.json").read_text(encoding="utf-8"))["levels"][-1]
+    p95 = last["ttft_ms"]["p95"]
+    limit = round(p95 - 8.0, 1)  # the 64-thread point a pixel or two above the line
+    slos = ((f"ttft_p95<{limit:g}ms", "ttft_p95", "<", limit, "ms"),)
+    run = make_sweep_run_dir(tmp_path / "run", slos=slos)
+    watched = Page(browser, write_report(run, run / "report.html"))
+    try:
+        boxes = watched.page.evaluate("""() => window.ssePerfReport.curveCharts.map(c => ({
+            id: c.canvas.id, boxes: c.$labelBoxes, area: [c.chartArea.left, c.chartArea.top,
+            c.chartArea.right, c.chartArea.bottom],
+            limitY: c.$spec.limits.map(l => c.scales.y.getPixelForValue(l.value))}))""")
+        ttft = next(b for b in boxes if b["id"] == "cap-ttft")
+        assert len(ttft["boxes"]["limits"]) == 1 and len(ttft["boxes"]["markers"]) == 4
+
+        def overlap(a, b):
+            return not (a[0] >= b[2] or a[2] <= b[0] or a[1] >= b[3] or a[3] <= b[1])
+
+        right_above = ttft["area"][2] - 1 - (ttft["boxes"]["limits"][0][2] - ttft["boxes"]["limits"][0][0])
+        default = [right_above, ttft["limitY"][0] - 15, ttft["area"][2] - 1, ttft["limitY"][0] - 2]
+        assert any(overlap(default, m) for m in ttft["boxes"]["markers"]), \
+            "the fixture puts a point where the label used to be drawn"
+        assert ttft["boxes"]["limits"][0] != default, "so the label moved"
+        for chart in boxes:
+            texts = chart["boxes"]["limits"] + chart["boxes"]["levels"]
+            for box in chart["boxes"]["limits"]:
+                assert not any(overlap(box, m) for m in chart["boxes"]["markers"]), (chart["id"], box)
+            for i, box in enumerate(texts):
+                assert not any(overlap(box, other) for other in texts[i + 1:]), (chart["id"], box)
+        assert watched.errors == [] and watched.ready
+    finally:
+        watched.close()
