@@ -4,6 +4,7 @@ report.py owns `render_report` / `write_report` and the table views (cards, perc
 datasets, errors, GPUs, the load-model section); it imports `report_records` (reading the run
 folder, the one pass over the records), `report_timeseries` (the time charts), `report_format`
 (value formatting), `report_load` (the load-model views: SLOs, sweeps, warm-up, self-check),
+`report_capacity` (offered vs achieved rate, throughput by concurrency),
 `html_page` (templates, Jinja2, the inlined Chart.js, the CSP: the pipeline it shares with the
 comparison report), `metrics` (which distributions get a card, a histogram, a row, a column, a
 glossary entry), `report_i18n`, `masking` and the self-check's limits from `selfcheck`.
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from . import html_page, metrics, report_load
+from . import html_page, metrics, report_capacity, report_load
 from .html_page import VENDORED, VERSIONS, render_page, script_json
 from .masking import mask_option
 from .report_format import (NULL, fmt_int, fmt_lag, fmt_ms, fmt_num, fmt_option, fmt_pct, fmt_seconds, fmt_time,
@@ -248,6 +249,33 @@ def _load_view(summary: dict, ts_rows: list[dict], digest: RecordDigest, t: dict
     }
 
 
+def _offered(summary: dict, ts_rows: list[dict], t: dict) -> Optional[dict]:
+    """Open loop: the rate due in each second and the chart's subtitle (offered, achieved, not sent)."""
+    rates = report_capacity.offered_rates(summary, ts_rows)
+    if rates is None:
+        return None
+    load = report_load.load_section(summary)
+    thr = summary.get("throughput") if isinstance(summary.get("throughput"), dict) else {}
+    offered = _finite(load.get("rate"))
+    sweep = isinstance(summary.get("levels"), list) and bool(summary["levels"])
+    note = t["offered_sub"].format(
+        offered=t["offered_levels"] if sweep or offered is None else f"{offered:g} {t['unit_rps']}",
+        achieved=fmt_unit(thr.get("requests_per_s"), t["unit_rps"]),
+        not_sent=fmt_int(report_load.not_sent(summary)))
+    return {"rates": rates, "note": note}
+
+
+def _concurrency(summary: dict, ts_rows: list[dict], t: dict) -> Optional[dict]:
+    """Throughput by concurrency for the template (hint, caption) and the script (points)."""
+    view = report_capacity.concurrency_view(summary, ts_rows)
+    if view is None:
+        return None
+    x_title = t["conc_x_open" if view["open_loop"] else "conc_x_closed"]
+    view.update(x_title=x_title, hint=t["conc_only"].format(n=view["only"]) if not view["points"] else "",
+                i18n={"tps": t["conc_tps"], "rps": t["conc_rps"], "seconds": t["conc_seconds"], "x": x_title})
+    return view
+
+
 def _success_class(rate: Any, failed: Any) -> str:
     """Card colour: green with no failure, amber down to 99 %, red below."""
     rate = _finite(rate)
@@ -298,7 +326,9 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
     ts_rows = list(timeseries or [])
     client = report_load.client_view(summary, ts_rows, LAG_LIMIT_MS, CPU_LIMIT_FRACTION)
     groups, ts_data = timeseries_view(ts_rows, t, client["cores"] if client else None,
-                                      open_loop=report_load.is_open_loop(summary))
+                                      open_loop=report_load.is_open_loop(summary),
+                                      offered=_offered(summary, ts_rows, t))
+    concurrency = _concurrency(summary, ts_rows, t)
     load = _load_view(summary, ts_rows, digest, t)
     if load["bands"]:
         ts_data["bands"] = load["bands"]
@@ -335,6 +365,8 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
             "i18n": _js_strings(t), "ts": ts_data, "hist": hist_data}
     if load["sweep"]:
         data["sweep"] = load["sweep"]["data"]
+    if concurrency and concurrency["points"]:
+        data["concurrency"] = {k: concurrency[k] for k in ("points", "i18n")}
     return render_page(
         TEMPLATE_NAME, vendored=[name for name, _, _ in VENDORED], app_js=APP_JS_NAME, data=data,
         t=t, lang=lang, run=run, req=req, thr=thr, cards=cards, options=options,
@@ -353,7 +385,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
         datasets=datasets, datasets_tps=any(d.get("tps") is not None for d in datasets),
         dataset_heads=[f"{m.short['en']} {stat}" for m, stat in DATASET_COLUMNS],
         turns=_summary_dataset_rows(summary["turns"], digest) if isinstance(summary.get("turns"), dict) else [],
-        load=load, slowest=_slowest_tables(digest, t, lang), row_heads=_row_heads(lang),
+        load=load, concurrency=concurrency, slowest=_slowest_tables(digest, t, lang), row_heads=_row_heads(lang),
         show_dataset_column=digest.any_dataset,
         glossary=[(m.label[lang], m.describe[lang]) for m in metrics.DISTRIBUTIONS
                   if not m.open_loop or load["open_loop"]],

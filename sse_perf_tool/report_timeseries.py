@@ -4,7 +4,8 @@ client lag and CPU with dashed limits, anything else under "Other") and the comp
 data the page's script draws from. Also the report's colour palette.
 
 Imports `metrics` (which distributions have a per-second chart), `report_format` (fmt_int,
-fmt_lag), `report_load.finite` and the self-check's limits from `selfcheck`.
+fmt_lag), `report_load.finite`, `report_capacity` (requests finished per second) and the
+self-check's limits from `selfcheck`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from typing import Any, Optional
 
 from . import metrics
+from .report_capacity import finished_per_second
 from .report_format import fmt_int, fmt_lag
 from .report_load import finite as _finite
 from .selfcheck import CPU_LIMIT_FRACTION, LAG_LIMIT_MS, PROBE_SLEEP_S
@@ -30,6 +32,7 @@ SERVER_COLUMN = re.compile(r"^server\[(?P<name>.+)\]$")
 GPU_METRIC_ORDER = ("util_pct", "mem_used_mib", "temp_c", "power_w", "sm_clock_mhz", "energy_j")
 UTIL_MEAN_COL = "@gpu_util_mean_pct"  # derived series key; '@' never starts a timeseries.csv column
 LAG_LIMIT_COL, CPU_LIMIT_COL = "@client_lag_limit_ms", "@client_cpu_limit_pct"  # dashed limit lines
+OFFERED_COL, FINISHED_COL = "@offered_per_s", "@finished_per_s"  # open loop: due vs sent vs finished
 SERVER_TITLES = {  # Prometheus name -> report_i18n key of a readable title
     "vllm:num_requests_running": "srv_running", "sglang:num_running_reqs": "srv_running",
     "vllm:num_requests_waiting": "srv_waiting", "sglang:num_queue_reqs": "srv_waiting",
@@ -110,7 +113,7 @@ def _with_memory_totals(rows, series, device_cols, totals, with_values, t, devic
 
 
 def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None,
-                    open_loop: bool = False) -> tuple[list[dict], dict]:
+                    open_loop: bool = False, offered: Optional[dict] = None) -> tuple[list[dict], dict]:
     """Chart groups for the template and the compact data for the script.
 
     Fixed columns get fixed charts; any other column is charted too: gpu[...] grouped by
@@ -118,7 +121,9 @@ def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None,
     "Other". A telemetry or extra column without a single value is not drawn (and a chart
     left without series is not there at all); GPU memory total is drawn only as a dashed
     reference in the memory-used chart. The self-check's client.* columns get their own group
-    with dashed limit lines (the CPU one needs the usable `cores`).
+    with dashed limit lines (the CPU one needs the usable `cores`). `offered` (open loop:
+    {"rates": the rate due in each row, "note": its subtitle}) adds the offered-vs-achieved chart:
+    the rate due (dashed), the requests sent and the requests finished in each second.
     """
     columns: list[str] = []
     seen: set[str] = set()
@@ -154,6 +159,12 @@ def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None,
     busy = ("chart_in_flight", "series_in_flight") if open_loop else ("chart_active_threads", "series_active_threads")
     add_chart(load, t[busy[0]], [s("active_threads", t[busy[1]], PURPLE)],
               step=True, keep_empty=True)
+    if offered is not None:
+        derived[OFFERED_COL], derived[FINISHED_COL] = offered["rates"], finished_per_second(rows)
+        add_chart(load, t["chart_offered"], [s(OFFERED_COL, t["series_offered"], GREY, dash=True),
+                                             s("requests_started", t["series_sent"], BLUE),
+                                             s(FINISHED_COL, t["series_finished"], GREEN)],
+                  unit=t["unit_rps"], legend=True, keep_empty=True, subtitle=offered.get("note", ""))
     add_chart(load, t["chart_requests"], [s("requests_ok", t["series_ok"], GREEN),
                                           s("requests_failed", t["series_failed"], RED)],
               type="bar", stacked=True, legend=True, keep_empty=True)

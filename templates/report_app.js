@@ -494,7 +494,51 @@
     });
   }
 
+  // Throughput by concurrency (outside a sweep): one point per number of requests in flight,
+  // output tokens/s on the left axis and requests finished per second on the right.
+  var CONC = D.concurrency || null;
+  var concChart = null;
+  function buildConcurrency() {
+    var canvas = document.getElementById('conc-chart');
+    if (!canvas || !CONC) { return; }
+    var L = CONC.i18n;
+    function series(key, label, color, axis) {
+      return {label: label, yAxisID: axis, showLine: true, borderColor: color, backgroundColor: color,
+              borderWidth: 1.5, pointRadius: 4, pointHoverRadius: 6, tension: 0,
+              data: CONC.points.map(function (p) { return {x: p.c, y: p[key], p: p}; })};
+    }
+    concChart = new Chart(canvas, {
+      type: 'scatter',
+      data: {datasets: [series('tps', L.tps, '#0d9488', 'y'), series('rps', L.rps, '#7c3aed', 'y1')]},
+      options: {
+        parsing: false,
+        scales: {
+          x: {type: 'linear', beginAtZero: true, title: {display: true, text: L.x, padding: 0},
+              ticks: {maxTicksLimit: 8, precision: 0}},
+          y: {beginAtZero: true, ticks: {maxTicksLimit: 6, color: '#0d9488', callback: function (v) { return fmt(v); }},
+              title: {display: true, text: L.tps, padding: 0}},
+          y1: {position: 'right', beginAtZero: true, grid: {drawOnChartArea: false},
+               ticks: {maxTicksLimit: 6, color: '#7c3aed', callback: function (v) { return fmt(v); }},
+               title: {display: true, text: L.rps, padding: 0}}
+        },
+        plugins: {
+          legend: {display: true, position: 'top', align: 'end', labels: {boxWidth: 10, boxHeight: 10, padding: 8}},
+          zoom: false,
+          tooltip: {callbacks: {
+            title: function (items) {
+              if (!items.length) { return ''; }
+              var p = items[0].raw.p;
+              return L.x + ': ' + nf0.format(p.c) + ' (' + nf0.format(p.seconds) + ' ' + L.seconds + ')';
+            },
+            label: function (item) { return item.dataset.label + ': ' + fmt(item.parsed.y); }
+          }}
+        }
+      }
+    });
+  }
+
   ((D.ts && D.ts.charts) || []).forEach(buildTimeChart);
+  buildConcurrency();
   (D.hist || []).forEach(buildHistogram);
   if (SWEEP) {
     SWEEP.charts.forEach(buildCurve);
@@ -509,5 +553,6 @@
     Object.values(Chart.instances).forEach(function (c) { c.resize(); });
   });
   window.ssePerfReport = {timeCharts: tsCharts, reset: resetAll, range: [xMin, xMax],
-                          bands: BANDS, curveCharts: curveCharts, setCurveX: setCurveX};
+                          bands: BANDS, curveCharts: curveCharts, setCurveX: setCurveX,
+                          concurrencyChart: concChart};
 })();

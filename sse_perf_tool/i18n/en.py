@@ -64,6 +64,25 @@ COMPARE: dict[str, str] = {
 REPORT: dict[str, str] = {
     "chart_in_flight": "Requests in flight (threads busy)",
     "series_in_flight": "in flight",
+    "chart_offered": "Offered vs achieved rate",
+    "series_offered": "offered (due)",
+    "series_sent": "sent",
+    "series_finished": "finished",
+    "offered_sub": "offered {offered}, achieved {achieved} over the run, {not_sent} due but never sent",
+    "offered_levels": "each level's rate",
+    "sec_concurrency": "Throughput by concurrency",
+    "nav_concurrency": "Concurrency",
+    "conc_hint": "Each point is the mean over the measured seconds that ended with that many requests in "
+                 "flight (warm-up, cooldown and the run's last, partial second left out). Throughput "
+                 "that stops rising as concurrency grows is the deployment's ceiling.",
+    "conc_only": "Every measured second ended with {n} requests in flight: a ramp-up (--ramp-up S), an "
+                 "open-loop rate (--rate) or a sweep (--sweep-threads) shows how throughput changes with "
+                 "concurrency.",
+    "conc_x_closed": "Requests in flight (busy threads)",
+    "conc_x_open": "Requests in flight",
+    "conc_tps": "output tokens/s",
+    "conc_rps": "requests finished/s",
+    "conc_seconds": "seconds",
     "verdict_nothing_ok": "Not a result: none of the {n} measured requests succeeded. Most frequent error: {why}",
     "verdict_slo": "Service levels missed: {slos}",
     "verdict_stopped": "Stopped early: {why}",

@@ -58,6 +58,23 @@ COMPARE: dict[str, str] = {
 REPORT: dict[str, str] = {
     "chart_in_flight": "在途请求数（忙碌线程）",
     "series_in_flight": "在途",
+    "chart_offered": "目标速率与实际速率",
+    "series_offered": "目标（应发）",
+    "series_sent": "已发送",
+    "series_finished": "已完成",
+    "offered_sub": "目标 {offered}，全程实际 {achieved}，{not_sent} 个到期但未发送",
+    "offered_levels": "各档速率",
+    "sec_concurrency": "并发与吞吐",
+    "nav_concurrency": "并发",
+    "conc_hint": "每个点是结束时在途请求数相同的各个计量秒的平均值（不含预热、冷却和运行最后不完整的一秒）。"
+                 "并发增加而吞吐不再上升之处，就是该部署的上限。",
+    "conc_only": "每个计量秒结束时都有 {n} 个在途请求：使用爬坡（--ramp-up S）、开环速率（--rate）"
+                 "或扫描（--sweep-threads）才能看到吞吐如何随并发变化。",
+    "conc_x_closed": "在途请求数（忙碌线程）",
+    "conc_x_open": "在途请求数",
+    "conc_tps": "输出 tok/s",
+    "conc_rps": "每秒完成请求",
+    "conc_seconds": "秒",
     "verdict_nothing_ok": "无有效结果：{n} 个计量请求无一成功。最常见的错误：{why}",
     "verdict_slo": "未达到服务等级目标：{slos}",
     "verdict_stopped": "提前停止：{why}",

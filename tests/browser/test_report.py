@@ -79,8 +79,10 @@ def test_report_loads_without_errors_or_network(page):
 def test_every_chart_canvas_draws_its_data(page):
     canvases = page.page.evaluate(COLOURED_PIXELS)
     ids = [c["id"] for c in canvases]
-    # 7 fixed + tokens-vs-utilisation + 6 GPU metrics + 3 server + 1 other time charts, 4 histograms
-    assert len(ids) == TIME_CHARTS + 4, ids
+    # 7 fixed + tokens-vs-utilisation + 6 GPU metrics + 3 server + 1 other time charts, 4 histograms,
+    # throughput by concurrency (the threads ramp up)
+    assert len(ids) == TIME_CHARTS + 4 + 1, ids
+    assert "conc-chart" in ids
     assert page.page.evaluate("Object.keys(Chart.instances).length") == len(ids)
     for canvas in canvases:
         assert canvas["width"] > 100 and canvas["height"] > 100, canvas
@@ -358,6 +360,49 @@ def test_open_loop_report_shades_its_warmup_only(pages, load_reports):
     assert "error rate 85.0%" in opened.page.locator("#stopped-early").inner_text()
 
 
+def test_open_loop_report_draws_offered_vs_achieved_and_throughput_by_concurrency(pages, load_reports):
+    """Issue 16: the rate due each second (dashed), the requests sent and finished; and throughput
+    by the requests in flight, outside a sweep."""
+    opened = pages.fresh(load_reports["open"], Page)
+    data = opened.page.evaluate("JSON.parse(document.getElementById('report-data').textContent)")
+    summary = json.loads((load_reports["open"].parent / "summary.json").read_text(encoding="utf-8"))
+    rate = summary["run"]["load"]["rate"]
+    rates = data["ts"]["cols"]["@offered_per_s"]
+    sent = [s for s, r in zip(data["ts"]["cols"]["requests_started"], rates) if r]
+    assert set(rates[:len(sent)]) == {rate} and set(rates[len(sent):]) <= {0}
+    charts = opened.page.evaluate("""window.ssePerfReport.timeCharts.map(c => ({
+        title: c.canvas.getAttribute('aria-label'), labels: c.data.datasets.map(d => d.label),
+        dashed: c.data.datasets.map(d => !!(d.borderDash && d.borderDash.length)),
+        first: c.data.datasets[0].data.map(p => p.y)}))""")
+    offered = next(c for c in charts if c["title"] == "Offered vs achieved rate")
+    assert offered["labels"] == ["offered (due)", "sent", "finished"] and offered["dashed"] == [True, False, False]
+    assert offered["first"] == rates
+    caption = opened.page.locator("figcaption", has_text="Offered vs achieved rate").inner_text()
+    assert f"offered {rate:g} req/s" in caption and f"{summary['requests']['not_sent']} due but never sent" in caption
+    points = opened.page.evaluate("""(() => { const c = window.ssePerfReport.concurrencyChart;
+        return c.data.datasets.map(d => d.data.map(p => [p.x, p.y])); })()""")
+    assert len(points[0]) >= 2
+    assert points[0] == [[p["c"], p["tps"]] for p in data["concurrency"]["points"]]
+    assert points[1] == [[p["c"], p["rps"]] for p in data["concurrency"]["points"]]
+    assert opened.page.locator("#concurrency canvas").is_visible()
+    assert opened.errors == []
+
+
+def test_a_fixed_thread_run_says_why_it_has_no_concurrency_chart_and_a_sweep_has_no_section(browser, pages,
+                                                                                            load_reports, tmp_path):
+    run_dir = make_run_dir(tmp_path / "flat", seconds=12, threads=4, ramp_up_s=0)
+    opened = Page(browser, write_report(run_dir, run_dir / "report.html"))
+    try:
+        assert opened.errors == [] and opened.ready
+        assert opened.page.evaluate("window.ssePerfReport.concurrencyChart") is None
+        assert "ended with 4 requests in flight" in opened.page.locator("#conc-only").inner_text()
+        assert opened.page.locator("a[href='#concurrency']").count() == 1
+    finally:
+        opened.close()
+    swept = pages.fresh(load_reports["sweep"], Page)
+    assert swept.page.locator("#concurrency").count() == 0 and swept.page.locator("a[href='#concurrency']").count() == 0
+
+
 @pytest.mark.parametrize("name, width", [("sweep", 1400), ("sweep-zh", 1400), ("open", 1400), ("sweep", 420),
                                          ("open", 420)])
 def test_load_reports_do_not_scroll_sideways_and_show_their_sweep(browser, pages, load_reports, name, width):
@@ -422,7 +467,7 @@ def test_selfcheck_report_loads_and_every_canvas_draws(selfcheck_page):
     assert page.errors == [] and page.ready and page.dialogs == []
     assert [u for u in page.requests if not u.startswith(("file:", "data:", "about:"))] == []
     canvases = page.page.evaluate(COLOURED_PIXELS)
-    assert len(canvases) == 7 + 2 + 4, "fixed time charts, lag and CPU of the self-check, histograms"
+    assert len(canvases) == 7 + 2 + 4 + 1, "fixed time charts, lag and CPU of the self-check, histograms, concurrency"
     for canvas in canvases:
         assert canvas["width"] > 100 and canvas["height"] > 100, canvas
         assert canvas["drawn"] > 500, f"{canvas['id']} drew nothing"
