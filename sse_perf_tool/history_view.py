@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 import time
 from typing import Iterable, Optional
 
@@ -20,10 +21,11 @@ _STATS = registry.stat_columns("history")  # (metric, stat) kept as columns of e
 LIST_FIELDS = ("id", "started_at", "model_name", "api", "load_model", "threads", "rate", "duration_s",
                "requests_total", "requests_per_s", "output_tokens_per_s", *(m.stat_name(s) for m, s in _STATS),
                "success_pct", "status", "run_dir")
-_HEAD = ("id", "when", "model", "flavour", "load", "dur s", "req/s", "tok/s",
-         *(f"{m.short['en']} {s}" for m, s in _STATS), "succ%", "status")
-_WIDTHS = (4, 16, 14, 12, 9, 6, 7, 7, *(8 for _ in _STATS), 6, 11)
-_RIGHT = range(5, 9 + len(_STATS))  # the numeric columns, right-aligned
+TABLE_WIDTH = 80  # the runs table fits a terminal of 80 columns; `history --wide` shows every column
+_CAPS = {"model": 16, "flavour": 13, "load": 9, "status": 11}  # the widest a text cell gets
+_LEFT = ("when", "model", "flavour", "load", "status")  # text columns, left-aligned (the rest are numbers)
+# the columns left out first when the table would be wider than TABLE_WIDTH, in this order
+_DROP_ORDER = ("flavour", "dur s", *(f"{m.short['en']} {s}" for m, s in _STATS[1:]), "tok/s")
 
 
 def run_json(run: dict) -> dict:
@@ -57,18 +59,43 @@ def _fit(text: Optional[str], width: int) -> str:
     return text + " " * (width - _cell_width(text))
 
 
-def runs_table(runs: Iterable[dict]) -> list[str]:
-    lines = [" ".join(_pad(h, w) if i == 0 or i in _RIGHT else _fit(h, w) for i, (h, w) in enumerate(zip(_HEAD, _WIDTHS))).rstrip()]
-    for run in runs:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started_at"])) if run.get("started_at") else "-"
-        cells = (
-            str(run["id"]), when, run.get("model_name"), run.get("api"), load_label(run),
-            _num(run.get("duration_s"), ".0f"), _num(run.get("requests_per_s"), ".2f"),
-            _num(run.get("output_tokens_per_s"), ".0f"), *(fmt_value(run.get(m.stat_name(s)), m.unit) for m, s in _STATS),
-            _num(run.get("success_pct"), ".1f"), run.get("status") or "-",
-        )
-        lines.append(" ".join(_pad(c, w) if i == 0 or i in _RIGHT else _fit(c, w)
-                              for i, (c, w) in enumerate(zip(cells, _WIDTHS))).rstrip())
+def _row_cells(run: dict, with_year: bool) -> dict:
+    started = run.get("started_at")
+    when = time.strftime("%Y-%m-%d %H:%M" if with_year else "%m-%d %H:%M", time.localtime(started)) \
+        if started else "-"
+    return {"id": str(run["id"]), "when": when, "model": run.get("model_name") or "-", "flavour": run.get("api") or "-",
+            "load": load_label(run), "dur s": _num(run.get("duration_s"), ".0f"),
+            "req/s": _num(run.get("requests_per_s"), ".2f"), "tok/s": _num(run.get("output_tokens_per_s"), ".0f"),
+            **{f"{m.short['en']} {s}": fmt_value(run.get(m.stat_name(s)), m.unit) for m, s in _STATS},
+            "succ%": _num(run.get("success_pct"), ".1f"), "status": run.get("status") or "-"}
+
+
+def runs_table(runs: Iterable[dict], wide: bool = False) -> list[str]:
+    """The runs as a table, a row each. Each column is as wide as its widest cell (text cells
+    capped); the table fits TABLE_WIDTH columns by leaving out flavour, duration, the later
+    latency columns and tok/s in that order, and says which it left out. `wide`: every column.
+    The date drops the year when every run is from this year."""
+    runs = list(runs)
+    this_year = time.localtime().tm_year
+    with_year = any(time.localtime(r["started_at"]).tm_year != this_year for r in runs if r.get("started_at"))
+    rows = [_row_cells(run, with_year) for run in runs]
+    heads = list(_row_cells({"id": 0}, with_year))
+    widths = {h: max([_cell_width(h)] + [_cell_width(r[h]) for r in rows]) for h in heads}
+    widths.update({h: min(widths[h], cap) for h, cap in _CAPS.items() if h in widths})
+    shown, left_out = list(heads), []
+    for head in _DROP_ORDER:
+        if wide or sum(widths[h] for h in shown) + len(shown) - 1 <= TABLE_WIDTH:
+            break
+        shown.remove(head)
+        left_out.append(head)
+
+    def line(cells: dict) -> str:
+        return " ".join(_fit(cells[h], widths[h]) if h in _LEFT else _pad(cells[h], widths[h]) for h in shown).rstrip()
+
+    lines = [line({h: h for h in heads})] + [line(r) for r in rows]
+    if left_out:
+        lines += textwrap.wrap(f"left out to fit {TABLE_WIDTH} columns: {', '.join(left_out)}; "
+                               "--wide shows every column", width=TABLE_WIDTH)
     return lines
 
 

@@ -17,6 +17,7 @@ HISTORY_EXAMPLES = """\
 examples:
   sse-perf history                          the runs recorded in report/history.db, newest first
   sse-perf history --model qwen --since 7d --limit 20
+  sse-perf history --wide                   every column (flavour, duration, each latency p95)
   sse-perf history --json                   {"runs": [{"id", "started_at", "model_name", ...}]}
   sse-perf history show 12                  one run's summary
   sse-perf history import /data/20261120-101500-qwen7b
@@ -39,6 +40,8 @@ def build_history_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="WHEN", help="only runs started since: 2026-11-01, 2026-11-01T09:00, 7d, 12h, 30m")
     p.add_argument("--limit", type=positive_int, metavar="N", help="at most N runs (newest first)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--wide", action="store_true",
+                   help="the runs table with every column (by default it fits 80 columns and says what it left out)")
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="export format (default: csv)")
     p.add_argument("-o", "--output", metavar="PATH", help="export to this file (default: standard output)")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
@@ -146,7 +149,7 @@ def _history_action(args, db, view, since) -> int:
         elif not runs:
             print("no runs match" if (args.model or since) else "no runs recorded yet")
         else:
-            for line in view.runs_table(runs):
+            for line in view.runs_table(runs, wide=args.wide):
                 print(line)
         return EXIT_OK
     if args.action == "import":

@@ -165,8 +165,12 @@ def test_history_lists_runs_newest_first(three_runs, capsys):
     assert main(["history", "--output-dir", str(three_runs)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:2] == ["id", "when"]
-    assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
+    assert [line.split()[0] for line in lines[1:4]] == ["3", "2", "1"]
     assert "qwen-large" in lines[1] and "completed" in lines[1] and "4 thr" in lines[1]
+    assert lines[4].startswith("left out to fit 80 columns: ") and max(map(len, lines)) <= 80
+    assert main(["history", "--output-dir", str(three_runs), "--wide"]) == 0
+    wide = capsys.readouterr().out.splitlines()
+    assert len(wide) == 4 and "flavour" in wide[0] and "dify-chat" in wide[1]
 
 
 def test_history_json_has_the_contract_fields(three_runs, capsys):
