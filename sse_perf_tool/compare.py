@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from . import metrics as registry
 from .i18n import tables
 from .config import ConfigError
-from .live import _cell_width, _pad, fmt_ms
+from .live import _cell_width, _pad, fmt_ms, wrap_cells
 
 HIGHER, LOWER = registry.HIGHER, registry.LOWER
 SAME_PCT = 1.0  # a change within +-1 % is "same": run-to-run noise, not a difference
@@ -421,20 +421,6 @@ def arrow(change: Optional[float], baseline: Optional[float] = None, value: Opti
     return "↑" if change > 0 else "↓"
 
 
-def _fit_left(text: str, width: int) -> str:
-    """Cut on the left ('…qwen2.5-14b'): a folder name ends with the model name."""
-    if _cell_width(text) > width:
-        while text and _cell_width(text) > width - 1:
-            text = text[1:]
-        text = "…" + text
-    return text + " " * max(0, width - _cell_width(text))
-
-
-def _head(index: int, label: str, width: int) -> str:
-    prefix = f"[{index}] "
-    return prefix + _fit_left(label, width - len(prefix))
-
-
 def _fit(text: str, width: int) -> str:
     """Cut to `width` terminal cells with an ellipsis, then pad on the right."""
     if _cell_width(text) > width:
@@ -444,40 +430,61 @@ def _fit(text: str, width: int) -> str:
     return text + " " * max(0, width - _cell_width(text))
 
 
+def _wrap(text: str, indent: str) -> list[str]:
+    """Prose past TABLE_WIDTH, wrapped at words with the continuation lines indented."""
+    return wrap_cells(text, TABLE_WIDTH, indent)
+
+
 _COLOURS = {"better": "\033[32m", "worse": "\033[31m", "same": "\033[2m"}
 _RESET = "\033[0m"
-METRIC_W, BASE_W, VALUE_W, CHANGE_W, VERDICT_W = 15, 16, 9, 8, 8
+TABLE_WIDTH = 80  # every line of the terminal comparison fits 80 columns
+METRIC_W, BASE_W, VALUE_W, CHANGE_W, VERDICT_W = 15, 8, 8, 7, 8
+OTHER_W = 2 + VALUE_W + 1 + CHANGE_W + 1 + VERDICT_W  # one compared run: value, change %, verdict
+PER_BLOCK = max(1, (TABLE_WIDTH - METRIC_W - 1 - BASE_W) // (OTHER_W + 1))  # compared runs side by side
+
+
+def _legend(index: int, label: str, label_w: int, settings: str) -> list[str]:
+    """'  [2] label  settings' on one line when it fits, else the settings on wrapped lines below."""
+    line = f"  [{index}] {_fit(label, label_w)}  {settings}"
+    if _cell_width(line) <= TABLE_WIDTH:
+        return [line]
+    indent = " " * (len(f"  [{index}] "))
+    return [f"  [{index}] {label}"] + wrap_cells(settings, TABLE_WIDTH, indent, first=indent)
 
 
 def table_lines(comparison: dict, lang: str = "en", colour: bool = False) -> list[str]:
     """Run legend with settings, a warning when settings differ, then one row per metric: the
-    baseline's value, and for each other run its value, change % and verdict. 3 runs fit in
-    90 columns."""
+    baseline's value, and for each other run its value, change % and verdict. Every line fits
+    TABLE_WIDTH columns: the columns are headed [1], [2]... as in the legend, and past PER_BLOCK
+    compared runs the table continues in another block below (each with the baseline again)."""
     t = TERMINAL.get(lang, TERMINAL["en"])
     runs = comparison["runs"]
     lines = [t["runs"]]
     label_w = min(28, max(_cell_width(r["label"]) for r in runs))
     for i, run in enumerate(runs, start=1):
-        lines.append(f"  [{i}] {_fit(run['label'], label_w)}  {settings_line(run['settings'])}")
+        lines += _legend(i, run["label"], label_w, settings_line(run["settings"]))
     if comparison["settings_differ"]:
         items = "; ".join(f"{d['setting']}: " + " / ".join(_plain(v) for v in d["values"])
                           for d in comparison["settings_differ"])
-        lines.append(t["differ"].format(items=items))
-    lines.append("")
-    other_w = VALUE_W + 1 + CHANGE_W + 1 + VERDICT_W
-    head = [_fit(t["metric"], METRIC_W), _pad(_head(1, runs[0]["label"], BASE_W).rstrip(), BASE_W)]
-    head += ["  " + _head(i, run["label"], other_w) for i, run in enumerate(runs[1:], start=2)]
-    lines.append(" ".join(head).rstrip())
-    for m in comparison["metrics"]:
-        cells = [_fit(t.get(m["name"], m["name"]), METRIC_W), _pad(fmt_value(m["values"][0], m["unit"]), BASE_W)]
-        for value, change, word in zip(m["values"][1:], m["change_pct"][1:], m["verdict"][1:]):
-            mark = f"{arrow(change, m['values'][0], value)} {t[word]}" if word else ""
-            tail = _pad(fmt_change(change), CHANGE_W) + " " + _fit(mark, VERDICT_W)
-            if colour and word:
-                tail = _COLOURS[word] + tail + _RESET
-            cells.append("  " + _pad(fmt_value(value, m["unit"]), VALUE_W) + " " + tail)
-        lines.append(" ".join(cells).rstrip())
-    lines.append(t["note"])
+        lines += _wrap(t["differ"].format(items=items), "   ")
+    others = list(range(1, len(runs)))
+    for start in range(0, len(others), PER_BLOCK):
+        block = others[start:start + PER_BLOCK]
+        lines.append("")
+        head = [_fit(t["metric"], METRIC_W), _pad("[1]", BASE_W)]
+        head += ["  " + _pad(f"[{k + 1}]", VALUE_W) for k in block]
+        lines.append(" ".join(head).rstrip())
+        for m in comparison["metrics"]:
+            cells = [_fit(t.get(m["name"], m["name"]), METRIC_W), _pad(fmt_value(m["values"][0], m["unit"]), BASE_W)]
+            for k in block:
+                value, change, word = m["values"][k], m["change_pct"][k], m["verdict"][k]
+                mark = f"{arrow(change, m['values'][0], value)} {t[word]}" if word else ""
+                tail = _pad(fmt_change(change), CHANGE_W) + " " + _fit(mark, VERDICT_W)
+                if colour and word:
+                    tail = _COLOURS[word] + tail + _RESET
+                cells.append("  " + _pad(fmt_value(value, m["unit"]), VALUE_W) + " " + tail)
+            lines.append(" ".join(cells).rstrip())
+    lines += _wrap(t["note"], "  ")
     return lines
 
 

@@ -7,6 +7,7 @@ i18n (the strings, i18n/en.py and i18n/zh.py).
 
 from __future__ import annotations
 
+import re
 import sys
 
 from typing import Optional
@@ -181,10 +182,31 @@ def _fit_80(line: str) -> list[str]:
     narrower already)."""
     if _cell_width(line) <= 80:
         return [line]
-    import textwrap
+    return wrap_cells(line, 80, "   " if line.startswith("!! ") else "    ")
 
-    indent = "   " if line.startswith("!! ") else "    "
-    return textwrap.wrap(line, width=80, subsequent_indent=indent, break_on_hyphens=False) or [line]
+
+_UNITS = re.compile(r"\s+|[\u2e80-\U0010ffff]|[^\s\u2e80-\U0010ffff]+")  # spaces, one wide character, a word
+
+
+def wrap_cells(text: str, width: int, indent: str = "", first: str = "") -> list[str]:
+    """`text` wrapped to `width` terminal cells: at spaces, and between two wide (CJK) characters,
+    which count two cells each (textwrap counts characters, so Chinese lines came out twice as
+    wide). `first` starts the first line, `indent` the others. A word wider than a line is kept whole."""
+    lines, line, empty, spaced = [], first, True, False
+    for match in _UNITS.finditer(text):
+        piece = match.group()
+        if piece.isspace():
+            spaced = True
+            continue
+        sep = " " if spaced and not empty else ""
+        if not empty and _cell_width(line) + len(sep) + _cell_width(piece) > width:
+            lines.append(line.rstrip())
+            line, empty, sep = indent, True, ""
+        line += sep + piece
+        empty, spaced = False, False
+    if not empty or not lines:
+        lines.append(line.rstrip())
+    return lines
 
 
 def _slo_value(verdict: dict) -> str:

@@ -183,18 +183,36 @@ def test_differing_settings_are_named():
 # ---------------------------------------------------------------- terminal table
 
 
-def test_table_for_three_runs_fits_100_columns_and_marks_verdicts():
+def test_table_for_three_runs_fits_80_columns_and_marks_verdicts():
     comparison = compare_runs([Run(label="#12 qwen2.5-72b-instruct-awq", summary=_summary(tps=100.0)),
                                Run(label="#13 llama-3.1-70b-instruct", summary=_summary(tps=1234.5, ttft_p95=9000.0)),
                                Run(label="20261121-101500-deepseek-v3", summary=_summary(tps=99.0, ttft_p95=12000.0))])
     lines = table_lines(comparison)
+    assert all(_cell_width(line) <= 80 for line in lines), max(lines, key=_cell_width)
     start = next(i for i, line in enumerate(lines) if line.startswith("metric"))
+    assert lines[start].split() == ["metric", "[1]", "[2]", "[3]"]
     table = lines[start:]
-    assert all(_cell_width(line) <= 100 for line in table), max(table, key=_cell_width)
     tps = next(line for line in table if line.startswith("output tok/s"))
     assert "+1134% ↑ better" in tps and "-1.0% = same" in tps
     ttft = next(line for line in table if line.startswith("TTFT p95"))
     assert "+4400% ↑ worse" in ttft and "+5900% ↑ worse" in ttft
+
+
+def test_five_runs_continue_in_a_second_block_and_long_settings_wrap():
+    runs = [Run(label=f"#{i} model-{i}", summary=_summary(tps=100.0 + i)) for i in range(1, 6)]
+    runs[1].summary["run"]["config"]["query"] = "请用三句话介绍你自己，并说明你能做什么" * 3
+    lines = table_lines(compare_runs(runs))
+    assert all(_cell_width(line) <= 80 for line in lines), max(lines, key=_cell_width)
+    heads = [line.split() for line in lines if line.startswith("metric")]
+    assert heads == [["metric", "[1]", "[2]", "[3]"], ["metric", "[1]", "[4]", "[5]"]]
+    rows = [line.split() for line in lines if line.startswith("output tok/s")]
+    assert rows == [["output", "tok/s", "101.0", "102.0", "+1.0%", "=", "same", "103.0", "+2.0%", "↑", "better"],
+                    ["output", "tok/s", "101.0", "104.0", "+3.0%", "↑", "better", "105.0", "+4.0%", "↑", "better"]]
+    legend = lines[1:lines.index("")]
+    assert [line for line in legend if line.startswith("  [")] == [f"  [{i}] #{i} model-{i}" for i in range(1, 6)]
+    two = legend.index("  [2] #2 model-2")  # its settings did not fit beside it: they wrap below, indented
+    assert legend[two + 1].startswith("      4 threads, max_tokens 256 · 10.0 s")
+    assert [line[:6] for line in legend[two + 1:two + 4]] == ["      "] * 3 and legend[two + 3].endswith("…")
 
 
 def test_table_warns_when_settings_differ_and_lists_each_runs_settings():

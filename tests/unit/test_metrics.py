@@ -111,3 +111,22 @@ def test_the_final_table_and_its_warnings_fit_80_columns():
     lines = live.summary_lines(summary)
     assert all(live._cell_width(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
     assert sum(line.startswith("!! stopped early") for line in lines) == 1 and lines[-1].startswith("   ")
+
+
+def test_the_chinese_final_summary_fits_80_terminal_cells_too():
+    """textwrap counts characters: a Chinese warning wrapped at 80 of them was 160 cells wide."""
+    summary = stats.summarise([_record(30, [100.0 + i for i in range(30)]).to_dict()], 1.0)
+    summary["run"] = {"duration_s": 1.0, "stopped_early": "服务端在最近五十个请求中的错误率超过了设定的上限" * 4}
+    lines = live.summary_lines(summary, "zh")
+    assert all(live._cell_width(line) <= 80 for line in lines), max(lines, key=live._cell_width)
+    wrapped = [line for line in lines if "错误率" in line]
+    assert len(wrapped) >= 3 and all(line.startswith("   ") for line in wrapped[1:])
+
+
+def test_wrap_cells_breaks_at_spaces_and_between_wide_characters():
+    assert live.wrap_cells("alpha beta gamma", 11) == ["alpha beta", "gamma"]
+    assert live.wrap_cells("alpha beta gamma", 11, indent="  ") == ["alpha beta", "  gamma"]
+    assert live.wrap_cells("你好世界再见", 8) == ["你好世界", "再见"]  # 2 cells each
+    assert live.wrap_cells("query 你好世界", 10, first="> ") == ["> query 你", "好世界"]
+    assert live.wrap_cells("http://a-very-long-host-name.example/v1", 10) == ["http://a-very-long-host-name.example/v1"]
+    assert live.wrap_cells("", 10) == [""]
