@@ -55,8 +55,14 @@ def finish_body(response, read, complete) -> None:
     except (OSError, http.client.HTTPException, ReadTimeoutError):
         return  # silence past the limit, or odd bytes after the end: the connection is closed with the response
     if complete():  # the whole body was read and nothing after it: the connection is clean
-        fp.close()  # http.client's side of the response is done (it does this itself at a body's end)
-        raw.release_conn()
+        release_connection(response)
+
+
+def release_connection(response) -> None:
+    """A body read whole by us, not by http.client: its side of the response is done (it does
+    this itself at a body's end), and urllib3 takes the connection back for the next request."""
+    response.raw._fp.close()
+    response.raw.release_conn()
 
 
 def socket_of(response):

@@ -52,9 +52,31 @@ class ChunkedBody:
                 return b""
             data = self._read(size)
             if not data:
-                where = "inside a chunk" if self._state == _DATA else "before the last chunk"
-                raise IncompleteBody(f"connection closed {where} (chunked body incomplete)")
+                raise self.incomplete()
             self._buf = self._buf + data if self._buf else data
+
+    def push(self, data: bytes) -> bytes:
+        """Push mode (the shared reader reads the socket itself): `data` just read -> the payload
+        it completes, often b"" (framing only). Broken framing after good payload is raised by
+        `raise_pending` once that payload has been used."""
+        if self._error is not None:
+            raise self._error
+        self._buf = self._buf + data if self._buf else data
+        return self._unframe()
+
+    def raise_pending(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def done(self) -> bool:
+        """The last chunk and its trailer section were read."""
+        return self._state == _DONE
+
+    def incomplete(self) -> IncompleteBody:
+        """What a connection closed at this point of the body is."""
+        where = "inside a chunk" if self._state == _DATA else "before the last chunk"
+        return IncompleteBody(f"connection closed {where} (chunked body incomplete)")
 
     def _unframe(self) -> bytes:
         """The payload of what is buffered; the payload before broken framing comes first."""

@@ -29,14 +29,16 @@ from .config import has_header
 from .masking import mask_text, secret_header_values
 from .http_session import describe_connection_error as _describe_connection_error
 from .http_session import new_session
-from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, root_cause, socket_of
+from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, release_connection, root_cause, socket_of
 from .chunked import ChunkedEncodingError
-from .flavors.base import Flavor, ProtocolError, Query, RequestSettings
-from .records import SERVER_FIELDS, ErrorKind, RequestRecord
+from .flavors.base import Flavor, Query, RequestSettings
+from .records import ErrorKind, RequestRecord
 from .records import one_line as _one_line
 from .redirects import MAX_REDIRECTS, REDIRECT_STATUSES, redirect_target
 from .conversation import Conversation
-from .think import ThinkSplitter
+from .stream_events import EventStream, StreamFailure
+from .stream_reader import prepare as prepare_handoff
+from .stream_reader import process_reader
 from .tokens import count_texts, estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -63,11 +65,7 @@ class TesterSettings:
     stop_timeout_s: float = 2.0  # a cancelled Dify generation is stopped at the server within this
 
 
-class _Failure(Exception):
-    def __init__(self, kind: ErrorKind, message: str):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+_Failure = StreamFailure  # a request's failure: its error kind and message
 
 
 class SSETester:
@@ -85,12 +83,16 @@ class SSETester:
         token_counter,
         clock: Callable[[], int] = time.perf_counter_ns,
         session: Optional[requests.Session] = None,
+        reader="auto",
     ):
         self.flavor = flavor
         self.settings = settings
         self.token_counter = token_counter
         self.clock = clock
         self.session = session or new_session(settings.url, settings.verify)
+        # the process's shared body reader ("auto": when this tester keeps the reader's clock), a
+        # SharedReader of a test's own, or None: this thread reads its bodies itself
+        self._reader = reader if reader != "auto" else ("auto" if clock is time.perf_counter_ns else None)
         self.events_received = 0
         self._aborted = False
         self._response = None
@@ -269,119 +271,48 @@ class SSETester:
             raise _Failure(ErrorKind.CONNECT, _one_line(f"{type(exc).__name__}: {exc}")) from None
 
     def _read_stream(self, record, response, answer_parts, reasoning_parts, usage) -> None:
-        read, complete, restore = body_reader(response, self.settings.timeout_s)
+        if self._reader == "auto":
+            self._reader = process_reader()
+        handoff = prepare_handoff(response) if self._reader is not None else None
+        if handoff is None:  # this thread reads the body itself
+            read, complete, restore = body_reader(response, self.settings.timeout_s)
+            try:
+                self._read_events(record, response, read, complete, answer_parts, reasoning_parts, usage)
+            finally:
+                restore()
+            return
+        sock, body, early, restore = handoff
+        stream = EventStream(record, self.flavor, self, self.settings, answer_parts, reasoning_parts, usage,
+                             self._handles)
         try:
-            self._read_events(record, response, read, complete, answer_parts, reasoning_parts, usage)
+            clean = self._reader.read(sock, stream, body, early, self.flavor.end_event)
         finally:
             restore()
+        if clean:  # the whole body and nothing after it: the connection carries the next request
+            release_connection(response)
 
     def _read_events(self, record, response, read, complete, answer_parts, reasoning_parts, usage) -> None:
+        """The body read on this thread: each read's bytes stamped with the clock right after it."""
         clock = self.clock
-        decoder = self.flavor.new_decoder()
-        parse = self.flavor.parse_event
-        times = record.token_times_ns
-        timeout = self.settings.timeout_s
-        soft_end = False  # the work is done (a chatflow's workflow_finished); the usage may follow
-        limit, idle = self.settings.request_timeout_s, self.settings.idle_timeout_s
-        deadline_ns = record.sent_ns + int(limit * 1e9) if limit else None
-        idle_ns = int(idle * 1e9) if idle else None
-        progress_ns = record.sent_ns
-        think = ThinkSplitter(self.settings.think_tag) if self.settings.think_tag else None
+        stream = EventStream(record, self.flavor, self, self.settings, answer_parts, reasoning_parts, usage,
+                             self._handles)
+        feed = stream.feed
         while True:
             try:
                 chunk = read(READ_SIZE)
             except (ReadTimeoutError, TimeoutError):
-                record.ended_ns = clock()
-                raise _Failure(ErrorKind.TIMEOUT, f"no event for {timeout:g} s (stream stalled)") from None
+                stream.stalled(clock())
             except ChunkedEncodingError as exc:
-                record.ended_ns = clock()
-                raise _Failure(ErrorKind.PROTOCOL, _one_line(f"malformed chunked body: {exc}")) from None
+                stream.malformed(exc, clock())
             except (Urllib3ProtocolError, OSError, http.client.HTTPException) as exc:
-                record.ended_ns = clock()
-                raise _Failure(ErrorKind.TRUNCATED, _one_line(f"stream broken before its end event: {root_cause(exc)}")) from None
+                stream.broken(root_cause(exc), clock())
             now = clock()
             if not chunk:
-                record.ended_ns = now
-                pending = decoder.finish()
-                if soft_end and not pending:  # closed after a soft end: a proper end (Dify issue #32856)
-                    self._flush_think(think, record, answer_parts, reasoning_parts)
-                    return
-                detail = " (an incomplete event was pending)" if pending else ""
-                raise _Failure(ErrorKind.TRUNCATED, f"stream closed before its end event{detail}")
-            if record.first_byte_ns is None:
-                record.first_byte_ns = now
-            events = decoder.feed(chunk)
-            if events:
-                progress_ns = now  # a data event (a keep-alive ping or comment is not one)
-            if deadline_ns is not None and now > deadline_ns:
-                record.ended_ns = now
-                raise _Failure(ErrorKind.TIMEOUT, f"the request ran past --request-timeout "
-                               f"{self.settings.request_timeout_s:g} s")
-            if idle_ns is not None and now - progress_ns > idle_ns:
-                record.ended_ns = now
-                raise _Failure(ErrorKind.TIMEOUT, f"no data event for {self.settings.idle_timeout_s:g} s "
-                               "(--idle-timeout; keep-alive pings do not count)")
-            for event in events:
-                try:
-                    info = parse(event)
-                except ProtocolError as exc:
-                    record.ended_ns = now
-                    raise _Failure(ErrorKind.PROTOCOL, _one_line(str(exc))) from None
-                answer, reasoning = info.answer, info.reasoning
-                if answer and think is not None:  # a leading <think>…</think> in the answer is reasoning
-                    thought, answer = think.feed(answer)
-                    reasoning += thought
-                    if think.settled:  # the rest of the answer is answer: no call per event from here
-                        think = None
-                if answer:
-                    answer_parts.append(answer)
-                    if record.first_answer_ns is None:
-                        record.first_answer_ns = now
-                if reasoning:
-                    reasoning_parts.append(reasoning)
-                if info.answer or info.reasoning:
-                    times.append(now)
-                    self.events_received += 1
-                    if record.first_token_ns is None:
-                        record.first_token_ns = now
-                if info.replace is not None:
-                    answer_parts[:] = [info.replace]
-                if info.finish_reason is not None:
-                    record.finish_reason = info.finish_reason
-                if info.completion_tokens is not None:
-                    usage["completion_tokens"] = info.completion_tokens
-                if info.prompt_tokens is not None:
-                    usage["prompt_tokens"] = info.prompt_tokens
-                if info.reasoning_tokens is not None:
-                    usage["reasoning_tokens"] = info.reasoning_tokens
-                if info.task_id and "task_id" not in self._handles:
-                    self._handles["task_id"] = info.task_id
-                if info.conversation_id and "conversation_id" not in self._handles:
-                    self._handles["conversation_id"] = info.conversation_id
-                if info.server:
-                    for name, value in info.server.items():
-                        if name in SERVER_FIELDS:
-                            setattr(record, name, value)
-                if info.error is not None:
-                    record.ended_ns = now
-                    kind = ErrorKind.RATE_LIMITED if info.error_status == 429 else ErrorKind.STREAM_ERROR
-                    raise _Failure(kind, _one_line(info.error or "error event in the stream"))
-                if info.paused:
-                    record.ended_ns = now
-                    raise _Failure(ErrorKind.PAUSED, "workflow paused for human input: the server closed the "
-                                   "stream on purpose")
-                if info.soft_end:
-                    soft_end = True
-                if info.terminal:
-                    record.ended_ns = now
-                    if self.flavor.needs_finish_reason and record.finish_reason is None:
-                        raise _Failure(ErrorKind.TRUNCATED, f"stream cut off: {self.flavor.end_event} came but no chunk "
-                                       "carried a finish_reason (llama-cpp-python ends a running stream so when "
-                                       "another request arrives, unless started with --interrupt_requests False)")
-                    # No text at all is a proper, empty answer (ok, 0 tokens, no TTFT): counted apart.
-                    self._flush_think(think, record, answer_parts, reasoning_parts)
-                    self._finish(response, read, complete)
-                    return
+                stream.closed(now)
+                return
+            if feed(chunk, now):
+                self._finish(response, read, complete)
+                return
 
     def _stop_at_server(self, task_id: str, user: str, headers: dict) -> bool:
         """Stop a cancelled generation at the server (Dify's stop endpoint), so that it does not go
@@ -394,19 +325,6 @@ class SSETester:
             return 200 <= response.status_code < 300
         except requests.exceptions.RequestException:
             return False
-
-    @staticmethod
-    def _flush_think(think, record, answer_parts, reasoning_parts) -> None:
-        """At the end: text the splitter still held (a lone '<th', an unclosed block's tail)."""
-        if think is None:
-            return
-        reasoning, answer = think.finish()
-        if reasoning:
-            reasoning_parts.append(reasoning)
-        if answer:
-            answer_parts.append(answer)
-            if record.first_answer_ns is None:  # it arrived with the last text event
-                record.first_answer_ns = record.last_token_ns
 
     def _finish(self, response, read, complete) -> None:
         try:

@@ -439,14 +439,16 @@ def test_a_thread_keeps_its_connection_between_requests(api):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel-kept read timeout is used on Linux only")
 def test_a_chunked_stream_is_read_with_blocking_recv_and_the_socket_is_put_back_for_the_next_request():
-    """Over plain TCP the body is read with blocking recv() and the kernel's SO_RCVTIMEO (no poll()
-    per event); once the stream is done the kept connection's socket has urllib3's timeout again
-    and no kernel timeout, and it carries the next request."""
+    """On the tester's own read path (reader=None: SSE_PERF_READER=thread), over plain TCP the body
+    is read with blocking recv() and the kernel's SO_RCVTIMEO (no poll() per event); once the
+    stream is done the kept connection's socket has urllib3's timeout again and no kernel
+    timeout, and it carries the next request."""
     from sse_perf_tool.mock_server import MockConfig, MockServer
 
     server = MockServer(MockConfig(ttft_ms=0, itl_ms=0, tokens=3)).start()
     flavor = get_flavor("openai-chat")
-    tester = SSETester(flavor, Settings(url=server.base_url + flavor.path, timeout_s=2.5), WordCounter())
+    tester = SSETester(flavor, Settings(url=server.base_url + flavor.path, timeout_s=2.5), WordCounter(),
+                       reader=None)
     seen, after = [], []
     real_read_events = tester._read_events
 

@@ -108,13 +108,30 @@ def test_insecure_runs_say_so_and_tls_failures_end_as_nothing_succeeded(https, t
 
 
 def test_a_tls_stream_goes_through_the_bulk_chunked_reader(https, cert, monkeypatch):
-    """Over TLS the body is unframed by ChunkedBody from bulk reads too, not http.client's
+    """On the tester's own read path (SSE_PERF_READER=thread, or where the shared reader does not
+    apply) a TLS body is unframed by ChunkedBody from bulk reads too, not http.client's
     chunk-per-call path (the kernel-timeout recv path is plain TCP only)."""
     from sse_perf_tool import body_reader
 
+    monkeypatch.setenv("SSE_PERF_READER", "thread")
     made = []
     real = body_reader.ChunkedBody
     monkeypatch.setattr(body_reader, "ChunkedBody", lambda *a: made.append(a) or real(*a))
     _, url = https
     assert _run(url, str(cert[1])).ok
     assert len(made) == 1
+
+
+def test_a_tls_stream_is_read_by_the_shared_reader(https, cert, monkeypatch):
+    """By default a TLS body goes to the process's reader like a plain one: non-blocking SSL
+    reads, the bytes the TLS layer already decrypted read at once."""
+    from sse_perf_tool import stream_reader
+
+    handed = []
+    real = stream_reader.SharedReader.read
+    monkeypatch.setattr(stream_reader.SharedReader, "read",
+                        lambda self, sock, *rest: handed.append(type(sock).__name__) or real(self, sock, *rest))
+    _, url = https
+    record = _run(url, str(cert[1]))
+    assert record.ok, record.error
+    assert handed == ["SSLSocket"] and record.chunks == 2 and record.output_chars == len("Hello there")
