@@ -57,12 +57,19 @@ except (ImportError, OSError, AttributeError):
 _AGAIN = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 
 TICK_S = 0.05  # how often the limits of every stream are checked between reads
+# The interpreter's switch interval while a process reads through the shared reader. At 5 ms (the
+# default) every thread waiting for the interpreter lock asks its holder to let go after 5 ms,
+# and the lock then goes to any one of the waiters: when many requests end together, the reader
+# lost it in the middle of a wake and waited behind dozens of tester threads (TTFT error p99 about
+# 500 ms at 256 streams, about 140 ms at 20 ms). A tester's own work gives the lock up at each of
+# its socket calls, well within 20 ms.
+SWITCH_INTERVAL_S = 0.02
 _NOT_READY = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class _Job:
-    __slots__ = ("sock", "fd", "tls", "stream", "body", "end_event", "draining", "drain_until", "done", "error",
-                 "complete")
+    __slots__ = ("sock", "fd", "tls", "stream", "body", "end_event", "draining", "drain_until", "done", "finished",
+                 "error", "complete")
 
     def __init__(self, sock, stream: EventStream, body: ChunkedBody, end_event: str):
         self.sock = sock
@@ -73,7 +80,8 @@ class _Job:
         self.end_event = end_event
         self.draining = False  # the end event came: reading the body's closing bytes
         self.drain_until = 0
-        self.done = threading.Event()
+        self.done = threading.Event()  # set for the waiting tester
+        self.finished = False  # the body has ended (its tester is woken at the end of the reader's wake)
         self.error: Optional[BaseException] = None
         self.complete = False
 
@@ -90,6 +98,7 @@ class SharedReader:
         self._tick_s = tick_s
         self._epoll = epoll()
         self._jobs: dict[int, _Job] = {}
+        self._ended: list[_Job] = []  # ended during this wake: their testers are woken before the next poll
         self._buffer = ctypes.create_string_buffer(READ_SIZE) if _c_recv is not None else None
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="sse-perf-reader", daemon=True)
@@ -105,14 +114,16 @@ class SharedReader:
         stream.last_byte_ns = self.clock()
         if early:
             self._bytes(job, early, stream.last_byte_ns)  # on this thread: nothing is registered yet
-        if job.done.is_set():
+        if job.finished:
             return self._outcome(job)
         self._jobs[job.fd] = job
         self._epoll.register(job.fd, EPOLLIN)
         while not job.done.wait(1.0):
             if not self._thread.is_alive():  # a bug stopped the reader: no request may wait for ever
-                self._finish(job, error=StreamFailure(ErrorKind.INTERNAL, "sse-perf bug: the stream reader "
-                                                      "stopped"))
+                if not job.finished:
+                    self._finish(job, error=StreamFailure(ErrorKind.INTERNAL, "sse-perf bug: the stream reader "
+                                                          "stopped"))
+                job.done.set()
         return self._outcome(job)
 
     @staticmethod
@@ -129,9 +140,13 @@ class SharedReader:
 
     # -- the reader's thread --
     def _loop(self) -> None:
-        poll, jobs, clock, tick_ns = self._epoll.poll, self._jobs, self.clock, self.tick_ns
+        poll, jobs, clock, tick_ns, ended = self._epoll.poll, self._jobs, self.clock, self.tick_ns, self._ended
         next_check = 0
         while not self._stopping:
+            if ended:  # woken now, while this thread waits in epoll: they do not compete with its reads
+                for job in ended:
+                    job.done.set()
+                ended.clear()
             try:
                 ready = poll(self._tick_s)
             except InterruptedError:
@@ -253,8 +268,11 @@ class SharedReader:
                 self._epoll.unregister(job.fd)
             except (OSError, ValueError):  # closed under us (a shutdown, then a close): nothing to unregister
                 pass
-        job.complete, job.error = complete, error
-        job.done.set()
+        job.complete, job.error, job.finished = complete, error, True
+        if threading.current_thread() is self._thread:
+            self._ended.append(job)
+        else:  # the bytes that came with the head ended it, on its tester's own thread
+            job.done.set()
 
 
 def prepare(response) -> Optional[tuple]:
@@ -319,4 +337,6 @@ def process_reader() -> Optional[SharedReader]:
     with _LOCK:
         if _PROCESS_READER is None or _PROCESS_PID != os.getpid():
             _PROCESS_READER, _PROCESS_PID = SharedReader(), os.getpid()
+            if sys.getswitchinterval() < SWITCH_INTERVAL_S:
+                sys.setswitchinterval(SWITCH_INTERVAL_S)
         return _PROCESS_READER

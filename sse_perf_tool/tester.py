@@ -28,7 +28,7 @@ from . import __version__
 from .config import has_header
 from .masking import mask_text, secret_header_values
 from .http_session import describe_connection_error as _describe_connection_error
-from .http_session import new_session
+from .http_session import StreamPoster, new_session
 from .body_reader import READ_SIZE, BodyCut, body_reader, finish_body, release_connection, root_cause, socket_of
 from .chunked import ChunkedEncodingError
 from .flavors.base import Flavor, Query, RequestSettings
@@ -90,6 +90,8 @@ class SSETester:
         self.token_counter = token_counter
         self.clock = clock
         self.session = session or new_session(settings.url, settings.verify)
+        # the streaming POST through the session's adapter (a session of a test's own is used as given)
+        self._poster = StreamPoster(self.session) if isinstance(self.session, requests.Session) else None
         # the process's shared body reader ("auto": when this tester keeps the reader's clock), a
         # SharedReader of a test's own, or None: this thread reads its bodies itself
         self._reader = reader if reader != "auto" else ("auto" if clock is time.perf_counter_ns else None)
@@ -253,9 +255,11 @@ class SSETester:
 
     def _post(self, url: str, body: bytes, headers: dict):
         timeout = self.settings.timeout_s
-        try:  # redirects are never followed by requests itself: it would send credential headers on
+        try:  # never a redirect followed by the HTTP library: it would send credential headers on to
+            if self._poster is not None:  # another host, and turn a 301's POST into a GET
+                return self._poster.post(url, body, dict(headers), timeout)
             return self.session.post(url, data=body, headers=headers, stream=True, timeout=(timeout, timeout),
-                                     allow_redirects=False)  # to another host and turn a 301's POST into a GET
+                                     allow_redirects=False)
         except requests.exceptions.ConnectTimeout:
             raise _Failure(ErrorKind.TIMEOUT, f"connect timed out after {timeout:g} s") from None
         except requests.exceptions.ReadTimeout:
