@@ -279,7 +279,9 @@ class SSETester:
             self._reader = process_reader()
         handoff = prepare_handoff(response) if self._reader is not None else None
         if handoff is None:  # this thread reads the body itself
-            read, complete, restore = body_reader(response, self.settings.timeout_s)
+            limits = [t for t in (self.settings.request_timeout_s, self.settings.idle_timeout_s) if t]
+            # a silent stream must not outlast --request-timeout or --idle-timeout: each read waits at most as long
+            read, complete, restore = body_reader(response, min([self.settings.timeout_s, *limits]))
             try:
                 self._read_events(record, response, read, complete, answer_parts, reasoning_parts, usage)
             finally:
@@ -305,7 +307,11 @@ class SSETester:
             try:
                 chunk = read(READ_SIZE)
             except (ReadTimeoutError, TimeoutError):
-                stream.stalled(clock())
+                now = clock()
+                stream.check_limits(now)  # --request-timeout or --idle-timeout ran out during the wait
+                if now - stream.last_byte_ns < stream.timeout_s * 1e9:  # a read limited by it: wait on
+                    continue
+                stream.stalled(now)
             except ChunkedEncodingError as exc:
                 stream.malformed(exc, clock())
             except (Urllib3ProtocolError, OSError, http.client.HTTPException) as exc:

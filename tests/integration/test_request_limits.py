@@ -5,6 +5,9 @@ goes on well. Over loopback, with Dify's `event: ping` keep-alive (the project's
 from __future__ import annotations
 
 import json
+import time
+
+import pytest
 
 from sse_perf_tool.flavors import get_flavor
 from sse_perf_tool.flavors.base import Query
@@ -62,3 +65,17 @@ def test_a_stream_within_both_limits_is_untouched():
     script = [Send(head(chunked=True)), Send(message("one ")), Sleep(0.05), Send(message("two")), Send(END),
               Send(LAST_CHUNK), Hang(1)]
     assert run(script, request_timeout_s=5.0, idle_timeout_s=2.0).ok
+
+
+@pytest.mark.parametrize("reader", ["shared", "thread"])
+@pytest.mark.parametrize("limit", ["request_timeout_s", "idle_timeout_s"])
+def test_a_silent_stream_ends_at_its_limit_not_at_the_read_timeout(monkeypatch, reader, limit):
+    """No byte at all after the head: the limit ends it, not --timeout (5 s here), on either read
+    path (the tester's own thread waited out --timeout before it looked at the limits)."""
+    if reader == "thread":
+        monkeypatch.setenv("SSE_PERF_READER", "thread")
+    started = time.monotonic()
+    record = run([Send(head(chunked=True)), Hang(3)], **{limit: 0.4})
+    assert not record.ok and record.error_kind is ErrorKind.TIMEOUT
+    assert ("--request-timeout 0.4 s" if limit == "request_timeout_s" else "--idle-timeout") in record.error
+    assert record.ended_ns - record.sent_ns < 2.5e9 and time.monotonic() - started < 3.0
