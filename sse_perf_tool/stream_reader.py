@@ -52,8 +52,12 @@ try:  # libc's recv() called with the interpreter lock held (ctypes.PyDLL): see 
     _c_recv = _LIBC.recv
     _c_recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     _c_recv.restype = ctypes.c_ssize_t
+    _c_epoll_ctl = _LIBC.epoll_ctl  # EPOLL_CTL_DEL as the reader ends a body: no lock handover there either
+    _c_epoll_ctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+    _c_epoll_ctl.restype = ctypes.c_int
 except (ImportError, OSError, AttributeError):
-    _c_recv = None
+    _c_recv = _c_epoll_ctl = None
+_EPOLL_CTL_DEL = 2
 _AGAIN = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 
 TICK_S = 0.05  # how often the limits of every stream are checked between reads
@@ -264,10 +268,13 @@ class SharedReader:
 
     def _finish(self, job: _Job, complete: bool = False, error: Optional[BaseException] = None) -> None:
         if self._jobs.pop(job.fd, None) is not None:
-            try:
-                self._epoll.unregister(job.fd)
-            except (OSError, ValueError):  # closed under us (a shutdown, then a close): nothing to unregister
-                pass
+            if _c_epoll_ctl is not None and not self._epoll.closed:
+                _c_epoll_ctl(self._epoll.fileno(), _EPOLL_CTL_DEL, job.fd, None)  # -1 only for a closed fd
+            elif not self._epoll.closed:
+                try:
+                    self._epoll.unregister(job.fd)
+                except (OSError, ValueError):  # closed under us (a shutdown, then a close): nothing to unregister
+                    pass
         job.complete, job.error, job.finished = complete, error, True
         if threading.current_thread() is self._thread:
             self._ended.append(job)

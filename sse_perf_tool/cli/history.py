@@ -136,8 +136,9 @@ def _import(args, db) -> int:
             continue
         known = set(db.ids())
         run_id = db.import_run_dir(folder, summary, rows)
-        print(f"imported {target} as run #{run_id}" + (" (the killed run's own row, now completed)"
-                                                       if run_id in known else ""))
+        print(f"imported {target} as run #{run_id}" + (" (the killed run's own row, its summary and requests "
+                                                        "filled in; its status stays killed)"
+                                                        if run_id in known else ""))
     return EXIT_OK
 
 

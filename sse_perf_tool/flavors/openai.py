@@ -195,6 +195,9 @@ class OpenAIChat(_OpenAIBase):
             return "", ""
         if not isinstance(delta, dict):
             raise ProtocolError(f"'delta' is {type(delta).__name__}, not an object")
+        content = delta.get("content")
+        if type(content) is str and "reasoning_content" not in delta and "reasoning" not in delta:
+            return content, ""  # the common chunk, once per token: one lookup instead of three checks
         # DeepSeek, SGLang and older vLLM name it `reasoning_content`, newer vLLM `reasoning`.
         # A server in the middle of the rename may send both with the same text: take one.
         reasoning = text_field(delta, "reasoning_content", "chunk") or text_field(delta, "reasoning", "chunk")

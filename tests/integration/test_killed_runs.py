@@ -207,7 +207,8 @@ def test_history_import_completes_the_killed_runs_own_row(killed_copy, cli):
     code, out, err = cli(["history", "import", killed_copy.folder, "--history", killed_copy.db])
     assert code == 0, err
     assert REBUILT_LINE in err
-    assert out.strip() == f"imported {killed_copy.folder} as run #1 (the killed run's own row, now completed)"
+    assert out.strip() == (f"imported {killed_copy.folder} as run #1 (the killed run's own row, its summary and "
+                           "requests filled in; its status stays killed)")
     code, out, _ = cli(["history", "--json", "--history", killed_copy.db])
     (run,) = json.loads(out)["runs"]
     records = killed_copy.records
