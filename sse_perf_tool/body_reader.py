@@ -60,8 +60,13 @@ def finish_body(response, read, complete) -> None:
 
 def release_connection(response) -> None:
     """A body read whole by us, not by http.client: its side of the response is done (it does
-    this itself at a body's end), and urllib3 takes the connection back for the next request."""
-    response.raw._fp.close()
+    this itself at a body's end), and urllib3 takes the connection back for the next request,
+    unless the server said it closes it (`Connection: close`, or HTTP/1.0): then the connection
+    is closed with the response, as http.client would, instead of being raced by its FIN."""
+    fp = response.raw._fp
+    if getattr(fp, "will_close", False):
+        return
+    fp.close()
     response.raw.release_conn()
 
 

@@ -44,12 +44,13 @@ def test_a_remote_target_goes_through_the_proxy_with_its_credentials(monkeypatch
 
 
 def test_a_cookie_the_server_sets_is_sent_back_on_the_next_request():
-    response = head(chunked=True, extra=("Set-Cookie: route=node-7; Path=/; HttpOnly",)) + BODY
+    response = head(chunked=True, extra=("Set-Cookie: route=node-7; Path=/; HttpOnly", "Connection: close")) + BODY
     with FaultServer([Send(response), Close()]) as server:
         records = _run(server.url(), requests=2)
     assert [r.ok for r in records] == [True, True], [r.error for r in records]
     first, second = server.requests
     assert "cookie" not in first.headers and second.headers["cookie"] == "route=node-7"
+    assert server.connections == 2, "Connection: close: the next request opens a new connection"
 
 
 def test_a_cookie_set_with_max_age_0_is_dropped():
