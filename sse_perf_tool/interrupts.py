@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 
 from .console import say
@@ -36,6 +37,10 @@ class Stopped(KeyboardInterrupt):
 
 
 _received: dict = {}  # the signal that stopped the run: {"signum": n}
+# `timeout` sends its signal to the process, then to the process's group: the same stop arrives
+# twice within microseconds. A repeat of the first signal this soon is that stop, not a second one.
+SAME_STOP_S = 0.5
+_first_at: dict = {}  # signum -> monotonic instant the first of it was handled
 
 
 def exit_code_of_stop() -> int:
@@ -47,12 +52,24 @@ def _on_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _noted(signum) -> None:
+    _first_at.setdefault(signum, time.monotonic())
+
+
+def _repeat_of_first(signum) -> bool:
+    first = _first_at.get(signum)
+    return first is not None and time.monotonic() - first < SAME_STOP_S
+
+
 def _stop_now(signum, _frame) -> None:
+    if _repeat_of_first(signum):  # the first stop again (`timeout` sends it twice): already being handled
+        return
     sys.exit(_EXIT.get(signum, EXIT_INTERRUPTED))
 
 
 def _raise_stop(signum, _frame) -> None:
     _received["signum"] = signum
+    _noted(signum)
     raise Stopped(signum)
 
 
@@ -63,6 +80,7 @@ def sigint_restored():
     main_thread = _on_main_thread()
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS} if main_thread else {}
     _received.clear()
+    _first_at.clear()
     if main_thread:
         for s in STOP_SIGNALS:
             if s != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt
@@ -82,6 +100,7 @@ def run_until_interrupted(run, cancel, out) -> bool:
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
         _received["signum"] = signum
+        _noted(signum)
         name = _NAMES.get(signum, f"signal {signum}")
         say(f"\ninterrupted ({name}): stopping, cancelling requests in flight, writing results "
             f"({name} again to quit now)", out)
@@ -98,6 +117,9 @@ def finish_quietly_on_ctrl_c(interrupted: bool, out) -> None:
         return
 
     def on_signal(signum, _frame):
+        if _repeat_of_first(signum):
+            return
+        _noted(signum)
         say(f"\nwriting results, a moment ({_NAMES.get(signum, 'the signal')} again to quit now)", out)
         for s in STOP_SIGNALS:
             signal.signal(s, _stop_now)

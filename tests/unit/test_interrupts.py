@@ -22,6 +22,9 @@ def test_sigterm_during_the_run_is_handled_as_ctrl_c_with_its_exit_code():
         assert interrupts.run_until_interrupted(run, lambda: cancelled.append(True), out) is True
         assert cancelled == [True] and "interrupted (SIGTERM)" in out.getvalue()
         assert interrupts.exit_code_of_stop() == 143
+        # at once, the same signal again is the same stop (`timeout` signals the process, then its group)
+        assert signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None) is None
+        interrupts._first_at[signal.SIGTERM] -= interrupts.SAME_STOP_S  # later, it is a second stop
         for sig, code in ((signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)):
             with pytest.raises(SystemExit) as quit_now:  # a second signal does not wait
                 signal.getsignal(sig)(sig, None)
