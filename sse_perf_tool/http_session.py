@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
+from requests.cookies import extract_cookies_to_jar, get_cookie_header
+from requests.structures import CaseInsensitiveDict
 
 from .records import one_line
 
@@ -95,13 +97,13 @@ class StreamPoster:
     CPU per request preparing and wrapping it (URL parsing, settings merged, hooks, the cookie
     jar), and at hundreds of requests a second that time, each piece of it taken with the
     interpreter lock, is what delays the shared reader. Errors are raised as the requests
-    exceptions the adapter would raise. A cookie the server sets (name=value) is sent back on the
-    thread's later requests, as a session would."""
+    exceptions the adapter would raise. Headers are merged without regard to case, the later
+    winning, as the session merges them. Cookies the server sets go into the session's own jar
+    (so its other requests, as a Dify stop, carry them too) and are sent back as it would."""
 
     def __init__(self, session: requests.Session) -> None:
         self.session = session
-        self._targets: dict = {}  # url -> (connection pool, the URL to send: a path, or the whole URL to a proxy)
-        self.cookies: dict[str, str] = {}
+        self._targets: dict = {}  # url -> (pool, the URL to send: a path, or the whole URL to a proxy, retries, request)
 
     def _target(self, url: str):
         target = self._targets.get(url)
@@ -111,34 +113,28 @@ class StreamPoster:
             adapter = session.get_adapter(url)
             pool = adapter.get_connection_with_tls_context(prepared, session.verify, proxies=session.proxies)
             adapter.cert_verify(pool, url, session.verify, None)
-            target = self._targets[url] = (pool, adapter.request_url(prepared, session.proxies), adapter.max_retries)
+            target = self._targets[url] = (pool, adapter.request_url(prepared, session.proxies), adapter.max_retries,
+                                           prepared)
         return target
 
     def post(self, url: str, body: bytes, headers: dict, timeout: float) -> StreamResponse:
-        pool, path, retries = self._target(url)
+        pool, path, retries, prepared = self._target(url)
+        headers = CaseInsensitiveDict(headers)  # `--header 'accept: */*'` replaces Accept, as in a session
         headers["Content-Length"] = str(len(body))
-        if self.cookies and "Cookie" not in headers:
-            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        jar = self.session.cookies
+        if jar and "Cookie" not in headers:
+            cookie = get_cookie_header(jar, prepared)
+            if cookie:
+                headers["Cookie"] = cookie
         try:
             raw = pool.urlopen("POST", path, body=body, headers=headers, redirect=False, assert_same_host=False,
                                preload_content=False, decode_content=False, retries=retries,
                                timeout=urllib3.Timeout(connect=timeout, read=timeout), chunked=False)
         except Exception as exc:
             raise _as_requests_error(exc) from exc
-        if "set-cookie" in raw.headers:
-            self._keep_cookies(raw.headers.getlist("Set-Cookie"))
+        if "set-cookie" in raw.headers:  # expiry, deletion, path and domain as the session's jar has them
+            extract_cookies_to_jar(jar, prepared, raw)
         return StreamResponse(raw)
-
-    def _keep_cookies(self, values) -> None:
-        for value in values:
-            pair, _, attributes = value.partition(";")
-            name, sep, cookie = pair.strip().partition("=")
-            if not sep or not name:
-                continue
-            if "max-age=0" in attributes.replace(" ", "").lower():
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = cookie.strip()
 
 
 def _as_requests_error(exc: Exception) -> Exception:

@@ -120,8 +120,11 @@ class SharedReader:
             self._bytes(job, early, stream.last_byte_ns)  # on this thread: nothing is registered yet
         if job.finished:
             return self._outcome(job)
+        try:  # in the set first, then known: a wake for it before that finds no job and comes again
+            self._epoll.register(job.fd, EPOLLIN)
+        except FileExistsError:  # left there by a body the reader could not take out (a closed fd's number)
+            self._epoll.modify(job.fd, EPOLLIN)
         self._jobs[job.fd] = job
-        self._epoll.register(job.fd, EPOLLIN)
         while not job.done.wait(1.0):
             if not self._thread.is_alive():  # a bug stopped the reader: no request may wait for ever
                 if not job.finished:
@@ -262,12 +265,13 @@ class SharedReader:
                 self._finish(job)
             return
         stream = job.stream
-        if now >= stream.next_limit_ns():
+        if now > stream.next_limit_ns():  # past it, as check_limits counts: the limit that ran out is named
             stream.check_limits(now)
             stream.stalled(now)
 
     def _finish(self, job: _Job, complete: bool = False, error: Optional[BaseException] = None) -> None:
-        if self._jobs.pop(job.fd, None) is not None:
+        if self._jobs.get(job.fd) is job:  # its own entry only: the number may be another socket's by now
+            del self._jobs[job.fd]
             if _c_epoll_ctl is not None and not self._epoll.closed:
                 _c_epoll_ctl(self._epoll.fileno(), _EPOLL_CTL_DEL, job.fd, None)  # -1 only for a closed fd
             elif not self._epoll.closed:
@@ -306,12 +310,15 @@ def prepare(response) -> Optional[tuple]:
             early = source.read1(READ_SIZE) or b""  # never blocks now: what is buffered or already arrived
         except _NOT_READY:
             early = b""
-        if isinstance(sock, ssl.SSLSocket):
-            while sock.pending():
-                early += sock.recv(READ_SIZE)
     except OSError:
         _restore(sock, previous)
         return None
+    if isinstance(sock, ssl.SSLSocket):
+        try:
+            while sock.pending():
+                early += sock.recv(READ_SIZE)
+        except OSError:  # the reader's first read meets it again; what was read stays read
+            pass
 
     def restore() -> None:
         _restore(sock, previous)

@@ -53,11 +53,30 @@ def test_a_cookie_the_server_sets_is_sent_back_on_the_next_request():
     assert server.connections == 2, "Connection: close: the next request opens a new connection"
 
 
-def test_a_cookie_set_with_max_age_0_is_dropped():
-    poster = StreamPoster(new_session())
-    poster._keep_cookies(["route=node-7; Path=/", "lang=zh"])
-    poster._keep_cookies(["route=; Max-Age=0", "not-a-cookie"])
-    assert poster.cookies == {"lang": "zh"}
+def test_a_cookie_deleted_by_the_server_is_not_sent_again_and_the_sessions_other_requests_carry_them():
+    set_it = head(chunked=True, extra=("Set-Cookie: route=node-7; Path=/", "Connection: close")) + BODY
+    drop_it = head(chunked=True, extra=("Set-Cookie: route=gone; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+                                        "Connection: close")) + BODY
+    with FaultServer([Send(set_it), Close()]) as first, FaultServer([Send(drop_it), Close()]) as second:
+        session = new_session()
+        poster = StreamPoster(session)
+        poster.post(first.url(), b"{}", {"Accept": "text/event-stream"}, 5.0).close()
+        assert session.cookies.get("route") == "node-7", "in the session's jar: a Dify stop request sends it too"
+        url = second.url()  # the same host name (127.0.0.1): the cookie goes along, then is deleted
+        poster.post(url, b"{}", {}, 5.0).close()
+        poster.post(url, b"{}", {}, 5.0).close()
+    assert second.requests[0].headers["cookie"] == "route=node-7"
+    assert "cookie" not in second.requests[1].headers and "route" not in session.cookies
+
+
+def test_headers_are_merged_without_regard_to_case_the_later_winning():
+    with FaultServer([Send(head(chunked=True, extra=("Connection: close",)) + BODY), Close()]) as server:
+        poster = StreamPoster(new_session())
+        poster.post(server.url(), b"{}", {"Accept": "text/event-stream", "accept": "*/*",
+                                          "content-length": "99"}, 5.0).close()
+    head_lines = server.requests[0].head.decode("latin-1").lower().split("\r\n")
+    assert [line for line in head_lines if line.startswith("accept:")] == ["accept: */*"]
+    assert [line for line in head_lines if line.startswith("content-length:")] == ["content-length: 2"]
 
 
 def test_a_session_of_a_tests_own_is_used_as_given():
