@@ -257,7 +257,7 @@ class SSETester:
         timeout = self.settings.timeout_s
         try:  # never a redirect followed by the HTTP library: it would send credential headers on to
             if self._poster is not None:  # another host, and turn a 301's POST into a GET
-                return self._poster.post(url, body, dict(headers), timeout)
+                return self._poster.post(url, body, headers, timeout)
             return self.session.post(url, data=body, headers=headers, stream=True, timeout=(timeout, timeout),
                                      allow_redirects=False)
         except requests.exceptions.ConnectTimeout:
