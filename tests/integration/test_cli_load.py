@@ -192,8 +192,9 @@ def test_open_loop_queue_time_grows_when_the_server_is_slower_than_the_arrivals(
 def test_open_loop_with_enough_threads_keeps_queue_time_small(make_mock, tmp_path, cli):
     """With 8 threads and a fast server every arrival finds a free thread: queue_ms is only the time
     a thread takes to wake at the due instant, so its median stays under 20 ms and it never builds up
-    (p95 under 50 ms: a shared 2-core test machine can delay a wake-up by tens of ms), unlike the
-    one-thread run above where it grows by ~80 ms per request."""
+    (p95 under 200 ms: a shared 2-core test machine can stall a whole burst of wake-ups by tens of
+    ms, 54 ms once in CI; a queue that builds up grows by ~80 ms per request, as in the one-thread
+    run above, to seconds by the 30th)."""
     server = make_mock(ttft_ms=5, itl_ms=1, tokens=3)
     code, _, err = cli([*target(server), "--rate", 40, "--arrival", "constant", "--threads", 8, "--requests", 30,
                         "--quiet", "--output-dir", tmp_path])
@@ -203,7 +204,7 @@ def test_open_loop_with_enough_threads_keeps_queue_time_small(make_mock, tmp_pat
     queues = sorted(r["queue_ms"] for r in run.records)
     assert s["requests"]["total"] == 30 and s["queue_ms"]["count"] == 30
     assert s["queue_ms"]["p50"] < 20, queues
-    assert s["queue_ms"]["p95"] < 50, queues
+    assert s["queue_ms"]["p95"] < 200, queues
     assert s["ttft_from_scheduled_ms"]["p50"] < s["ttft_ms"]["p50"] + 20
 
 
