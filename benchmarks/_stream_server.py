@@ -2,15 +2,17 @@
 HTTP/1.1 chunked, and as little work per event as a server can do, so that the benchmark
 measures the client. One asyncio event loop per worker process, the workers sharing the port
 (SO_REUSEPORT: the kernel spreads the connections), every event pre-encoded once (chunk framing
-included) and written with one write, an absolute send schedule (TTFT, then ITL per token), and
-keep-alive connections.
+included) and written with one write, one decode-step loop per worker (every ITL it writes each
+active stream's due events: no timer per event), and keep-alive connections.
 
 Ground truth: each worker logs the perf_counter() instant (CLOCK_MONOTONIC, the clients' clock)
-at which it wrote each request's first token, by X-Request-Id, and counts the events it sent.
+at which it wrote each request's first token, by X-Request-Id, counts the events it sent, and sums
+how late each went out after its due instant (its own figure for whether it kept its schedule).
 
 usage: python benchmarks/_stream_server.py TTFT_MS ITL_MS TOKENS OUT_PREFIX [WORKERS]
 Prints the port, serves until SIGTERM, then each worker writes OUT_PREFIX.<n>.json
-({"events_sent", "requests", "first_token_sent_at": {id: seconds}}). Standard library only.
+({"events_sent", "requests", "lag_s", "steps", "first_token_sent_at": {id: seconds}}). Standard
+library only.
 """
 
 from __future__ import annotations
@@ -40,7 +42,21 @@ def _delta(content: str) -> bytes:
                    "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]})
 
 
+class _Stream:
+    __slots__ = ("writer", "request_id", "due", "sent", "done")
+
+    def __init__(self, writer, request_id: str, due: float, done) -> None:
+        self.writer, self.request_id, self.due, self.sent, self.done = writer, request_id, due, 0, done
+
+
 class Worker:
+    """One process's streams, written by one decode-step loop: every ITL the loop wakes once and
+    writes each active stream's due events, as a batching LLM server emits one token per running
+    sequence per step. A stream's first token is due TTFT after its request arrived and goes out
+    at the first step after that. No timer or future per event, so what the server costs per event
+    does not depend on how the client reads (with a sleep per event, a server that kept ahead of
+    its schedule paid for a wake per event, one that fell behind did not)."""
+
     def __init__(self, ttft_ms: float, itl_ms: float, tokens: int) -> None:
         self.ttft_s, self.itl_s, self.tokens = ttft_ms / 1000, itl_ms / 1000, tokens
         self.token_events = [_delta(f" w{k % 50}") for k in range(tokens)]
@@ -52,12 +68,45 @@ class Worker:
                      + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         self.events_sent = 0
         self.requests = 0
+        self.lag_s = 0.0  # the sum over events of how late each went out after its due instant
+        self.steps = 0
         self.first_token_sent_at: dict = {}
+        self._active: list = []
+        self._wake: asyncio.Event = None  # type: ignore[assignment]
+
+    async def step_loop(self) -> None:
+        """Every ITL: write what is due on every active stream (a late loop catches up at once)."""
+        clock, sleep, events, tokens, itl = time.perf_counter, asyncio.sleep, self.token_events, self.tokens, self.itl_s
+        self._wake = asyncio.Event()
+        while True:
+            if not self._active:
+                self._wake.clear()
+                await self._wake.wait()
+            step = clock()
+            self.steps += 1
+            still = []
+            for stream in self._active:
+                while stream.due <= step and stream.sent < tokens:
+                    stream.writer.write(events[stream.sent])
+                    if stream.sent == 0 and stream.request_id:
+                        self.first_token_sent_at[stream.request_id] = clock()
+                    self.lag_s += step - stream.due
+                    stream.sent += 1
+                    self.events_sent += 1
+                    stream.due += itl
+                if stream.sent < tokens and not stream.writer.is_closing():
+                    still.append(stream)
+                elif not stream.done.done():
+                    stream.done.set_result(None)
+            self._active = still
+            wait = step + itl - clock()
+            if wait > 0:
+                await sleep(wait)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sleep, clock = asyncio.sleep, time.perf_counter
         # every event goes out when written (asyncio sets this only on sockets it made itself)
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -72,20 +121,13 @@ class Worker:
                 if length:
                     await reader.readexactly(length)
                 self.requests += 1
-                start = clock()
                 writer.write(HEAD)
-                due = start + self.ttft_s
-                for k, event in enumerate(self.token_events):
-                    wait = due - clock()
-                    if wait > 0:
-                        await sleep(wait)
-                    writer.write(event)
-                    if k == 0 and request_id:
-                        self.first_token_sent_at[request_id] = clock()
-                    self.events_sent += 1
-                    due += self.itl_s
-                    if writer.transport.get_write_buffer_size() > 1 << 20:  # a client that stopped reading
-                        await writer.drain()
+                stream = _Stream(writer, request_id, time.perf_counter() + self.ttft_s, loop.create_future())
+                self._active.append(stream)
+                self._wake.set()
+                await stream.done
+                if stream.sent < self.tokens:  # the client went away mid-stream
+                    return
                 writer.write(self.tail)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
@@ -109,6 +151,8 @@ def run_worker(index: int, sock: socket.socket, args: tuple, out_prefix: str, ch
     worker = Worker(*args)
 
     async def main() -> None:
+        stepper = asyncio.get_running_loop().create_task(worker.step_loop())
+        await asyncio.sleep(0)  # the step loop is waiting before the first request comes
         server = await asyncio.start_server(worker.serve, sock=sock, backlog=1024)
         stop = asyncio.Event()
 
@@ -120,11 +164,12 @@ def run_worker(index: int, sock: socket.socket, args: tuple, out_prefix: str, ch
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_term)
         async with server:
             await stop.wait()
+        stepper.cancel()
 
     asyncio.run(main())
     with open(f"{out_prefix}.{index}.json", "w") as fh:
-        json.dump({"events_sent": worker.events_sent, "requests": worker.requests,
-                   "first_token_sent_at": worker.first_token_sent_at}, fh)
+        json.dump({"events_sent": worker.events_sent, "requests": worker.requests, "lag_s": worker.lag_s,
+                   "steps": worker.steps, "first_token_sent_at": worker.first_token_sent_at}, fh)
 
 
 def main() -> None:

@@ -3,8 +3,9 @@ TTFT, and what it costs, side by side with an asyncio client.
 
 For each number of concurrent streams (--streams), each repeat (--repeats), and each client in
 turn (the order rotates from repeat to repeat), a fresh server starts (benchmarks/_stream_server.py:
-asyncio, --server-workers processes sharing the port, every event pre-encoded and written with one
-write) streaming TOKENS tokens at ITL ms after TTFT ms, and the client runs closed loop for
+asyncio, --server-workers processes sharing the port, one decode-step loop each writing every
+stream's due event every ITL, every event pre-encoded and written with one write) streaming TOKENS
+tokens at ITL ms after TTFT ms, and the client runs closed loop for
 DURATION seconds, one stream per thread or coroutine, in a process of its own:
 
   sse-perf             sse-perf's Runner and SSETesters, one process (the shared stream reader)
@@ -16,8 +17,10 @@ DURATION seconds, one stream per thread or coroutine, in a process of its own:
 Per run: the events/s the server sent and the client received, the share received, the TTFT error
 (the client's first-token instant minus the server's own send instant of that token, both
 CLOCK_MONOTONIC) at p50 and p99, the client's CPU seconds per 1,000 events (its processes), its
-peak memory (VmHWM summed over its process tree), and the server's CPU (% of one core). Then the
-median of the repeats per client.
+peak memory (VmHWM summed over its process tree), the server's CPU (% of one core) and its own
+lag (how late, on average, it wrote each event after the instant its schedule gave it: near half
+an ITL when it keeps up, growing when the server is the limit). Then the median of the repeats per
+client.
 
 usage: python benchmarks/bench_capacity.py [--streams 16,64,128,256,512] [--clients sse-perf,asyncio]
            [--repeats 3] [--tokens 200] [--itl-ms 2] [--ttft-ms 20] [--duration 8] [--server-workers 2]
@@ -60,11 +63,11 @@ class Server:
     def stop(self) -> dict:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
-        merged = {"events_sent": 0, "requests": 0, "first_token_sent_at": {}}
+        merged = {"events_sent": 0, "requests": 0, "lag_s": 0.0, "first_token_sent_at": {}}
         for path in glob.glob(self.prefix + ".*.json"):
             part = json.loads(Path(path).read_text())
-            merged["events_sent"] += part["events_sent"]
-            merged["requests"] += part["requests"]
+            for key in ("events_sent", "requests", "lag_s"):
+                merged[key] += part[key]
             merged["first_token_sent_at"].update(part["first_token_sent_at"])
         return merged
 
@@ -249,7 +252,7 @@ def measure(args, streams: int, client: str) -> dict:
             "received_pct": 100.0 * events / max(1, sent), "ttft_error_p50_ms": _percentile(error_ms, 0.50),
             "ttft_error_p99_ms": _percentile(error_ms, 0.99),
             "cpu_s_per_1000_events": 1000 * result["cpu_s"] / max(1, events), "peak_mib": result["peak_mib"],
-            "server_cpu_pct": 100.0 * server_cpu / wall}
+            "server_cpu_pct": 100.0 * server_cpu / wall, "server_lag_ms": 1000 * data["lag_s"] / max(1, sent)}
 
 
 def _fmt(value, spec: str) -> str:
@@ -257,14 +260,14 @@ def _fmt(value, spec: str) -> str:
 
 
 HEADER = (f"{'client':<24} {'streams':>7} {'sent ev/s':>10} {'recv ev/s':>10} {'recv %':>7} {'TTFTerr p50':>11} "
-          f"{'p99 ms':>8} {'CPU-s/1k':>9} {'peak MiB':>9} {'srv CPU%':>8}")
+          f"{'p99 ms':>8} {'CPU-s/1k':>9} {'peak MiB':>9} {'srv CPU%':>8} {'srv lag':>7}")
 
 
 def print_row(row: dict, label: str = "") -> None:
     print(f"{(label or row['client']):<24} {row['streams']:>7} {row['sent_per_s']:>10.0f} "
           f"{row['received_per_s']:>10.0f} {row['received_pct']:>7.1f} {_fmt(row['ttft_error_p50_ms'], '>11.2f')} "
           f"{_fmt(row['ttft_error_p99_ms'], '>8.2f')} {row['cpu_s_per_1000_events']:>9.3f} "
-          f"{row['peak_mib']:>9.1f} {row['server_cpu_pct']:>8.0f}", flush=True)
+          f"{row['peak_mib']:>9.1f} {row['server_cpu_pct']:>8.0f} {row['server_lag_ms']:>7.2f}", flush=True)
 
 
 def median_row(rows: list) -> dict:
