@@ -38,6 +38,9 @@ class RunConfig:
     param_file: Optional[str] = None
     threads: int = 1
     processes: int = 1  # worker processes reading the streams (1 = the threads run in this process)
+    ray: Optional[str] = None  # --ray: local, auto or the cluster's HOST:PORT (the workers are Ray actors)
+    ray_workers: Optional[int] = None  # --ray-workers (None: one per CPU the cluster offers)
+    ray_spread: str = "spread"  # --ray-spread: spread, strict (one worker per node) or pack
     ramp_up_s: float = 0.0
     duration_s: float = 0.0
     requests: Optional[int] = None
@@ -245,6 +248,33 @@ def _validate_load(cfg: RunConfig) -> None:
     if cfg.processes > cfg.threads:
         raise ConfigError(f"--processes {cfg.processes} is more than the {cfg.threads} threads: each process needs "
                           f"at least one thread (threads are spread over the processes)")
+    _check_ray(cfg)
+
+
+_RAY_ADDRESS = re.compile(r"^(local|auto|[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5})$")
+
+
+def _check_ray(cfg: RunConfig) -> None:
+    if cfg.ray is None:
+        if cfg.ray_workers is not None:
+            raise ConfigError("--ray-workers needs --ray (local, auto or the cluster's HOST:PORT)")
+        if cfg.ray_spread != "spread":
+            raise ConfigError("--ray-spread needs --ray (local, auto or the cluster's HOST:PORT)")
+        return
+    if cfg.ray.startswith("ray://"):
+        raise ConfigError("--ray ray://... is Ray Client, which sse-perf does not use: run sse-perf on a node of the "
+                          "cluster with --ray auto (or the head's HOST:PORT)")
+    if not _RAY_ADDRESS.match(cfg.ray):
+        raise ConfigError(f"--ray must be local, auto or the cluster's HOST:PORT (got {cfg.ray!r})")
+    if cfg.processes > 1:
+        raise ConfigError("--ray and --processes cannot be combined: with --ray every worker is a Ray actor "
+                          "(--ray-workers N sets how many)")
+    if cfg.ray_workers is not None:
+        if cfg.ray_workers < 1:
+            raise ConfigError(f"--ray-workers must be at least 1 (got {cfg.ray_workers})")
+        if cfg.ray_workers > cfg.threads:
+            raise ConfigError(f"--ray-workers {cfg.ray_workers} is more than the {cfg.threads} threads: each worker "
+                              "needs at least one thread (threads are spread over the workers)")
 
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")

@@ -135,7 +135,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     keys, pool, samplers = prepared.keys, testers.pool, prepared.samplers
     start_ns = time.perf_counter_ns()
     aggregator_ref: list = []
-    processes = cfg.processes + 1 if pool is not None else 1  # Python processes: the workers and this one
+    processes = pool.backend.usable_cores() if pool is not None else 1  # Python processes: the workers and this one
     sink = lambda record: aggregator_ref[0].submit(record)  # noqa: E731 - the aggregator is made below
     stage = None if testers.server_tokenizer is None else counting_stage(testers.server_tokenizer, sink)
     if stage is not None:
@@ -218,7 +218,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
         figures = RunFigures.from_records(load_records(run_dir), request_bounds(prepared.slos), cfg.sweep is not None)
     summary = complete_summary(
         end_run_section(cfg, started_at, ended_at, aggregator.measured_duration_s, interrupted,
-                        levels.stopped_early, testers.id_prefix),
+                        levels.stopped_early, testers.id_prefix, pool.describe() if pool is not None else None),
         figures, aggregator.measured_duration_s, prepared.slos, level_infos,
         sweep[0] if sweep else None, sweep[1] if sweep else (),
         not_sent=levels.not_sent, client=probe.summary(rows, processes),

@@ -4,6 +4,7 @@ its load model, its times. Imports config and the package version.
 
 from __future__ import annotations
 
+import socket
 from typing import Optional
 from urllib.parse import urlsplit
 
@@ -31,11 +32,20 @@ def make_run_section(cfg: RunConfig, started_at: float, ended_at: float, duratio
 
 
 def end_run_section(cfg: RunConfig, started_at: float, ended_at: float, duration_s, interrupted: bool,
-                    stopped_early: Optional[str], id_prefix: str) -> dict:
+                    stopped_early: Optional[str], id_prefix: str, workers: Optional[dict] = None) -> dict:
     """summary.json's `run` section once the run is over: `make_run_section`, then why it stopped
     early (None when it did not) and the request id prefix sent (None when --header set X-Request-Id
-    or no ids were sent)."""
+    or no ids were sent). `workers`: the worker pool's own account (backend, nodes, each worker
+    and its clock), merged into `load`."""
     section = make_run_section(cfg, started_at, ended_at, duration_s, interrupted)
+    if workers:
+        load = section["load"]
+        load["workers"] = workers.get("workers", load["workers"])
+        load["nodes"] = workers.get("nodes", load["nodes"])
+        load["clock_bound_ms_max"] = workers.get("clock_bound_ms_max")
+        load["worker_list"] = workers.get("worker_list", [])
+        if "ray_address" in workers:
+            load["ray"] = {"address": workers["ray_address"], "version": workers.get("ray_version")}
     section["stopped_early"] = stopped_early
     section["request_id_prefix"] = None if has_header(cfg.headers, "X-Request-Id") else (id_prefix or None)
     return section
@@ -47,6 +57,10 @@ def _load_section(cfg: RunConfig) -> dict:
         "model": "open" if cfg.open_loop else "closed",
         "threads": cfg.threads,
         "processes": cfg.processes,
+        "backend": "ray" if cfg.ray is not None else ("processes" if cfg.processes > 1 else "threads"),
+        "workers": cfg.ray_workers if cfg.ray is not None else (cfg.processes if cfg.processes > 1 else 0),
+        "nodes": [{"host": socket.gethostname()}],
+        "clock_bound_ms_max": None,  # with --ray: the loosest worker clock estimate's bound
         "rate": cfg.rate,
         "arrival": cfg.arrival if cfg.open_loop else None,
         "seed": cfg.seed,
@@ -79,6 +93,8 @@ def banner(cfg: RunConfig, plan, prepared) -> str:
         load = t["b_threads"].format(n=plan.threads) + ramp + t["b_sep"] + length
     if cfg.processes > 1:
         load += t["b_sep"] + t["b_processes"].format(n=cfg.processes)
+    if cfg.ray is not None:
+        load += t["b_sep"] + t["b_ray"].format(cluster=cfg.ray)
     if cfg.warmup_s:
         load += t["b_sep"] + t["b_warmup_s"].format(s=f"{cfg.warmup_s:g}")
     elif cfg.warmup_requests:

@@ -58,12 +58,17 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
         idle_timeout_s=cfg.idle_timeout_s,
     )
     server_tokenizer = _server_tokenizer(cfg, keys, out, err) if cfg.tokenizer == "server" else None
-    if cfg.processes > 1:
-        from .worker_pool import WorkerPool, WorkerPoolError
+    if cfg.processes > 1 or cfg.ray is not None:
+        from .worker_pool import WorkerPool, WorkerPoolError, WorkerRefused
 
-        pool = WorkerPool(cfg.processes, cfg.api, settings, cfg.tokenizer)
+        backend = _ray_backend(cfg, out, err) if cfg.ray is not None else cfg.processes
+        pool = WorkerPool(backend, cfg.api, settings, cfg.tokenizer,
+                          workers=min(cfg.threads, backend.processes) if cfg.ray is not None else None)
         try:
             pool.start()
+        except WorkerRefused as exc:
+            say(f"error: {exc}", err)
+            raise TestersNotStarted(EXIT_USAGE) from None
         except WorkerPoolError as exc:
             say(f"error: {exc}", err)
             raise TestersNotStarted(EXIT_INTERNAL) from None
@@ -71,6 +76,11 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
             pool.close()
             say("\ninterrupted while the worker processes started: nothing was sent", out)
             raise TestersNotStarted(EXIT_INTERRUPTED) from None
+        if cfg.ray is not None:
+            described = pool.describe()
+            bound = described.get("clock_bound_ms_max")
+            say(f"ray: {len(pool.workers)} worker(s) on {len(described.get('nodes') or [])} node(s)"
+                + (f", clocks known within ±{bound:.2f} ms" if bound else ", all on this machine's clock"), out)
         return Testers(pool.tester, pool, server_tokenizer, settings.request_id_prefix)
     counter.preload()  # build the tokenizer now: building it mid-run would stall every thread's timing
 
@@ -89,6 +99,37 @@ def counting_stage(server_tokenizer, sink):
     fallback = TokenCounter()
     fallback.preload()  # built now: the stage may need it mid-run
     return CountingStage(server_tokenizer, fallback, sink)
+
+
+def _ray_backend(cfg: RunConfig, out, err):
+    """--ray: the cluster reached and checked before anything is sent (exit 2 and one line if not)."""
+    from urllib.parse import urlsplit
+
+    from .backends.ray_backend import RayBackend, RayBackendError
+
+    backend = RayBackend(cfg.ray, cfg.ray_workers, cfg.ray_spread)
+    say("ray: starting a private Ray on this machine..." if cfg.ray == "local" else
+        f"ray: connecting to the cluster at {cfg.ray}...", out)
+    try:
+        backend.connect()
+    except RayBackendError as exc:
+        say(f"error: {exc}", err)
+        raise TestersNotStarted(EXIT_USAGE) from None
+    if backend.multi_host:
+        host = (urlsplit(cfg.base_url).hostname or "").lower()
+        why = None
+        if cfg.demo:
+            why = ("--demo runs its mock server on this machine only, which the other nodes cannot reach: start "
+                   "`sse-perf mock-server --host 0.0.0.0 --port 8000` on a host every node reaches and give "
+                   "--base-url http://THAT-HOST:8000/v1 instead")
+        elif host == "localhost" or host.startswith("127.") or host == "::1":
+            why = (f"--base-url {host} is this machine's loopback, which the workers on the other "
+                   f"{len(backend.nodes) - 1} node(s) cannot reach: give an address every node reaches")
+        if why:
+            backend.shutdown()
+            say(f"error: {why}", err)
+            raise TestersNotStarted(EXIT_USAGE)
+    return backend
 
 
 def _server_tokenizer(cfg: RunConfig, keys, out, err):

@@ -1,33 +1,39 @@
-"""`--processes P`: the streams are read in P worker processes, so reading events is not limited to
-one interpreter lock; everything else stays in this process.
+"""`--processes P` and `--ray`: the streams are read in worker processes, so reading events is not
+limited to one interpreter lock; everything else stays in this process (the driver).
 
-The parent's Runner still owns the run: request ids, the arrival schedule, ramp-up, caps, warm-up,
+The driver's Runner still owns the run: request ids, the arrival schedule, ramp-up, caps, warm-up,
 sweeps, stop and cancel, so every load model behaves exactly as with one process. Its worker
 threads get a RemoteTester instead of an SSETester: `run()` hands the request (id, query, key,
-scheduled instant) to a slot in a worker process, where a thread of its own runs a real SSETester,
-and waits for the record. Records use the same clock in every process (perf_counter_ns is
-CLOCK_MONOTONIC on Linux, system-wide), so they mix with the parent's instants as they are.
+scheduled instant) to a slot in a worker, where a thread of its own runs a real SSETester, and
+waits for the record.
 
-Workers are started with `spawn` (no fork of a threaded process), ignore Ctrl-C (the parent
-stops them through their pipe, so Ctrl-C behaves as with one process) and exit when the pipe
-closes. Each one also runs the self-check's lag probe and reports its lag samples, its CPU time
-and its per-slot event counts ten times a second.
+Where the workers run and how their messages travel is the backend's (backends/: spawned processes
+over pipes, or Ray actors); the protocol here is the same over each. A worker's records are stamped
+on its own monotonic clock and put on the driver's as they arrive (backends.translate_record, with
+the worker's ClockMap: the identity for processes on this machine); a scheduled instant goes to the
+worker on its clock and comes back as the driver's own value.
 
-Imports tester, records, flavors, tokens.
+Workers exit when their channel closes. Each one also runs the self-check's lag probe and reports
+its lag samples, its CPU time and its per-slot event counts ten times a second, and says who it is
+when ready (pid, host, sse-perf and Python versions): a worker of another sse-perf version is
+refused.
+
+Imports the backends' seam and records; the worker's side imports tester, flavors and tokens.
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import os
+import platform
 import queue
-import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import __version__
+from .backends import Backend, ClockMap, Launched, translate_record
 from .records import ErrorKind, RequestRecord
 
 START_TIMEOUT_S = 60.0  # a worker builds its tokenizer before it says it is ready
@@ -37,7 +43,12 @@ _PROBE_SLEEP_S = 0.010  # selfcheck.PROBE_SLEEP_S (not imported: the child impor
 
 
 class WorkerPoolError(RuntimeError):
-    """A worker process could not start."""
+    """A worker could not start."""
+
+
+class WorkerRefused(WorkerPoolError):
+    """A worker that must not be used (another sse-perf version, a clock known too loosely, a
+    cluster that cannot place the workers): bad usage, said before anything is sent."""
 
 
 # -- the parent's side ----------------------------------------------------------------------------
@@ -61,15 +72,14 @@ class _Waiter:
 
 
 class _Worker:
-    """One worker process, its pipe, and the thread that reads what it sends."""
+    """One worker, its channel, and the thread that reads what it sends."""
 
-    def __init__(self, number: int, context, settings, api: str, tokenizer: str):
+    def __init__(self, number: int, launched: Launched):
         self.number = number
-        self.conn, child_conn = context.Pipe(duplex=True)
-        self.process = context.Process(target=worker_main, args=(child_conn, api, settings, tokenizer),
-                                       name=f"sse-perf-worker-process-{number}", daemon=True)
-        self.process.start()
-        child_conn.close()
+        self.conn = launched.channel
+        self.process = launched.handle
+        self.clock: ClockMap = launched.clock
+        self.info: dict = {}  # what it said of itself when ready
         self.send_lock = threading.Lock()
         self.state_lock = threading.Lock()
         self.waiting: dict[int, _Waiter] = {}
@@ -78,6 +88,7 @@ class _Worker:
         self.lags_ms: list[float] = []
         self.ready = threading.Event()
         self.failure: Optional[str] = None  # why it could not start, or why it is gone
+        self.refused = False  # it started but must not be used (another sse-perf version)
         self.gone = False
         self.closing = False  # close() asked it to stop: its exit is expected, not a failure
         self.reader = threading.Thread(target=self._read, name=f"sse-perf-pool-reader-{number}", daemon=True)
@@ -106,7 +117,7 @@ class _Worker:
                     waiter = self.waiting.pop(slot, None)
                     self.events[slot] = events
                 if waiter is not None:
-                    waiter.record = None if waiter.claimed else record
+                    waiter.record = None if waiter.claimed else self._on_driver_clock(record, waiter)
                     waiter.done.set()
             elif kind == "tick":
                 _, events, cpu_s, lags = message
@@ -119,17 +130,31 @@ class _Worker:
                 with self.state_lock:
                     waiter = self.waiting.get(slot)
                 if waiter is not None:
-                    waiter.taken_record = record
+                    waiter.taken_record = self._on_driver_clock(record, waiter)
                     waiter.taken.set()
             elif kind == "ready":
+                self.info = message[1] if isinstance(message[1], dict) else {"pid": message[1]}
+                version = self.info.get("sse_perf")
+                if version is not None and version != __version__:
+                    self.refused = True
+                    self.failure = (f"worker {self.number} ({self.process.where}) runs sse-perf {version}, this "
+                                    f"machine {__version__}: install the same version everywhere")
                 self.ready.set()
             elif kind == "failed":
                 self.failure = message[1]
                 self.ready.set()
         self._lost()
 
+    def _on_driver_clock(self, record: Optional[RequestRecord], waiter: "_Waiter") -> Optional[RequestRecord]:
+        """A record from the worker on the driver's timeline, with the driver's own scheduled instant."""
+        if record is None:
+            return None
+        translate_record(record, self.clock)
+        record.scheduled_ns = waiter.scheduled_ns
+        return record
+
     def _lost(self) -> None:
-        """The pipe closed: whatever waits on this worker is failed now instead of waiting forever."""
+        """The channel closed: whatever waits on this worker is failed now instead of waiting forever."""
         self.gone = True
         self.process.join(1.0)
         code = self.process.exitcode
@@ -180,7 +205,9 @@ class RemoteTester:
         with worker.state_lock:
             worker.waiting[self.slot] = waiter
         self._waiter = waiter
-        worker.send(("run", self.slot, request_id, thread_id, query, api_key, scheduled_ns))
+        scheduled = scheduled_ns if scheduled_ns is None or worker.clock.identity else worker.clock.to_worker(
+            scheduled_ns)
+        worker.send(("run", self.slot, request_id, thread_id, query, api_key, scheduled))
         while not waiter.done.wait(1.0):  # the worker answers, or its reader fails the wait when it goes
             if worker.gone:
                 break
@@ -225,10 +252,16 @@ class RemoteTester:
 
 
 class WorkerPool:
-    """P worker processes; `tester(index)` spreads the Runner's threads over them in turn."""
+    """The workers of a backend (an int P: P processes on this machine); `tester(index)` spreads
+    the Runner's threads over them in turn."""
 
-    def __init__(self, processes: int, api: str, settings, tokenizer: str):
-        self.processes = processes
+    def __init__(self, backend, api: str, settings, tokenizer: str, workers: Optional[int] = None):
+        if isinstance(backend, int):
+            from .backends.processes import ProcessBackend
+
+            backend = ProcessBackend(backend)
+        self.backend: Backend = backend
+        self.processes = workers if workers is not None else getattr(backend, "processes", 1)
         self.api = api
         self.settings = settings
         self.tokenizer = tokenizer
@@ -238,17 +271,20 @@ class WorkerPool:
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> "WorkerPool":
         """Start every worker and wait until each is ready; WorkerPoolError (after stopping them) if not."""
-        context = multiprocessing.get_context("spawn")
-        with _sigint_ignored():  # inherited through exec: a Ctrl-C while a worker starts up is not its to take
-            for number in range(1, self.processes + 1):
-                self.workers.append(_Worker(number, context, self.settings, self.api, self.tokenizer))
+        try:
+            launched = self.backend.launch(worker_main, self.processes, self.api, self.settings, self.tokenizer)
+        except Exception as exc:  # the backend's own words (a cluster that cannot place the workers)
+            self.backend.shutdown()
+            raise (WorkerRefused if getattr(exc, "refusal", False) else WorkerPoolError)(str(exc)) from None
+        for number, one in enumerate(launched, start=1):
+            self.workers.append(_Worker(number, one))
         deadline = time.monotonic() + timeout_s
         for worker in self.workers:
             if not worker.ready.wait(max(0.0, deadline - time.monotonic())):
                 worker.failure = f"worker process {worker.number} did not start within {timeout_s:g} s"
             if worker.failure:
                 self.close()
-                raise WorkerPoolError(worker.failure)
+                raise (WorkerRefused if worker.refused else WorkerPoolError)(worker.failure)
         return self
 
     def tester(self, index: int) -> RemoteTester:
@@ -272,7 +308,28 @@ class WorkerPool:
         return lags
 
     def problems(self) -> list[str]:
-        return [worker.failure for worker in self.workers if worker.gone and worker.failure]
+        """Lost workers, and what the backend noticed (a worker whose messages take a slower path,
+        a clock known too loosely during the run)."""
+        lost = [worker.failure for worker in self.workers if worker.gone and worker.failure]
+        return lost + list(getattr(self.backend, "problems", []))
+
+    def describe(self) -> dict:
+        """For summary.json run.load: the backend, its workers, and where each ran."""
+        out = dict(self.backend.describe())
+        out["workers"] = len(self.workers)
+        out["worker_list"] = [dict(worker.info, where=worker.process.where, **worker.clock.describe())
+                              for worker in self.workers]
+        nodes: dict = {}
+        for info in out["worker_list"]:  # a Ray node by its id (simulated nodes share a host), else the host
+            host = info.get("node_ip") or info.get("host") or "?"
+            node = nodes.setdefault(info.get("node_id") or host, {"host": host, "workers": 0})
+            node["workers"] += 1
+            for key in ("sse_perf", "ray", "python"):
+                if info.get(key):
+                    node[key] = info[key]
+        if nodes:
+            out["nodes"] = list(nodes.values())
+        return out
 
     def close(self) -> None:
         for worker in self.workers:
@@ -280,29 +337,16 @@ class WorkerPool:
             worker.send(("stop",))
         for worker in self.workers:
             worker.close()
-
-
-@contextlib.contextmanager
-def _sigint_ignored():
-    """SIGINT ignored while processes are started (main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        self.backend.shutdown()
 
 
 # -- the worker's side ----------------------------------------------------------------------------
 
 
-def worker_main(conn, api: str, settings, tokenizer: str) -> None:
-    """A worker process: run requests for the parent's slots until told to stop or the pipe closes."""
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # Ctrl-C and the stop signals are the parent's to handle:
-        if hasattr(signal, name):  # it cancels this worker's requests and writes the results
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+def worker_main(conn, api: str, settings, tokenizer: str, clock=time.perf_counter_ns) -> None:
+    """A worker: run requests for the driver's slots until told to stop or the channel closes.
+    Installs no signal handler (a process entry does: an actor runs this on a thread of its own);
+    `clock` stamps its records (tests skew it)."""
     send_lock = threading.Lock()
 
     def send(message: tuple) -> None:
@@ -326,7 +370,8 @@ def worker_main(conn, api: str, settings, tokenizer: str) -> None:
     slots: dict[int, _Slot] = {}
     stop = threading.Event()
     reporter = threading.Thread(target=_report, args=(send, slots, stop), name="sse-perf-worker-probe", daemon=True)
-    send(("ready", os.getpid()))
+    send(("ready", {"pid": os.getpid(), "host": socket.gethostname(), "sse_perf": __version__,
+                    "python": platform.python_version()}))
     reporter.start()
     try:
         while True:
@@ -338,7 +383,7 @@ def worker_main(conn, api: str, settings, tokenizer: str) -> None:
             if kind == "run":
                 slot = message[1]
                 if slot not in slots:
-                    slots[slot] = _Slot(slot, SSETester(flavor, settings, counter), send)
+                    slots[slot] = _Slot(slot, SSETester(flavor, settings, counter, clock=clock), send)
                 slots[slot].jobs.put(message[2:])
             elif kind == "abort":
                 if message[1] in slots:

@@ -44,6 +44,9 @@ examples:
       server-specific fields go into every request body
   sse-perf --base-url http://gpu1:8000/v1 --api openai-chat --threads 256 --processes 2 --duration 120
       many fast streams: read them in 2 worker processes so the load generator keeps up
+  sse-perf --ray auto --ray-workers 16 --base-url http://gpu1:8000/v1 --api openai-chat --threads 2000 \\
+           --duration 300
+      the load from every node of a Ray cluster (run on a cluster node); the report is written here
   sse-perf --config examples/mixed-datasets.toml --demo
       a load profile kept in version control; options on the command line win
   sse-perf mock-server --port 8000 --ttft-ms 300 --itl-ms 25
@@ -144,6 +147,16 @@ def build_run_parser() -> argparse.ArgumentParser:
                       help="read the streams in P worker processes, the threads spread over them (default: 1 = "
                       "all in this process); one Python process reads at most about one core's worth of events, "
                       "so use 2 or more when the self-check reports the load generator saturated")
+    ray = p.add_argument_group("several machines (pip install 'sse-perf[ray]'; see the README's 'Several machines')")
+    ray.add_argument("--ray", metavar="ADDRESS",
+                     help="run the workers as Ray actors: local (a private Ray on this machine, for trying it), auto "
+                     "(the cluster this machine joined with `ray start`, or RAY_ADDRESS) or the cluster's HOST:PORT; "
+                     "the run is driven, measured and written here")
+    ray.add_argument("--ray-workers", type=whole_number, metavar="N",
+                     help="worker actors, one CPU each (default: one per CPU the cluster offers, at most --threads)")
+    ray.add_argument("--ray-spread", choices=("spread", "strict", "pack"), default="spread",
+                     help="how the workers are placed: spread over the nodes (default), strict (one per node at "
+                     "most), pack (as few nodes as possible)")
     load.add_argument("--ramp-up", type=number, default=0.0, metavar="S", help="start the threads evenly over S seconds")
     load.add_argument("--duration", "--execution-time", dest="duration", type=number, default=0.0, metavar="S",
                       help="seconds to keep sending; 0 = one request per thread (default: 0)")
@@ -249,6 +262,9 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         param_file=args.param_file,
         threads=_threads(args),
         processes=args.processes,
+        ray=args.ray,
+        ray_workers=args.ray_workers,
+        ray_spread=args.ray_spread,
         ramp_up_s=args.ramp_up,
         duration_s=args.duration,
         requests=args.requests,

@@ -11,7 +11,7 @@ TERMINAL: dict[str, str] = {
         "b_for": "for {s} s", "b_or": " or {n} requests", "b_requests": "{n} requests", "b_one_each": "one request per thread",
         "b_sweep": "sweep of {kind} {values}, {length} each", "b_kind_threads": "threads", "b_kind_rate": "rate",
         "b_arrivals": " ({arrival} arrivals, at most {n} in flight)", "b_rate": "{rate} requests/s", "b_sep": ", ",
-        "b_ramp": "ramp-up {s} s", "b_threads": "{n} threads", "b_processes": "read in {n} worker processes",
+        "b_ramp": "ramp-up {s} s", "b_threads": "{n} threads", "b_ray": "read by Ray workers ({cluster})", "b_processes": "read in {n} worker processes",
         "b_warmup_s": "after {s} s warm-up", "b_warmup_n": "after {n} warm-up requests", "b_datasets": "; datasets ",
         "b_proxy": " via proxy {proxy}", "b_ctrl_c": "(Ctrl-C stops and keeps the results)",
         "demo": "demo: embedded mock server at {url} (ttft {ttft} ms, {itl} ms per token, {tokens} tokens)",

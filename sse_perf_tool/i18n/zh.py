@@ -9,7 +9,7 @@ TERMINAL: dict[str, str] = {
         "b_for": "持续 {s} 秒", "b_or": " 或 {n} 个请求", "b_requests": "{n} 个请求", "b_one_each": "每个线程一个请求",
         "b_sweep": "{kind}扫描 {values}，每档{length}", "b_kind_threads": "线程数", "b_kind_rate": "速率",
         "b_arrivals": "（{arrival} 到达，最多 {n} 个并发）", "b_rate": "每秒 {rate} 个请求", "b_sep": "，",
-        "b_ramp": "爬坡 {s} 秒", "b_threads": "{n} 个线程", "b_processes": "由 {n} 个工作进程读取",
+        "b_ramp": "爬坡 {s} 秒", "b_threads": "{n} 个线程", "b_ray": "由 Ray 工作进程读取（{cluster}）", "b_processes": "由 {n} 个工作进程读取",
         "b_warmup_s": "预热 {s} 秒之后", "b_warmup_n": "预热 {n} 个请求之后", "b_datasets": "；数据集 ",
         "b_proxy": " 经代理 {proxy}", "b_ctrl_c": "（Ctrl-C 停止并保留结果）",
         "demo": "演示：内置模拟服务器 {url}（首字 {ttft} ms，每 token {itl} ms，{tokens} 个 token）",

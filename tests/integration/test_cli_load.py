@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import socket
 import time
 
 import pytest
@@ -185,7 +186,8 @@ def test_open_loop_queue_time_grows_when_the_server_is_slower_than_the_arrivals(
     assert s["ttft_from_scheduled_ms"]["p50"] > s["ttft_ms"]["p50"]
     assert s["run"]["load"] == {"model": "open", "threads": 1, "processes": 1, "rate": 20.0, "arrival": "constant",
                                 "seed": s["run"]["load"]["seed"], "warmup_s": None, "warmup_requests": None,
-                                "sweep": None}
+                                "sweep": None, "backend": "threads", "workers": 0,
+                                "nodes": [{"host": socket.gethostname()}], "clock_bound_ms_max": None}
     assert s["requests"]["not_sent"] == 0  # --requests: every arrival was sent, late
 
 
