@@ -225,6 +225,18 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
         server_tokens=None if stage is None else ServerTokenCounts(
             stage.tokenizer.description, stage.counted, stage.fell_back, stage.failure),
         gpu_samples=aggregator.gpu_samples if gpu_writer is not None else None)
+    if pool is not None:  # each worker judged on its own: the one that was the limit is named
+        from .selfcheck import per_worker
+
+        workers = per_worker([({"worker": worker.number, "where": worker.process.where}, rows)
+                              for worker, rows in pool.worker_seconds(start_ns)])
+        summary["client"]["workers"] = workers
+        for entry in workers:
+            if entry["saturated_from_s"] is not None:
+                say(f"warning: worker {entry['worker']} ({entry['where']}) was the limit from second "
+                    f"{entry['saturated_from_s']} (lag p99 up to {entry['lag_ms_p99_max'] or 0:.0f} ms, CPU "
+                    f"{entry['cpu_pct_mean'] or 0:.0f} % of its core): its timings carry its own delay; give the run "
+                    "more workers", err)
     for problem in (stage.failure, stage.internal_error) if stage is not None else ():
         if problem:
             say(f"warning: {problem}", err)

@@ -246,6 +246,7 @@ def _load_view(summary: dict, ts_rows: list[dict], digest: RecordDigest, t: dict
         "warmup_excluded": int(warmup) if warmup is not None else digest.warmup,
         "slo": slo, "goodput": goodput, "sweep": sweep, "bands": bands, "open_loop": open_loop, "queue": queue,
         "queue_label": metrics.metric("queue").label[t["lang"]],
+        "workers": report_load.workers_view(summary),
     }
 
 

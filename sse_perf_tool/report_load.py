@@ -106,7 +106,13 @@ def load_facts(summary: dict, warmup_excluded: int, t: dict) -> list[tuple[str, 
         if load.get("seed") is not None:
             facts.append((t["fact_seed"], str(load["seed"])))
     processes = finite(load.get("processes"))
-    if processes is not None and processes > 1:
+    if load.get("backend") == "ray":
+        nodes = load.get("nodes") if isinstance(load.get("nodes"), list) else []
+        text = t["ray_fact"].format(n=int(finite(load.get("workers")) or 0), nodes=len(nodes))
+        bound = finite(load.get("clock_bound_ms_max"))
+        facts.append((t["fact_ray"], text + " · " + (t["ray_clock_bound"].format(ms=f"{bound:.2f}")
+                                                      if bound is not None else t["ray_one_clock"])))
+    elif processes is not None and processes > 1:
         facts.append((t["fact_processes"], t["processes_fact"].format(n=int(processes))))
     sweep = _dict(load.get("sweep")) or _dict(summary.get("sweep"))
     values = [_plain(v) for v in map(finite, sweep.get("values") or []) if v is not None] \
@@ -130,6 +136,26 @@ def load_facts(summary: dict, warmup_excluded: int, t: dict) -> list[tuple[str, 
         parts.append(t["warmup_excluded"].format(n=f"{excluded:,}"))
         facts.append((t["fact_warmup"], " · ".join(parts)))
     return facts
+
+
+def workers_view(summary: dict) -> list[dict]:
+    """One row per worker (--processes, --ray): where it ran, its clock against this machine's, and
+    its own self-check (CPU of its core, worst lag, the second from which it was the limit)."""
+    load = load_section(summary)
+    listed = [w for w in load.get("worker_list") or [] if isinstance(w, dict)]
+    checks = _dict(summary.get("client")).get("workers")
+    checks = {c.get("worker"): c for c in checks if isinstance(c, dict)} if isinstance(checks, list) else {}
+    rows = []
+    for number, worker in enumerate(listed, start=1):
+        check = _dict(checks.get(number))
+        rows.append({"worker": number, "where": str(worker.get("where") or check.get("where") or "—"),
+                     "versions": " · ".join(f"{name} {worker[key]}" for key, name in
+                                            (("sse_perf", "sse-perf"), ("ray", "Ray"), ("python", "Python"))
+                                            if worker.get(key)),
+                     "offset_ms": finite(worker.get("clock_offset_ms")), "bound_ms": finite(worker.get("clock_bound_ms")),
+                     "cpu_pct": finite(check.get("cpu_pct_mean")), "lag_ms": finite(check.get("lag_ms_p99_max")),
+                     "saturated_from": finite(check.get("saturated_from_s"))})
+    return rows
 
 
 def stopped_early(summary: dict) -> Optional[str]:

@@ -166,6 +166,21 @@ class ClientProbe:
         }
 
 
+def per_worker(workers: list) -> list[dict]:
+    """The self-check of each worker process on its own (one process: one core's worth of Python):
+    `workers` holds (what names it, its seconds as rows with client.lag_p99_ms and client.cpu_pct).
+    Each entry: that name, its worst second's lag p99, its mean CPU, and the second from which it
+    was the limit (None if never)."""
+    out = []
+    for info, rows in workers:
+        lags = [row["client.lag_p99_ms"] for row in rows if row.get("client.lag_p99_ms") is not None]
+        cpu = [row["client.cpu_pct"] for row in rows if row.get("client.cpu_pct") is not None]
+        out.append(dict(info, lag_ms_p99_max=max(lags) if lags else None,
+                        cpu_pct_mean=sum(cpu) / len(cpu) if cpu else None,
+                        saturated_from_s=saturation_from(rows, 1, all_cores=1)))
+    return out
+
+
 def breach(lag_p99_ms: Optional[float], cpu_pct: Optional[float], cores: int,
            machine_cpu_pct: Optional[float] = None, machine_cores: Optional[int] = None,
            load_avg: Optional[float] = None) -> Optional[str]:

@@ -86,6 +86,9 @@ class _Worker:
         self.events: dict[int, int] = {}
         self.cpu_s = 0.0
         self.lags_ms: list[float] = []
+        # its own self-check, a second at a time (on the driver's clock): second -> [lags, CPU s at the
+        # second's first report, at its last, and when those came], for a verdict on this worker alone
+        self.seconds: dict[int, list] = {}
         self.ready = threading.Event()
         self.failure: Optional[str] = None  # why it could not start, or why it is gone
         self.refused = False  # it started but must not be used (another sse-perf version)
@@ -121,10 +124,17 @@ class _Worker:
                     waiter.done.set()
             elif kind == "tick":
                 _, events, cpu_s, lags = message
+                now = time.perf_counter_ns()
                 with self.state_lock:
                     self.events.update(events)
                     self.cpu_s = cpu_s
                     self.lags_ms.extend(lags)
+                    second = self.seconds.get(now // 1_000_000_000)
+                    if second is None:
+                        self.seconds[now // 1_000_000_000] = [list(lags), cpu_s, cpu_s, now, now]
+                    else:
+                        second[0].extend(lags)
+                        second[2], second[4] = cpu_s, now
             elif kind == "taken":
                 _, slot, record = message
                 with self.state_lock:
@@ -306,6 +316,29 @@ class WorkerPool:
                 lags.extend(worker.lags_ms)
                 worker.lags_ms = []
         return lags
+
+    def worker_seconds(self, start_ns: int) -> list[tuple["_Worker", list[dict]]]:
+        """Each worker's own self-check seconds since `start_ns`, as timeseries rows (`second`,
+        `client.lag_p99_ms`, `client.cpu_pct` of its one process), for a verdict per worker."""
+        out = []
+        for worker in self.workers:
+            with worker.state_lock:
+                items = sorted(worker.seconds.items())
+            rows, previous = [], None
+            for key, (lags, cpu_first, cpu_last, first_ns, last_ns) in items:
+                if key * 1_000_000_000 < start_ns:
+                    previous = (cpu_last, last_ns)
+                    continue
+                cpu_pct = None
+                if previous is not None and last_ns > previous[1]:
+                    cpu_pct = 100.0 * (cpu_last - previous[0]) / ((last_ns - previous[1]) / 1e9)
+                ordered = sorted(lags)
+                rows.append({"second": int((key * 1_000_000_000 - start_ns) // 1_000_000_000),
+                             "client.lag_p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+                             if ordered else None, "client.cpu_pct": cpu_pct})
+                previous = (cpu_last, last_ns)
+            out.append((worker, rows))
+        return out
 
     def problems(self) -> list[str]:
         """Lost workers, and what the backend noticed (a worker whose messages take a slower path,

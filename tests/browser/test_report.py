@@ -606,3 +606,45 @@ def test_an_slo_label_moves_off_a_sweep_point_that_sits_under_it(browser, tmp_pa
         assert watched.errors == [] and watched.ready
     finally:
         watched.close()
+
+
+def test_a_run_on_workers_lists_them_with_their_clocks_and_names_the_one_that_was_the_limit(browser, tmp_path):
+    """A --ray run folder (two workers on two nodes, one an hour off this machine's clock, one the
+    limit from second 12): the header says Ray workers and the clock bound; the Workers table has a
+    row per worker with its node, versions, offset, bound and verdict, the limit's row marked; on a
+    phone the table scrolls inside itself, not the page."""
+    run_dir = make_run_dir(tmp_path / "ray", seconds=20, threads=4)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["run"].setdefault("load", {"model": "closed", "threads": 4}).update(backend="ray", workers=2, clock_bound_ms_max=0.42, nodes=[
+        {"host": "10.0.0.7", "workers": 1}, {"host": "10.0.0.8", "workers": 1}], worker_list=[
+        {"where": "node 10.0.0.7 pid 4652", "sse_perf": "0.1.0", "ray": "2.60.0", "python": "3.11.7",
+         "clock_offset_ms": 3600000.125, "clock_bound_ms": 0.42, "clock_drift_ppm": 3.1},
+        {"where": "node 10.0.0.8 pid 977", "sse_perf": "0.1.0", "ray": "2.60.0", "python": "3.11.7",
+         "clock_offset_ms": -0.25, "clock_bound_ms": 0.31, "clock_drift_ppm": 0.0}])
+    summary.setdefault("client", {})["workers"] = [
+        {"worker": 1, "where": "node 10.0.0.7 pid 4652", "lag_ms_p99_max": 2.5, "cpu_pct_mean": 41.0,
+         "saturated_from_s": None},
+        {"worker": 2, "where": "node 10.0.0.8 pid 977", "lag_ms_p99_max": 38.0, "cpu_pct_mean": 97.0,
+         "saturated_from_s": 12}]
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    for lang, fact, limit in (("en", "2 on 2 node(s) · clocks within ±0.42 ms", "from second 12"),
+                              ("zh", "2 个，分布在 2 个节点", "自第 12 秒起")):
+        opened = Page(browser, write_report(run_dir, run_dir / f"report-{lang}.html", lang=lang))
+        try:
+            assert opened.errors == [] and opened.ready
+            assert fact in opened.page.locator("header").inner_text()
+            rows = opened.page.locator("#workers-table tbody tr")
+            assert rows.count() == 2
+            first, second = rows.nth(0).inner_text(), rows.nth(1).inner_text()
+            assert "node 10.0.0.7 pid 4652" in first and "Ray 2.60.0" in first and "3,600,000.12" in first
+            assert "±0.42" in first and limit not in first
+            assert "node 10.0.0.8 pid 977" in second and limit in second and "97" in second
+            assert rows.nth(1).get_attribute("class") == "row-bad" and rows.nth(0).get_attribute("class") == ""
+            assert opened.page.locator("#workers").is_visible()
+        finally:
+            opened.close()
+    narrow = Page(browser, run_dir / "report-en.html", width=390)
+    try:
+        assert narrow.page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    finally:
+        narrow.close()

@@ -10,6 +10,7 @@ The Ray backend runs the same protocol; its own tests (a real local cluster) are
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -218,3 +219,37 @@ def test_bad_ray_options_exit_2_with_one_line_and_send_nothing(extra, needle, mo
     assert len(err.strip().splitlines()) == 1, err
     assert mock_server.stats.snapshot()["requests"] == 0
     assert not out_dir.exists() or not any(p.is_dir() for p in out_dir.iterdir())
+
+
+def test_each_worker_reports_its_own_self_check_seconds(make_mock, pool_of):
+    server = make_mock(ttft_ms=5, itl_ms=1, tokens=4)
+    start = time.perf_counter_ns()
+    pool = pool_of(url_of(server))
+    for index in (1, 2):
+        assert pool.tester(index).run(index, index, Query("q"), None).ok
+    time.sleep(2.3)  # the workers report ten times a second
+    per_worker = pool.worker_seconds(start)
+    assert [worker.number for worker, _ in per_worker] == [1, 2]
+    for _, rows in per_worker:
+        assert len(rows) >= 2
+        seconds = [row["second"] for row in rows]
+        assert seconds == sorted(seconds) and seconds[0] >= 0
+        assert all(row["client.lag_p99_ms"] is not None and row["client.lag_p99_ms"] >= 0 for row in rows)
+        cpu = [row["client.cpu_pct"] for row in rows[1:]]
+        assert cpu and all(value is not None and 0 <= value < 400 for value in cpu)
+
+
+def test_a_run_with_workers_judges_each_one_in_its_summary(make_mock, tmp_path, cli):
+    server = make_mock(ttft_ms=5, itl_ms=1, tokens=4)
+    code, _, err = cli(["--base-url", server.base_url, "--processes", 2, "--threads", 2, "--duration", 2.5,
+                        "--quiet", "--no-history", "--output-dir", tmp_path])
+    assert code == 0, err
+    run = next(p for p in tmp_path.iterdir() if p.is_dir())
+    summary = json.loads((run / "summary.json").read_text())
+    workers = summary["client"]["workers"]
+    assert [w["worker"] for w in workers] == [1, 2]
+    assert all(w["where"].startswith("pid ") and w["saturated_from_s"] is None for w in workers)
+    assert all(w["lag_ms_p99_max"] is not None for w in workers)
+    load = summary["run"]["load"]
+    assert load["backend"] == "processes" and load["workers"] == 2 and load["clock_bound_ms_max"] is None
+    assert [w["clock_offset_ms"] for w in load["worker_list"]] == [0.0, 0.0]

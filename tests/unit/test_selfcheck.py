@@ -170,3 +170,20 @@ def test_a_busy_machine_is_said_with_the_share_of_its_cpus_other_processes_took(
                                         "load_avg_max": 3.9, "others_cpu_pct_max": 90.0},
                                        live.SUMMARY_LABELS["en"]))
     assert "other processes used up to 90% of its 4 CPUs" in text and "sse-perf used little" in text
+
+
+def test_each_worker_is_judged_on_its_own_core():
+    """A worker whose one process ran at 95 % of its core for three seconds was the limit from the
+    first of them; one at 30 % with a short lag was not; one with no reports has no verdict."""
+    from sse_perf_tool.selfcheck import per_worker
+
+    busy = [{"second": s, "client.lag_p99_ms": 2.0, "client.cpu_pct": cpu} for s, cpu in enumerate([40, 95, 96, 97, 50])]
+    calm = [{"second": s, "client.lag_p99_ms": 1.0 + s, "client.cpu_pct": 30.0} for s in range(5)]
+    verdicts = per_worker([({"worker": 1, "where": "node a"}, busy), ({"worker": 2, "where": "node b"}, calm),
+                           ({"worker": 3, "where": "node c"}, [])])
+    assert [v["worker"] for v in verdicts] == [1, 2, 3]
+    assert verdicts[0]["saturated_from_s"] == 1 and verdicts[0]["where"] == "node a"
+    assert verdicts[0]["cpu_pct_mean"] == pytest.approx(75.6)
+    assert verdicts[1]["saturated_from_s"] is None and verdicts[1]["lag_ms_p99_max"] == 5.0
+    assert verdicts[2] == {"worker": 3, "where": "node c", "lag_ms_p99_max": None, "cpu_pct_mean": None,
+                           "saturated_from_s": None}
