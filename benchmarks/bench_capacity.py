@@ -109,12 +109,26 @@ def _peak_mib(pids) -> float:
 # -- the clients (each in a process of its own: --child) -------------------------------------------
 
 
-def child_sse_perf(port: int, streams: int, processes: int, duration_s: float, prefix: str) -> dict:
+def closed_loop(make_tester, streams: int, duration_s: float):
+    """(the list the records go to, a Runner of `streams` closed-loop threads for `duration_s`)."""
     import threading
 
-    from sse_perf_tool.flavors import get_flavor
     from sse_perf_tool.flavors.base import Query
     from sse_perf_tool.runner import RunPlan, Runner
+
+    records: list = []
+    lock = threading.Lock()
+
+    def sink(record):
+        with lock:
+            records.append(record)
+
+    return records, Runner(RunPlan(threads=streams, duration_s=duration_s, grace_s=30), make_tester=make_tester,
+                           next_query=lambda: Query("hello"), next_key=lambda: None, sink=sink)
+
+
+def child_sse_perf(port: int, streams: int, processes: int, duration_s: float, prefix: str) -> dict:
+    from sse_perf_tool.flavors import get_flavor
     from sse_perf_tool.tester import SSETester, TesterSettings
     from sse_perf_tool.tokens import TokenCounter
 
@@ -133,15 +147,7 @@ def child_sse_perf(port: int, streams: int, processes: int, duration_s: float, p
         def make_tester(index):
             return SSETester(flavor, settings, counter)
 
-    records = []
-    lock = threading.Lock()
-
-    def sink(record):
-        with lock:
-            records.append(record)
-
-    runner = Runner(RunPlan(threads=streams, duration_s=duration_s, grace_s=30), make_tester=make_tester,
-                    next_query=lambda: Query("hello"), next_key=lambda: None, sink=sink)
+    records, runner = closed_loop(make_tester, streams, duration_s)
     pids = _tree(os.getpid())
     cpu0 = sum(_proc_cpu_s(pid) for pid in pids)
     t0 = time.perf_counter()

@@ -32,18 +32,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_capacity import Server, _percentile, _proc_cpu_s, _tree  # noqa: E402
+from bench_capacity import Server, _percentile, _proc_cpu_s, _tree, closed_loop  # noqa: E402
 
 MODES = ("threads", "processes", "ray")
 API = "openai-chat"
 
 
 def child(mode: str, port: int, streams: int, workers: int, duration_s: float) -> dict:
-    import threading
-
     from sse_perf_tool.flavors import get_flavor
-    from sse_perf_tool.flavors.base import Query
-    from sse_perf_tool.runner import RunPlan, Runner
     from sse_perf_tool.tester import SSETester, TesterSettings
     from sse_perf_tool.tokens import TokenCounter
 
@@ -66,15 +62,7 @@ def child(mode: str, port: int, streams: int, workers: int, duration_s: float) -
             backend = RayBackend("local", workers).connect()
         pool = WorkerPool(backend, API, settings, "cl100k_base", workers=workers).start()
         make_tester = pool.tester
-    records = []
-    lock = threading.Lock()
-
-    def sink(record):
-        with lock:
-            records.append(record)
-
-    runner = Runner(RunPlan(threads=streams, duration_s=duration_s, grace_s=30), make_tester=make_tester,
-                    next_query=lambda: Query("hello"), next_key=lambda: None, sink=sink)
+    records, runner = closed_loop(make_tester, streams, duration_s)
     cpu0 = sum(_proc_cpu_s(pid) for pid in _tree(os.getpid()))
     runner.run()
     cpu = sum(_proc_cpu_s(pid) for pid in _tree(os.getpid())) - cpu0

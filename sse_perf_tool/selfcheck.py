@@ -169,15 +169,16 @@ class ClientProbe:
 def per_worker(workers: list) -> list[dict]:
     """The self-check of each worker process on its own (one process: one core's worth of Python):
     `workers` holds (what names it, its seconds as rows with client.lag_p99_ms and client.cpu_pct).
-    Each entry: that name, its worst second's lag p99, its mean CPU, and the second from which it
-    was the limit (None if never)."""
+    Each entry: that name, its worst second's lag p99, its mean CPU, and the first of SUSTAINED_S
+    seconds in a row in which it was the limit (None if never: a worker's few seconds of a short
+    run, busy while the others start, are not a verdict)."""
     out = []
     for info, rows in workers:
         lags = [row["client.lag_p99_ms"] for row in rows if row.get("client.lag_p99_ms") is not None]
         cpu = [row["client.cpu_pct"] for row in rows if row.get("client.cpu_pct") is not None]
         out.append(dict(info, lag_ms_p99_max=max(lags) if lags else None,
                         cpu_pct_mean=sum(cpu) / len(cpu) if cpu else None,
-                        saturated_from_s=saturation_from(rows, 1, all_cores=1)))
+                        saturated_from_s=_sustained_from(rows, 1, "client", 1, short_counts=False)))
     return out
 
 
@@ -219,7 +220,8 @@ def machine_busy_from(seconds: list[dict], cores: int, all_cores: Optional[int] 
     return _sustained_from(seconds, cores, "machine", all_cores)
 
 
-def _sustained_from(seconds: list[dict], cores: int, kind: str, all_cores: Optional[int]) -> Optional[int]:
+def _sustained_from(seconds: list[dict], cores: int, kind: str, all_cores: Optional[int],
+                    short_counts: bool = True) -> Optional[int]:
     streak_start, streak = None, 0
     for row in seconds:
         if row_breach(row, cores, all_cores) == kind:
@@ -230,7 +232,7 @@ def _sustained_from(seconds: list[dict], cores: int, kind: str, all_cores: Optio
                 return streak_start
         else:
             streak = 0
-    if streak and streak == len(seconds):  # a run shorter than SUSTAINED_S, saturated throughout
+    if short_counts and streak and streak == len(seconds):  # a run shorter than SUSTAINED_S, saturated throughout
         return streak_start
     return None
 

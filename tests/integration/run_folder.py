@@ -28,3 +28,13 @@ def only_run(parent: Path) -> Run:
     dirs = sorted(p for p in Path(parent).iterdir() if p.is_dir())
     assert len(dirs) == 1, dirs
     return Run(dirs[0])
+
+
+def assert_refused(cli, server, out_dir: Path, extra: list, needle: str) -> None:
+    """Bad usage: exit 2, one line on stderr naming the problem, no request sent, no run folder."""
+    code, out, err = cli(["--base-url", server.base_url, "--no-history", "--output-dir", out_dir, *extra])
+    assert code == 2, (out, err)
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert server.stats.snapshot()["requests"] == 0
+    assert not out_dir.exists() or not any(p.is_dir() for p in out_dir.iterdir())

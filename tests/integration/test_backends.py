@@ -25,6 +25,7 @@ from sse_perf_tool.worker_pool import WorkerPool, WorkerPoolError, WorkerRefused
 
 from .fake_backend import FakeBackend
 from .in_flight import abort_and_join, start_streaming
+from .run_folder import assert_refused
 
 HOUR_NS = 3600 * 1_000_000_000
 START_S = 30.0
@@ -212,13 +213,7 @@ def serve_stalled():
 ])
 def test_bad_ray_options_exit_2_with_one_line_and_send_nothing(extra, needle, mock_server, tmp_path, cli):
     """Checked with the other options, before Ray is imported or anything is sent."""
-    out_dir = tmp_path / "out"
-    code, out, err = cli(["--base-url", mock_server.base_url, "--no-history", "--output-dir", out_dir, *extra])
-    assert code == 2, (out, err)
-    assert needle in err
-    assert len(err.strip().splitlines()) == 1, err
-    assert mock_server.stats.snapshot()["requests"] == 0
-    assert not out_dir.exists() or not any(p.is_dir() for p in out_dir.iterdir())
+    assert_refused(cli, mock_server, tmp_path / "out", extra, needle)
 
 
 def test_each_worker_reports_its_own_self_check_seconds(make_mock, pool_of):

@@ -187,3 +187,10 @@ def test_each_worker_is_judged_on_its_own_core():
     assert verdicts[1]["saturated_from_s"] is None and verdicts[1]["lag_ms_p99_max"] == 5.0
     assert verdicts[2] == {"worker": 3, "where": "node c", "lag_ms_p99_max": None, "cpu_pct_mean": None,
                            "saturated_from_s": None}
+
+
+def test_a_worker_busy_for_fewer_seconds_than_a_verdict_needs_is_not_the_limit():
+    from sse_perf_tool.selfcheck import SUSTAINED_S, per_worker
+
+    short = [{"second": s, "client.lag_p99_ms": 9.0, "client.cpu_pct": 99.0} for s in range(SUSTAINED_S - 1)]
+    assert per_worker([({"worker": 1}, short)])[0]["saturated_from_s"] is None
