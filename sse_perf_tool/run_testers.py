@@ -5,6 +5,9 @@ themselves, in this process or in --processes worker processes.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -101,6 +104,21 @@ def counting_stage(server_tokenizer, sink):
     return CountingStage(server_tokenizer, fallback, sink)
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred():
+    """Ctrl-C noted, not raised, for the block (main thread only); the list it yields is non-empty
+    afterwards when one came."""
+    came: list = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: came.append(True))
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _ray_backend(cfg: RunConfig, out, err):
     """--ray: the cluster reached and checked before anything is sent (exit 2 and one line if not)."""
     from urllib.parse import urlsplit
@@ -110,11 +128,16 @@ def _ray_backend(cfg: RunConfig, out, err):
     backend = RayBackend(cfg.ray, cfg.ray_workers, cfg.ray_spread)
     say("ray: starting a private Ray on this machine..." if cfg.ray == "local" else
         f"ray: connecting to the cluster at {cfg.ray}...", out)
-    try:
-        backend.connect()
-    except RayBackendError as exc:
-        say(f"error: {exc}", err)
-        raise TestersNotStarted(EXIT_USAGE) from None
+    with _ctrl_c_deferred() as interrupted:  # Ray cut short in its start leaves its agents running
+        try:
+            backend.connect()
+        except RayBackendError as exc:
+            say(f"error: {exc}", err)
+            raise TestersNotStarted(EXIT_USAGE) from None
+    if interrupted:
+        backend.shutdown()
+        say("\ninterrupted while Ray started: nothing was sent", out)
+        raise TestersNotStarted(EXIT_INTERRUPTED)
     if backend.multi_host:
         host = (urlsplit(cfg.base_url).hostname or "").lower()
         why = None

@@ -29,6 +29,7 @@ import os
 import queue
 import secrets
 import socket
+import sys
 import threading
 from typing import Optional
 
@@ -472,8 +473,9 @@ class RayBackend:
         self._stop.set()
         if self._listener is not None:
             self._listener.close()
-        import ray
-
+        ray = sys.modules.get("ray")
+        if ray is None or not hasattr(ray, "shutdown"):  # never imported, or its import was interrupted
+            return
         if not ray.is_initialized():
             return
         for actor in self._actors:

@@ -260,3 +260,50 @@ def only_run_dir(out_dir: Path) -> Path:
     runs = [p for p in out_dir.iterdir() if p.is_dir()]
     assert len(runs) == 1, runs
     return runs[0]
+
+
+def _orphaned_ray_processes() -> list[int]:
+    """Ray processes whose parent is gone (re-parented to init): what a start cut short leaves."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not (entry / "cmdline").read_bytes().startswith(b"ray::"):
+                continue
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == 1:
+            found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_while_a_private_ray_starts_stops_it_and_sends_nothing(make_mock, tmp_path):
+    """Ray takes seconds to start; a Ctrl-C then waits for it to be up, stops it whole, exits 130."""
+    server = make_mock()
+    before = set(_orphaned_ray_processes())
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RAY_")}
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ri-", dir="/tmp"))
+    env.update(RAY_TMPDIR=str(ray_tmp))
+    proc = subprocess.Popen([sys.executable, "-m", "sse_perf_tool", "--ray", "local", *openai(server), "--threads", "2",
+                             "--duration", "5", "--output-dir", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        assert "ray: starting a private Ray" in proc.stdout.readline()  # printed as Ray begins to start
+        time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted while Ray started: nothing was sent" in out
+    assert server.stats.snapshot()["requests"] == 0
+    assert not any(p.is_dir() for p in tmp_path.iterdir())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and set(_orphaned_ray_processes()) - before:
+        time.sleep(0.5)
+    assert not set(_orphaned_ray_processes()) - before
