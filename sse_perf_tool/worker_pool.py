@@ -350,8 +350,10 @@ class WorkerPool:
         """For summary.json run.load: the backend, its workers, and where each ran."""
         out = dict(self.backend.describe())
         out["workers"] = len(self.workers)
-        out["worker_list"] = [dict(worker.info, where=worker.process.where, **worker.clock.describe())
-                              for worker in self.workers]
+        channels = list(getattr(self.backend, "channels", []))  # Ray: "direct" or "calls" per worker
+        out["worker_list"] = [dict(worker.info, where=worker.process.where, **worker.clock.describe(),
+                                   **({"channel": channels[index]} if index < len(channels) else {}))
+                              for index, worker in enumerate(self.workers)]
         nodes: dict = {}
         for info in out["worker_list"]:  # a Ray node by its id (simulated nodes share a host), else the host
             host = info.get("node_ip") or info.get("host") or "?"

@@ -106,6 +106,23 @@ def test_a_closed_loop_run_on_two_nodes_writes_what_a_one_machine_run_writes(clu
     assert {r["thread_id"] for r in records} == {1, 2, 3, 4}
     assert (run / "report.html").stat().st_size > 10_000
     assert server.stats.snapshot()["requests"] == len(records)
+    assert [w["channel"] for w in load["worker_list"]] == ["direct", "direct"]
+
+
+def test_messages_through_ray_calls_where_no_connection_back_is_made(cluster, make_mock, tmp_path):
+    """SSE_PERF_RAY_CHANNEL=calls: every message goes through Ray calls (one deliver and one poll in
+    flight per worker): the same run, the same records, a channel named in the summary."""
+    server = make_mock(ttft_ms=20, itl_ms=5, tokens=6)
+    done = sse_perf(cluster, tmp_path, "--ray", cluster["address"], "--ray-workers", 2, *openai(server),
+                    "--threads", 4, "--requests", 24, extra_env={"SSE_PERF_RAY_CHANNEL": "calls"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = only_run(tmp_path)
+    load = summary_of(run)["run"]["load"]
+    assert [w["channel"] for w in load["worker_list"]] == ["calls", "calls"]
+    records = records_of(run)
+    assert len(records) == 24 and all(r["ok"] and r["output_tokens"] == 6 for r in records)
+    assert sorted(r["request_id"] for r in records) == list(range(1, 25))
+    assert summary_of(run)["client"]["workers"] and server.stats.snapshot()["requests"] == 24
 
 
 def test_open_loop_with_a_worker_an_hour_ahead_keeps_one_timeline(cluster, make_mock, tmp_path):
