@@ -135,7 +135,10 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     keys, pool, samplers = prepared.keys, testers.pool, prepared.samplers
     start_ns = time.perf_counter_ns()
     aggregator_ref: list = []
-    processes = pool.backend.usable_cores() if pool is not None else 1  # Python processes: the workers and this one
+    # Python processes the self-check counts: with --processes this one and its workers (one machine's
+    # cores); Ray workers may sit on other machines, so each is judged on its own and this one alone
+    remote = pool is not None and pool.backend.name == "ray"
+    processes = pool.backend.usable_cores() if pool is not None and not remote else 1
     sink = lambda record: aggregator_ref[0].submit(record)  # noqa: E731 - the aggregator is made below
     stage = None if testers.server_tokenizer is None else counting_stage(testers.server_tokenizer, sink)
     if stage is not None:
@@ -162,8 +165,10 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     aggregator = Aggregator(start_ns, sinks, plans[0].threads, active_threads=levels.active_threads,
                             live_events=levels.live_events, max_error_rate_pct=cfg.max_error_rate_pct,
                             usable_cores=usable_cores(processes))
-    if pool is None:
+    if pool is None or remote:
         probe = ClientProbe(aggregator.submit_client)
+        if remote:
+            pool.merge_lags(False)  # their lags stay with their own verdicts (summary client.workers)
     else:  # the load generator is this process and its workers: their CPU adds up, their lags mix
         probe = ClientProbe(aggregator.submit_client, cpu_clock=lambda: time.process_time() + pool.cpu_seconds(),
                             other_lags=pool.take_lags)

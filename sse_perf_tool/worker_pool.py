@@ -86,6 +86,7 @@ class _Worker:
         self.events: dict[int, int] = {}
         self.cpu_s = 0.0
         self.lags_ms: list[float] = []
+        self.merged = True  # its lag samples also go to the driver's own self-check (take_lags)
         # its own self-check, a second at a time (on the driver's clock): second -> [lags, CPU s at the
         # second's first report, at its last, and when those came], for a verdict on this worker alone
         self.seconds: dict[int, list] = {}
@@ -108,6 +109,14 @@ class _Worker:
             return False
 
     def _read(self) -> None:
+        try:
+            self._read_messages()
+        except Exception as exc:  # noqa: BLE001 - a message that cannot be read (unpickling, a bad shape): the
+            self.failure = self.failure or f"worker process {self.number}: unreadable message: {exc!r}"[:300]
+        finally:  # worker is lost, and whatever waits on it is failed instead of waiting for ever
+            self._lost()
+
+    def _read_messages(self) -> None:
         while True:
             try:
                 message = self.conn.recv()
@@ -128,7 +137,8 @@ class _Worker:
                 with self.state_lock:
                     self.events.update(events)
                     self.cpu_s = cpu_s
-                    self.lags_ms.extend(lags)
+                    if self.merged:
+                        self.lags_ms.extend(lags)
                     second = self.seconds.get(now // 1_000_000_000)
                     if second is None:
                         self.seconds[now // 1_000_000_000] = [list(lags), cpu_s, cpu_s, now, now]
@@ -153,7 +163,6 @@ class _Worker:
             elif kind == "failed":
                 self.failure = message[1]
                 self.ready.set()
-        self._lost()
 
     def _on_driver_clock(self, record: Optional[RequestRecord], waiter: "_Waiter") -> Optional[RequestRecord]:
         """A record from the worker on the driver's timeline, with the driver's own scheduled instant."""
@@ -307,6 +316,12 @@ class WorkerPool:
     def cpu_seconds(self) -> float:
         """CPU time the workers have used so far (user + system), as they last reported it."""
         return sum(worker.cpu_s for worker in self.workers)
+
+    def merge_lags(self, merged: bool) -> None:
+        """Whether the workers' lag samples join the driver's self-check (take_lags): on one machine
+        they do; workers elsewhere are judged each on its own (worker_seconds)."""
+        for worker in self.workers:
+            worker.merged = merged
 
     def take_lags(self) -> list[float]:
         """The workers' lag samples (ms) reported since the last call."""

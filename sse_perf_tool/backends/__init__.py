@@ -58,35 +58,53 @@ class ClockMap:
     """A worker's monotonic clock onto the driver's: driver = worker - offset(worker), where
     offset(t) = offset_ns + drift_ppm * 1e-6 * (t - reference_ns). `bound_ns` is the estimate's
     error bound (half the best round trip), None where the clocks are one (the identity).
-    Updated in place by a resynchronisation; readers take the fields as they are."""
+    A resynchronisation replaces the fit in one assignment (`update`), so a reader on another
+    thread sees the old fit or the new one, never half of each."""
 
-    __slots__ = ("offset_ns", "bound_ns", "drift_ppm", "reference_ns")
+    __slots__ = ("_fit", "bound_ns")
 
     def __init__(self, offset_ns: int = 0, bound_ns: Optional[int] = None, drift_ppm: float = 0.0,
                  reference_ns: int = 0):
-        self.offset_ns = offset_ns
+        self._fit = (offset_ns, drift_ppm, reference_ns)
         self.bound_ns = bound_ns
-        self.drift_ppm = drift_ppm
-        self.reference_ns = reference_ns
+
+    def update(self, offset_ns: int, drift_ppm: float, reference_ns: int, bound_ns: Optional[int]) -> None:
+        self._fit = (offset_ns, drift_ppm, reference_ns)
+        self.bound_ns = bound_ns
+
+    @property
+    def offset_ns(self) -> int:
+        return self._fit[0]
+
+    @property
+    def drift_ppm(self) -> float:
+        return self._fit[1]
+
+    @property
+    def reference_ns(self) -> int:
+        return self._fit[2]
 
     @property
     def identity(self) -> bool:
-        return self.offset_ns == 0 and self.drift_ppm == 0.0
+        offset, drift, _ = self._fit
+        return offset == 0 and drift == 0.0
 
     def offset_at(self, worker_ns: int) -> int:
-        if self.drift_ppm == 0.0:
-            return self.offset_ns
-        return self.offset_ns + round(self.drift_ppm * 1e-6 * (worker_ns - self.reference_ns))
+        offset, drift, reference = self._fit
+        if drift == 0.0:
+            return offset
+        return offset + round(drift * 1e-6 * (worker_ns - reference))
 
     def to_driver(self, worker_ns: int) -> int:
         return worker_ns - self.offset_at(worker_ns)
 
     def to_worker(self, driver_ns: int) -> int:
         """The worker instant w with to_driver(w) == driver_ns: w = d + a + b(w - r), solved for w."""
-        if self.drift_ppm == 0.0:
-            return driver_ns + self.offset_ns
-        b = self.drift_ppm * 1e-6
-        return self.reference_ns + round((driver_ns + self.offset_ns - self.reference_ns) / (1 - b))
+        offset, drift, reference = self._fit
+        if drift == 0.0:
+            return driver_ns + offset
+        b = drift * 1e-6
+        return reference + round((driver_ns + offset - reference) / (1 - b))
 
     def describe(self) -> dict:
         return {"clock_offset_ms": round(self.offset_ns / 1e6, 3),

@@ -94,9 +94,7 @@ class ClockSync:
         sample = best_of(exchanges)
         self.samples = (self.samples + [sample])[-self.keep:]
         offset, drift, reference, bound = fit(self.samples)
-        clock_map = self.map
-        clock_map.reference_ns, clock_map.drift_ppm, clock_map.offset_ns = reference, drift, offset
-        clock_map.bound_ns = bound
+        self.map.update(offset, drift, reference, bound)
         return sample
 
     @property

@@ -33,6 +33,7 @@ from typing import Optional
 
 OUTBOX_LIMIT = 10_000
 HANDSHAKE_TIMEOUT_S = 5.0
+SEND_TIMEOUT_S = 5.0  # a message the peer does not take within this fails (its reader is gone or frozen)
 SKEW_ENV = "SSE_PERF_TEST_CLOCK_SKEW_NS"
 
 
@@ -62,13 +63,18 @@ def prepare_socket(sock: socket.socket) -> None:
     sock.setblocking(True)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     receive_timeout(sock, HANDSHAKE_TIMEOUT_S)
+    _timeval(sock, socket.SO_SNDTIMEO, SEND_TIMEOUT_S)  # a peer that stops reading fails a send, never hangs it
 
 
 def receive_timeout(sock: socket.socket, seconds: float) -> None:
     """A blocking socket's reads fail after `seconds` (0: never): a peer that connects and says
     nothing cannot hold a handshake for ever."""
+    _timeval(sock, socket.SO_RCVTIMEO, seconds)
+
+
+def _timeval(sock: socket.socket, option: int, seconds: float) -> None:
     whole = int(seconds)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
+    sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
 
 
 def connect_back(address: tuple, authkey: bytes, index: int, timeout_s: float) -> mpc.Connection:

@@ -43,6 +43,8 @@ POLL_WAIT_S = 0.2
 LOST_AFTER_S = 5.0
 RESYNC_S = 10.0
 CONNECT_BACK_S = 3.0
+START_TIMEOUT_S = 60.0  # an actor comes up, and then its worker builds its tokenizer, within this
+MAX_HANDSHAKES = 32
 PROBE_TIMEOUT_S = 5.0
 CLOCK_BOUND_LIMIT_NS = 5_000_000
 CHANNEL_ENV = "SSE_PERF_RAY_CHANNEL"  # "calls": every message through Ray calls (for comparing the two)
@@ -157,32 +159,61 @@ class RayHandle:
 
 
 class DirectChannel:
-    """The driver's end of the connection an actor opened back: the pipe protocol as it is, and
-    silence for LOST_AFTER_S is a lost worker."""
+    """The driver's end of the connection an actor opened back: the pipe protocol as it is. Once
+    the worker is ready, silence for LOST_AFTER_S is a lost worker (it reports ten times a
+    second); before, it has START_TIMEOUT_S to build its tokenizer. A lost worker's connection is
+    shut down (a send blocked on it fails at once) and its actor killed, so it sends nothing more."""
 
     def __init__(self, conn: mpc.Connection, handle: RayHandle):
         self.conn = conn
         self.handle = handle
+        self._ready = False
+        self._lost = False
 
     def send(self, message: tuple) -> None:
-        self.conn.send(message)
+        self.conn.send(message)  # a peer that stops reading fails it after ray_actor.SEND_TIMEOUT_S
 
     def recv(self) -> tuple:
         try:
-            if not self.conn.poll(LOST_AFTER_S):
-                self.handle.mark_gone(1)
+            if not self.conn.poll(LOST_AFTER_S if self._ready else START_TIMEOUT_S):
                 raise EOFError(f"nothing from the worker for {LOST_AFTER_S:g} s (a network partition, or a "
                                "frozen node)")
             message = self.conn.recv()
         except (EOFError, OSError):
-            self.handle.mark_gone(1)
+            self.lose()
             raise
         if message[0] == "ready":
+            self._ready = True
             self.handle.info = dict(message[1])
         return message
 
+    def lose(self) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        try:
+            with socket.socket(fileno=os.dup(self.conn.fileno())) as view:
+                view.shutdown(socket.SHUT_RDWR)
+        except OSError:  # closed already: nothing is blocked on it
+            self.handle.info.setdefault("shutdown", "closed already")
+        self.handle.mark_gone(1)
+        _kill_soon(self.handle.actor)
+
     def close(self) -> None:
         self.conn.close()
+
+
+def _kill_soon(actor) -> None:
+    """A lost worker's actor, killed on a thread of its own (a call to a frozen node may wait)."""
+    import ray
+
+    def kill() -> None:
+        try:
+            ray.kill(actor, no_restart=True)
+        except (ValueError, ray.exceptions.RayError):  # gone already, or Ray itself is going away
+            return
+
+    threading.Thread(target=kill, name="sse-perf-ray-kill", daemon=True).start()
 
 
 class CallsChannel:
@@ -222,8 +253,8 @@ class CallsChannel:
                 batch = [self._down.popleft() for _ in range(min(DOWN_BATCH, len(self._down)))]
             try:
                 ray.get(self.actor.deliver.remote(batch), timeout=LOST_AFTER_S)
-            except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
-                self._lose(_one_line(exc))
+            except Exception as exc:  # noqa: BLE001 - Ray's errors, or a message it cannot serialise: the
+                self._lose(_one_line(exc))  # worker is lost and its waiters are failed, never left waiting
                 return
 
     def recv(self) -> tuple:
@@ -249,11 +280,14 @@ class CallsChannel:
         return self._up.popleft()
 
     def _lose(self, why: str) -> None:
-        if self._broken is None:
+        first = self._broken is None
+        if first:
             self._broken = why
         self.handle.mark_gone(1)
         with self._down_ready:
             self._down_ready.notify_all()
+        if first:
+            _kill_soon(self.actor)
 
     def close(self) -> None:
         self._closed = True
@@ -264,7 +298,8 @@ class CallsChannel:
 
 class _Listener:
     """Where the actors connect back: one socket on this node's address, each connection checked
-    (the run's key, both ways) on a thread of its own and filed by the worker number it gives."""
+    (the run's key, both ways) on a thread of its own, within HANDSHAKE_TIMEOUT_S per read and
+    twice that in all, at most MAX_HANDSHAKES at a time, and filed by the worker number it gives."""
 
     def __init__(self, host: str):
         self.authkey = secrets.token_bytes(32)
@@ -272,6 +307,7 @@ class _Listener:
         self.address = (host, self.sock.getsockname()[1])
         self.arrived: dict[int, queue.SimpleQueue] = collections.defaultdict(queue.SimpleQueue)
         self.rejected = 0
+        self._slots = threading.BoundedSemaphore(MAX_HANDSHAKES)
         self._thread = threading.Thread(target=self._accept_loop, name="sse-perf-ray-listener", daemon=True)
         self._thread.start()
 
@@ -279,17 +315,23 @@ class _Listener:
         while True:
             try:
                 sock, _ = self.sock.accept()
-            except OSError:  # closed: the run is over
+            except OSError:  # shut down: the run is over
                 return
+            if not self._slots.acquire(blocking=False):  # a flood of connections: not ours to wait for
+                self.rejected += 1
+                sock.close()
+                continue
             threading.Thread(target=self._handshake, args=(sock,), name="sse-perf-ray-handshake", daemon=True).start()
 
     def _handshake(self, sock: socket.socket) -> None:
         prepare_socket(sock)
-        conn = mpc.Connection(sock.detach())
+        deadline = threading.Timer(2 * HANDSHAKE_TIMEOUT_S, _shut, args=(sock,))  # a peer trickling bytes
+        deadline.start()
+        conn = mpc.Connection(os.dup(sock.fileno()))
         try:
             mpc.deliver_challenge(conn, self.authkey)
             mpc.answer_challenge(conn, self.authkey)
-            kind, number = conn.recv()
+            kind, number = conn.recv()  # only a peer that proved the key gets here
             if kind != "hello" or not isinstance(number, int):
                 raise mpc.AuthenticationError("not an sse-perf worker")
             clear_receive_timeout(conn)
@@ -297,6 +339,10 @@ class _Listener:
             self.rejected += 1
             conn.close()
             return
+        finally:
+            deadline.cancel()
+            sock.close()  # conn holds its own descriptor of the connection
+            self._slots.release()
         self.arrived[number].put(conn)
 
     def take(self, number: int, timeout_s: float) -> Optional[mpc.Connection]:
@@ -306,7 +352,15 @@ class _Listener:
             return None
 
     def close(self) -> None:
+        _shut(self.sock)  # wakes the accept (a close alone leaves it waiting, the port open)
         self.sock.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # not connected, or closed already: nothing to wake
+        return
 
 
 class RayBackend:
@@ -390,48 +444,56 @@ class RayBackend:
         direct = os.environ.get(CHANNEL_ENV, "direct") != "calls"
         self._listener = _Listener(host) if direct else None
         actor_class = _actor_class()
+        for number in range(1, count + 1):  # all started at once: each takes a process of its own to come up
+            self._actors.append(actor_class.options(scheduling_strategy=PlacementGroupSchedulingStrategy(
+                placement_group=self._group, placement_group_bundle_index=number - 1)).remote(number, entry,
+                                                                                          skew_for(number)))
+        try:
+            boots = ray.get([actor.boot.remote() for actor in self._actors], timeout=START_TIMEOUT_S)
+        except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
+            raise RayBackendError(f"Ray workers did not start within {START_TIMEOUT_S:g} s: {_one_line(exc)}") from None
         launched = []
-        for number in range(1, count + 1):
-            actor = actor_class.options(scheduling_strategy=PlacementGroupSchedulingStrategy(
-                placement_group=self._group, placement_group_bundle_index=number - 1)).remote(number, entry, skew_for(number))
-            self._actors.append(actor)
+        for number, (actor, boot) in enumerate(zip(self._actors, boots), start=1):
             handle = RayHandle(actor, number)
-            sync = self._synchronised(actor, number)
+            sync = self._synchronised(actor, number, boot == boot_id() != "")
             address = self._listener.address if self._listener else None
             authkey = self._listener.authkey if self._listener else b""
             try:
                 mode = ray.get(actor.start.remote(api, settings, tokenizer, address, authkey, CONNECT_BACK_S),
-                               timeout=60)
+                               timeout=START_TIMEOUT_S)
             except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
                 raise RayBackendError(f"Ray worker {number} did not start: {_one_line(exc)}") from None
-            conn = self._listener.take(number, CONNECT_BACK_S + HANDSHAKE_TIMEOUT_S) if mode == "direct" else None
-            if conn is not None:
+            if mode == "direct":
+                conn = self._listener.take(number, CONNECT_BACK_S + 2 * HANDSHAKE_TIMEOUT_S)
+                if conn is None:  # it connected, but the handshake never reached this side: its loop is on a dead end
+                    raise RayBackendError(f"Ray worker {number} connected back to {address[0]}:{address[1]} but the "
+                                          "connection was not completed")
                 channel = DirectChannel(conn, handle)
             else:
                 if direct:
                     self.problems.append(f"Ray worker {number} could not connect to {address[0]}:{address[1]} "
                                          f"({mode}): its messages go through Ray calls, a few ms slower per request")
                 channel = CallsChannel(actor, handle)
-            self.channels.append("direct" if conn is not None else "calls")
+            self.channels.append("direct" if mode == "direct" else "calls")
             launched.append(Launched(channel, handle, sync.map))
+        self.processes = count
         threading.Thread(target=self._resync_loop, name="sse-perf-ray-clock", daemon=True).start()
         return launched
 
-    def _synchronised(self, actor, number: int) -> ClockSync:
+    def _synchronised(self, actor, number: int, same_machine: bool) -> ClockSync:
         """The worker's clock map from a first round of exchanges (refused if too loose)."""
         import ray
 
         sync = ClockSync(lambda: ray.get(actor.now.remote(), timeout=LOST_AFTER_S))
         try:
             sync.round()
-            same_machine = ray.get(actor.boot.remote(), timeout=LOST_AFTER_S) == boot_id() != ""
         except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
-            raise RayBackendError(f"Ray worker {number} did not start: {_one_line(exc)}") from None
+            raise RayBackendError(f"Ray worker {number} did not answer its clock: {_one_line(exc)}") from None
         clock_map = sync.map
         if same_machine and abs(clock_map.offset_ns) <= (clock_map.bound_ns or 0):
             # this machine's kernel, and the estimate agrees (a time namespace would have shifted it):
             # one clock, so its records carry no estimate's error
-            clock_map.offset_ns, clock_map.drift_ppm, clock_map.bound_ns = 0, 0.0, None
+            clock_map.update(0, 0.0, 0, None)
             sync.same_clock = True
         elif clock_map.bound_ns is not None and clock_map.bound_ns > self.clock_bound_limit_ns:
             raise RayBackendError(f"Ray worker {number}: its clock is known only within ±{clock_map.bound_ns / 1e6:.1f} "
