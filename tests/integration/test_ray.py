@@ -169,16 +169,23 @@ def test_a_thread_sweep_and_an_exact_request_count(cluster, make_mock, tmp_path)
     assert len(records) == 20 and sorted(r["request_id"] for r in records) == list(range(1, 21))
 
 
-def _actor_pids() -> list[int]:
-    pids = []
+def _ray_processes() -> list[tuple[int, bytes, int]]:
+    """(pid, command line, parent pid) of every Ray process on this machine (their names start ray::)."""
+    found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "cmdline").read_bytes().startswith(b"ray::SsePerfWorker"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if cmdline.startswith(b"ray::"):
+                found.append((int(entry.name), cmdline, int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])))
+        except (OSError, ValueError, IndexError):  # it ended while read
+            continue
+    return found
+
+
+def _actor_pids() -> list[int]:
+    return [pid for pid, cmdline, _ in _ray_processes() if cmdline.startswith(b"ray::SsePerfWorker")]
 
 
 def test_a_killed_worker_fails_its_requests_and_the_run_goes_on(cluster, make_mock, tmp_path):
@@ -281,19 +288,7 @@ def only_run_dir(out_dir: Path) -> Path:
 
 def _orphaned_ray_processes() -> list[int]:
     """Ray processes whose parent is gone (re-parented to init): what a start cut short leaves."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if not (entry / "cmdline").read_bytes().startswith(b"ray::"):
-                continue
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == 1:
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, _, ppid in _ray_processes() if ppid == 1]
 
 
 def test_ctrl_c_while_a_private_ray_starts_stops_it_and_sends_nothing(make_mock, tmp_path):
