@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import struct
 import sys
 
@@ -135,7 +136,8 @@ def _direct_recv(response, buffered, timeout_s: float):
     the kernel keeps, or None where that is not possible (TLS, not Linux, an unknown layout).
     `early`: the body's bytes that came with the response head, already in http.client's buffer."""
     sock = socket_of(response)
-    if type(sock) is not socket.socket or not sys.platform.startswith("linux") or not timeout_s or timeout_s <= 0:
+    plain = isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)  # a sessions' socket may be a subclass
+    if not plain or not sys.platform.startswith("linux") or not timeout_s or timeout_s <= 0:
         return None
     previous = sock.gettimeout()
     seconds = int(timeout_s)

@@ -3,12 +3,13 @@ load tester must not hide failures), the environment read once (proxies for the 
 loopback; a CA bundle), no ~/.netrc. StreamPoster sends the streaming POSTs through that
 session's own adapter and connection pool without requests' per-request preparation.
 
-Imports records (one_line), requests and urllib3.
+Imports records (one_line), libc, requests and urllib3.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from urllib.parse import urlsplit
 
 import requests
@@ -16,6 +17,7 @@ import urllib3
 from requests.cookies import extract_cookies_to_jar, get_cookie_header
 from requests.structures import CaseInsensitiveDict
 
+from . import libc
 from .records import one_line
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -60,6 +62,86 @@ def new_session(url: str = "", verify=None) -> requests.Session:
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # said once, at the start
     return session
+
+
+class _QuietSocket(socket.socket):
+    """A plain TCP socket whose settimeout() makes no system call when the timeout is already the
+    one asked for. urllib3 sets the socket's timeout twice per request (to send, and to read the
+    head), always to the same value on a tester's connection, and each call is an ioctl that gives
+    up the interpreter lock and waits to get it back behind the shared reader."""
+
+    __slots__ = ()
+
+    def settimeout(self, value) -> None:
+        if value != self.gettimeout():
+            super().settimeout(value)
+
+
+class _OneWrite:
+    """Mixed into urllib3's connection classes for the testers' pools: a request whose body is
+    bytes goes out in one write, head and body together (urllib3 writes them apart: two system
+    calls, each giving up the interpreter lock, and on a socket with a timeout a poll before each),
+    and a plain socket becomes a _QuietSocket when it connects. What is sent is byte for byte what
+    urllib3 would send."""
+
+    _held = None  # the head, while its body is on its way
+
+    def connect(self) -> None:
+        super().connect()
+        if type(self.sock) is socket.socket:
+            self.sock.__class__ = _QuietSocket
+
+    @property
+    def is_connected(self) -> bool:
+        """urllib3's check before it reuses the connection (has the server closed it?), asked with
+        a poll that holds the interpreter lock on a plain socket (a zero-timeout poll never blocks)."""
+        sock = self.sock
+        if type(sock) is _QuietSocket and libc.AVAILABLE:
+            readable = libc.readable_now(sock.fileno())
+            if readable is not None:
+                return not readable
+        return super().is_connected
+
+    def request(self, method, url, body=None, headers=None, **options) -> None:
+        if not isinstance(body, bytes) or not body or options.get("chunked"):
+            return super().request(method, url, body=body, headers=headers, **options)
+        self._held = b""
+        try:
+            super().request(method, url, body=body, headers=headers, **options)
+        except BaseException:
+            self._held = None  # nothing half-sent: the head is dropped with the failed request
+            raise
+        held, self._held = self._held, None
+        if held:  # no body write came (urllib3 changed): the head still goes
+            super().send(held)
+
+    def send(self, data) -> None:
+        held = self._held
+        if held is None:
+            return super().send(data)
+        if not held:  # the head: held for its body
+            self._held = bytes(data)
+            return None
+        self._held = None
+        data = held + bytes(data)
+        sock = self.sock
+        if type(sock) is _QuietSocket and libc.AVAILABLE:  # a request fits the empty buffer of a reused connection
+            sent = libc.send_ready(sock.fileno(), data)
+            if sent == len(data):
+                return None
+            data = data[sent:]
+        return super().send(data)
+
+
+_LEAN_CLASSES: dict = {}
+
+
+def lean_connection_class(cls):
+    """`cls` (a urllib3 connection class) with _OneWrite mixed in, made once per class."""
+    lean = _LEAN_CLASSES.get(cls)
+    if lean is None:
+        lean = _LEAN_CLASSES[cls] = type("Lean" + cls.__name__, (_OneWrite, cls), {})
+    return lean
 
 
 class StreamResponse:
@@ -113,6 +195,8 @@ class StreamPoster:
             adapter = session.get_adapter(url)
             pool = adapter.get_connection_with_tls_context(prepared, session.verify, proxies=session.proxies)
             adapter.cert_verify(pool, url, session.verify, None)
+            if not issubclass(pool.ConnectionCls, _OneWrite):  # before it makes its first connection
+                pool.ConnectionCls = lean_connection_class(pool.ConnectionCls)
             target = self._targets[url] = (pool, adapter.request_url(prepared, session.proxies), adapter.max_retries,
                                            prepared)
         return target

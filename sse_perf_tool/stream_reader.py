@@ -25,6 +25,7 @@ Imports body_reader (sizes, the socket of a response, root_cause), chunked and s
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import socket
@@ -34,6 +35,7 @@ import threading
 import time
 from typing import Callable, Optional
 
+from . import libc
 from .body_reader import DRAIN_LIMIT_S, READ_SIZE, root_cause, socket_of
 from .chunked import ChunkedBody, ChunkedEncodingError
 from .records import ErrorKind
@@ -45,20 +47,6 @@ except ImportError:  # not Linux: every tester reads on its own thread
     epoll = None  # type: ignore[assignment]
     EPOLLIN = 1
 
-try:  # libc's recv() called with the interpreter lock held (ctypes.PyDLL): see SharedReader._recv
-    import ctypes
-
-    _LIBC = ctypes.PyDLL(None, use_errno=True)
-    _c_recv = _LIBC.recv
-    _c_recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    _c_recv.restype = ctypes.c_ssize_t
-    _c_epoll_ctl = _LIBC.epoll_ctl  # EPOLL_CTL_DEL as the reader ends a body: no lock handover there either
-    _c_epoll_ctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-    _c_epoll_ctl.restype = ctypes.c_int
-except (ImportError, OSError, AttributeError):
-    _c_recv = _c_epoll_ctl = None
-_EPOLL_CTL_DEL = 2
-_AGAIN = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 
 TICK_S = 0.05  # how often the limits of every stream are checked between reads
 # The interpreter's switch interval while a process reads through the shared reader. At 5 ms (the
@@ -103,7 +91,7 @@ class SharedReader:
         self._epoll = epoll()
         self._jobs: dict[int, _Job] = {}
         self._ended: list[_Job] = []  # ended during this wake: their testers are woken before the next poll
-        self._buffer = ctypes.create_string_buffer(READ_SIZE) if _c_recv is not None else None
+        self._buffer = ctypes.create_string_buffer(READ_SIZE) if libc.AVAILABLE else None
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="sse-perf-reader", daemon=True)
         self._thread.start()
@@ -121,7 +109,10 @@ class SharedReader:
         if job.finished:
             return self._outcome(job)
         try:  # in the set first, then known: a wake for it before that finds no job and comes again
-            self._epoll.register(job.fd, EPOLLIN)
+            if libc.AVAILABLE:
+                libc.epoll_add(self._epoll.fileno(), job.fd, EPOLLIN)  # holding the interpreter lock
+            else:
+                self._epoll.register(job.fd, EPOLLIN)
         except FileExistsError:  # left there by a body the reader could not take out (a closed fd's number)
             self._epoll.modify(job.fd, EPOLLIN)
         self._jobs[job.fd] = job
@@ -185,15 +176,7 @@ class SharedReader:
         (each handover goes to any waiting thread), and a reader that did so once per ready
         socket fell hundreds of milliseconds behind its sockets when many requests ended
         together. Here the reader gives the lock up once per wake, in epoll."""
-        n = _c_recv(fd, self._buffer, READ_SIZE, socket.MSG_DONTWAIT)
-        if n > 0:
-            return ctypes.string_at(self._buffer, n)
-        if n == 0:
-            return b""
-        code = ctypes.get_errno()
-        if code in _AGAIN:
-            raise BlockingIOError(code, os.strerror(code))
-        raise OSError(code, os.strerror(code))
+        return libc.recv(fd, self._buffer, READ_SIZE)
 
     def _readable(self, job: _Job, now: int) -> None:
         sock = job.sock
@@ -272,8 +255,8 @@ class SharedReader:
     def _finish(self, job: _Job, complete: bool = False, error: Optional[BaseException] = None) -> None:
         if self._jobs.get(job.fd) is job:  # its own entry only: the number may be another socket's by now
             del self._jobs[job.fd]
-            if _c_epoll_ctl is not None and not self._epoll.closed:
-                _c_epoll_ctl(self._epoll.fileno(), _EPOLL_CTL_DEL, job.fd, None)  # -1 only for a closed fd
+            if libc.AVAILABLE and not self._epoll.closed:
+                libc.epoll_ctl(self._epoll.fileno(), libc.EPOLL_CTL_DEL, job.fd, None)  # -1 only for a closed fd
             elif not self._epoll.closed:
                 try:
                     self._epoll.unregister(job.fd)
@@ -301,8 +284,13 @@ def prepare(response) -> Optional[tuple]:
     if raw.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity"):
         return None
     sock = socket_of(response)
-    if type(sock) not in (socket.socket, ssl.SSLSocket) or not sys.platform.startswith("linux"):
+    if not isinstance(sock, (socket.socket, ssl.SSLSocket)) or not sys.platform.startswith("linux"):
         return None
+    tls = isinstance(sock, ssl.SSLSocket)
+    if not tls and libc.AVAILABLE and type(getattr(source, "raw", None)) is socket.SocketIO:
+        # the reader reads with MSG_DONTWAIT: the socket keeps its mode and timeout, and the
+        # handover makes no system call (each would give up the interpreter lock)
+        return sock, ChunkedBody(_no_pull), _buffered(source), _nothing_to_restore
     previous = sock.gettimeout()
     try:
         sock.setblocking(False)
@@ -313,7 +301,7 @@ def prepare(response) -> Optional[tuple]:
     except OSError:
         _restore(sock, previous)
         return None
-    if isinstance(sock, ssl.SSLSocket):
+    if tls:
         try:
             while sock.pending():
                 early += sock.recv(READ_SIZE)
@@ -324,6 +312,34 @@ def prepare(response) -> Optional[tuple]:
         _restore(sock, previous)
 
     return sock, ChunkedBody(_no_pull), early, restore
+
+
+class _Unready:
+    """Stands in for the socket under the head's buffered reader while the bytes it buffered are
+    taken: every read finds nothing ready, so taking them makes no system call."""
+
+    @staticmethod
+    def recv_into(buffer, nbytes: int = 0, flags: int = 0) -> int:
+        raise BlockingIOError(errno.EAGAIN, "read by the shared reader")
+
+
+_UNREADY = _Unready()
+
+
+def _buffered(source) -> bytes:
+    """The body bytes `source` (the head's BufferedReader over a SocketIO) already holds."""
+    raw = source.raw
+    sock, raw._sock = raw._sock, _UNREADY
+    try:
+        return source.read1(READ_SIZE) or b""
+    except _NOT_READY:
+        return b""
+    finally:
+        raw._sock = sock
+
+
+def _nothing_to_restore() -> None:
+    return None
 
 
 def _restore(sock, previous) -> None:
