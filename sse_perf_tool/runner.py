@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from . import collector
 from .arrivals import arrival_offsets_ns
 
 _NS = 1_000_000_000
@@ -159,7 +160,12 @@ class Runner:
 
     def run(self, poll_s: float = 0.05, should_stop: Callable[[], Optional[str]] = lambda: None) -> None:
         """Start (if needed) and wait for the workers; apply the duration's end and the grace period.
-        `should_stop` returns a reason to stop early (e.g. the error rate), or None."""
+        `should_stop` returns a reason to stop early (e.g. the error rate), or None. The garbage
+        collector runs with the load's settings meanwhile (collector.py)."""
+        with collector.for_the_load():
+            self._run(poll_s, should_stop)
+
+    def _run(self, poll_s: float, should_stop: Callable[[], Optional[str]]) -> None:
         if self.start_ns is None:
             self.start()
         grace_deadline = None

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from . import __version__
+from . import __version__, collector
 from .backends import Backend, ClockMap, Launched, translate_record
 from .records import ErrorKind, RequestRecord
 
@@ -423,38 +423,39 @@ def worker_main(conn, api: str, settings, tokenizer: str, clock=time.perf_counte
     send(("ready", {"pid": os.getpid(), "host": socket.gethostname(), "sse_perf": __version__,
                     "python": platform.python_version()}))
     reporter.start()
-    try:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break
-            kind = message[0]
-            if kind == "run":
-                slot = message[1]
-                if slot not in slots:
-                    slots[slot] = _Slot(slot, SSETester(flavor, settings, counter, clock=clock), send)
-                slots[slot].jobs.put(message[2:])
-            elif kind == "abort":
-                if message[1] in slots:
-                    slots[message[1]].tester.abort()
-            elif kind == "take":
-                entry = slots.get(message[1])
-                send(("taken", message[1], entry.tester.take_in_flight() if entry else None))
-            elif kind == "close":
-                entry = slots.pop(message[1], None)
-                if entry is not None:
-                    entry.jobs.put(None)
-            elif kind == "stop":
-                break
-    finally:
-        stop.set()
-        for entry in list(slots.values()):
-            entry.tester.abort()
-            entry.jobs.put(None)
-        for entry in list(slots.values()):
-            entry.thread.join(2.0)
-        reporter.join(1.0)
+    with collector.for_the_load():  # the load's collector settings while this worker runs requests
+        try:
+            while True:
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    break
+                kind = message[0]
+                if kind == "run":
+                    slot = message[1]
+                    if slot not in slots:
+                        slots[slot] = _Slot(slot, SSETester(flavor, settings, counter, clock=clock), send)
+                    slots[slot].jobs.put(message[2:])
+                elif kind == "abort":
+                    if message[1] in slots:
+                        slots[message[1]].tester.abort()
+                elif kind == "take":
+                    entry = slots.get(message[1])
+                    send(("taken", message[1], entry.tester.take_in_flight() if entry else None))
+                elif kind == "close":
+                    entry = slots.pop(message[1], None)
+                    if entry is not None:
+                        entry.jobs.put(None)
+                elif kind == "stop":
+                    break
+        finally:
+            stop.set()
+            for entry in list(slots.values()):
+                entry.tester.abort()
+                entry.jobs.put(None)
+            for entry in list(slots.values()):
+                entry.thread.join(2.0)
+            reporter.join(1.0)
 
 
 class _Slot:
