@@ -112,7 +112,7 @@ class History:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
             self.db.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-            self.db.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(timeout_s)
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
             self._add_missing_columns()
@@ -126,6 +126,20 @@ class History:
             if isinstance(exc, OSError):
                 raise HistoryError(f"history database {self.path} cannot be opened: {exc.strerror or exc}") from None
             raise HistoryError(self._describe(exc)) from None
+
+    def _use_wal(self, timeout_s: float) -> None:
+        """Write-ahead logging (readers do not block the run's writer). Two connections switching a
+        new database to it at the same instant (two runs started together) get "database is
+        locked" at once, without the busy timeout's wait; asked again every 20 ms up to that timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not ("locked" in str(exc) or "busy" in str(exc)) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.02)
 
     def _describe(self, exc: Exception) -> str:
         text = str(exc)
