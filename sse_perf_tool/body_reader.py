@@ -110,7 +110,7 @@ def body_reader(response, timeout_s: float):
     fp = getattr(raw, "_fp", None)
     encoding = raw.headers.get("Content-Encoding", "").strip().lower()
     if fp is None or not hasattr(fp, "read1") or encoding not in ("", "identity"):
-        return raw.read1, _never, _nothing
+        return raw.read1, _never, nothing_to_restore
     source = getattr(fp, "fp", None)
     if getattr(fp, "chunked", False) and getattr(fp, "chunk_left", 0) is None and hasattr(source, "read1"):
         direct = _direct_recv(response, source, timeout_s)
@@ -118,16 +118,16 @@ def body_reader(response, timeout_s: float):
             recv, early, restore = direct
             body = ChunkedBody(recv, early)
         else:
-            body, restore = ChunkedBody(source.read1), _nothing
+            body, restore = ChunkedBody(source.read1), nothing_to_restore
         return body.read, lambda: body.complete, restore
-    return fp.read1, fp.isclosed, _nothing
+    return fp.read1, fp.isclosed, nothing_to_restore
 
 
 def _never() -> bool:
     return False
 
 
-def _nothing() -> None:
+def nothing_to_restore() -> None:  # a body read as it came: nothing to put back
     return None
 
 
@@ -136,7 +136,7 @@ def _direct_recv(response, buffered, timeout_s: float):
     the kernel keeps, or None where that is not possible (TLS, not Linux, an unknown layout).
     `early`: the body's bytes that came with the response head, already in http.client's buffer."""
     sock = socket_of(response)
-    plain = isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)  # a sessions' socket may be a subclass
+    plain = isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)  # a session's socket may be a subclass
     if not plain or not sys.platform.startswith("linux") or not timeout_s or timeout_s <= 0:
         return None
     previous = sock.gettimeout()

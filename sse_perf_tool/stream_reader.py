@@ -36,7 +36,7 @@ import time
 from typing import Callable, Optional
 
 from . import libc
-from .body_reader import DRAIN_LIMIT_S, READ_SIZE, root_cause, socket_of
+from .body_reader import DRAIN_LIMIT_S, READ_SIZE, nothing_to_restore, root_cause, socket_of
 from .chunked import ChunkedBody, ChunkedEncodingError
 from .records import ErrorKind
 from .stream_events import EventStream, StreamFailure
@@ -284,13 +284,13 @@ def prepare(response) -> Optional[tuple]:
     if raw.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity"):
         return None
     sock = socket_of(response)
-    if not isinstance(sock, (socket.socket, ssl.SSLSocket)) or not sys.platform.startswith("linux"):
+    if not isinstance(sock, socket.socket) or not sys.platform.startswith("linux"):
         return None
     tls = isinstance(sock, ssl.SSLSocket)
     if not tls and libc.AVAILABLE and type(getattr(source, "raw", None)) is socket.SocketIO:
         # the reader reads with MSG_DONTWAIT: the socket keeps its mode and timeout, and the
         # handover makes no system call (each would give up the interpreter lock)
-        return sock, ChunkedBody(_no_pull), _buffered(source), _nothing_to_restore
+        return sock, ChunkedBody(_no_pull), _buffered(source), nothing_to_restore
     previous = sock.gettimeout()
     try:
         sock.setblocking(False)
@@ -336,10 +336,6 @@ def _buffered(source) -> bytes:
         return b""
     finally:
         raw._sock = sock
-
-
-def _nothing_to_restore() -> None:
-    return None
 
 
 def _restore(sock, previous) -> None:

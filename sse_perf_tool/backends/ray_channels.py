@@ -36,7 +36,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
 
 
-
 class RayHandle:
     """A worker actor's liveness, as its channel has seen it."""
 
