@@ -95,6 +95,8 @@ class RunConfig:
     request_id: bool = True  # send X-Request-Id (a UUID per request) unless --no-request-id
     extra_body: Optional[dict] = None  # --extra-body: merged into every request body
     keep_going: bool = False  # do not stop a run whose first requests all fail
+    live: Optional[str] = None  # --live [HOST:]PORT: the live view's address while the run runs
+    allow_remote: bool = False  # --allow-remote: --live may bind an address other hosts can reach
 
     @property
     def open_loop(self) -> bool:
@@ -202,7 +204,36 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("--no-request-id and --header 'X-Request-Id: ...' cannot be combined: give one of them")
     _validate_load(cfg)
     validate_base_url(cfg.base_url)
+    if cfg.live is not None:
+        parse_live_address(cfg.live, cfg.allow_remote)
+    elif cfg.allow_remote:
+        raise ConfigError("--allow-remote lets --live bind an address other hosts can reach: give --live too")
     return cfg
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def parse_live_address(text: str, allow_remote: bool = False) -> tuple[str, int]:
+    """--live [HOST:]PORT -> (host, port); the host is 127.0.0.1 when not given, and an address
+    other hosts can reach needs --allow-remote. Port 0: any free port (the URL printed says which)."""
+    text = str(text).strip()
+    host, port_text = "127.0.0.1", text
+    if text.startswith("["):  # [::1]:8089
+        close = text.find("]")
+        if close < 0 or text[close + 1:close + 2] != ":":
+            raise ConfigError(f"--live takes [HOST:]PORT, e.g. 8089 or 127.0.0.1:8089 (got {text!r})")
+        host, port_text = text[1:close], text[close + 2:]
+    elif ":" in text:
+        host, _, port_text = text.rpartition(":")
+    if not host or any(ch.isspace() or ch in "/@?#" for ch in host):
+        raise ConfigError(f"--live takes [HOST:]PORT, e.g. 8089 or 127.0.0.1:8089 (got {text!r})")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"--live: the port must be a number from 0 to 65535 (got {port_text!r}; 0 takes a free one)")
+    if host not in LOOPBACK_HOSTS and not allow_remote:
+        raise ConfigError(f"--live {text}: {host} can be reached from other machines; the live view can stop the "
+                          "run, so give --allow-remote to mean it (or bind 127.0.0.1)")
+    return host, int(port_text)
 
 
 def _validate_load(cfg: RunConfig) -> None:

@@ -28,7 +28,7 @@ from .levels import Levels, plans_for
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
 from .results import report_inputs, say_closing, write_report
 from .run_history import finish_history, open_history
-from .run_info import banner, end_run_section, make_run_section
+from .run_info import banner, end_run_section, load_text, make_run_section
 from .run_telemetry import gpu_csv_writer, start_samplers, telemetry_samplers
 from .run_testers import Testers, TestersNotStarted, counting_stage, start_testers
 from .storage import OutputError, check_writable
@@ -42,6 +42,7 @@ class PreparedRun:
     samplers: list = field(default_factory=list)  # telemetry samplers, preflighted
     slos: tuple = ()  # slo.Slo, parsed
     counter: object = None  # the token counter of this process (tokens.make_token_counter), loaded
+    live: object = None  # --live: the live view's server, bound (live_server.LiveServer), serving from the run's start
 
 
 def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedRun:
@@ -74,7 +75,22 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
             check_writable(str(Path(cfg.html_report).resolve().parent))
     except OutputError as exc:
         raise ConfigError(str(exc)) from None
-    return PreparedRun(cfg, queries, keys, telemetry_samplers(cfg, ssh_password), slos, counter)
+    samplers = telemetry_samplers(cfg, ssh_password)
+    return PreparedRun(cfg, queries, keys, samplers, slos, counter, _bind_live(cfg))
+
+
+def _bind_live(cfg: RunConfig):
+    """--live: its address taken now, so one in use is a usage error before anything is sent."""
+    if cfg.live is None:
+        return None
+    from .config import parse_live_address
+    from .live_server import LiveServer
+
+    host, port = parse_live_address(cfg.live, cfg.allow_remote)
+    try:
+        return LiveServer(host, port)
+    except OSError as exc:
+        raise ConfigError(f"--live {cfg.live}: cannot listen there: {exc.strerror or exc}") from None
 
 
 def execute_run(prepared: PreparedRun, out=None, err=None) -> int:
@@ -107,13 +123,17 @@ def execute_run(prepared: PreparedRun, out=None, err=None) -> int:
 def _execute(cfg: RunConfig, prepared: PreparedRun, out, err) -> int:
     """The testers (in this process, or in --processes workers), then the run itself."""
     try:
-        testers = start_testers(cfg, prepared.keys, prepared.counter, out, err)
-    except TestersNotStarted as exc:
-        return exc.exit_code
-    try:
-        return _run_and_write(cfg, prepared, testers, out, err)
+        try:
+            testers = start_testers(cfg, prepared.keys, prepared.counter, out, err)
+        except TestersNotStarted as exc:
+            return exc.exit_code
+        try:
+            return _run_and_write(cfg, prepared, testers, out, err)
+        finally:
+            testers.close()
     finally:
-        testers.close()
+        if prepared.live is not None:
+            prepared.live.close()
 
 
 def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out, err) -> int:
@@ -162,6 +182,9 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
         from .gpu.summary import GpuCsvSink
 
         sinks.append(GpuCsvSink(gpu_writer))
+    live = _start_live(cfg, prepared, load_text(cfg, plans[0], prepared), usable_cores(processes))
+    if live is not None:
+        sinks.append(live.feed)
     aggregator = Aggregator(start_ns, sinks, plans[0].threads, active_threads=levels.active_threads,
                             live_events=levels.live_events, max_error_rate_pct=cfg.max_error_rate_pct,
                             usable_cores=usable_cores(processes))
@@ -176,6 +199,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
 
     # the run
     say(banner(cfg, plans[0], prepared), out)
+    if live is not None:
+        _say_live(cfg, live, out, err)
     if cfg.insecure:
         say("warning: --insecure: TLS certificates are not checked; anyone between here and the target can read "
             "and change the traffic, the API key included", err)
@@ -255,11 +280,42 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     history_line = finish_history(history, summary, rows, err, cfg.lang)
     say_closing(summary, cfg.lang, run_dir, report_path, history_line, out)
     if interrupted:
-        return exit_code_of_stop()  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
-    if aggregator.internal_error:
-        return EXIT_INTERNAL
-    if not summary["requests"]["ok"]:
-        return EXIT_NOTHING_OK  # every measured request failed (or none was sent): not a result to trust
-    if levels.stopped_early or slo_missed(summary):
-        return EXIT_SLO
-    return EXIT_OK
+        code = exit_code_of_stop()  # 130 Ctrl-C (or the live view's Stop), 143 SIGTERM, 129 SIGHUP
+    elif aggregator.internal_error:
+        code = EXIT_INTERNAL
+    elif not summary["requests"]["ok"]:
+        code = EXIT_NOTHING_OK  # every measured request failed (or none was sent): not a result to trust
+    elif levels.stopped_early or slo_missed(summary):
+        code = EXIT_SLO
+    else:
+        code = EXIT_OK
+    if live is not None:
+        live.feed.end(code, str(run_dir), str(report_path) if report_path else None)
+        live.linger()
+    return code
+
+
+def _start_live(cfg: RunConfig, prepared: PreparedRun, load_text: str, cores: int):
+    """--live: the feed (the aggregator's sink) and the page, served from now on. None without --live."""
+    server = prepared.live
+    if server is None:
+        return None
+    from .i18n import table
+    from .interrupts import interrupt_self
+    from .live_feed import MAX_KEPT, LiveFeed
+    from .live_page import render_live_page
+    from .masking import mask_url
+
+    t = table("LIVE", cfg.lang)
+    facts = [(t["target"], mask_url(cfg.base_url)),
+             (t["flavour"], cfg.api), *([(t["model"], cfg.model)] if cfg.model else []), (t["load"], load_text),
+             (t["started"], time.strftime("%Y-%m-%d %H:%M:%S"))]
+    page, csp = render_live_page(cfg.lang, server.token, facts, MAX_KEPT, cfg.model_name)
+    return server.start(LiveFeed(cfg.lang, cores), page, csp, interrupt_self)
+
+
+def _say_live(cfg: RunConfig, server, out, err) -> None:
+    say(f"live view: {server.url}", out)
+    if not server.loopback:
+        say(f"warning: --live {cfg.live} --allow-remote: anyone who can reach this address and has the URL's token "
+            "can watch and stop the run; the page and the token travel unencrypted (plain HTTP)", err)

@@ -76,10 +76,11 @@ def csp_hash(script: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def content_security_policy(scripts: Iterable[str]) -> str:
-    """Nothing but the given inline scripts, inline styles and data: images; no connection out."""
+def content_security_policy(scripts: Iterable[str], connect: str = "'none'") -> str:
+    """Nothing but the given inline scripts, inline styles and data: images; no connection out
+    (`connect`: the live view's page talks to its own origin, 'self')."""
     return ("default-src 'none'; script-src " + " ".join(csp_hash(s) for s in scripts)
-            + "; style-src 'unsafe-inline'; img-src data:; font-src 'none'; connect-src 'none';"
+            + f"; style-src 'unsafe-inline'; img-src data:; font-src 'none'; connect-src {connect};"
             " base-uri 'none'; form-action 'none'")
 
 
@@ -110,13 +111,14 @@ def environment():
     return env
 
 
-def render_page(template: str, *, vendored: Iterable[str], app_js: str, data: Any, **context: Any) -> str:
+def render_page(template: str, *, vendored: Iterable[str], app_js: str, data: Any, connect: str = "'none'",
+                **context: Any) -> str:
     """`template` rendered with `context` plus what every page has: `scripts` (the vendored
     scripts named, in the order given, then `app_js` from templates/), `csp` (allowing exactly
-    those) and `data_json` (`data` for the page's script)."""
+    those, and connections to `connect`) and `data_json` (`data` for the page's script)."""
     from markupsafe import Markup  # ships with Jinja2
 
     scripts = [asset(_FILES[name]) for name in vendored] + [app_script(app_js)]
     return environment().get_template(template).render(
-        **context, csp=content_security_policy(scripts), data_json=Markup(script_json(data)),
+        **context, csp=content_security_policy(scripts, connect), data_json=Markup(script_json(data)),
         scripts=[Markup(s) for s in scripts])

@@ -10,6 +10,7 @@ the main thread (a run started from another thread has none).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -133,3 +134,9 @@ def ignore_further_interrupts() -> None:
     if _on_main_thread():
         for s in STOP_SIGNALS:
             signal.signal(s, _stop_now)
+
+
+def interrupt_self() -> None:
+    """The live view's Stop button: this process sends itself SIGINT, so the run stops exactly as
+    after Ctrl-C in its terminal (requests in flight cancelled, every file written, exit code 130)."""
+    os.kill(os.getpid(), signal.SIGINT)

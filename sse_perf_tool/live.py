@@ -103,8 +103,15 @@ def header_line(lang: str = "en", gpu: bool = False) -> str:
 
 def row_line(row: dict, total_threads: int, tokens_per_s: Optional[float],
              gpu_util_pct: Optional[float] = None, gpu: bool = False) -> str:
+    cells = row_cells(row, total_threads, tokens_per_s, gpu_util_pct)
+    return " ".join(_pad(c, w) for c, w in zip(cells[: _columns(gpu)], WIDTHS))
+
+
+def row_cells(row: dict, total_threads: int, tokens_per_s: Optional[float],
+              gpu_util_pct: Optional[float] = None) -> tuple:
+    """The live table's cells of one second, as the terminal prints them (HEADERS names them)."""
     success = row.get("success_rate_pct")
-    cells = (
+    return (
         f"{row['second'] + 1}s",
         f"{row.get('active_threads') or 0}/{total_threads}",
         str(row["requests_ok"]),
@@ -114,7 +121,6 @@ def row_line(row: dict, total_threads: int, tokens_per_s: Optional[float],
         "-" if success is None else f"{success:.1f}",
         "-" if gpu_util_pct is None else f"{gpu_util_pct:.0f}",
     )
-    return " ".join(_pad(c, w) for c, w in zip(cells[: _columns(gpu)], WIDTHS))
 
 
 SUMMARY_LABELS = tables("TERMINAL")  # i18n/en.py, i18n/zh.py

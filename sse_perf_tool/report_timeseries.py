@@ -259,3 +259,26 @@ def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None,
         "charts": [{k: v for k, v in chart.items() if k not in ("title", "subtitle")} for chart in charts],
     }
     return groups, data
+
+
+def live_view(rows: list[dict], t: dict, cores: Optional[int] = None) -> dict:
+    """The report's time charts for the live view, drawn point by point as rows arrive: the chart
+    groups with their titles, and how the page computes each derived series from a row
+    (`derive`: {col: {"const": value}} for a limit line, {"mean": [columns]} for the GPUs' mean
+    utilisation). The charts are those of `timeseries_view` for the rows so far (the live view has
+    no offered-load chart: the report draws it from the whole schedule)."""
+    groups, data = timeseries_view(rows, t, cores)
+    used = {series["col"] for chart in data["charts"] for series in chart["series"]}
+    derive: dict[str, dict] = {}
+    for col in used:
+        if col == UTIL_MEAN_COL:
+            derive[col] = {"mean": sorted(c for c in data["cols"] if (m := GPU_COLUMN.match(c))
+                                          and m["metric"] == "util_pct")}
+        elif col in (LAG_LIMIT_COL, CPU_LIMIT_COL):
+            values = data["cols"].get(col) or [None]
+            derive[col] = {"const": values[0]}
+    specs = {chart["id"]: chart for chart in data["charts"]}
+    return {"groups": [{"title": group["title"],
+                        "charts": [dict(specs[chart["id"]], title=chart["title"], subtitle=chart["subtitle"])
+                                   for chart in group["charts"]]} for group in groups],
+            "derive": derive}

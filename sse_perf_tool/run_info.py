@@ -73,6 +73,15 @@ def _load_section(cfg: RunConfig) -> dict:
 def banner(cfg: RunConfig, plan, prepared) -> str:
     """One line saying what is about to happen, in the run's language (i18n TERMINAL `b_*`)."""
     t = table("TERMINAL", cfg.lang if cfg.lang in LANGS else "en")
+    proxy = proxies_for(cfg.base_url).get(urlsplit(cfg.base_url).scheme)
+    via = t["b_proxy"].format(proxy=mask_url(proxy)) if proxy else ""
+    return (f"sse-perf {__version__}: {cfg.api} {mask_url(cfg.base_url)}{via}{t['b_sep']}{load_text(cfg, plan, prepared)} "
+            f"{t['b_ctrl_c']}")
+
+
+def load_text(cfg: RunConfig, plan, prepared) -> str:
+    """The banner's words for the load: threads or rate, how long, sweep, processes, warm-up, datasets."""
+    t = table("TERMINAL", cfg.lang if cfg.lang in LANGS else "en")
     if plan.duration_s > 0:
         length = t["b_for"].format(s=f"{plan.duration_s:g}") + (t["b_or"].format(n=plan.requests) if plan.requests else "")
     elif plan.requests:
@@ -103,7 +112,4 @@ def banner(cfg: RunConfig, plan, prepared) -> str:
     mix = ""
     if datasets:
         mix = t["b_datasets"] + ", ".join(f"{name}×{weight:g}" for name, weight, _ in datasets)
-    proxy = proxies_for(cfg.base_url).get(urlsplit(cfg.base_url).scheme)
-    via = t["b_proxy"].format(proxy=mask_url(proxy)) if proxy else ""
-    return (f"sse-perf {__version__}: {cfg.api} {mask_url(cfg.base_url)}{via}{t['b_sep']}{load}{mix} "
-            f"{t['b_ctrl_c']}")
+    return load + mix

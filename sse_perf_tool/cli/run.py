@@ -49,6 +49,8 @@ examples:
       the load from every node of a Ray cluster (run on a cluster node); the report is written here
   sse-perf --config examples/mixed-datasets.toml --demo
       a load profile kept in version control; options on the command line win
+  sse-perf --demo --threads 8 --duration 600 --live 8089
+      watch a long run in a browser: open the printed http://127.0.0.1:8089/?token=... URL
   sse-perf mock-server --port 8000 --ttft-ms 300 --itl-ms 25
       run the simulated LLM server in the foreground
   sse-perf report report/20261121-101500
@@ -198,6 +200,13 @@ def build_run_parser() -> argparse.ArgumentParser:
     o.add_argument("--quiet", action="store_true", help="no per-second table, only the final summary")
     o.add_argument("--history", metavar="PATH", help="history database of every run (default: OUTPUT_DIR/history.db)")
     o.add_argument("--no-history", action="store_true", help="do not record this run in the history database")
+    o.add_argument("--live", metavar="[HOST:]PORT",
+                   help="while the run runs, serve a live view at http://HOST:PORT/ (charts every second, the live "
+                   "table's figures, a Stop button, /events as Server-Sent Events, /metrics for Prometheus); the URL "
+                   "with its access token is printed at the start; HOST defaults to 127.0.0.1, PORT 0 takes a free one")
+    o.add_argument("--allow-remote", action="store_true",
+                   help="let --live bind an address other machines can reach (0.0.0.0, a LAN address): anyone "
+                   "with the URL's token can then watch and stop the run, over plain HTTP")
     g = p.add_argument_group("telemetry (sampled every second into the time series and report)")
     g.add_argument("--gpu", action="append", default=[], metavar="SOURCE",
                    help="'local' (NVML) or ssh://user@host[:port] (nvidia-smi over SSH); repeatable")
@@ -318,6 +327,8 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         request_id=not args.no_request_id,
         extra_body=load_extra_body(args.extra_body) if args.extra_body is not None else None,
         keep_going=args.keep_going,
+        live=args.live,
+        allow_remote=args.allow_remote,
     )
     if args.port < 1 or args.port > 65535:
         raise ConfigError(f"--port must be between 1 and 65535 (got {args.port})")

@@ -443,3 +443,25 @@ COMPARE_REPORT: dict[str, str] = {
         "generated": "由 sse-perf {version} 于 {when} 生成。",
         "bundled": "图表：Chart.js {chartjs}（MIT），已内嵌：无需网络。",
     }
+
+# live_page.py 与 templates/live_app.js：运行中测试的实时页面（--live）
+LIVE: dict[str, str] = {
+    "title": "sse-perf 实时",
+    "target": "目标", "flavour": "接口类型", "model": "模型", "load": "负载", "started": "开始时间",
+    "status_waiting": "等待第一秒的数据…",
+    "status_running": "运行中 · 第 {n} 秒",
+    "status_stopping": "正在停止：取消进行中的请求，写入结果…",
+    "status_ended": "已结束",
+    "status_lost": "连接中断：正在重连…",
+    "stop": "停止测试",
+    "stop_confirm": "现在停止测试？进行中的请求将被取消，所有结果都会写入，与在终端按 Ctrl-C 相同。",
+    "stop_sent": "已发送停止",
+    "stop_failed": "停止被拒绝：{reason}",
+    "headline": "本秒（终端中的一行）",
+    "warnings": "警告",
+    "ended_at": "测试已结束（退出码 {code}）。运行目录：{run_dir}",
+    "report_at": "报告：{report}",
+    "no_charts": "第一秒的数据到达后显示图表。",
+    "second_n": "第 {n} 秒",
+    "kept": "显示最近 {n} 秒。",
+}
