@@ -44,7 +44,8 @@ def sse_message(data: dict, event: Optional[str] = None, event_id: Optional[int]
     """One Server-Sent Event: `data` as one line of JSON (no raw newline can end it early)."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     head = (f"event: {event}\n" if event else "") + (f"id: {event_id}\n" if event_id is not None else "")
-    return (head + "data: " + text + "\n\n").encode("utf-8")
+    # a lone surrogate (undecodable bytes in a server's message, say) has no UTF-8: it is sent as "?"
+    return (head + "data: " + text + "\n\n").encode("utf-8", "replace")
 
 
 class Watcher:
@@ -142,6 +143,7 @@ class LiveFeed:
         self._lock = threading.Lock()
         self._rows: deque = deque(maxlen=max_kept)  # the rows kept, for the charts' view
         self._log: deque = deque()  # (second, is a row, message) in order: rows and the warnings after them
+        self._logged_rows = 0  # rows in the log (bounded by max_kept, as self._rows is)
         self._watchers: set = set()
         self._valued: set = set()  # columns that have had a value: a new one changes the charts
         self._view: Optional[bytes] = None
@@ -157,10 +159,10 @@ class LiveFeed:
 
     def second(self, row: dict, live: dict) -> None:
         row = {key: _finite(value) for key, value in row.items()}
+        live = {key: _finite(value) for key, value in live.items()}
         self.metrics.second(row, live)
         cells = row_cells(row, live["total_threads"], live["tokens_per_s"], live["gpu_util_pct"])
-        message = sse_message({"second": row["second"], "row": row,
-                               "live": {key: _finite(value) for key, value in live.items()},
+        message = sse_message({"second": row["second"], "row": row, "live": live,
                                "cells": [[label, cell] for label, cell in zip(self._headers, cells)]},
                               event_id=row["second"])
         fresh = [key for key, value in row.items() if value is not None and key not in self._valued]
@@ -172,8 +174,14 @@ class LiveFeed:
                 self._view = view = sse_message(live_view(list(self._rows), self._t, self.cores), event="view")
             self._last_second = row["second"]
             self._log.append((row["second"], True, message))
-            while len(self._log) > self.max_kept * 2:  # rows and warnings: bounded as the rows are
-                self._log.popleft()
+            self._logged_rows += 1
+            if self._logged_rows > self.max_kept:  # the oldest row goes, with the warnings before and after it
+                gone = self._log.popleft()
+                while not gone[1]:  # warnings before the oldest row
+                    gone = self._log.popleft()
+                self._logged_rows -= 1
+                while not self._log[0][1]:
+                    self._log.popleft()
             self._send([view, message] if view is not None else [message])
 
     def warning(self, text: str) -> None:

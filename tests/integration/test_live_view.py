@@ -270,3 +270,18 @@ def test_an_address_in_use_is_refused_before_anything_is_sent(tmp_path):
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("sse-perf: error: --live 127.0.0.1:")
     assert "cannot listen there" in out.stderr
     assert out.stdout == "" and not any(tmp_path.iterdir())
+
+
+def test_the_cli_refuses_a_reachable_live_address_with_one_line_and_exit_2(tmp_path):
+    """Bad input: one clear line on stderr and exit code 2 before anything is sent (nothing is
+    bound: validation fails first)."""
+    proc = subprocess.run([sys.executable, "-m", "sse_perf_tool", "--demo", "--live", "0.0.0.0:0", "--duration", "1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("sse-perf: error:"), proc.stderr
+    assert "--allow-remote" in lines[0]
+    assert "live view:" not in proc.stdout
+    assert proc.stdout.strip() == "", proc.stdout
+    assert not any(tmp_path.iterdir()), "no run folder, no history: nothing was run"
