@@ -68,7 +68,7 @@ def test_every_page_needs_the_token_and_the_printed_url_turns_it_into_a_cookie(s
     status, headers, _ = _request(server, "GET", f"/?token={server.token}")
     assert status == 303 and headers["Location"] == "/"  # the token leaves the address bar
     cookie = headers["Set-Cookie"]
-    assert cookie.startswith(f"sse_perf_live_{server.port}={server.token};")
+    assert cookie.startswith(f"{server.cookie}={server.token};") and str(server.port) in server.cookie
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     status, headers, body = _request(server, "GET", "/", {"Cookie": cookie.split(";")[0]})
     assert status == 200 and headers["Content-Type"].startswith("text/html")
