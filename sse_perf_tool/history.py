@@ -91,6 +91,8 @@ def _v2(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = {1: _v1, 2: _v2}  # version -> step from version - 1
+TARGETS_TABLE = ("CREATE TABLE targets (name TEXT PRIMARY KEY, base_url TEXT NOT NULL, api TEXT, model TEXT, "
+                 "key_file TEXT, key_env TEXT, headers_json TEXT, saved_at REAL)")
 
 
 def _get(summary: dict, path: tuple):
@@ -117,6 +119,7 @@ class History:
             self._migrate()
             self._add_missing_columns()
             self._add_heartbeat_column()
+            self._add_targets_table()
         except (sqlite3.DatabaseError, HistoryError, OSError) as exc:
             db = getattr(self, "db", None)
             if db is not None:
@@ -206,6 +209,43 @@ class History:
             if not os.access(self.path, os.W_OK):
                 return
             raise
+
+    def _add_targets_table(self) -> None:
+        """The saved targets of `sse-perf ui` (name, base URL, flavour, model, where the key is read
+        from, headers), made where missing without a schema version of its own, as heartbeat_at is."""
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'targets'").fetchone():
+            return
+        try:
+            with self._transaction() as db:
+                db.execute(TARGETS_TABLE)
+        except HistoryError:
+            if not os.access(self.path, os.W_OK):
+                return
+            raise
+
+    # -- saved targets (sse-perf ui): never a key, only where to read it --
+    def targets(self) -> list[dict]:
+        rows = self._query("SELECT * FROM targets ORDER BY name COLLATE NOCASE") if self._has_targets() else []
+        return [dict({key: row[key] for key in row.keys() if key != "headers_json"},
+                     headers=json.loads(row["headers_json"] or "[]")) for row in rows]
+
+    def save_target(self, target: dict) -> None:
+        """Insert, or replace the target of the same name. `target`: TARGET_FIELDS (headers a list of
+        "Name: value" strings)."""
+        self._write("INSERT INTO targets (name, base_url, api, model, key_file, key_env, headers_json, saved_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET base_url = excluded.base_url, "
+                    "api = excluded.api, model = excluded.model, key_file = excluded.key_file, "
+                    "key_env = excluded.key_env, headers_json = excluded.headers_json, saved_at = excluded.saved_at",
+                    (target["name"], target["base_url"], target.get("api"), target.get("model"),
+                     target.get("key_file"), target.get("key_env"),
+                     json.dumps(list(target.get("headers") or []), ensure_ascii=False), time.time()))
+
+    def delete_target(self, name: str) -> bool:
+        return self._write("DELETE FROM targets WHERE name = ?", (name,)).rowcount > 0
+
+    def _has_targets(self) -> bool:
+        return bool(self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'targets'")
+                    .fetchone())
 
     def _write(self, sql: str, rows: Iterable[tuple] = (), many: bool = False):
         with self._transaction() as db:

@@ -76,12 +76,13 @@ def csp_hash(script: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def content_security_policy(scripts: Iterable[str], connect: str = "'none'") -> str:
+def content_security_policy(scripts: Iterable[str], connect: str = "'none'", frame: str = "'none'") -> str:
     """Nothing but the given inline scripts, inline styles and data: images; no connection out
-    (`connect`: the live view's page talks to its own origin, 'self')."""
+    (`connect`, `frame`: the live view and the console talk to, and frame, their own origin: 'self')."""
     return ("default-src 'none'; script-src " + " ".join(csp_hash(s) for s in scripts)
             + f"; style-src 'unsafe-inline'; img-src data:; font-src 'none'; connect-src {connect};"
-            " base-uri 'none'; form-action 'none'")
+            + (f" frame-src {frame};" if frame != "'none'" else "")
+            + " base-uri 'none'; form-action 'none'")
 
 
 def script_json(data: Any) -> str:
@@ -112,7 +113,7 @@ def environment():
 
 
 def render_page(template: str, *, vendored: Iterable[str], app_js: str, data: Any, connect: str = "'none'",
-                **context: Any) -> str:
+                frame: str = "'none'", **context: Any) -> str:
     """`template` rendered with `context` plus what every page has: `scripts` (the vendored
     scripts named, in the order given, then `app_js` from templates/), `csp` (allowing exactly
     those, and connections to `connect`) and `data_json` (`data` for the page's script)."""
@@ -120,5 +121,5 @@ def render_page(template: str, *, vendored: Iterable[str], app_js: str, data: An
 
     scripts = [asset(_FILES[name]) for name in vendored] + [app_script(app_js)]
     return environment().get_template(template).render(
-        **context, csp=content_security_policy(scripts, connect), data_json=Markup(script_json(data)),
+        **context, csp=content_security_policy(scripts, connect, frame), data_json=Markup(script_json(data)),
         scripts=[Markup(s) for s in scripts])

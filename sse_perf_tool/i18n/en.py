@@ -510,3 +510,38 @@ LIVE: dict[str, str] = {
     "second_n": "second {n}",
     "kept": "Shows the last {n} seconds.",
 }
+
+# cli/ui_server.py and templates/ui*: the local console (sse-perf ui)
+UI: dict[str, str] = {
+    "title": "sse-perf console",
+    "nav_runs": "Runs", "nav_new": "New run", "nav_targets": "Targets",
+    "runs_hint": "Every run recorded in {db}. Select two or more to compare them.",
+    "f_model": "Model name", "f_target": "Target", "f_status": "Status", "f_since": "Since",
+    "f_any": "any", "filter": "Filter", "compare": "Compare selected",
+    "h_id": "#", "h_started": "Started", "h_status": "Status", "h_model": "Model name", "h_target": "Target",
+    "h_load": "Load", "h_requests": "Requests", "h_success": "Success %", "h_tps": "Tokens/s",
+    "h_ttft": "TTFT p95", "h_files": "Files",
+    "no_runs": "No run matches. Start one under New run, or run sse-perf in a terminal.",
+    "report": "report", "no_report": "no report",
+    "run_title": "Run #{id}", "run_folder": "Run folder", "files": "Files", "back": "All runs",
+    "gone": "The run folder {dir} is not there any more.",
+    "new_hint": "The options a run needs most. Start runs it exactly as the command line shown would, "
+                "and opens its live view.",
+    "use_target": "Saved target", "none": "none",
+    "demo": "Demo (the embedded mock server)", "base_url": "Base URL", "api": "Flavour", "model": "Model",
+    "model_name": "Run label (model name)", "key_file": "API key file", "key_env": "API key from environment variable",
+    "param_file": "Query file", "datasets": "Weighted datasets (NAME=PATH[:WEIGHT], one per line)",
+    "threads": "Threads", "rate": "Rate (requests/s, open loop)", "ramp_up": "Ramp-up (s)",
+    "duration": "Duration (s)", "requests": "Requests in all", "slo": "SLOs (one per line)",
+    "gpu": "GPU sources (local or ssh://user@host, one per line)",
+    "server_metrics": "Server metrics URLs (one per line)", "headers": "Extra headers (Name: value, one per line)",
+    "command": "Command line", "copy_command": "Copy", "copied": "Copied",
+    "start": "Start", "starting": "Starting…", "check_ok": "The options are valid.",
+    "active": "Runs started here", "no_active": "None yet.", "open_live": "live view", "stop": "Stop",
+    "state_running": "running", "state_ended": "ended (exit code {code})",
+    "targets_hint": "Saved in {db}. A target keeps where its API key is read from (a file or an environment "
+                    "variable), never the key itself.",
+    "t_name": "Name", "add_target": "Save a target (a new name adds one, a saved name replaces it)", "save": "Save", "delete": "Delete", "use": "New run with it",
+    "no_targets": "No saved target yet.",
+    "saved": "Saved.", "deleted": "Deleted.",
+}
