@@ -23,7 +23,7 @@ from .dify_app import resolve_auto
 from .demo import check_demo_mock, start_demo_mock
 from .exit_codes import EXIT_INTERNAL, EXIT_NOTHING_OK, EXIT_OK, EXIT_SLO, EXIT_USAGE
 from .flavors import get_flavor
-from .interrupts import exit_code_of_stop, finish_quietly_on_ctrl_c, run_until_interrupted, sigint_restored
+from .interrupts import HeldStops, exit_code_of_stop, finish_quietly_on_ctrl_c, run_until_interrupted, sigint_restored
 from .levels import Levels, plans_for
 from .providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
 from .results import report_inputs, say_closing, write_report
@@ -198,6 +198,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     aggregator_ref.append(aggregator)
 
     # the run
+    held = HeldStops()  # a stop before the parts are running is taken once they are (every file written)
     say(banner(cfg, plans[0], prepared), out)
     if live is not None:
         _say_live(cfg, live, out, err)
@@ -209,7 +210,12 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
         stage.start()
     probe.start()
     start_samplers(samplers, aggregator)
-    interrupted = run_until_interrupted(lambda: levels.run(plans), levels.cancel, out)
+
+    def run_levels() -> None:
+        held.release()
+        levels.run(plans)
+
+    interrupted = run_until_interrupted(run_levels, levels.cancel, out)
     ended_at = time.time()
     finish_quietly_on_ctrl_c(interrupted, out)
 

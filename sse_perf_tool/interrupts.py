@@ -140,3 +140,27 @@ def interrupt_self() -> None:
     """The live view's Stop button: this process sends itself SIGINT, so the run stops exactly as
     after Ctrl-C in its terminal (requests in flight cancelled, every file written, exit code 130)."""
     os.kill(os.getpid(), signal.SIGINT)
+
+
+class HeldStops:
+    """Between the run's first output and the moment it can take a stop (its parts started), a
+    stop signal is noted instead of raised: raised there, a KeyboardInterrupt would skip the
+    writing of the results. `release()`, called where the run takes stops, puts the handlers back
+    and raises a noted stop right there. Only the main thread touches handlers."""
+
+    def __init__(self):
+        self.noted = None
+        self._previous = {s: signal.getsignal(s) for s in STOP_SIGNALS} if _on_main_thread() else {}
+        for s in self._previous:
+            signal.signal(s, self._note)
+
+    def _note(self, signum, _frame) -> None:
+        if self.noted is None:
+            self.noted = signum
+
+    def release(self) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
+        if self.noted is not None:
+            signal.raise_signal(self.noted)  # its handler runs now, where the run handles stops

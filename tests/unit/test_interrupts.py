@@ -36,3 +36,25 @@ def test_a_run_without_a_signal_is_not_interrupted_and_ctrl_c_stays_130():
     with interrupts.sigint_restored():
         assert interrupts.run_until_interrupted(lambda: None, lambda: None, io.StringIO()) is False
         assert interrupts.exit_code_of_stop() == 130
+
+
+def test_a_stop_while_held_is_raised_on_release_where_the_run_takes_it():
+    """A Ctrl-C between the banner and the run's parts being started (what a console that stops a
+    run as soon as it printed its live view sends) must not escape the code that writes the results."""
+    import os
+
+    before = signal.getsignal(signal.SIGINT)
+    held = interrupts.HeldStops()
+    os.kill(os.getpid(), signal.SIGINT)  # noted, not raised: this line and the next run on
+    assert held.noted == signal.SIGINT
+    with pytest.raises(KeyboardInterrupt):
+        held.release()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_release_without_a_stop_only_puts_the_handlers_back():
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    held = interrupts.HeldStops()
+    assert signal.getsignal(signal.SIGTERM) is not before[signal.SIGTERM]
+    held.release()
+    assert {s: signal.getsignal(s) for s in before} == before
