@@ -36,6 +36,19 @@
     });
   }
 
+  // -- Runs: the filters (a page of its own, no form submission: the CSP allows none) --
+  var filters = document.getElementById('filters');
+  if (filters) {
+    filters.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var params = new URLSearchParams();
+      Array.prototype.forEach.call(filters.elements, function (el) {
+        if (el.name && el.value) { params.set(el.name, el.value); }
+      });
+      window.location.href = '/' + (params.toString() ? '?' + params.toString() : '');
+    });
+  }
+
   // -- Runs: two or more selected open the comparison --
   var compare = document.getElementById('compare');
   if (compare) {

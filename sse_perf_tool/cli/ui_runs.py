@@ -23,6 +23,7 @@ from collections import deque
 from typing import Optional
 
 from ..config import ConfigError, RunConfig
+from ..masking import SECRET_HEADER
 
 # form field -> the option it sets (one value), in the order the command line shows them
 SINGLE = (("base_url", "--base-url"), ("api", "--api"), ("model", "--model"), ("model_name", "--model-name"),
@@ -70,19 +71,36 @@ def field_of(message: str) -> str:
     return ""
 
 
+def check_key_source(form: dict) -> str:
+    """The name of the environment variable the key is read from ("" for none): a variable's name,
+    and not together with a key file. FormErrors on key_env otherwise."""
+    name = str(form.get("key_env") or "").strip()
+    if name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise FormErrors({"key_env": f"{name!r} is not an environment variable name"})
+    if name and str(form.get("key_file") or "").strip():
+        raise FormErrors({"key_env": "give the key file or the environment variable, not both"})
+    return name
+
+
+def refuse_credential_headers(text) -> None:
+    """A key in a header would be shown in the command line, the page and the process list: it
+    belongs in the key file or the environment variable."""
+    for line in str(text or "").splitlines():
+        name = line.split(":", 1)[0].strip()
+        if name and SECRET_HEADER.search(name):
+            raise FormErrors({"headers": f"{name} carries a secret: keep it in the key file or the environment "
+                                         "variable the form names, not in a header here"})
+
+
 def _key_env(form: dict, environ: dict) -> dict:
     """The run's environment: the console's, with the key from the variable the form names."""
     env = dict(environ, PYTHONUNBUFFERED="1")
     env.pop("SSE_PERF_API_KEY", None)  # only the form says where this run's key comes from
-    name = str(form.get("key_env") or "").strip()
+    name = check_key_source(form)
     if name:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise FormErrors({"key_env": f"{name!r} is not an environment variable name"})
-        if not environ.get(name):
+        if not str(environ.get(name) or "").strip():
             raise FormErrors({"key_env": f"the environment variable {name} is not set where sse-perf ui runs"})
-        if form.get("key_file"):
-            raise FormErrors({"key_env": "give the key file or the environment variable, not both"})
-        env["SSE_PERF_API_KEY"] = environ[name]
+        env["SSE_PERF_API_KEY"] = environ[name].strip()
     return env
 
 
@@ -90,11 +108,13 @@ def check(form: dict, environ: Optional[dict] = None) -> list[str]:
     """The run's options, checked as `sse-perf` checks them before sending anything (the parser,
     the validation, the query and key files); FormErrors by field otherwise."""
     from ..providers import ApiKeyProvider, QueryProvider, WeightedQueryProvider, parse_dataset_spec
+    from ..slo import parse_slos
     from .run import build_run_parser, config_from_args
 
     environ = dict(os.environ if environ is None else environ)
     argv = command_of(form)
     env = _key_env(form, environ)
+    refuse_credential_headers(form.get("headers"))
     parser = build_run_parser()
 
     def usage_error(message: str):
@@ -103,6 +123,8 @@ def check(form: dict, environ: Optional[dict] = None) -> list[str]:
     parser.error = usage_error  # type: ignore[method-assign]  # one line, by field, instead of an exit
     try:
         cfg = config_from_args(parser.parse_args(argv), env)
+        if cfg.slo:
+            parse_slos(cfg.slo)
         if cfg.datasets:
             WeightedQueryProvider.from_specs([parse_dataset_spec(text) for text in cfg.datasets], cfg.seed)
         else:

@@ -27,7 +27,7 @@ from ..html_page import render_page
 from ..i18n import table
 from ..masking import SECRET_HEADER, mask_known, mask_url
 from ..web_guard import GuardedHandler, GuardedServer
-from .ui_runs import FIELDS, ConsoleRuns, FormErrors, check
+from .ui_runs import FIELDS, ConsoleRuns, FormErrors, check, check_key_source
 
 RUN_FILES = ("report.html", "summary.json", "records.jsonl", "timeseries.csv", "requests.csv", "gpu.csv")
 STATUSES = ("completed", "interrupted", "stopped_early", "failed", "running", "killed", "incomplete")
@@ -69,6 +69,10 @@ def check_target(data: dict) -> dict:
         errors["base_url"] = str(exc)
     if target["api"] and target["api"] not in API_NAMES:
         errors["api"] = f"the flavour must be one of {', '.join(API_NAMES)}"
+    try:
+        check_key_source(target)
+    except FormErrors as exc:
+        errors.update(exc.errors)
     headers = [line.strip() for line in str(data.get("headers") or "").splitlines() if line.strip()]
     for line in headers:
         try:
