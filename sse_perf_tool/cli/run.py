@@ -55,6 +55,8 @@ examples:
       run the simulated LLM server in the foreground
   sse-perf report report/20261121-101500
       render report.html again from a run folder
+  sse-perf ui
+      a local web console: the runs of the history, a New run form, saved targets
 
 exit codes: 0 completed (even with some failed requests), 3 not one measured request
 succeeded (results written), 2 bad usage or input (nothing sent), 99 an SLO missed or
