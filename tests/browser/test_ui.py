@@ -153,3 +153,20 @@ def test_what_forms_runs_and_servers_say_is_inert(console, page):
     assert page.inner_text("#runs-table .model") == XSS
     assert page.evaluate("window.__xss") is None and page.locator("img").count() == 0
     assert page.problems == []
+
+
+def test_a_query_payload_in_a_reports_inline_view_is_inert(console, page):
+    import sys
+
+    url, base, tmp_path = console
+    subprocess.run([sys.executable, "-m", "sse_perf_tool", "--demo", "--demo-mock", "ttft_ms=5,itl_ms=1,tokens=4",
+                    "--requests", "2", "--query", XSS, "--output-dir", str(tmp_path)],
+                   check=True, capture_output=True, timeout=120)
+    page.goto(url)
+    page.click("#runs-table a[href^='/runs/']")
+    frame = page.frame_locator("#report")
+    assert XSS in frame.locator("body").inner_text()  # the slowest requests name their query
+    report = next(f for f in page.frames if f.url.endswith("/report"))
+    assert report.evaluate("window.__xss") is None and page.evaluate("window.__xss") is None
+    assert frame.locator("img").count() == 0
+    assert page.problems == []
