@@ -6,6 +6,7 @@ look at after a change: benchmarks/screenshots.py."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -97,3 +98,15 @@ class PageCache:
     def close(self) -> None:
         for page in self.pages.values():
             page.close()
+
+
+def poll(page, script: str, predicate, timeout_s: float = 20.0):
+    """page.evaluate(script) until predicate(value) holds or timeout_s passed (a bound against a
+    hang, not a timing claim; no wait_for_function: its polling evaluates strings, which the
+    pages' CSP forbids); the last value."""
+    deadline = time.monotonic() + timeout_s
+    value = page.evaluate(script)
+    while not predicate(value) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = page.evaluate(script)
+    return value

@@ -4,7 +4,6 @@ never as markup; the Chinese page."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -12,21 +11,13 @@ from sse_perf_tool.live_feed import LiveFeed
 from sse_perf_tool.live_page import render_live_page
 from sse_perf_tool.live_server import LiveServer
 
+from .browser_support import poll
 from live_runs import start_live_run
 from waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
 
-def _poll(page, script: str, predicate, timeout_s: float = 20.0):
-    """page.evaluate(script) until predicate(value) (no wait_for_function: the page's CSP forbids
-    the string evaluation it polls with); the last value."""
-    deadline = time.monotonic() + timeout_s
-    value = page.evaluate(script)
-    while not predicate(value) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = page.evaluate(script)
-    return value
 
 
 def _watched(browser, url: str):
@@ -47,12 +38,12 @@ def test_a_demo_run_is_drawn_every_second_matches_the_terminal_and_stops_from_th
     try:
         page, problems, requests = _watched(browser, url)
         assert page.url.endswith("/") and "token" not in page.url  # the token went into a cookie
-        rows = _poll(page, "window.ssePerfLive.rows.length", lambda n: n >= 3)
+        rows = poll(page, "window.ssePerfLive.rows.length", lambda n: n >= 3)
         assert rows >= 3
         charts = page.evaluate("window.ssePerfLive.charts.map(c => [c.$title, c.data.datasets[0].data.length])")
         assert len(charts) >= 8 and "TTFT (ms)" in [title for title, _ in charts]
         before = charts[0][1]
-        assert _poll(page, "window.ssePerfLive.charts[0].data.datasets[0].data.length", lambda n: n > before) > before
+        assert poll(page, "window.ssePerfLive.charts[0].data.datasets[0].data.length", lambda n: n > before) > before
         # the headline figures are the terminal's row of the same second, cell for cell
         second, cells = page.evaluate("[window.ssePerfLive.lastSecond, window.ssePerfLive.cells]")
         assert wait_until(lambda: any(line.split()[:1] == [f"{second + 1}s"] for line in lines), timeout_s=10)
@@ -62,7 +53,7 @@ def test_a_demo_run_is_drawn_every_second_matches_the_terminal_and_stops_from_th
         assert page.evaluate("window.ssePerfLive.seconds") == list(range(second + 1))
         page.click("#stop")
         proc.wait(30)  # a bound against a hang only
-        ended = _poll(page, "window.ssePerfLive.ended", lambda value: value is not None, timeout_s=10)
+        ended = poll(page, "window.ssePerfLive.ended", lambda value: value is not None, timeout_s=10)
         assert proc.returncode == 130 and ended["exit_code"] == 130
         assert ended["run_dir"] and page.inner_text("#status") == "ended"
         assert ended["run_dir"] in page.inner_text("#ended")
@@ -112,15 +103,15 @@ def test_a_dropped_stream_reconnects_and_resumes_without_a_gap_or_a_repeat(brows
     for second in range(3):
         feed.second(_row(second), LIVE)
     page, problems, _ = _watched(browser, server.url)
-    assert _poll(page, "window.ssePerfLive.rows.length", lambda n: n == 3) == 3
+    assert poll(page, "window.ssePerfLive.rows.length", lambda n: n == 3) == 3
     feed.second(_row(3), LIVE)
-    assert _poll(page, "window.ssePerfLive.lastSecond", lambda n: n == 3) == 3
+    assert poll(page, "window.ssePerfLive.lastSecond", lambda n: n == 3) == 3
     for watcher in list(feed._watchers):  # the feed drops the browser, as it drops one that fell behind
         watcher.dropped = True
         feed.leave(watcher)
     for second in range(4, 7):  # seconds the browser is not connected for
         feed.second(_row(second), LIVE)
-    assert _poll(page, "window.ssePerfLive.lastSecond", lambda n: n == 6, timeout_s=15) == 6
+    assert poll(page, "window.ssePerfLive.lastSecond", lambda n: n == 6, timeout_s=15) == 6
     assert page.evaluate("window.ssePerfLive.seconds") == list(range(7))
     assert connections == [None, 3]  # it came back saying where it was (Last-Event-ID)
     assert page.evaluate("window.ssePerfLive.charts[0].data.datasets[0].data.length") == 7
@@ -134,7 +125,7 @@ def test_values_from_the_run_are_shown_as_text_never_run_as_markup(browser, live
     feed.second(_row(0), LIVE)
     feed.warning(f"!! server said: {payload}")
     page, problems, _ = _watched(browser, server.url)
-    assert _poll(page, "window.ssePerfLive.warnings.length", lambda n: n == 1) == 1
+    assert poll(page, "window.ssePerfLive.warnings.length", lambda n: n == 1) == 1
     assert page.evaluate("window.__xss") is None
     assert payload in page.inner_text("#warnings") and payload in page.inner_text("header")
     assert page.locator("img").count() == 0
@@ -145,7 +136,7 @@ def test_the_chinese_page(browser, live_page_server):
     server, feed = live_page_server(lang="zh")
     feed.second(_row(0), LIVE)
     page, problems, _ = _watched(browser, server.url)
-    assert _poll(page, "window.ssePerfLive.rows.length", lambda n: n == 1) == 1
+    assert poll(page, "window.ssePerfLive.rows.length", lambda n: n == 1) == 1
     assert page.inner_text("#status") == "运行中 · 第 1 秒"
     assert page.inner_text("#stop") == "停止测试"
     assert page.evaluate("window.ssePerfLive.cells[0][0]") == "时间"

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import time
 
 import pytest
 
+from .browser_support import poll
 from live_runs import start_console
 
 pytestmark = pytest.mark.browser
@@ -19,13 +19,6 @@ pytestmark = pytest.mark.browser
 XSS = '<img src=x onerror="window.__xss=1">'
 
 
-def _poll(page, script: str, predicate, timeout_s: float = 20.0):
-    deadline = time.monotonic() + timeout_s
-    value = page.evaluate(script)
-    while not predicate(value) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = page.evaluate(script)
-    return value
 
 
 @pytest.fixture
@@ -57,7 +50,7 @@ def _start_from_form(page, base: str, **fields) -> None:
     page.check("[name=demo]")
     for name, value in fields.items():
         page.fill(f"[name={name}]", value)
-    _poll(page, "document.getElementById('command').textContent", lambda text: "--duration" in text)
+    poll(page, "document.getElementById('command').textContent", lambda text: "--duration" in text)
     page.click("#start")
     page.wait_for_url(re.compile(r"http://127\.0\.0\.1:\d+/$"), timeout=60_000)
 
@@ -70,20 +63,20 @@ def test_a_run_started_from_the_form_is_watched_stopped_found_and_compared(conso
     page.goto(base + "/new")
     page.check("[name=demo]")
     page.fill("[name=threads]", "0")
-    text = _poll(page, "document.querySelector('[data-error=threads]').textContent", bool)
+    text = poll(page, "document.querySelector('[data-error=threads]').textContent", bool)
     assert "--threads must be at least 1" in text
     assert page.locator("label[data-field=threads]").get_attribute("class").split().count("invalid") == 1
     # a run: started, watched in its live view, stopped there
     _start_from_form(page, base, threads="2", duration="60", model_name="ui-a")
     console_origin, live_origin = base, page.url.rstrip("/")
     assert live_origin != console_origin
-    assert _poll(page, "window.ssePerfLive.rows.length", lambda n: n >= 2) >= 2
+    assert poll(page, "window.ssePerfLive.rows.length", lambda n: n >= 2) >= 2
     page.click("#stop")
-    ended = _poll(page, "window.ssePerfLive.ended", lambda value: value is not None, timeout_s=30)
+    ended = poll(page, "window.ssePerfLive.ended", lambda value: value is not None, timeout_s=30)
     assert ended["exit_code"] == 130
     # a second run, to the end
     _start_from_form(page, base, threads="1", duration="2", model_name="ui-b")
-    assert _poll(page, "window.ssePerfLive.ended", lambda value: value is not None, timeout_s=30)["exit_code"] == 0
+    assert poll(page, "window.ssePerfLive.ended", lambda value: value is not None, timeout_s=30)["exit_code"] == 0
     # Runs: both, newest first, with their status; one opened with its report inline and its files
     page.goto(base + "/")
     rows = page.eval_on_selector_all("#runs-table tbody tr", "rows => rows.map(r => [r.querySelector('.model')"
@@ -126,7 +119,7 @@ def test_a_saved_target_fills_the_form(console, page):
     page.click("#targets-table a:has-text('New run with it')")
     assert page.input_value("[name=base_url]") == "http://gpu1.internal:8000/v1"
     assert page.input_value("[name=api]") == "openai-chat" and page.input_value("[name=model]") == "qwen2.5-7b"
-    command = _poll(page, "document.getElementById('command').textContent", lambda text: "--base-url" in text)
+    command = poll(page, "document.getElementById('command').textContent", lambda text: "--base-url" in text)
     assert command == "sse-perf --base-url http://gpu1.internal:8000/v1 --api openai-chat --model qwen2.5-7b"
     assert page.problems == []
 
@@ -144,11 +137,11 @@ def test_what_forms_runs_and_servers_say_is_inert(console, page):
     page.goto(base + "/new")
     page.check("[name=demo]")
     page.fill("[name=param_file]", XSS)
-    text = _poll(page, "document.querySelector('[data-error=param_file]').textContent", bool)
+    text = poll(page, "document.querySelector('[data-error=param_file]').textContent", bool)
     assert XSS in text
     # a run labelled with it, in Runs
     _start_from_form(page, base, threads="1", duration="1", model_name=XSS)
-    _poll(page, "window.ssePerfLive.ended", lambda value: value is not None, timeout_s=30)
+    poll(page, "window.ssePerfLive.ended", lambda value: value is not None, timeout_s=30)
     page.goto(base + "/")
     assert page.inner_text("#runs-table .model") == XSS
     assert page.evaluate("window.__xss") is None and page.locator("img").count() == 0
