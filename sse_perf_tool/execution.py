@@ -145,7 +145,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     from .slo import request_bounds
     from .stats import TIMESERIES_COLUMNS, RunFigures, mark_phases
     from .storage import RecordWriter, create_run_dir, load_records, write_summary, write_timeseries
-    from .summary import ServerTokenCounts, complete_summary, slo_missed
+    from .summary import ServerTokenCounts, complete_summary, slo_missed, with_findings
 
     # the parts, built from the config
     started_at = time.time()
@@ -276,6 +276,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     for problem in (stage.failure, stage.internal_error) if stage is not None else ():
         if problem:
             say(f"warning: {problem}", err)
+    with_findings(summary, rows)
     write_summary(run_dir, summary)
     figures = None
     sinks.clear()

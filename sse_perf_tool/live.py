@@ -360,3 +360,25 @@ def _dataset_lines(summary: dict, t: dict, section: str = "datasets", title: str
         lines.append(label + " " * max(0, 16 - _cell_width(label)) + " "
                      + " ".join(_pad(c, w) for c, w in zip(cells[1:], widths[1:])))
     return lines
+
+
+FINDINGS_SHOWN = 3  # the terminal names the most severe findings; the report has them all
+
+
+def findings_lines(summary: dict, lang: str = "en") -> list[str]:
+    """The run's most severe findings (summary.json `findings`), wrapped to 80 columns, and how many
+    more the report lists."""
+    from .findings import describe
+
+    found = summary.get("findings") or []
+    if not found:
+        return []
+    t = SUMMARY_LABELS.get(lang, SUMMARY_LABELS["en"])
+    lines = [f"{t['findings']}:"]
+    for finding in found[:FINDINGS_SHOWN]:
+        words = describe(finding, lang)
+        text = f"{words['title']}: {words['evidence']}. {words['suggestion']}"
+        lines += wrap_cells(text, 80, "      ", f"  [{t['sev_' + finding['severity']]}] ")
+    if len(found) > FINDINGS_SHOWN:
+        lines.append("  " + t["findings_more"].format(n=len(found) - FINDINGS_SHOWN))
+    return lines

@@ -35,7 +35,7 @@ from .report_load import finite as _finite
 from .report_records import RecordStream
 from .stats import TIMESERIES_COLUMNS, RunFigures, TimeSeries, mark_phases
 from .storage import load_summary, load_timeseries, write_summary, write_timeseries
-from .summary import complete_summary
+from .summary import complete_summary, with_findings
 
 SUMMARY, TIMESERIES, RECORDS = "summary.json", "timeseries.csv", "records.jsonl"
 REASON = ("rebuilt from records.jsonl: the run did not finish (killed or crashed); requests in flight when "
@@ -143,6 +143,7 @@ def rebuild_folder(run_dir: Path, history_row: Any = _LOOKUP, *, history_path: O
         if records.skipped:
             reason += f"; {records.skipped} line(s) of records.jsonl were not records (a torn last line)"
         summary["run"]["incomplete_reason"] = reason
+        with_findings(summary, rows if rows is not None else _existing_timeseries(run_dir))
     out = Rebuilt(run_dir, summary, rows if rows is not None else _existing_timeseries(run_dir), want,
                   skipped_lines=records.skipped, history_row=history_row, restored=restored)
     if write and not out.still_running:

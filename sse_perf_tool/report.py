@@ -25,6 +25,7 @@ from .html_page import VENDORED, VERSIONS, render_page, script_json
 from .masking import mask_option
 from .report_format import (NULL, fmt_int, fmt_lag, fmt_ms, fmt_num, fmt_option, fmt_pct, fmt_seconds, fmt_time,
                             fmt_unit, shorten)
+from .report_findings import findings_view
 from .report_i18n import LANGS, strings
 from .report_load import finite as _finite
 from .report_records import (EXAMPLE_CHARS, EXAMPLES_PER_KIND, HIST_FIELDS, HIST_METRICS, HIST_SAMPLE, HIST_TARGET_BINS,
@@ -334,6 +335,9 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
     if load["bands"]:
         ts_data["bands"] = load["bands"]
     hist_cards, hist_data = _histograms(t, lang, histograms)
+    found, marks = findings_view(summary, ts_rows, groups, lang)
+    if marks:
+        ts_data["marks"] = marks
 
     config = run.get("config") if isinstance(run.get("config"), dict) else {}
     options = [(str(name), fmt_option(mask_option(str(name), value))) for name, value in config.items()]
@@ -386,7 +390,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
         datasets=datasets, datasets_tps=any(d.get("tps") is not None for d in datasets),
         dataset_heads=[f"{m.short['en']} {stat}" for m, stat in DATASET_COLUMNS],
         turns=_summary_dataset_rows(summary["turns"], digest) if isinstance(summary.get("turns"), dict) else [],
-        load=load, concurrency=concurrency, slowest=_slowest_tables(digest, t, lang), row_heads=_row_heads(lang),
+        findings=found, load=load, concurrency=concurrency, slowest=_slowest_tables(digest, t, lang), row_heads=_row_heads(lang),
         show_dataset_column=digest.any_dataset,
         glossary=[(m.label[lang], m.describe[lang]) for m in metrics.DISTRIBUTIONS
                   if not m.open_loop or load["open_loop"]],

@@ -40,11 +40,11 @@ def write_report(cfg: RunConfig, run_dir: Path, err, inputs: Optional[dict] = No
 def say_closing(summary: dict, lang: str, run_dir: Path, report_path: Optional[Path],
                 history_line: Optional[str], out) -> None:
     """The summary on the terminal, then where the run folder, the report and the history entry are."""
-    from .live import SUMMARY_LABELS, summary_lines
+    from .live import SUMMARY_LABELS, findings_lines, summary_lines
 
     labels = SUMMARY_LABELS.get(lang, SUMMARY_LABELS["en"])
     say("", out)
-    for line in summary_lines(summary, lang):
+    for line in summary_lines(summary, lang) + findings_lines(summary, lang):
         say(line, out)
     say(f"{labels['folder']}: {run_dir}", out)
     if report_path:

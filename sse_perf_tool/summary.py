@@ -128,3 +128,14 @@ def best_level(blocks: list[dict]) -> Optional[dict]:
 
 def slo_missed(summary: dict) -> bool:
     return any(not v["met"] for v in summary.get("slo") or ())
+
+
+def with_findings(summary: dict, rows) -> dict:
+    """`summary` with its `findings` (findings.py) over the per-second `rows`: each finding's id,
+    severity, evidence (the numbers), its words in English (title, text, suggestion), the chart that
+    shows it and the seconds it covers."""
+    from .findings import describe, findings
+
+    summary["findings"] = [dict(f, **{key: value for key, value in describe(f).items() if key != "evidence"},
+                                text=describe(f)["evidence"]) for f in findings(summary, rows)]
+    return summary

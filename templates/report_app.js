@@ -195,6 +195,32 @@
     }
   };
 
+  // The seconds a finding covers, outlined on the chart that shows it (chart.$marks: for the tests).
+  var MARKS = (D.ts && D.ts.marks) || [];
+  var MARK_COLORS = {critical: '220,38,38', warn: '217,119,6', info: '37,99,235'};
+  var marksPlugin = {
+    id: 'ssePerfFindings',
+    afterDatasetsDraw: function (chart) {
+      var x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx, drawn = [];
+      MARKS.forEach(function (mark) {
+        if (mark.chart !== chart.canvas.id || !x || !area) { return; }
+        var x0 = Math.max(area.left, x.getPixelForValue(mark.from));
+        var x1 = Math.min(area.right, x.getPixelForValue(mark.to === null || mark.to === undefined ? xMax : mark.to));
+        if (x1 <= x0) { return; }
+        var rgb = MARK_COLORS[mark.severity] || MARK_COLORS.info;
+        ctx.save();
+        ctx.fillStyle = 'rgba(' + rgb + ',0.08)';
+        ctx.fillRect(x0, area.top, x1 - x0, area.bottom - area.top);
+        ctx.strokeStyle = 'rgba(' + rgb + ',0.8)';
+        ctx.setLineDash([4, 3]);
+        ctx.strokeRect(x0 + 0.5, area.top + 0.5, x1 - x0 - 1, area.bottom - area.top - 1);
+        ctx.restore();
+        drawn.push({id: mark.id, x0: x0, x1: x1});
+      });
+      chart.$marks = drawn;
+    }
+  };
+
   function buildTimeChart(spec) {
     var canvas = document.getElementById(spec.id);
     if (!canvas) { return; }
@@ -269,7 +295,7 @@
     var chart = new Chart(canvas, {
       type: type,
       data: {datasets: datasets},
-      plugins: BANDS ? [bandsPlugin] : [],
+      plugins: (BANDS ? [bandsPlugin] : []).concat(MARKS.length ? [marksPlugin] : []),
       options: {
         parsing: false,
         normalized: true,

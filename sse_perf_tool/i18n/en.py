@@ -47,6 +47,7 @@ TERMINAL: dict[str, str] = {
                 "{cores} CPUs (load average up to {load}) while sse-perf used little: latencies include that delay; "
                 "stop the other work or use a quieter machine",
         "empty": "empty answers (ok, no text, 0 tokens)", "finish": "finish reasons", "note": "note",
+        "findings": "findings", "findings_more": "{n} more in the report", "sev_critical": "critical", "sev_warn": "warn", "sev_info": "info",
     }
 
 # compare.py: the terminal comparison (the figures' own labels come from metrics.py)
@@ -62,6 +63,7 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "nav_findings": "Findings", "sec_findings": "Findings", "findings_hint": "What the numbers say, the most severe first, each with its evidence; a link opens the chart that shows it, with those seconds marked. Thresholds: docs/metrics.md.", "sev_critical": "critical", "sev_warn": "warn", "sev_info": "info", "finding_chart": "see {chart}",
     "chart_in_flight": "Requests in flight (threads busy)",
     "series_in_flight": "in flight",
     "chart_offered": "Offered vs achieved rate",
@@ -544,4 +546,106 @@ UI: dict[str, str] = {
     "t_name": "Name", "add_target": "Save a target (a new name adds one, a saved name replaces it)", "save": "Save", "delete": "Delete", "use": "New run with it",
     "no_targets": "No saved target yet.",
     "saved": "Saved.", "deleted": "Deleted.",
+}
+
+# findings.py: what the numbers say (title, evidence, suggestion of each finding, by its id)
+FINDINGS: dict[str, dict[str, str]] = {
+    "capacity_knee": {
+        "title": "Capacity knee at {kind} {level}",
+        "evidence": "from {kind} {level} to {next_level}, output tokens/s went from {tokens_per_s} to "
+                    "{next_tokens_per_s} ({gain_pct:+} %) while {metric} rose {rise_pct} %",
+        "suggestion": "past {level} the service queues instead of serving more: size for {level}, or add capacity"},
+    "best_level": {
+        "title": "Highest level within the SLOs: {kind} {level}",
+        "evidence": "the highest sweep level at which every SLO was met",
+        "suggestion": "plan for {level}; a level above it misses an SLO"},
+    "no_level_met": {
+        "title": "No level met the SLOs",
+        "evidence": "even the lowest level ({kind} {lowest}) missed an SLO",
+        "suggestion": "the service misses the SLOs at any load tested: fix it or the SLOs before sizing it"},
+    "all_levels_met": {
+        "title": "Every level met the SLOs",
+        "evidence": "up to {kind} {level}, the highest tested",
+        "suggestion": "the limit is above {level}: sweep higher to find it"},
+    "goodput_peak": {
+        "title": "Goodput peaks at {kind} {level}",
+        "evidence": "{goodput_rps} requests/s within the SLO bounds at {kind} {level}",
+        "suggestion": "more load past {level} brings fewer good answers per second"},
+    "queue_building": {
+        "title": "TTFT rises through the run (a queue building)",
+        "evidence": "TTFT p95 went from {first_ms} ms in the first third of the run to {last_ms} ms in the last "
+                    "({ratio}×)",
+        "suggestion": "the load is above what the service sustains: lower it, or run longer to see where it settles"},
+    "ramp_past_capacity": {
+        "title": "Users added past capacity",
+        "evidence": "from {threads} to {final_threads} active threads the output tokens/s stayed near {tokens_per_s} "
+                    "(best {best_after})",
+        "suggestion": "the service was full at about {threads} users; more only wait longer"},
+    "scheduler_bound": {
+        "title": "Requests wait while the GPUs are not busy",
+        "evidence": "for {seconds} s, {waiting} requests waited in the server's queue on average while GPU "
+                    "utilisation was {gpu_util_pct} %",
+        "suggestion": "the scheduler or batch limits hold the load back (max-num-seqs, max batch tokens), not the GPUs"},
+    "memory_bound": {
+        "title": "KV cache full",
+        "evidence": "for {seconds} s the KV cache was above {kv_limit_pct} % with requests waiting or preempted",
+        "suggestion": "memory limits the batch: shorter contexts, more GPU memory for the cache, or fewer users"},
+    "compute_bound": {
+        "title": "GPUs saturated and TPOT rising",
+        "evidence": "GPU utilisation {gpu_util_pct} % while TPOT p50 went from {tpot_first_ms} to {tpot_last_ms} ms",
+        "suggestion": "compute is the limit: a smaller or quantised model, more GPUs, or less load"},
+    "gpu_memory_near_full": {
+        "title": "GPU {device} memory nearly full",
+        "evidence": "{used_mib} MiB used of {total_mib} MiB",
+        "suggestion": "little room left for the KV cache or a larger batch"},
+    "gpu_hot": {
+        "title": "GPU {device} hot",
+        "evidence": "up to {temp_c} °C",
+        "suggestion": "a GPU this hot may throttle its clocks: check cooling before trusting the latencies"},
+    "error_burst": {
+        "title": "Error burst",
+        "evidence": "{failed_pct} % of the requests failed in these seconds against {run_failed_pct} % over the run "
+                    "({failed} failures; the run's errors: {kinds}; HTTP statuses: {statuses})",
+        "suggestion": "look at the server's log for those seconds: a restart, a dependency, or an overload"},
+    "rate_limited": {
+        "title": "Rate limited",
+        "evidence": "{requests} requests were refused with HTTP 429 or a rate-limit error",
+        "suggestion": "the limit is a quota, not the service's capacity: raise it, use more keys, or --honor-retry-after"},
+    "timeouts": {
+        "title": "Requests timed out",
+        "evidence": "{requests} requests ({pct} %) ran past a timeout",
+        "suggestion": "the service stalled or the limits are too tight (--timeout, --idle-timeout, --request-timeout)"},
+    "long_tail": {
+        "title": "Long TTFT tail",
+        "evidence": "TTFT p99 {p99_ms} ms is {ratio}× the p50 of {p50_ms} ms",
+        "suggestion": "a few requests wait far longer than most: look at the slowest requests in the report"},
+    "client_saturated": {
+        "title": "The load generator was the limit",
+        "evidence": "from second {second}: scheduling lag p99 {lag_p99_ms} ms, CPU up to {cpu_pct_max} %",
+        "suggestion": "the latencies after that include sse-perf's own delay: fewer threads, or more worker processes"},
+    "machine_busy": {
+        "title": "The machine was busy with other work",
+        "evidence": "from second {second} other processes took the CPU",
+        "suggestion": "their delay is in the latencies: run on a quieter machine"},
+    "few_requests": {
+        "title": "Too few requests for a stable p99",
+        "evidence": "{ok} successful requests; a p99 needs about {needed}",
+        "suggestion": "run longer (--duration) or send more (--requests) before comparing tails"},
+    "not_sent": {
+        "title": "Scheduled requests were not sent",
+        "evidence": "{requests} open-loop arrivals found every thread busy",
+        "suggestion": "the latencies understate the wait: more --threads, or a lower --rate"},
+    "clock_bound": {
+        "title": "Worker clocks only known roughly",
+        "evidence": "a worker's clock is known to within {bound_ms} ms",
+        "suggestion": "latencies across workers are comparable only to that bound"},
+    "cold_start": {
+        "title": "Cold start",
+        "evidence": "TTFT p95 reached {first_ms} ms in the first seconds against {rest_ms} ms after",
+        "suggestion": "add --warmup so the first requests do not weigh on the figures"},
+    "dify_queueing": {
+        "title": "Time spent outside Dify's own TTFT",
+        "evidence": "the client's TTFT p50 {client_ms} ms against Dify's {server_ms} ms: {outside_ms} ms outside the "
+                    "model's first token",
+        "suggestion": "queueing in Dify (workers, the app's nodes) or the network, not in the model"},
 }

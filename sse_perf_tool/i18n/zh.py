@@ -42,6 +42,7 @@ TERMINAL: dict[str, str] = {
         "busy": "从第 {s} 秒起本机被其他任务占用：其他进程最多占用 {cores} 个 CPU 的 {others}%（负载最高 {load}），而 sse-perf 自身 CPU 很低：延迟包含这部分等待；"
                 "请停止其他任务或换一台空闲的机器",
         "empty": "空回答（成功、无文本、0 tokens）", "finish": "结束原因", "note": "注意",
+        "findings": "发现", "findings_more": "另有 {n} 条见报告", "sev_critical": "严重", "sev_warn": "警告", "sev_info": "提示",
     }
 
 # compare.py: the terminal comparison (the figures' own labels come from metrics.py)
@@ -56,6 +57,7 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "nav_findings": "发现", "sec_findings": "发现", "findings_hint": "数据说明了什么，最严重的在前，每条附证据；链接打开显示它的图表，并标出相应的秒。阈值见 docs/metrics.md。", "sev_critical": "严重", "sev_warn": "警告", "sev_info": "提示", "finding_chart": "查看 {chart}",
     "chart_in_flight": "在途请求数（忙碌线程）",
     "series_in_flight": "在途",
     "chart_offered": "目标速率与实际速率",
@@ -497,4 +499,102 @@ UI: dict[str, str] = {
     "t_name": "名称", "add_target": "保存目标（新名称即新增，已有名称即替换）", "save": "保存", "delete": "删除", "use": "用它新建测试",
     "no_targets": "还没有保存的目标。",
     "saved": "已保存。", "deleted": "已删除。",
+}
+
+# findings.py：数据说明了什么（每条发现的标题、证据与建议，按 id）
+FINDINGS: dict[str, dict[str, str]] = {
+    "capacity_knee": {
+        "title": "容量拐点：{kind} {level}",
+        "evidence": "从 {kind} {level} 到 {next_level}，输出词元/秒由 {tokens_per_s} 到 {next_tokens_per_s}"
+                    "（{gain_pct:+} %），而 {metric} 上升 {rise_pct} %",
+        "suggestion": "超过 {level} 后服务只是在排队而非多服务：按 {level} 规划，或扩容"},
+    "best_level": {
+        "title": "满足 SLO 的最高档位：{kind} {level}",
+        "evidence": "所有 SLO 均满足的最高扫描档位",
+        "suggestion": "按 {level} 规划；更高的档位会违反某个 SLO"},
+    "no_level_met": {
+        "title": "没有档位满足 SLO",
+        "evidence": "即使最低档位（{kind} {lowest}）也违反了某个 SLO",
+        "suggestion": "在所测的任何负载下服务都达不到 SLO：先解决服务或调整 SLO，再谈容量"},
+    "all_levels_met": {
+        "title": "所有档位都满足 SLO",
+        "evidence": "直到所测最高的 {kind} {level}",
+        "suggestion": "上限高于 {level}：扫描更高的档位以找到它"},
+    "goodput_peak": {
+        "title": "有效吞吐在 {kind} {level} 达到峰值",
+        "evidence": "{kind} {level} 时满足 SLO 的请求为 {goodput_rps} 个/秒",
+        "suggestion": "超过 {level} 的负载带来的合格回答反而更少"},
+    "queue_building": {
+        "title": "TTFT 随运行上升（排队在累积）",
+        "evidence": "TTFT p95 从运行前三分之一的 {first_ms} ms 升到最后三分之一的 {last_ms} ms（{ratio} 倍）",
+        "suggestion": "负载高于服务可持续的水平：降低负载，或运行更久看它稳定在哪里"},
+    "ramp_past_capacity": {
+        "title": "用户数超过了容量",
+        "evidence": "活跃线程从 {threads} 增到 {final_threads}，输出词元/秒一直在 {tokens_per_s} 左右（最高 {best_after}）",
+        "suggestion": "服务在约 {threads} 个用户时已满；更多用户只会等得更久"},
+    "scheduler_bound": {
+        "title": "GPU 不忙时请求仍在排队",
+        "evidence": "{seconds} 秒内服务端队列平均有 {waiting} 个请求等待，而 GPU 利用率为 {gpu_util_pct} %",
+        "suggestion": "限制负载的是调度或批处理上限（max-num-seqs、最大批词元数），而非 GPU"},
+    "memory_bound": {
+        "title": "KV 缓存已满",
+        "evidence": "{seconds} 秒内 KV 缓存高于 {kv_limit_pct} %，且有请求等待或被抢占",
+        "suggestion": "显存限制了批大小：缩短上下文、给缓存更多显存，或减少用户"},
+    "compute_bound": {
+        "title": "GPU 饱和且 TPOT 上升",
+        "evidence": "GPU 利用率 {gpu_util_pct} %，而 TPOT p50 从 {tpot_first_ms} 升到 {tpot_last_ms} ms",
+        "suggestion": "算力是瓶颈：更小或量化的模型、更多 GPU，或降低负载"},
+    "gpu_memory_near_full": {
+        "title": "GPU {device} 显存接近满",
+        "evidence": "已用 {used_mib} MiB，共 {total_mib} MiB",
+        "suggestion": "留给 KV 缓存或更大批次的空间已很少"},
+    "gpu_hot": {
+        "title": "GPU {device} 温度过高",
+        "evidence": "最高 {temp_c} °C",
+        "suggestion": "这样的温度可能导致降频：相信时延数据前先检查散热"},
+    "error_burst": {
+        "title": "错误突增",
+        "evidence": "这几秒内 {failed_pct} % 的请求失败，整个运行为 {run_failed_pct} %（{failed} 次失败；运行中的错误：{kinds}；"
+                    "HTTP 状态：{statuses}）",
+        "suggestion": "查看服务端这几秒的日志：重启、依赖故障或过载"},
+    "rate_limited": {
+        "title": "被限流",
+        "evidence": "{requests} 个请求被 HTTP 429 或限流错误拒绝",
+        "suggestion": "这是配额限制而非服务容量：提高配额、使用更多密钥，或 --honor-retry-after"},
+    "timeouts": {
+        "title": "请求超时",
+        "evidence": "{requests} 个请求（{pct} %）超过了时限",
+        "suggestion": "服务停顿，或时限太紧（--timeout、--idle-timeout、--request-timeout）"},
+    "long_tail": {
+        "title": "TTFT 长尾",
+        "evidence": "TTFT p99 {p99_ms} ms 是 p50 {p50_ms} ms 的 {ratio} 倍",
+        "suggestion": "少数请求等待远长于多数：查看报告中最慢的请求"},
+    "client_saturated": {
+        "title": "压测端成为瓶颈",
+        "evidence": "自第 {second} 秒起：调度延迟 p99 {lag_p99_ms} ms，CPU 最高 {cpu_pct_max} %",
+        "suggestion": "此后的时延包含 sse-perf 自身的延迟：减少线程，或使用更多工作进程"},
+    "machine_busy": {
+        "title": "机器被其他任务占用",
+        "evidence": "自第 {second} 秒起其他进程占用了 CPU",
+        "suggestion": "它们的延迟计入了时延：换一台更空闲的机器"},
+    "few_requests": {
+        "title": "请求太少，p99 不稳定",
+        "evidence": "{ok} 个成功请求；稳定的 p99 约需 {needed} 个",
+        "suggestion": "比较尾部时延前运行更久（--duration）或发送更多请求（--requests）"},
+    "not_sent": {
+        "title": "计划的请求未能发出",
+        "evidence": "{requests} 个开环到达时所有线程都在忙",
+        "suggestion": "时延低估了等待：增加 --threads，或降低 --rate"},
+    "clock_bound": {
+        "title": "工作节点时钟只能粗略对齐",
+        "evidence": "某个工作节点的时钟误差界为 {bound_ms} ms",
+        "suggestion": "跨节点的时延只在该误差界内可比"},
+    "cold_start": {
+        "title": "冷启动",
+        "evidence": "最初几秒 TTFT p95 达 {first_ms} ms，之后为 {rest_ms} ms",
+        "suggestion": "加上 --warmup，使最初的请求不影响统计"},
+    "dify_queueing": {
+        "title": "Dify 自身 TTFT 之外的耗时",
+        "evidence": "客户端 TTFT p50 {client_ms} ms，Dify 的为 {server_ms} ms：模型首字之外 {outside_ms} ms",
+        "suggestion": "排队发生在 Dify（工作进程、应用节点）或网络，而非模型"},
 }
