@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import metrics as registry
+from .compare_findings import diff_lines, findings_diff
 from .i18n import tables
 from .config import ConfigError
 from .live import _cell_width, _pad, fmt_ms, wrap_cells
@@ -380,6 +381,7 @@ def compare_runs(runs: list[Run], threshold_pct: Optional[float] = None) -> dict
         "settings_differ": [{"setting": name, "values": values} for name, values in differing_settings(settings)],
         "threshold_pct": threshold_pct,
         "regressions": regressions,
+        "findings": findings_diff(runs),
     }
 
 
@@ -485,6 +487,7 @@ def table_lines(comparison: dict, lang: str = "en", colour: bool = False) -> lis
                 cells.append("  " + _pad(fmt_value(value, m["unit"]), VALUE_W) + " " + tail)
             lines.append(" ".join(cells).rstrip())
     lines += _wrap(t["note"], "  ")
+    lines += diff_lines(comparison, t)
     return lines
 
 

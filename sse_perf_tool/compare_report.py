@@ -345,5 +345,19 @@ def render_compare(comparison: dict, runs: list, lang: str = "en") -> str:
         dists=dists, sweep=sweep, bars=bars,
         footer_generated=t["generated"].format(version=__version__, when=fmt_time(time.time())),
         footer_bundled=t["bundled"].format(chartjs=VERSIONS["chartjs"]),
-        same_pct=SAME_PCT,
+        same_pct=SAME_PCT, findings=_findings_view(comparison, lang),
     )
+
+
+def _findings_view(comparison: dict, lang: str) -> list[dict]:
+    """Per compared run, its findings new, gone and unchanged against the baseline, in `lang`."""
+    from .findings import describe
+
+    def words(f: dict) -> dict:
+        try:
+            return dict(describe(f, lang), severity=f["severity"])
+        except (KeyError, IndexError, ValueError):  # no words for it in this version: its stored title
+            return {"title": f.get("title") or f["id"], "evidence": "", "suggestion": "", "severity": f["severity"]}
+
+    return [{"run": entry["run"], "new": [words(f) for f in entry["new"]], "gone": [words(f) for f in entry["gone"]],
+             "unchanged": [words(f) for f in entry["unchanged"]]} for entry in comparison.get("findings") or ()]

@@ -52,6 +52,7 @@ TERMINAL: dict[str, str] = {
 
 # compare.py: the terminal comparison (the figures' own labels come from metrics.py)
 COMPARE: dict[str, str] = {
+    "findings_vs": "findings of {run} against the baseline (+ new, - gone; {same} the same):",
         "metric": "metric", "better": "better", "worse": "worse", "same": "same",
         "runs": "runs (changes are against [1], the baseline):",
         "differ": "!! the runs' settings differ ({items}): some differences below may come from them, "
@@ -431,6 +432,7 @@ REPORT: dict[str, str] = {
 
 # compare_report.py: the HTML comparison
 COMPARE_REPORT: dict[str, str] = {
+    "sec_findings": "Findings against the baseline", "findings_hint": "Each run's findings (see its report) as they differ from the baseline's: new, gone, or the same.", "change_new": "new", "change_gone": "gone", "change_unchanged": "same", "findings_none": "No finding in either run.",
         "title": "sse-perf comparison",
         "runs_n": "{n} runs",
         "baseline": "baseline",

@@ -47,6 +47,7 @@ TERMINAL: dict[str, str] = {
 
 # compare.py: the terminal comparison (the figures' own labels come from metrics.py)
 COMPARE: dict[str, str] = {
+    "findings_vs": "{run} 相对基线的发现（+ 新增，- 消失；{same} 条相同）：",
         "metric": "指标", "better": "更好", "worse": "更差", "same": "持平",
         "runs": "运行（变化均相对 [1] 基线）：",
         "differ": "!! 各次运行的设置不同（{items}）：下面的差异可能来自设置，而不是模型",
@@ -394,6 +395,7 @@ REPORT: dict[str, str] = {
 
 # compare_report.py: the HTML comparison
 COMPARE_REPORT: dict[str, str] = {
+    "sec_findings": "相对基线的发现", "findings_hint": "每次运行的发现（见其报告）与基线相比：新增、消失或相同。", "change_new": "新增", "change_gone": "消失", "change_unchanged": "相同", "findings_none": "两次运行都没有发现。",
         "title": "sse-perf 对比报告",
         "runs_n": "{n} 次运行",
         "baseline": "基线",
