@@ -25,22 +25,30 @@ SEVERITIES = ("critical", "warn", "info")
 KNEE_GAIN_PCT = 10.0
 # ... while TTFT or E2E p95 rose more than this
 KNEE_LATENCY_RISE_PCT = 20.0
-# a queue building in one run: TTFT p95 in the last third of the measured seconds over the first third's
+# a queue building in one run (not a sweep): TTFT p95 in the last third of the measured seconds at least
+# this many times the first third's
 TREND_RATIO = 1.5
 TREND_MIN_SECONDS = 15  # fewer measured seconds with a TTFT p95 tell no trend
-# users added past capacity: tokens/s rose less than this while the active threads at least doubled
+# users added past capacity: from the second the active threads first doubled, and while they doubled
+# again, tokens/s rose less than this above that second's
 RAMP_FLAT_PCT = 10.0
+RAMP_MIN_SECONDS = 4  # fewer seconds tell no ramp
 # the server's side, from --gpu and --server-metrics
 GPU_IDLE_PCT = 60.0  # requests wait in the server's queue while the GPUs are busy less than this
 GPU_BUSY_PCT = 95.0  # compute-bound: the GPUs at least this busy ...
 TPOT_RISE_PCT = 20.0  # ... while TPOT p50 rose more than this from the first third to the last
 KV_FULL_FRACTION = 0.90  # memory-bound: KV cache above this with requests waiting or preempted
+SERVER_MIN_SECONDS = 3  # a server-side finding needs at least this many seconds
+COMPUTE_MIN_SECONDS = 6  # compute-bound needs a TPOT trend over at least this many seconds
 GPU_MEMORY_NEAR_PCT = 95.0  # GPU memory used near its total
 GPU_HOT_C = 85.0  # GPU temperature near throttling
 # errors
 BURST_WINDOW_S = 5  # error bursts are looked for in windows of this many seconds ...
 BURST_RATIO = 3.0  # ... whose failed share is this many times the run's ...
-BURST_MIN_PCT = 20.0  # ... and at least this
+BURST_MIN_PCT = 20.0  # ... and at least this (a window at least BURST_OUTAGE_PCT failed is a burst whatever
+BURST_OUTAGE_PCT = 90.0  # the run's share, unless the whole run failed as much)
+BURST_CRITICAL_PCT = 50.0  # a burst with at least this failed share is critical
+TIMEOUTS_MIN_PCT = 1.0  # timeouts are a finding from this share of the requests
 # the tail
 TAIL_RATIO = 10.0  # TTFT p99 over ten times p50
 # trust
@@ -142,8 +150,11 @@ def sweep_findings(summary: dict) -> list[dict]:
 
 # -- one run over time --
 def trend_findings(rows: list[dict]) -> list[dict]:
+    """A single run's trends (a sweep changes its load level by level: its knee says it)."""
     out = []
     measured = _measured(rows)
+    if len({row.get("level") for row in measured if row.get("level") not in (None, "")}) > 1:
+        return out
     ttft = _column(measured, "ttft_p95_ms")
     if len(ttft) >= TREND_MIN_SECONDS:
         first, last = _thirds(ttft)
@@ -153,11 +164,10 @@ def trend_findings(rows: list[dict]) -> list[dict]:
                                 first_ms=round(a, 1), last_ms=round(b, 1), ratio=round(b / a, 2)))
     active = _column(measured, "active_threads")
     tokens = dict(_column(measured, "output_tokens"))
-    if len(active) >= 4 and active[0][1] > 0:
+    if len(active) >= RAMP_MIN_SECONDS and active[0][1] > 0:
         start_threads = active[0][1]
         doubled = next(((s, v) for s, v in active if v >= 2 * start_threads), None)
-        peak_s = max(tokens, key=tokens.get) if tokens else None
-        if doubled is not None and peak_s is not None:
+        if doubled is not None and tokens:
             # the token rate at the second the threads doubled, and the best of every second after
             later = [v for s, v in tokens.items() if s >= doubled[0]]
             at = tokens.get(doubled[0])
@@ -174,10 +184,10 @@ def server_findings(rows: list[dict], summary: dict) -> list[dict]:
     out = []
     measured = _measured(rows)
     columns = {key for row in measured for key in row}
-    util = [c for c in columns if (m := _GPU.match(c)) and m["metric"] == "util_pct"]
-    waiting = [c for c in columns if _WAITING.match(c)]
-    kv = [c for c in columns if _KV.match(c)]
-    preempt = [c for c in columns if _PREEMPT.match(c)]
+    util = sorted(c for c in columns if (m := _GPU.match(c)) and m["metric"] == "util_pct")
+    waiting = sorted(c for c in columns if _WAITING.match(c))
+    kv = sorted(c for c in columns if _KV.match(c))
+    preempt = sorted(c for c in columns if _PREEMPT.match(c))
 
     def mean_util(row) -> Optional[float]:
         values = [v for c in util if (v := _num(row.get(c))) is not None]
@@ -187,22 +197,26 @@ def server_findings(rows: list[dict], summary: dict) -> list[dict]:
         seconds = [(int(row["second"]), u, w) for row in measured
                    if (u := mean_util(row)) is not None and (w := sum(_num(row.get(c)) or 0 for c in waiting)) > 0]
         idle = [s for s in seconds if s[1] < GPU_IDLE_PCT]
-        if len(idle) >= 3 and len(idle) >= len(seconds) / 2:
+        if len(idle) >= SERVER_MIN_SECONDS and len(idle) >= len(seconds) / 2:
             out.append(_finding("scheduler_bound", "warn", waiting[0], idle[0][0], idle[-1][0] + 1,
                                 seconds=len(idle), gpu_util_pct=round(statistics.mean(s[1] for s in idle), 1),
                                 waiting=round(statistics.mean(s[2] for s in idle), 1)))
     if kv:
-        full = [int(row["second"]) for row in measured
-                if max((_num(row.get(c)) or 0) for c in kv) > KV_FULL_FRACTION
-                and (sum(_num(row.get(c)) or 0 for c in waiting) > 0
-                     or any((_num(row.get(c)) or 0) > 0 for c in preempt))]
-        if len(full) >= 3:
+        full, previous = [], {}
+        for row in measured:  # the preemption counters count from the server's start: what grew this second
+            preempted = any((v := _num(row.get(c))) is not None and c in previous and v > previous[c]
+                            for c in preempt)
+            previous.update({c: v for c in preempt if (v := _num(row.get(c))) is not None})
+            if max((_num(row.get(c)) or 0) for c in kv) > KV_FULL_FRACTION \
+                    and (sum(_num(row.get(c)) or 0 for c in waiting) > 0 or preempted):
+                full.append(int(row["second"]))
+        if len(full) >= SERVER_MIN_SECONDS:
             out.append(_finding("memory_bound", "warn", kv[0], full[0], full[-1] + 1, seconds=len(full),
                                 kv_limit_pct=round(100 * KV_FULL_FRACTION)))
     if util:
         busy = [(int(row["second"]), u) for row in measured if (u := mean_util(row)) is not None]
         tpot = _column(measured, "tpot_p50_ms")
-        if len(busy) >= 6 and len(tpot) >= 6 and statistics.mean(u for _, u in busy) >= GPU_BUSY_PCT:
+        if len(busy) >= COMPUTE_MIN_SECONDS and len(tpot) >= COMPUTE_MIN_SECONDS and statistics.mean(u for _, u in busy) >= GPU_BUSY_PCT:
             first, last = _thirds(tpot)
             a, b = statistics.median(first), statistics.median(last)
             if a > 0 and 100 * (b - a) / a > TPOT_RISE_PCT:
@@ -239,19 +253,21 @@ def error_findings(rows: list[dict], summary: dict) -> list[dict]:
             if not w_ok + w_failed:
                 continue
             pct = 100.0 * w_failed / (w_ok + w_failed)
-            if pct >= BURST_MIN_PCT and pct >= BURST_RATIO * run_pct and (worst is None or pct > worst[0]):
+            bar = max(BURST_MIN_PCT, min(BURST_RATIO * run_pct, BURST_OUTAGE_PCT))
+            if pct >= bar and pct > run_pct and (worst is None or pct > worst[0]):
                 worst = (pct, int(window[0]["second"]), int(window[-1]["second"]) + 1, int(w_failed))
         if worst is not None:
-            out.append(_finding("error_burst", "critical" if worst[0] >= 50 else "warn", "requests_failed",
+            out.append(_finding("error_burst", "critical" if worst[0] >= BURST_CRITICAL_PCT else "warn", "requests_failed",
                                 worst[1], worst[2], failed_pct=round(worst[0], 1), run_failed_pct=round(run_pct, 1),
                                 failed=worst[3], kinds=dict(errors), statuses=dict(statuses)))
     limited = errors.get("rate_limited") or statuses.get("429") or 0
     if limited:
         out.append(_finding("rate_limited", "critical", "requests_failed", requests=int(limited)))
-    timeouts = errors.get("timeout", 0)
-    if timeouts and ok + failed and 100.0 * timeouts / (ok + failed) >= 1.0:
+    timeouts = _num(errors.get("timeout")) or 0
+    total = _num(_d(summary.get("requests")).get("total")) or (ok + failed)
+    if timeouts and total and 100.0 * timeouts / total >= TIMEOUTS_MIN_PCT:
         out.append(_finding("timeouts", "warn", "requests_failed", requests=int(timeouts),
-                            pct=round(100.0 * timeouts / (ok + failed), 1)))
+                            pct=round(100.0 * timeouts / total, 1)))
     return out
 
 
