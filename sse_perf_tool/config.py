@@ -97,6 +97,12 @@ class RunConfig:
     keep_going: bool = False  # do not stop a run whose first requests all fail
     live: Optional[str] = None  # --live [HOST:]PORT: the live view's address while the run runs
     allow_remote: bool = False  # --allow-remote: --live may bind an address other hosts can reach
+    analyze: bool = False  # --analyze: a model reads the run once it is written (analysis.py)
+    llm_base_url: Optional[str] = None  # --llm-base-url (or SSE_PERF_LLM_BASE_URL); --demo: its mock
+    llm_model: Optional[str] = None
+    llm_api_key_file: Optional[str] = None
+    llm_timeout_s: float = 120.0
+    llm_context_chars: Optional[int] = None
 
     @property
     def open_loop(self) -> bool:
@@ -204,11 +210,35 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("--no-request-id and --header 'X-Request-Id: ...' cannot be combined: give one of them")
     _validate_load(cfg)
     validate_base_url(cfg.base_url)
+    _validate_analyze(cfg)
     if cfg.live is not None:
         parse_live_address(cfg.live, cfg.allow_remote)
     elif cfg.allow_remote:
         raise ConfigError("--allow-remote lets --live bind an address other hosts can reach: give --live too")
     return cfg
+
+
+def _validate_analyze(cfg: RunConfig) -> None:
+    given = [name for name, value in (("--llm-base-url", cfg.llm_base_url), ("--llm-model", cfg.llm_model),
+                                      ("--llm-api-key-file", cfg.llm_api_key_file),
+                                      ("--llm-context-chars", cfg.llm_context_chars)) if value is not None]
+    if not cfg.analyze:
+        if given:
+            raise ConfigError(f"{given[0]} sets the model that reads the run: give --analyze too (or run "
+                              "`sse-perf analyze RUN_DIR` afterwards)")
+        return
+    if cfg.llm_base_url is None and not cfg.demo:
+        raise ConfigError("--analyze needs --llm-base-url (an OpenAI-compatible server, e.g. http://gpu1:8000/v1) "
+                          "or env SSE_PERF_LLM_BASE_URL; with --demo the embedded mock answers")
+    if cfg.llm_base_url is not None:
+        try:
+            validate_base_url(cfg.llm_base_url)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("--base-url", "--llm-base-url")) from None
+    if cfg.llm_timeout_s <= 0:
+        raise ConfigError(f"--llm-timeout must be greater than 0 (got {cfg.llm_timeout_s:g})")
+    if cfg.llm_context_chars is not None and cfg.llm_context_chars < 1000:
+        raise ConfigError(f"--llm-context-chars must be at least 1000 (got {cfg.llm_context_chars})")
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -43,6 +43,7 @@ class PreparedRun:
     slos: tuple = ()  # slo.Slo, parsed
     counter: object = None  # the token counter of this process (tokens.make_token_counter), loaded
     live: object = None  # --live: the live view's server, bound (live_server.LiveServer), serving from the run's start
+    llm_key: Optional[str] = None  # --analyze: the model's key (--llm-api-key-file or SSE_PERF_LLM_API_KEY)
 
 
 def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedRun:
@@ -76,7 +77,28 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
     except OutputError as exc:
         raise ConfigError(str(exc)) from None
     samplers = telemetry_samplers(cfg, ssh_password)
-    return PreparedRun(cfg, queries, keys, samplers, slos, counter, _bind_live(cfg))
+    llm_key = _llm_key(cfg) if cfg.analyze else None
+    return PreparedRun(cfg, queries, keys, samplers, slos, counter, _bind_live(cfg), llm_key)
+
+
+def _llm_key(cfg: RunConfig) -> Optional[str]:
+    """--analyze: the model's key, read now (a missing or empty file is bad input, before anything is sent)."""
+    import os
+
+    key = os.environ.get("SSE_PERF_LLM_API_KEY") or None
+    if cfg.llm_api_key_file:
+        path = Path(cfg.llm_api_key_file).expanduser()
+        try:
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--llm-api-key-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
+                from None
+        if not lines:
+            raise ConfigError(f"--llm-api-key-file: {path} is empty")
+        key = lines[0]
+    if key:
+        register_secrets([key])
+    return key
 
 
 def _bind_live(cfg: RunConfig):
@@ -286,6 +308,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     kept = digest = None
     history_line = finish_history(history, summary, rows, err, cfg.lang)
     say_closing(summary, cfg.lang, run_dir, report_path, history_line, out)
+    if cfg.analyze:
+        _analyze(cfg, prepared, run_dir, report_path, out, err)
     if interrupted:
         code = exit_code_of_stop()  # 130 Ctrl-C (or the live view's Stop), 143 SIGTERM, 129 SIGHUP
     elif aggregator.internal_error:
@@ -300,6 +324,32 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
         live.feed.end(code, str(run_dir), str(report_path) if report_path else None)
         live.linger()
     return code
+
+
+def _analyze(cfg: RunConfig, prepared: PreparedRun, run_dir: Path, report_path, out, err) -> None:
+    """--analyze: after the summary, a model's reading into analysis.md, and the report written again
+    with it; a failure is one warning line and the run keeps its exit code."""
+    from .analysis import CONTEXT_CHARS, AnalysisError, LlmSettings, analyze_folder
+    from .masking import mask_known
+
+    settings = LlmSettings(cfg.llm_base_url or cfg.base_url, cfg.llm_model, prepared.llm_key, cfg.llm_timeout_s,
+                           cfg.llm_context_chars or CONTEXT_CHARS)
+    say("", out)
+    say(f"analysis ({mask_known(settings.base_url)}):", out)
+    try:
+        path = analyze_folder(run_dir, settings, cfg.lang, out)
+    except AnalysisError as exc:
+        say(f"warning: --analyze: {mask_known(str(exc))} (the run's files are written; "
+            "`sse-perf analyze RUN_DIR` tries again)", err)
+        return
+    say(f"analysis: {path}", out)
+    if report_path:
+        from .report import write_report as write_report_again
+
+        try:
+            write_report_again(run_dir, Path(report_path), lang=cfg.lang)
+        except (OSError, ValueError) as exc:
+            say(f"warning: the report could not be written again with the analysis: {exc}", err)
 
 
 def _start_live(cfg: RunConfig, prepared: PreparedRun, load_text: str, cores: int):

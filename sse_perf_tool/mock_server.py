@@ -22,6 +22,7 @@ from collections import OrderedDict
 from typing import Any, Iterable, Optional, TextIO
 
 from . import mock_tokenizer
+from .mock_analysis import analysis_events, is_analysis_request
 from .mock_config import FAULTS, MockConfig, pick_fault
 from .mock_dify import STREAM_ERROR, DifyApp, _dify_error, _not_found, info_body, parameters_body
 from .mock_http import _BodyError, _ClientGone, _Handler, _HTTPServer, _shutdown_socket, _V6Server
@@ -282,6 +283,13 @@ class MockServer:
             return
         body = self._parse(handler, flavour, raw)
         if body is None:
+            return
+
+        if name == "openai-chat" and is_analysis_request(body):  # `sse-perf analyze`: the fixed analysis, no faults
+            handler.send_stream_headers()
+            for event in analysis_events(str(body.get("model") or "mock")):
+                handler.write_chunk(event)
+            handler.end_chunks()
             return
 
         seed = self.config.seed

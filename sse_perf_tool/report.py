@@ -298,7 +298,7 @@ def _js_strings(t: dict) -> dict:
 
 def render_report(summary: dict, timeseries: list[dict], records: Optional[Iterable[dict]] = None,
                   lang: str = "en", *, skipped_lines: int = 0, digest: Optional[RecordDigest] = None,
-                  histograms: Optional[dict] = None) -> str:
+                  histograms: Optional[dict] = None, analysis: Optional[dict] = None) -> str:
     """The complete self-contained HTML document of one run.
 
     `summary` supplies the headline figures (so a re-render shows the same numbers as the run).
@@ -390,7 +390,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
         datasets=datasets, datasets_tps=any(d.get("tps") is not None for d in datasets),
         dataset_heads=[f"{m.short['en']} {stat}" for m, stat in DATASET_COLUMNS],
         turns=_summary_dataset_rows(summary["turns"], digest) if isinstance(summary.get("turns"), dict) else [],
-        findings=found, load=load, concurrency=concurrency, slowest=_slowest_tables(digest, t, lang), row_heads=_row_heads(lang),
+        findings=found, analysis=_analysis_view(analysis), load=load, concurrency=concurrency, slowest=_slowest_tables(digest, t, lang), row_heads=_row_heads(lang),
         show_dataset_column=digest.any_dataset,
         glossary=[(m.label[lang], m.describe[lang]) for m in metrics.DISTRIBUTIONS
                   if not m.open_loop or load["open_loop"]],
@@ -402,6 +402,15 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
         footer_generated=t["generated"].format(version=run.get("tool_version") or "?", when=fmt_time(time.time())),
         footer_bundled=t["bundled"].format(**VERSIONS),
     )
+
+
+def _analysis_view(analysis: Optional[dict]) -> Optional[dict]:
+    """analysis.md for the template: who wrote it, and its answer as blocks of text (never HTML)."""
+    if not analysis or not analysis.get("text"):
+        return None
+    from .report_analysis import analysis_blocks
+
+    return dict(analysis, blocks=analysis_blocks(analysis["text"]))
 
 
 def _slowest_tables(digest: RecordDigest, t: dict, lang: str) -> list[dict]:
@@ -427,7 +436,10 @@ def write_report(run_dir: Path, out_path: Optional[Path] = None, lang: str = "en
     ts_path = run_dir / "timeseries.csv"
     timeseries = load_timeseries(ts_path) if ts_path.exists() else []
     records = None if digest is not None else RecordStream(run_dir / "records.jsonl")
-    html = render_report(summary, timeseries, records, lang=lang, digest=digest, histograms=histograms)
+    from .analysis import read_analysis
+
+    html = render_report(summary, timeseries, records, lang=lang, digest=digest, histograms=histograms,
+                         analysis=read_analysis(run_dir))
     target = Path(out_path) if out_path is not None else run_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")

@@ -1,5 +1,5 @@
 """The command line: `sse-perf [run options]` and its sub-commands, one module each (run, mock,
-report, history, compare, ui). The only package that reads argv and the environment, prints usage
+report, history, compare, analyze, ui). The only package that reads argv and the environment, prints usage
 errors or decides the exit code (exit_codes.py has them all).
 """
 
@@ -58,6 +58,10 @@ def _main(argv: list) -> int:
         from .compare import compare_main
 
         return compare_main(argv[1:])
+    if command == "analyze":
+        from .analyze import analyze_main
+
+        return analyze_main(argv[1:])
     if command == "ui":
         from .ui import ui_main
 

@@ -55,6 +55,8 @@ examples:
       run the simulated LLM server in the foreground
   sse-perf report report/20261121-101500
       render report.html again from a run folder
+  sse-perf --demo --duration 10 --analyze
+      a model's reading of the run (here the mock's fixed one; --llm-base-url names a real model)
   sse-perf ui
       a local web console: the runs of the history, a New run form, saved targets
 
@@ -230,6 +232,13 @@ def build_run_parser() -> argparse.ArgumentParser:
                    "think_tags=off|whole|split, zero_usage=on, message_replace=on, required_inputs=a;b, "
                    "ping_interval_s; faults: rate_limit_rate, html_rate, stall_rate, reset_rate, stream_error_rate, "
                    "pause_rate, stall_s, retry_after_s (default: ttft_ms=200,itl_ms=20,tokens=64)")
+    a = p.add_argument_group("a model's reading of the run (see sse-perf analyze --help)")
+    a.add_argument("--analyze", action="store_true",
+                   help="once the run is written, an OpenAI-compatible model reads its digest (no key, prompt or "
+                   "answer is sent): the answer streams here and goes into analysis.md and the report")
+    from .analyze import add_llm_options
+
+    add_llm_options(p, a)
     p.add_argument("--config", metavar="FILE.toml", help="run options from a TOML file (keys = option names without "
                    "--); options on the command line win")
     return p
@@ -331,6 +340,12 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         keep_going=args.keep_going,
         live=args.live,
         allow_remote=args.allow_remote,
+        analyze=args.analyze,
+        llm_base_url=args.llm_base_url or (env.get("SSE_PERF_LLM_BASE_URL") if args.analyze else None) or None,
+        llm_model=args.llm_model,
+        llm_api_key_file=args.llm_api_key_file,
+        llm_timeout_s=args.llm_timeout,
+        llm_context_chars=args.llm_context_chars,
     )
     if args.port < 1 or args.port > 65535:
         raise ConfigError(f"--port must be between 1 and 65535 (got {args.port})")

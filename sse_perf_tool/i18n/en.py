@@ -64,6 +64,7 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "nav_analysis": "Analysis", "sec_analysis": "A model's reading", "analysis_by": "Written by a model, not by sse-perf: {model} at {endpoint}, {when}. Check it against the figures below.",
     "nav_findings": "Findings", "sec_findings": "Findings", "findings_hint": "What the numbers say, the most severe first, each with its evidence; a link opens the chart that shows it, with those seconds marked. Thresholds: docs/metrics.md.", "sev_critical": "critical", "sev_warn": "warn", "sev_info": "info", "finding_chart": "see {chart}",
     "chart_in_flight": "Requests in flight (threads busy)",
     "series_in_flight": "in flight",
