@@ -298,7 +298,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     for problem in (stage.failure, stage.internal_error) if stage is not None else ():
         if problem:
             say(f"warning: {problem}", err)
-    with_findings(summary, rows)
+    with_findings(summary, rows, None if aggregator.is_alive() else digest.for_findings())
     write_summary(run_dir, summary)
     figures = None
     sinks.clear()

@@ -51,6 +51,10 @@ BURST_CRITICAL_PCT = 50.0  # a burst with at least this failed share is critical
 TIMEOUTS_MIN_PCT = 1.0  # timeouts are a finding from this share of the requests
 # the tail
 TAIL_RATIO = 10.0  # TTFT p99 over ten times p50
+SLOWEST_SHARE = 0.7  # this share of the slowest requests have the same dataset, thread or turn ...
+SLOWEST_OVERALL_MAX = 0.5  # ... which has at most this share of all requests
+SLOWEST_MIN = 5  # fewer slowest requests tell nothing
+CLUSTER_AFTER = 0.5  # timeouts cluster when the first came after this share of the run
 # trust
 MIN_REQUESTS_FOR_P99 = 100  # fewer successful requests give no stable p99
 COLD_START_S = 5  # the first seconds ...
@@ -236,7 +240,7 @@ def server_findings(rows: list[dict], summary: dict) -> list[dict]:
 
 
 # -- errors --
-def error_findings(rows: list[dict], summary: dict) -> list[dict]:
+def error_findings(rows: list[dict], summary: dict, requests: Optional[dict] = None) -> list[dict]:
     out = []
     measured = _measured(rows)
     ok = sum(_num(r.get("requests_ok")) or 0 for r in measured)
@@ -260,14 +264,23 @@ def error_findings(rows: list[dict], summary: dict) -> list[dict]:
             out.append(_finding("error_burst", "critical" if worst[0] >= BURST_CRITICAL_PCT else "warn", "requests_failed",
                                 worst[1], worst[2], failed_pct=round(worst[0], 1), run_failed_pct=round(run_pct, 1),
                                 failed=worst[3], kinds=dict(errors), statuses=dict(statuses)))
+    seen = _d(_d(requests).get("errors"))  # kind -> {count, first, last}: the second each kind was first and last seen
     limited = errors.get("rate_limited") or statuses.get("429") or 0
     if limited:
-        out.append(_finding("rate_limited", "critical", "requests_failed", requests=int(limited)))
+        first = _d(seen.get("rate_limited")).get("first")
+        out.append(_finding("rate_limited", "critical", "requests_failed", first, None, requests=int(limited)))
     timeouts = _num(errors.get("timeout")) or 0
     total = _num(_d(summary.get("requests")).get("total")) or (ok + failed)
     if timeouts and total and 100.0 * timeouts / total >= TIMEOUTS_MIN_PCT:
-        out.append(_finding("timeouts", "warn", "requests_failed", requests=int(timeouts),
-                            pct=round(100.0 * timeouts / total, 1)))
+        entry = _d(seen.get("timeout"))
+        first, last = _num(entry.get("first")), _num(entry.get("last"))
+        length = len(measured) or None
+        pct = round(100.0 * timeouts / total, 1)
+        if first is not None and last is not None and length and first >= CLUSTER_AFTER * length:
+            out.append(_finding("timeouts_after", "warn", "requests_failed", int(first), int(last) + 1,
+                                requests=int(timeouts), pct=pct, first_s=int(first), last_s=int(last)))
+        else:
+            out.append(_finding("timeouts", "warn", "requests_failed", requests=int(timeouts), pct=pct))
     return out
 
 
@@ -311,16 +324,48 @@ def trust_findings(summary: dict, rows: list[dict]) -> list[dict]:
     return out
 
 
+def slowest_findings(summary: dict, requests: Optional[dict]) -> list[dict]:
+    """The slowest requests (by E2E) share a dataset, a thread or a conversation turn that most
+    requests do not have."""
+    slowest = [r for r in _l(_d(requests).get("slowest")) if isinstance(r, dict)]
+    if len(slowest) < SLOWEST_MIN:
+        return []
+    total = _num(_d(summary.get("requests")).get("total")) or 0
+    threads = _num(_d(_d(summary.get("run")).get("load")).get("threads")) or _num(_d(summary.get("run")).get("threads"))
+    out = []
+    for field, section in (("dataset", "datasets"), ("conversation_turn", "turns"), ("thread_id", None)):
+        values = [r.get(field) for r in slowest if r.get(field) is not None]
+        if not values:
+            continue
+        value = max(set(values), key=values.count)
+        count = values.count(value)
+        if count < SLOWEST_SHARE * len(slowest):
+            continue
+        if section is not None:
+            share = (_num(_d(_d(summary.get(section)).get(str(value))).get("requests")) or 0) / total if total else None
+        else:
+            share = 1 / threads if threads else None
+        if share is None or share > SLOWEST_OVERALL_MAX:
+            continue
+        out.append(_finding("slowest_share", "warn", None, field=field, value=str(value), count=count,
+                            of=len(slowest), share_pct=round(100 * share, 1)))
+    return out
+
+
 def _round(value, digits: int = 1):
     value = _num(value)
     return None if value is None else round(value, digits)
 
 
-def findings(summary: dict, rows: Iterable[dict] = ()) -> list[dict]:
-    """Every finding of a run, the most severe first (then in the order they are looked for)."""
+def findings(summary: dict, rows: Iterable[dict] = (), requests: Optional[dict] = None) -> list[dict]:
+    """Every finding of a run, the most severe first (then in the order they are looked for).
+    `requests`, where the records were read: {"errors": {kind: {count, first, last}} (the seconds each
+    kind was first and last seen), "slowest": the slowest requests by E2E (records' dataset,
+    conversation_turn, thread_id)}."""
     rows = [row for row in rows if isinstance(row, dict) and _num(row.get("second")) is not None]  # a second each
     found = (sweep_findings(summary) + trend_findings(rows) + server_findings(rows, summary)
-             + error_findings(rows, summary) + trust_findings(summary, rows))
+             + error_findings(rows, summary, requests) + slowest_findings(summary, requests)
+             + trust_findings(summary, rows))
     return sorted(found, key=lambda f: SEVERITIES.index(f["severity"]))
 
 

@@ -335,7 +335,7 @@ def render_report(summary: dict, timeseries: list[dict], records: Optional[Itera
     if load["bands"]:
         ts_data["bands"] = load["bands"]
     hist_cards, hist_data = _histograms(t, lang, histograms)
-    found, marks = findings_view(summary, ts_rows, groups, lang)
+    found, marks = findings_view(summary, ts_rows, groups, lang, digest.for_findings())
     if marks:
         ts_data["marks"] = marks
 

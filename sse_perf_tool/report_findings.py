@@ -11,12 +11,13 @@ from typing import Optional
 from .findings import SEVERITIES, describe, findings
 
 
-def findings_view(summary: dict, rows: list[dict], groups: list[dict], lang: str) -> tuple[list[dict], list[dict]]:
+def findings_view(summary: dict, rows: list[dict], groups: list[dict], lang: str,
+                  requests: Optional[dict] = None) -> tuple[list[dict], list[dict]]:
     """(the findings for the template, the chart marks for the page's script). A finding names
     a column; its chart is the first of `groups` drawing that column."""
     found = summary.get("findings")
     if not isinstance(found, list):
-        found = findings(summary, rows)
+        found = findings(summary, rows, requests)
     charts = {}
     for group in groups:
         for chart in group["charts"]:

@@ -304,17 +304,25 @@ class RecordDigest:
             **{name: _finite(record.get(name)) for name in ROW_FIELDS},
             "tokens": record.get("output_tokens"),
             "dataset": record.get("dataset"),
+            "conversation_turn": record.get("conversation_turn"),
             "query": shorten(query, QUERY_CELL_CHARS),
             "query_full": shorten(query, QUERY_TITLE_CHARS),
         }
 
     def top_rows(self, top: "_Top") -> list[dict]:
         origin = self.origin
-        rows = top.rows()
+        rows = [dict(row) for row in top.rows()]  # the heap's own rows stay as they are (asked again later)
         for row in rows:
             started = row.pop("started_at")
             row["start_s"] = None if started is None or origin is None else started - origin
         return rows
+
+    def for_findings(self) -> dict:
+        """What findings.py reads from the records: when each error kind was first and last seen, and
+        the slowest requests by E2E."""
+        top = self.tops.get("e2e_ms")
+        return {"errors": {kind: {k: e[k] for k in ("count", "first", "last")} for kind, e in self.error_entries().items()},
+                "slowest": self.top_rows(top) if top is not None else []}
 
     def error_entries(self) -> dict[str, dict]:
         """Errors by kind; first/last = the second of the run in which such a request ended

@@ -130,12 +130,12 @@ def slo_missed(summary: dict) -> bool:
     return any(not v["met"] for v in summary.get("slo") or ())
 
 
-def with_findings(summary: dict, rows) -> dict:
+def with_findings(summary: dict, rows, requests: Optional[dict] = None) -> dict:
     """`summary` with its `findings` (findings.py) over the per-second `rows`: each finding's id,
     severity, evidence (the numbers), its words in English (title, text, suggestion), the chart that
     shows it and the seconds it covers."""
     from .findings import describe, findings
 
     summary["findings"] = [dict(f, **{key: value for key, value in describe(f).items() if key != "evidence"},
-                                text=describe(f)["evidence"]) for f in findings(summary, rows)]
+                                text=describe(f)["evidence"]) for f in findings(summary, rows, requests)]
     return summary

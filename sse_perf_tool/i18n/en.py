@@ -618,6 +618,14 @@ FINDINGS: dict[str, dict[str, str]] = {
         "title": "Requests timed out",
         "evidence": "{requests} requests ({pct} %) ran past a timeout",
         "suggestion": "the service stalled or the limits are too tight (--timeout, --idle-timeout, --request-timeout)"},
+    "timeouts_after": {
+        "title": "Timeouts from second {first_s} on",
+        "evidence": "{requests} requests ({pct} %) timed out, the first in second {first_s}, the last in {last_s}",
+        "suggestion": "the service degraded as the run went on (a queue, a leak, throttling): look at that second"},
+    "slowest_share": {
+        "title": "The slowest requests share a {field}",
+        "evidence": "{count} of the {of} slowest requests have {field} {value}, which has {share_pct} % of all requests",
+        "suggestion": "look at what {value} sends (longer prompts, another app, a later turn) before blaming the service"},
     "long_tail": {
         "title": "Long TTFT tail",
         "evidence": "TTFT p99 {p99_ms} ms is {ratio}× the p50 of {p50_ms} ms",

@@ -568,6 +568,14 @@ FINDINGS: dict[str, dict[str, str]] = {
         "title": "请求超时",
         "evidence": "{requests} 个请求（{pct} %）超过了时限",
         "suggestion": "服务停顿，或时限太紧（--timeout、--idle-timeout、--request-timeout）"},
+    "timeouts_after": {
+        "title": "自第 {first_s} 秒起出现超时",
+        "evidence": "{requests} 个请求（{pct} %）超时，第一个在第 {first_s} 秒，最后一个在第 {last_s} 秒",
+        "suggestion": "服务随运行而退化（排队、泄漏、限速）：查看那一秒"},
+    "slowest_share": {
+        "title": "最慢的请求有相同的 {field}",
+        "evidence": "最慢的 {of} 个请求中有 {count} 个的 {field} 为 {value}，而它只占全部请求的 {share_pct} %",
+        "suggestion": "先看 {value} 发送的内容（更长的提示、另一个应用、更后面的轮次），再归咎于服务"},
     "long_tail": {
         "title": "TTFT 长尾",
         "evidence": "TTFT p99 {p99_ms} ms 是 p50 {p50_ms} ms 的 {ratio} 倍",

@@ -793,3 +793,54 @@ def test_a_run_that_failed_throughout_has_no_burst():
     rows = make_rows(requests_ok=0, requests_failed=OK_PER_S)
     summary = make_summary(requests={"ok": 0, "failed": OK_PER_S * SECONDS}, errors={"http_status": OK_PER_S * SECONDS})
     assert [f["id"] for f in findings(summary, rows) if f["id"] == "error_burst"] == []
+
+
+# -- what the records tell (the report's digest, or the run's): when errors came, who the slowest are --
+def test_rate_limiting_is_marked_from_the_second_it_began():
+    summary = make_summary(errors={"rate_limited": 12})
+    (found,) = [f for f in findings(summary, make_rows(), {"errors": {"rate_limited": {"count": 12, "first": 31,
+                                                                                          "last": 50}}})
+                if f["id"] == "rate_limited"]
+    assert (found["from_s"], found["to_s"]) == (31, None)
+
+
+def test_timeouts_that_begin_late_in_the_run_are_said_to_cluster_after_that_second():
+    total = SECONDS * OK_PER_S
+    summary = make_summary(requests={"ok": total - 30, "failed": 30, "total": total}, errors={"timeout": 30})
+    requests = {"errors": {"timeout": {"count": 30, "first": 44, "last": 58}}}
+    (found,) = [f for f in findings(summary, make_rows(), requests) if f["id"].startswith("timeouts")]
+    assert found["id"] == "timeouts_after" and (found["from_s"], found["to_s"]) == (44, 59)
+    assert found["evidence"]["first_s"] == 44 and "44" in describe(found)["title"]
+    early = {"errors": {"timeout": {"count": 30, "first": 3, "last": 58}}}
+    assert [f["id"] for f in findings(summary, make_rows(), early) if f["id"].startswith("timeouts")] == ["timeouts"]
+
+
+def _slowest(field: str, values: list) -> dict:
+    return {"slowest": [{"request_id": i, field: v} for i, v in enumerate(values)]}
+
+
+def test_the_slowest_requests_sharing_a_rare_dataset_is_a_finding():
+    total = SECONDS * OK_PER_S
+    summary = make_summary(datasets={"long-docs": {"requests": total // 10}, "chat": {"requests": total - total // 10}})
+    found = [f for f in findings(summary, make_rows(), _slowest("dataset", ["long-docs"] * 8 + ["chat"] * 2))
+             if f["id"] == "slowest_share"]
+    assert [f["evidence"] for f in found] == [{"field": "dataset", "value": "long-docs", "count": 8, "of": 10,
+                                               "share_pct": 10.0}]
+    assert "long-docs" in describe(found[0], "zh")["evidence"]
+
+
+def test_the_slowest_requests_sharing_a_common_dataset_is_no_finding():
+    total = SECONDS * OK_PER_S
+    summary = make_summary(datasets={"chat": {"requests": total}})
+    assert [f for f in findings(summary, make_rows(), _slowest("dataset", ["chat"] * 10))
+            if f["id"] == "slowest_share"] == []
+
+
+def test_the_slowest_requests_from_one_thread_of_many_is_a_finding_and_too_few_tell_nothing():
+    summary = make_summary()
+    summary["run"]["load"]["threads"] = 20
+    found = [f for f in findings(summary, make_rows(), _slowest("thread_id", [7] * 9 + [3]))
+             if f["id"] == "slowest_share"]
+    assert found and found[0]["evidence"]["field"] == "thread_id" and found[0]["evidence"]["share_pct"] == 5.0
+    assert [f for f in findings(summary, make_rows(), _slowest("thread_id", [7] * 4))
+            if f["id"] == "slowest_share"] == []
