@@ -52,10 +52,37 @@ class AnalysisError(Exception):
     """The analysis could not be made (one line)."""
 
 
+def read_llm_key(key_file: Optional[str], environ: dict) -> Optional[str]:
+    """The model's key: the first line of --llm-api-key-file, else env SSE_PERF_LLM_API_KEY; masked
+    from now on. ConfigError for a file that cannot be read or is empty."""
+    from .config import ConfigError
+    from .masking import register_secrets
+
+    key = environ.get("SSE_PERF_LLM_API_KEY") or None
+    if key_file:
+        path = Path(key_file).expanduser()
+        try:
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--llm-api-key-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
+                from None
+        if not lines:
+            raise ConfigError(f"--llm-api-key-file: {path} is empty")
+        key = lines[0]
+    if key:
+        register_secrets([key])
+    return key
+
+
 # -- the digest --
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+def _plain(value):
+    """`value` as JSON can hold it: a non-finite number is None (not measured)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     return value
 
 
@@ -82,8 +109,11 @@ def _options(summary: dict) -> dict:
     config = dict((summary.get("run") or {}).get("config") or {})
     for name in _DROPPED_OPTIONS:
         config.pop(name, None)
-    if config.get("base_url"):
-        config["base_url"] = mask_url(str(config["base_url"]))
+    for name, value in list(config.items()):  # every URL without its password (base_url, llm_base_url, ...)
+        if isinstance(value, str) and "://" in value:
+            config[name] = mask_url(value)
+        elif isinstance(value, list):
+            config[name] = [mask_url(v) if isinstance(v, str) and "://" in v else v for v in value]
     return config
 
 
@@ -123,9 +153,9 @@ def build_digest(summary: dict, rows: list[dict], max_chars: int = CONTEXT_CHARS
                 for f in summary.get("findings") or () if isinstance(f, dict)]
     for detail in (True, False):
         for points in SERIES_POINTS + (0,):
-            digest = {"options": _options(summary), "summary": _summary(summary, detail),
-                      "levels": _levels(summary, detail), "findings": findings, "series": _series(rows, points)}
-            text = json.dumps(digest, ensure_ascii=False, default=_finite)
+            digest = _plain({"options": _options(summary), "summary": _summary(summary, detail),
+                             "levels": _levels(summary, detail), "findings": findings, "series": _series(rows, points)})
+            text = json.dumps(digest, ensure_ascii=False, allow_nan=False, default=str)
             if len(text) <= max_chars:
                 return json.loads(text)
     raise AnalysisError(f"the run's digest does not fit in {max_chars:,} characters even without its series; "

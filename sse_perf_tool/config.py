@@ -123,6 +123,7 @@ class RunConfig:
         out["api_key"] = mask_secret(self.api_key) if self.api_key else None
         out["base_url"] = mask_url(self.base_url)
         out["server_metrics"] = [mask_url(url) for url in self.server_metrics]
+        out["llm_base_url"] = mask_url(self.llm_base_url) if self.llm_base_url else None
         out["headers"] = [f"{k}: {mask_header_value(k, v)}" for k, v in self.headers]
         out["extra_body"] = mask_mapping(self.extra_body) if self.extra_body is not None else None
         return out
@@ -230,15 +231,21 @@ def _validate_analyze(cfg: RunConfig) -> None:
     if cfg.llm_base_url is None and not cfg.demo:
         raise ConfigError("--analyze needs --llm-base-url (an OpenAI-compatible server, e.g. http://gpu1:8000/v1) "
                           "or env SSE_PERF_LLM_BASE_URL; with --demo the embedded mock answers")
-    if cfg.llm_base_url is not None:
+    check_llm_options(cfg.llm_base_url, cfg.llm_timeout_s, cfg.llm_context_chars)
+
+
+def check_llm_options(base_url: Optional[str], timeout_s: float, context_chars: Optional[int]) -> Optional[str]:
+    """--llm-base-url (returned without its trailing slash), --llm-timeout, --llm-context-chars."""
+    if base_url is not None:
         try:
-            validate_base_url(cfg.llm_base_url)
+            base_url = validate_base_url(base_url)
         except ConfigError as exc:
             raise ConfigError(str(exc).replace("--base-url", "--llm-base-url")) from None
-    if cfg.llm_timeout_s <= 0:
-        raise ConfigError(f"--llm-timeout must be greater than 0 (got {cfg.llm_timeout_s:g})")
-    if cfg.llm_context_chars is not None and cfg.llm_context_chars < 1000:
-        raise ConfigError(f"--llm-context-chars must be at least 1000 (got {cfg.llm_context_chars})")
+    if timeout_s <= 0:
+        raise ConfigError(f"--llm-timeout must be greater than 0 (got {timeout_s:g})")
+    if context_chars is not None and context_chars < 1000:
+        raise ConfigError(f"--llm-context-chars must be at least 1000 (got {context_chars})")
+    return base_url
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -85,20 +85,9 @@ def _llm_key(cfg: RunConfig) -> Optional[str]:
     """--analyze: the model's key, read now (a missing or empty file is bad input, before anything is sent)."""
     import os
 
-    key = os.environ.get("SSE_PERF_LLM_API_KEY") or None
-    if cfg.llm_api_key_file:
-        path = Path(cfg.llm_api_key_file).expanduser()
-        try:
-            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--llm-api-key-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
-                from None
-        if not lines:
-            raise ConfigError(f"--llm-api-key-file: {path} is empty")
-        key = lines[0]
-    if key:
-        register_secrets([key])
-    return key
+    from .analysis import read_llm_key
+
+    return read_llm_key(cfg.llm_api_key_file, dict(os.environ))
 
 
 def _bind_live(cfg: RunConfig):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..config import ConfigError, validate_base_url
+from ..config import ConfigError, check_llm_options
 from ..exit_codes import EXIT_OK, EXIT_USAGE
 from .common import Parser, number
 
@@ -47,43 +47,16 @@ def add_llm_options(p: argparse.ArgumentParser, g=None) -> None:
 
 def llm_settings(args, env: dict, default_base_url: Optional[str] = None):
     """The LLM options checked (ConfigError with one line)."""
-    from ..analysis import CONTEXT_CHARS
-
     base_url = args.llm_base_url or env.get("SSE_PERF_LLM_BASE_URL") or default_base_url
     if not base_url:
         raise ConfigError("a model's reading needs --llm-base-url (an OpenAI-compatible server, e.g. "
                           "http://gpu1:8000/v1) or env SSE_PERF_LLM_BASE_URL")
-    base_url = _check_url(base_url)
-    if args.llm_timeout <= 0:
-        raise ConfigError(f"--llm-timeout must be greater than 0 (got {args.llm_timeout:g})")
+    from ..analysis import CONTEXT_CHARS, LlmSettings, read_llm_key
+
+    base_url = check_llm_options(base_url, args.llm_timeout, args.llm_context_chars)
     chars = CONTEXT_CHARS if args.llm_context_chars is None else args.llm_context_chars
-    if chars < 1000:
-        raise ConfigError(f"--llm-context-chars must be at least 1000 (got {chars})")
-    key = env.get("SSE_PERF_LLM_API_KEY") or None
-    if args.llm_api_key_file:
-        path = Path(args.llm_api_key_file).expanduser()
-        try:
-            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--llm-api-key-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
-                from None
-        if not lines:
-            raise ConfigError(f"--llm-api-key-file: {path} is empty")
-        key = lines[0]
-    if key:
-        from ..masking import register_secrets
-
-        register_secrets([key])
-    from ..analysis import LlmSettings
-
+    key = read_llm_key(args.llm_api_key_file, env)
     return LlmSettings(base_url, args.llm_model, key, args.llm_timeout, chars)
-
-
-def _check_url(url: str) -> str:
-    try:
-        return validate_base_url(url)
-    except ConfigError as exc:
-        raise ConfigError(str(exc).replace("--base-url", "--llm-base-url")) from None
 
 
 def analyze_main(argv: Sequence[str]) -> int:
