@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from .masking import mask_known, mask_url
 
 ANALYSIS_MARKER = "sse-perf-analysis/1"  # the mock server answers a system message naming it (mock_analysis.py)
 ANALYSIS_FILE = "analysis.md"
+READ_CHUNK = 1  # iter_content's size: what has arrived, however little (a larger one waits to fill it)
 CONTEXT_CHARS = 24_000  # the digest's default budget (about 6,000 tokens): small models' contexts hold it
 SERIES_POINTS = (120, 60, 30, 15)  # how finely the per-second series is kept, the finest that fits
 SERIES_COLUMNS = ("active_threads", "requests_ok", "requests_failed", "output_tokens", "ttft_p50_ms", "ttft_p95_ms",
@@ -191,27 +193,45 @@ def ask(digest: dict, base_url: str, model: Optional[str], api_key: Optional[str
     headers = {"Accept": "text/event-stream"}
     if api_key:
         headers["Authorization"] = api_key if api_key.lower().startswith("bearer ") else f"Bearer {api_key}"
-    deadline = time.monotonic() + timeout_s
     where = mask_url(url)
+    late = AnalysisError(f"{where}: no complete answer within {timeout_s:g} s (--llm-timeout)")
     parts: list[str] = []
+    expired = threading.Event()
+    timer = None
     try:
         with requests.post(url, json=body, headers=headers, stream=True, timeout=(min(10.0, timeout_s), timeout_s)) \
                 as response:
             if response.status_code != 200:
                 raise AnalysisError(f"{where}: HTTP {response.status_code}: {_error_message(response)}")
+            # the whole answer within timeout_s, however the server frames it: at the deadline the
+            # connection is closed under the read (a read timeout alone resets at every byte)
+            timer = threading.Timer(timeout_s, lambda: (expired.set(), response.close()))
+            timer.daemon = True
+            timer.start()
             decoder = SSEDecoder()
-            for chunk in response.iter_content(chunk_size=None):
-                if time.monotonic() > deadline:
-                    raise AnalysisError(f"{where}: no complete answer within {timeout_s:g} s (--llm-timeout)")
+            for chunk in response.iter_content(chunk_size=READ_CHUNK):
+                if expired.is_set():
+                    raise late
                 for event in decoder.feed(chunk):
                     if event.data.strip() == "[DONE]":
+                        if not parts:
+                            raise AnalysisError(f"{where}: the model's answer held no text")
                         return "".join(parts)
                     text = _content(event.data, where)
                     if text:
                         parts.append(text)
                         on_text(text)
-    except requests.RequestException as exc:
+    except (requests.RequestException, OSError, ValueError, AttributeError) as exc:
+        if expired.is_set():  # the read the deadline closed under (http.client leaves its fp None)
+            raise late from None
+        if isinstance(exc, AttributeError):
+            raise
         raise AnalysisError(f"{where}: {type(exc).__name__}: {mask_known(str(exc))[:200]}") from None
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if expired.is_set():
+        raise late
     if not parts:
         raise AnalysisError(f"{where}: the stream ended without an answer")
     return "".join(parts)  # no [DONE] (some servers end at the finish chunk): what came is the answer
@@ -228,8 +248,9 @@ def _content(data: str, where: str) -> str:
         error = obj["error"]
         raise AnalysisError(f"{where}: the model answered an error: "
                             f"{(error.get('message') if isinstance(error, dict) else error)!s:.200}")
-    choices = obj.get("choices") or []
-    delta = (choices[0].get("delta") or {}) if choices and isinstance(choices[0], dict) else {}
+    choices = obj.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    delta = first.get("delta") if isinstance(first, dict) else None
     content = delta.get("content") if isinstance(delta, dict) else None
     return content if isinstance(content, str) else ""
 

@@ -243,11 +243,13 @@ def check_llm_options(base_url: Optional[str], timeout_s: float, context_chars: 
             raise ConfigError(str(exc).replace("--base-url", "--llm-base-url")) from None
     if timeout_s <= 0:
         raise ConfigError(f"--llm-timeout must be greater than 0 (got {timeout_s:g})")
-    if context_chars is not None and context_chars < 1000:
-        raise ConfigError(f"--llm-context-chars must be at least 1000 (got {context_chars})")
+    if context_chars is not None and context_chars < MIN_CONTEXT_CHARS:
+        raise ConfigError(f"--llm-context-chars must be at least {MIN_CONTEXT_CHARS} (a run's essentials; got "
+                          f"{context_chars})")
     return base_url
 
 
+MIN_CONTEXT_CHARS = 4000  # --llm-context-chars: below this not even a run's essentials fit
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 

@@ -57,6 +57,8 @@ SLOWEST_MIN = 5  # fewer slowest requests tell nothing
 CLUSTER_AFTER = 0.5  # timeouts cluster when the first came after this share of the run
 # trust
 MIN_REQUESTS_FOR_P99 = 100  # fewer successful requests give no stable p99
+TOKENS_DISAGREE_PCT = 5.0  # the tokenizer's count of answers the server counted differs from usage by more than this
+TOKENS_CHECK_MIN = 5  # ... over at least this many answers checked
 COLD_START_S = 5  # the first seconds ...
 COLD_START_RATIO = 2.0  # ... with TTFT p95 this many times the rest's, and no warm-up asked for
 CLOCK_BOUND_MS = 5.0  # distributed runs: a worker clock known no better than this
@@ -303,6 +305,12 @@ def trust_findings(summary: dict, rows: list[dict]) -> list[dict]:
     ok = _d(summary.get("requests")).get("ok") or 0
     if 0 < ok < MIN_REQUESTS_FOR_P99:
         out.append(_finding("few_requests", "info", None, ok=ok, needed=MIN_REQUESTS_FOR_P99))
+    check = _d(_d(summary.get("tokens")).get("check"))
+    disagree = _num(check.get("disagree_pct"))
+    if disagree is not None and (_num(check.get("requests")) or 0) >= TOKENS_CHECK_MIN \
+            and abs(disagree) > TOKENS_DISAGREE_PCT:
+        out.append(_finding("tokens_disagree", "warn", None, pct=round(disagree, 1), requests=int(check["requests"]),
+                            usage=check.get("usage_tokens"), tokenizer=check.get("tokenizer_tokens")))
     load = _d(_d(summary.get("run")).get("load"))
     not_sent = _d(summary.get("requests")).get("not_sent") or 0
     if not_sent:

@@ -71,6 +71,7 @@ class RequestRecord:
     output_chars: int = 0
     reasoning_tokens: Optional[int] = None
     prompt_tokens: Optional[int] = None
+    tokenizer_tokens: Optional[int] = None  # a check of usage: the tokenizer's count of the same text (1 in 20)
     scheduled_ns: Optional[int] = None  # open loop: when the request was due (None = when sent)
     level: Optional[float] = None  # the sweep level (threads or rate) it belongs to
     warmup: bool = False  # sent during warm-up: recorded, excluded from every statistic
@@ -185,6 +186,7 @@ class RequestRecord:
             "output_chars": self.output_chars,
             "reasoning_tokens": self.reasoning_tokens,
             "prompt_tokens": self.prompt_tokens,
+            "tokenizer_tokens": self.tokenizer_tokens,
             "finish_reason": self.finish_reason,
             "scheduled_at": self.scheduled_at,
             "queue_ms": _round(self.queue_ms),

@@ -47,6 +47,7 @@ class _Tally:
         self.messages: dict[str, int] = {}  # failed requests by their error message (bounded: TOP_MESSAGES_KEPT)
         self.finish_reasons: dict[str, int] = {}  # over every request ("none": no finish_reason came)
         self.token_sources: dict[str, int] = {}  # over successful requests
+        self.check = [0, 0, 0]  # usage checked against the tokenizer: requests, usage's tokens, the tokenizer's
 
     def add(self, rec: dict, good: bool) -> None:
         self.total += 1
@@ -84,6 +85,11 @@ class _Tally:
             self.empty += 1  # a proper answer with no text: ok, 0 tokens, no TTFT
         source = rec.get("token_source") or "none"
         self.token_sources[source] = self.token_sources.get(source, 0) + 1
+        checked = rec.get("tokenizer_tokens")
+        if checked is not None and source == "usage":
+            self.check[0] += 1
+            self.check[1] += rec.get("output_tokens") or 0
+            self.check[2] += checked
         self.good += good
         self.tokens_ok += rec.get("output_tokens") or 0
         for name, values in self.values.items():
@@ -178,6 +184,10 @@ class Figures:
         if set(run.finish_reasons) != {"none"} and run.finish_reasons:  # only flavours that report them
             summary["finish_reasons"] = _by_count(run.finish_reasons)
         summary["tokens"] = {"sources": _by_count(run.token_sources)}
+        if run.check[0]:
+            n, usage, counted = run.check
+            summary["tokens"]["check"] = {"requests": n, "usage_tokens": usage, "tokenizer_tokens": counted,
+                                          "disagree_pct": 100.0 * (counted - usage) / usage if usage else None}
         if run.cost() is not None:
             summary["cost"] = run.cost()
         for name in DIST_FIELDS:

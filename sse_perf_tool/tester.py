@@ -65,6 +65,8 @@ class TesterSettings:
     stop_timeout_s: float = 2.0  # a cancelled Dify generation is stopped at the server within this
 
 
+TOKEN_CHECK_EVERY = 20  # every 20th usage-counted answer of a tester is counted by the tokenizer too
+
 _Failure = StreamFailure  # a request's failure: its error kind and message
 
 
@@ -119,6 +121,7 @@ class SSETester:
         self._base_url = settings.url[: -len(path)] if path and settings.url.endswith(path) else settings.url
         # --tokenizer server: the answer is counted after the request, by the counting stage
         self._defer_count = bool(getattr(token_counter, "deferred", False))
+        self._usage_seen = 0  # answers the server's usage counted (every TOKEN_CHECK_EVERY-th is counted here too)
 
     # -- cross-thread control --
     def abort(self) -> None:
@@ -374,6 +377,11 @@ class SSETester:
             record.output_tokens = usage["completion_tokens"]
             record.token_source = "usage"
             record.reasoning_tokens = usage.get("reasoning_tokens")
+            self._usage_seen += 1  # summary tokens.check: does the tokenizer agree with the server's usage?
+            if self._usage_seen % TOKEN_CHECK_EVERY == 0 and answer and not self._defer_count:
+                checked, _, source = count_texts(self.token_counter, answer, reasoning)
+                if source != "estimate":  # the tokenizer's count of the same text, to check usage against
+                    record.tokenizer_tokens = checked
             if record.reasoning_tokens is None and reasoning and not self._defer_count:
                 record.reasoning_tokens = count_texts(self.token_counter, "", reasoning)[1]
             return

@@ -79,7 +79,8 @@ def analyze_main(argv: Sequence[str]) -> int:
 
         path = analyze_folder(run_dir, settings, args.lang, sys.stdout)
     except (ConfigError, AnalysisError) as exc:
-        print(f"\nsse-perf analyze: error: {mask_known(str(exc))}", file=sys.stderr)
+        sys.stdout.flush()
+        print(f"sse-perf analyze: error: {mask_known(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     from ..report import write_report
 

@@ -642,6 +642,12 @@ FINDINGS: dict[str, dict[str, str]] = {
         "title": "Too few requests for a stable p99",
         "evidence": "{ok} successful requests; a p99 needs about {needed}",
         "suggestion": "run longer (--duration) or send more (--requests) before comparing tails"},
+    "tokens_disagree": {
+        "title": "The server's usage and the tokenizer disagree",
+        "evidence": "over {requests} answers checked, the tokenizer counted {tokenizer} tokens where usage said {usage} "
+                    "({pct:+} %)",
+        "suggestion": "usage is the server's own count; a tokenizer made for another model miscounts: give "
+                      "--tokenizer hf:PATH (the model's tokenizer.json) or server where usage is missing"},
     "not_sent": {
         "title": "Scheduled requests were not sent",
         "evidence": "{requests} open-loop arrivals found every thread busy",

@@ -592,6 +592,11 @@ FINDINGS: dict[str, dict[str, str]] = {
         "title": "请求太少，p99 不稳定",
         "evidence": "{ok} 个成功请求；稳定的 p99 约需 {needed} 个",
         "suggestion": "比较尾部时延前运行更久（--duration）或发送更多请求（--requests）"},
+    "tokens_disagree": {
+        "title": "服务端 usage 与分词器计数不一致",
+        "evidence": "在抽查的 {requests} 个回答中，分词器计为 {tokenizer} 个 token，usage 为 {usage}（{pct:+} %）",
+        "suggestion": "usage 是服务端自己的计数；为别的模型做的分词器会算错：缺少 usage 时请用 --tokenizer hf:PATH"
+                      "（该模型的 tokenizer.json）或 server"},
     "not_sent": {
         "title": "计划的请求未能发出",
         "evidence": "{requests} 个开环到达时所有线程都在忙",

@@ -22,7 +22,7 @@ from sse_perf_tool import cli
 RECORD_FIELDS = (
     "request_id", "thread_id", "query", "dataset", "started_at", "ok", "error_kind", "error", "http_status",
     "ttfb_ms", "ttft_ms", "ttfo_ms", "e2e_ms", "total_ms", "itl_ms", "tpot_ms", "chunks", "output_tokens",
-    "token_source", "output_chars", "reasoning_tokens", "prompt_tokens", "finish_reason", "scheduled_at",
+    "token_source", "output_chars", "reasoning_tokens", "prompt_tokens", "tokenizer_tokens", "finish_reason", "scheduled_at",
     "queue_ms", "ttft_from_scheduled_ms", "e2e_from_scheduled_ms", "level", "warmup", "request_tps",
     "server_latency_ms", "server_ttft_ms", "server_generate_ms", "server_elapsed_ms", "server_total_price",
     "server_currency", "conversation_turn", "stop_sent", "redirects", "retry_wait_ms",

@@ -844,3 +844,21 @@ def test_the_slowest_requests_from_one_thread_of_many_is_a_finding_and_too_few_t
     assert found and found[0]["evidence"]["field"] == "thread_id" and found[0]["evidence"]["share_pct"] == 5.0
     assert [f for f in findings(summary, make_rows(), _slowest("thread_id", [7] * 4))
             if f["id"] == "slowest_share"] == []
+
+
+def test_usage_and_the_tokenizer_disagreeing_is_a_finding_and_agreeing_is_none():
+    from sse_perf_tool.findings import TOKENS_CHECK_MIN, TOKENS_DISAGREE_PCT
+
+    usage = 10_000
+    off = int(usage * (1 + 1.5 * TOKENS_DISAGREE_PCT / 100))
+    summary = make_summary(tokens={"sources": {"usage": 1200}, "check": {
+        "requests": TOKENS_CHECK_MIN, "usage_tokens": usage, "tokenizer_tokens": off,
+        "disagree_pct": 100.0 * (off - usage) / usage}})
+    (found,) = [f for f in findings(summary, make_rows()) if f["id"] == "tokens_disagree"]
+    assert found["evidence"]["pct"] == round(1.5 * TOKENS_DISAGREE_PCT, 1) and found["severity"] == "warn"
+    assert str(off) in describe(found)["evidence"]
+    near = make_summary(tokens={"check": {"requests": 50, "usage_tokens": usage, "tokenizer_tokens": usage + 100,
+                                          "disagree_pct": 1.0}})
+    few = make_summary(tokens={"check": {"requests": TOKENS_CHECK_MIN - 1, "usage_tokens": usage,
+                                         "tokenizer_tokens": off, "disagree_pct": 15.0}})
+    assert [f for s in (near, few) for f in findings(s, make_rows()) if f["id"] == "tokens_disagree"] == []

@@ -251,3 +251,12 @@ def test_empty_answers_finish_reasons_and_token_sources_are_counted():
     assert s["finish_reasons"] == {"stop": 2, "none": 1}
     assert s["tokens"]["sources"] == {"usage": 2}
     assert "finish_reasons" not in summarise([dict(_rec(ttft=1.0), chunks=1)], duration_s=1.0)
+
+
+def test_the_usage_checked_by_the_tokenizer_adds_up_to_tokens_check():
+    records = [dict(_rec(tokens=10), token_source="usage", tokenizer_tokens=12) for _ in range(3)]
+    records += [dict(_rec(tokens=10), token_source="usage"), dict(_rec(tokens=5), token_source="tokenizer",
+                                                                   tokenizer_tokens=5)]
+    check = summarise(records, duration_s=1.0)["tokens"]["check"]
+    assert check == {"requests": 3, "usage_tokens": 30, "tokenizer_tokens": 36, "disagree_pct": 20.0}
+    assert "check" not in summarise([_rec()], duration_s=1.0)["tokens"]

@@ -418,3 +418,22 @@ def test_loopback_targets_bypass_proxies_and_others_use_the_environments(monkeyp
     for url in ("http://127.0.0.1:8000/v1", "http://localhost/v1", "http://[::1]:80/v1", "http://127.1.2.3/v1"):
         assert is_loopback(url) and proxies_for(url) == {}, url
     assert proxies_for("https://api.example.com/v1").get("https") == "http://proxy.corp:3128"
+
+
+def test_every_twentieth_usage_count_is_checked_by_the_tokenizer():
+    """The server's usage is taken; every 20th answer it counted is counted by the tokenizer too, so
+    the summary can say whether the two agree (tokens.check)."""
+    from sse_perf_tool.records import RequestRecord
+    from sse_perf_tool.tester import TOKEN_CHECK_EVERY
+
+    counter = WordCounter()
+    tester = SSETester(get_flavor("openai-chat"), Settings(url="http://llm.test/v1/x"), counter,
+                       session=FakeSession(None))
+    checked = []
+    for i in range(2 * TOKEN_CHECK_EVERY):
+        record = RequestRecord(i, 1, "q", None, 0.0, 0)
+        tester._count_tokens(record, "Hello big world", "", {"completion_tokens": 9})
+        assert record.output_tokens == 9 and record.token_source == "usage"
+        checked.append(record.tokenizer_tokens)
+    assert [i for i, value in enumerate(checked) if value is not None] == [TOKEN_CHECK_EVERY - 1, 2 * TOKEN_CHECK_EVERY - 1]
+    assert checked[TOKEN_CHECK_EVERY - 1] == 3  # the tokenizer's count of the same text
