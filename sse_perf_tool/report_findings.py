@@ -10,6 +10,8 @@ from typing import Optional
 
 from .findings import SEVERITIES, describe, findings
 
+BANDED = ("client_saturated", "machine_busy")  # every time chart shades those seconds already (the self-check's band)
+
 
 def findings_view(summary: dict, rows: list[dict], groups: list[dict], lang: str,
                   requests: Optional[dict] = None) -> tuple[list[dict], list[dict]]:
@@ -34,7 +36,7 @@ def findings_view(summary: dict, rows: list[dict], groups: list[dict], lang: str
         chart_id, chart_title = charts.get(finding.get("chart"), (None, None))
         view.append(dict(words, id=finding.get("id"), severity=finding["severity"], chart_id=chart_id,
                          chart_title=chart_title, seconds=_seconds(finding.get("from_s"), finding.get("to_s"))))
-        if chart_id is not None and finding.get("from_s") is not None:
+        if chart_id is not None and finding.get("from_s") is not None and finding.get("id") not in BANDED:
             marks.append({"chart": chart_id, "from": finding["from_s"], "to": finding.get("to_s"),
                           "severity": finding["severity"], "id": finding.get("id")})
     return view, marks
