@@ -42,6 +42,7 @@ SERVER_MIN_SECONDS = 3  # a server-side finding needs at least this many seconds
 COMPUTE_MIN_SECONDS = 6  # compute-bound needs a TPOT trend over at least this many seconds
 GPU_MEMORY_NEAR_PCT = 95.0  # GPU memory used near its total
 GPU_HOT_C = 85.0  # GPU temperature near throttling
+POWER_CAP_FRACTION = 0.98  # power capped: drawing at least this share of the enforced power limit
 # errors
 BURST_WINDOW_S = 5  # error bursts are looked for in windows of this many seconds ...
 BURST_RATIO = 3.0  # ... whose failed share is this many times the run's ...
@@ -229,6 +230,13 @@ def server_findings(rows: list[dict], summary: dict) -> list[dict]:
                 out.append(_finding("compute_bound", "warn", "tpot_p50_ms", tpot[0][0], tpot[-1][0] + 1,
                                     gpu_util_pct=round(statistics.mean(u for _, u in busy), 1),
                                     tpot_first_ms=round(a, 2), tpot_last_ms=round(b, 2)))
+    for device in sorted({m["device"] for c in columns if (m := _GPU.match(c))}):
+        power, limit = f"gpu[{device}].power_w", f"gpu[{device}].power_limit_w"
+        capped = [int(row["second"]) for row in measured if (p := _num(row.get(power))) is not None
+                  and (cap := _num(row.get(limit))) and p >= POWER_CAP_FRACTION * cap]
+        if len(capped) >= SERVER_MIN_SECONDS:
+            out.append(_finding("power_capped", "warn", power, capped[0], capped[-1] + 1, device=device,
+                                seconds=len(capped), limit_w=round(max(_num(r.get(limit)) or 0 for r in measured))))
     for device, info in _d(summary.get("gpu")).items():
         info = _d(info)
         used, total = _num(info.get("mem_used_mib_max")), _num(info.get("mem_total_mib"))

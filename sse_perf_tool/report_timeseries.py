@@ -208,6 +208,7 @@ def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None,
                   keep_empty=True, legend=True, fill=True, y1={"max": 100, "unit": "%"},
                   subtitle=t["per_gpu_mean"] if len(util_cols) > 1 else "")
     totals = dict(gpu_metrics.pop("mem_total_mib", []))  # device -> column: a reference, not a chart
+    limits = dict(gpu_metrics.pop("power_limit_w", []))  # device -> column: dashed in the power chart
     ordered = sorted(gpu_metrics, key=lambda m: (GPU_METRIC_ORDER.index(m) if m in GPU_METRIC_ORDER
                                                 else len(GPU_METRIC_ORDER), m))
     for metric in ordered:
@@ -218,6 +219,9 @@ def timeseries_view(rows: list[dict], t: dict, cores: Optional[int] = None,
         if metric == "mem_used_mib":
             series, note = _with_memory_totals(rows, series, device_cols, totals, with_values, t, device_color, s)
             subtitle = " · ".join(part for part in (subtitle, note) if part)
+        if metric == "power_w":
+            series += [s(limits[device], t["series_power_limit"].format(device=device), device_color(device),
+                         ref=True, dash=True) for device, _ in device_cols if limits.get(device) in with_values]
         add_chart(gpu, title, series, unit=_unit_of(metric), ymax=100 if metric.endswith("_pct") else None,
                   legend=True, subtitle=subtitle)
     server_charts: list[dict] = []

@@ -33,12 +33,13 @@ class FakeGpu:
     value per reading (the last one repeats)."""
 
     def __init__(self, util=50, mem_used_mib=1024, mem_total_mib=81559, temp=45, power_mw=123450,
-                 clock=1980, energy_mj=(1_000_000,), temp_error=None):
+                 clock=1980, energy_mj=(1_000_000,), temp_error=None, power_limit_mw=700000):
         self.util = util
         self.mem_used = mem_used_mib * MIB
         self.mem_total = mem_total_mib * MIB
         self.temp = temp
         self.power_mw = power_mw
+        self.power_limit_mw = power_limit_mw  # nvmlDeviceGetEnforcedPowerLimit: milliwatts
         self.clock = clock
         self.energy_mj = list(energy_mj) if energy_mj is not None else None
         self.temp_error = temp_error
@@ -77,6 +78,11 @@ def fake_nvml(gpus, library_present=True):
             raise NVMLError_NotSupported()
         return handle(h).power_mw
 
+    def power_limit(h):
+        if handle(h).power_limit_mw is None:
+            raise NVMLError_NotSupported()
+        return handle(h).power_limit_mw
+
     def clock(h, kind):
         assert kind == 1
         return handle(h).clock
@@ -102,6 +108,7 @@ def fake_nvml(gpus, library_present=True):
         nvmlDeviceGetMemoryInfo=mem,
         nvmlDeviceGetTemperature=temp,
         nvmlDeviceGetPowerUsage=power,
+        nvmlDeviceGetEnforcedPowerLimit=power_limit,
         nvmlDeviceGetClockInfo=clock,
         nvmlDeviceGetTotalEnergyConsumption=energy,
         calls=calls,

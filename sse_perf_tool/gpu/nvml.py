@@ -26,7 +26,7 @@ def import_pynvml():
 
 
 class NvmlSampler(Sampler):
-    """Reads utilisation %, memory used/total MiB, temperature C, power W, SM clock MHz and
+    """Reads utilisation %, memory used/total MiB, temperature C, power W (and its enforced limit), SM clock MHz and
     energy for each chosen local GPU.
 
     energy_j is the energy in joules since this sampler's first reading, from NVML's total-energy
@@ -119,6 +119,8 @@ class NvmlSampler(Sampler):
         mem = self._read(index, "mem_used_mib", nvml.nvmlDeviceGetMemoryInfo, handle)
         temp = self._read(index, "temp_c", nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU)
         power_mw = self._read(index, "power_w", nvml.nvmlDeviceGetPowerUsage, handle)
+        limit_mw = self._read(index, "power_limit_w", nvml.nvmlDeviceGetEnforcedPowerLimit, handle) \
+            if hasattr(nvml, "nvmlDeviceGetEnforcedPowerLimit") else None
         clock = self._read(index, "sm_clock_mhz", nvml.nvmlDeviceGetClockInfo, handle, nvml.NVML_CLOCK_SM)
         energy_mj = self._read(index, "energy_j", nvml.nvmlDeviceGetTotalEnergyConsumption, handle)
         return Sample(
@@ -131,6 +133,7 @@ class NvmlSampler(Sampler):
                 "mem_total_mib": _mib(getattr(mem, "total", None)),
                 "temp_c": _num(temp),
                 "power_w": None if power_mw is None else power_mw / 1000.0,
+                "power_limit_w": None if limit_mw is None else limit_mw / 1000.0,
                 "sm_clock_mhz": _num(clock),
                 "energy_j": self._energy(index, energy_mj),
             },

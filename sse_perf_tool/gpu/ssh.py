@@ -22,7 +22,7 @@ from .base import Sample, Sampler, TelemetryError
 
 # nvidia-smi --query-gpu fields, in order, with the Sample value each one fills. With
 # --format=csv,noheader,nounits: utilization.gpu %, memory.* MiB, temperature.gpu C,
-# power.draw W, clocks.sm MHz. Every one exists in nvidia-smi's --help-query-gpu list since
+# power.draw W, clocks.sm MHz, enforced.power.limit W (the ceiling power management keeps the board under). Every one exists in nvidia-smi's --help-query-gpu list since
 # long before the drivers sse-perf targets. nvidia-smi has no documented query field for the
 # total-energy counter, so energy_j is None for remote GPUs.
 QUERY_FIELDS = (
@@ -33,6 +33,7 @@ QUERY_FIELDS = (
     ("temperature.gpu", "temp_c"),
     ("power.draw", "power_w"),
     ("clocks.sm", "sm_clock_mhz"),
+    ("enforced.power.limit", "power_limit_w"),
 )
 PREFLIGHT_COMMAND = "nvidia-smi --query-gpu=index --format=csv,noheader"
 COMMAND_NOT_FOUND = 127

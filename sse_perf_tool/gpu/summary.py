@@ -11,7 +11,8 @@ from .base import Sample
 _NS = 1_000_000_000
 
 # Every GPU sample carries these keys (None where not measured), in this order.
-GPU_METRICS = ("util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w", "sm_clock_mhz", "energy_j")
+GPU_METRICS = ("util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w", "power_limit_w", "sm_clock_mhz",
+               "energy_j")
 
 # gpu.csv: one row per raw GPU sample. at_s = seconds since the run started (perf_counter).
 GPU_CSV_FIELDS = ("at_s", "source", "index", *GPU_METRICS)

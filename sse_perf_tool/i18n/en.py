@@ -64,6 +64,7 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "series_power_limit": "{device} power limit",
     "nav_analysis": "Analysis", "sec_analysis": "A model's reading", "analysis_by": "Written by a model, not by sse-perf: {model} at {endpoint}, {when}. Check it against the figures below.",
     "nav_findings": "Findings", "sec_findings": "Findings", "findings_hint": "What the numbers say, the most severe first, each with its evidence; a link opens the chart that shows it, with those seconds marked. Thresholds: docs/metrics.md.", "sev_critical": "critical", "sev_warn": "warn", "sev_info": "info", "finding_chart": "see {chart}",
     "chart_in_flight": "Requests in flight (threads busy)",
@@ -601,6 +602,10 @@ FINDINGS: dict[str, dict[str, str]] = {
         "title": "GPU {device} memory nearly full",
         "evidence": "{used_mib} MiB used of {total_mib} MiB",
         "suggestion": "little room left for the KV cache or a larger batch"},
+    "power_capped": {
+        "title": "GPU {device} at its power limit",
+        "evidence": "for {seconds} s it drew at least 98 % of its {limit_w} W limit",
+        "suggestion": "the board lowers its clocks to stay under the limit: the limit, not the load, bounds throughput"},
     "gpu_hot": {
         "title": "GPU {device} hot",
         "evidence": "up to {temp_c} °C",

@@ -58,6 +58,7 @@ COMPARE: dict[str, str] = {
 
 # report.py and its views: the HTML run report
 REPORT: dict[str, str] = {
+    "series_power_limit": "{device} 功率上限",
     "nav_analysis": "分析", "sec_analysis": "模型的解读", "analysis_by": "由模型而非 sse-perf 撰写：{model}（{endpoint}），{when}。请对照下方数据核实。",
     "nav_findings": "发现", "sec_findings": "发现", "findings_hint": "数据说明了什么，最严重的在前，每条附证据；链接打开显示它的图表，并标出相应的秒。阈值见 docs/metrics.md。", "sev_critical": "严重", "sev_warn": "警告", "sev_info": "提示", "finding_chart": "查看 {chart}",
     "chart_in_flight": "在途请求数（忙碌线程）",
@@ -551,6 +552,10 @@ FINDINGS: dict[str, dict[str, str]] = {
         "title": "GPU {device} 显存接近满",
         "evidence": "已用 {used_mib} MiB，共 {total_mib} MiB",
         "suggestion": "留给 KV 缓存或更大批次的空间已很少"},
+    "power_capped": {
+        "title": "GPU {device} 达到功率上限",
+        "evidence": "{seconds} 秒内功耗至少为其 {limit_w} W 上限的 98 %",
+        "suggestion": "板卡会降频以不超过上限：限制吞吐的是功率上限，而非负载"},
     "gpu_hot": {
         "title": "GPU {device} 温度过高",
         "evidence": "最高 {temp_c} °C",

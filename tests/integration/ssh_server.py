@@ -19,10 +19,11 @@ GPU_LINE = Callable[[int, int], str]  # (tick, gpu index) -> one CSV line withou
 
 
 def default_line(tick: int, gpu: int) -> str:
-    """GPU 0 reports everything; GPU 1 has no power reading ("[N/A]") and clocks "[Not Supported]"."""
+    """GPU 0 reports everything; GPU 1 has no power reading ("[N/A]"), clocks "[Not Supported]" and
+    no power limit ("[N/A]"), as nvidia-smi prints what a board does not report."""
     if gpu == 0:
-        return f"0, {40 + tick % 10}, {1024 + tick}, 81559, 45, 123.45, 1980"
-    return f"{gpu}, 5, 512, 81559, 31, [N/A], [Not Supported]"
+        return f"0, {40 + tick % 10}, {1024 + tick}, 81559, 45, 123.45, 1980, 700.00"
+    return f"{gpu}, 5, 512, 81559, 31, [N/A], [Not Supported], [N/A]"
 
 
 class _Transport(paramiko.Transport):

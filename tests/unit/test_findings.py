@@ -862,3 +862,18 @@ def test_usage_and_the_tokenizer_disagreeing_is_a_finding_and_agreeing_is_none()
     few = make_summary(tokens={"check": {"requests": TOKENS_CHECK_MIN - 1, "usage_tokens": usage,
                                          "tokenizer_tokens": off, "disagree_pct": 15.0}})
     assert [f for s in (near, few) for f in findings(s, make_rows()) if f["id"] == "tokens_disagree"] == []
+
+
+def test_a_gpu_drawing_its_power_limit_is_power_capped():
+    from sse_perf_tool.findings import POWER_CAP_FRACTION
+
+    limit = 700.0
+    rows = make_rows(**{"gpu[local:0].power_limit_w": limit,
+                        "gpu[local:0].power_w": lambda s: limit * POWER_CAP_FRACTION if 30 <= s < 40 else 0.6 * limit})
+    (found,) = [f for f in findings(make_summary(), rows) if f["id"] == "power_capped"]
+    assert (found["from_s"], found["to_s"]) == (30, 40) and found["chart"] == "gpu[local:0].power_w"
+    assert found["evidence"] == {"device": "local:0", "seconds": 10, "limit_w": 700}
+    assert "700 W" in describe(found)["evidence"] and describe(found, "zh")["title"]
+    below = make_rows(**{"gpu[local:0].power_limit_w": limit, "gpu[local:0].power_w": 0.9 * limit})
+    no_limit = make_rows(**{"gpu[local:0].power_w": limit})
+    assert [f for rows in (below, no_limit) for f in findings(make_summary(), rows) if f["id"] == "power_capped"] == []

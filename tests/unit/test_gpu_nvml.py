@@ -35,6 +35,7 @@ def test_two_gpus_are_read_with_units_converted():
         "mem_total_mib": 81559.0,
         "temp_c": 45.0,
         "power_w": 123.45,
+        "power_limit_w": 700.0,  # nvmlDeviceGetEnforcedPowerLimit, milliwatts
         "sm_clock_mhz": 1980.0,
         "energy_j": 0.0,  # the first reading is the baseline
     }
@@ -53,11 +54,11 @@ def test_chosen_indices_only():
 
 def test_gpu_without_power_or_energy_reads_none_without_crashing():
     """NotSupported is a property of the GPU, not a fault: None, and no warning."""
-    sampler = NvmlSampler(nvml=fake_nvml([FakeGpu(power_mw=None, energy_mj=None)]))
+    sampler = NvmlSampler(nvml=fake_nvml([FakeGpu(power_mw=None, energy_mj=None, power_limit_mw=None)]))
     sampler.preflight()
     for _ in range(3):
         (sample,) = sampler.sample_gpus()
-        assert sample.values["power_w"] is None
+        assert sample.values["power_w"] is None and sample.values["power_limit_w"] is None
         assert sample.values["energy_j"] is None
         assert sample.values["util_pct"] == 50.0
     assert sampler.warnings == []

@@ -33,7 +33,7 @@ def test_password_in_target_is_refused_without_echoing_it():
 
 
 def test_parse_nvidia_smi_lines():
-    index, values = parse_nvidia_smi_line("1, 87, 40960, 81559, 61, 312.50, 1980")
+    index, values = parse_nvidia_smi_line("1, 87, 40960, 81559, 61, 312.50, 1980, 700.00")
     assert index == 1
     assert values == {
         "util_pct": 87.0,
@@ -42,17 +42,19 @@ def test_parse_nvidia_smi_lines():
         "temp_c": 61.0,
         "power_w": 312.5,
         "sm_clock_mhz": 1980.0,
+        "power_limit_w": 700.0,
         "energy_j": None,
     }
-    _, values = parse_nvidia_smi_line("0, 5, 512, 81559, 31, [N/A], [Not Supported]\r")
+    _, values = parse_nvidia_smi_line("0, 5, 512, 81559, 31, [N/A], [Not Supported], [N/A]\r")
     assert values["power_w"] is None and values["sm_clock_mhz"] is None and values["util_pct"] == 5.0
+    assert values["power_limit_w"] is None
     assert parse_nvidia_smi_line("No devices were found") is None
-    assert parse_nvidia_smi_line("x, 1, 2, 3, 4, 5, 6") is None
+    assert parse_nvidia_smi_line("x, 1, 2, 3, 4, 5, 6, 7") is None
 
 
 def test_streaming_command_asks_for_every_field_once():
     command = nvidia_smi_command(1.0)
     assert command.startswith("nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total,")
-    assert "temperature.gpu,power.draw,clocks.sm " in command
+    assert "temperature.gpu,power.draw,clocks.sm,enforced.power.limit " in command
     assert "--format=csv,noheader,nounits" in command and command.endswith("-lms 1000")
     assert nvidia_smi_command(0.5, [0, 2]).endswith("-lms 500 -i 0,2")

@@ -1360,3 +1360,17 @@ def test_run_facts_name_the_worker_processes_only_when_there_are_several(sweep_d
 def test_an_open_loop_runs_busy_threads_chart_is_titled_requests_in_flight(open_dir, open_html):
     """In an open loop the rate is the load: the busy threads are what is in flight, not a setting."""
     assert "Requests in flight (threads busy)" in open_html and "Active threads" not in open_html
+
+
+def test_a_gpus_power_limit_is_a_dashed_line_in_its_power_chart_not_a_chart_of_its_own():
+    from sse_perf_tool.report_i18n import strings
+    from sse_perf_tool.report_timeseries import timeseries_view
+
+    rows = [{"second": s, "output_tokens": 10, "gpu[local:0].power_w": 300.0 + s, "gpu[local:0].power_limit_w": 700.0}
+            for s in range(5)]
+    groups, data = timeseries_view(rows, strings("en"))
+    charts = [chart for group in groups for chart in group["charts"]]
+    (power,) = [c for c in charts if any(s["col"] == "gpu[local:0].power_w" for s in c["series"])]
+    limit = [s for s in power["series"] if s["col"] == "gpu[local:0].power_limit_w"]
+    assert limit and limit[0]["ref"] and limit[0]["dash"] and limit[0]["label"] == "local:0 power limit"
+    assert [c for c in charts if "power_limit" in c["title"]] == []
