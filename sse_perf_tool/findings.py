@@ -394,4 +394,9 @@ def describe(finding: dict, lang: str = "en") -> dict:
         if key in evidence:
             evidence[key] = ", ".join(f"{k} {v}" for k, v in evidence[key].items()) or "—"
     return {"title": words["title"].format(**evidence), "evidence": words["evidence"].format(**evidence),
-            "suggestion": words["suggestion"].format(**evidence)}
+            "suggestion": _sentence(words["suggestion"].format(**evidence))}
+
+
+def _sentence(text: str) -> str:
+    """A suggestion as a sentence of its own: its first letter upper case (Chinese has none)."""
+    return text[:1].upper() + text[1:]

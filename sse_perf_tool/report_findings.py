@@ -34,6 +34,7 @@ def findings_view(summary: dict, rows: list[dict], groups: list[dict], lang: str
             words = {"title": str(finding.get("title") or finding.get("id")), "evidence": str(finding.get("text") or ""),
                      "suggestion": str(finding.get("suggestion") or "")}
         chart_id, chart_title = charts.get(finding.get("chart"), (None, None))
+        words = dict(words, evidence=words["evidence"][:1].upper() + words["evidence"][1:])  # a line of its own
         view.append(dict(words, id=finding.get("id"), severity=finding["severity"], chart_id=chart_id,
                          chart_title=chart_title, seconds=_seconds(finding.get("from_s"), finding.get("to_s"))))
         if chart_id is not None and finding.get("from_s") is not None and finding.get("id") not in BANDED:
