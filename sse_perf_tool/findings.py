@@ -299,7 +299,8 @@ def trust_findings(summary: dict, rows: list[dict]) -> list[dict]:
     out = []
     ttft = _d(summary.get("ttft_ms"))
     p50, p99 = _num(ttft.get("p50")), _num(ttft.get("p99"))
-    if p50 and p99 is not None and p99 > TAIL_RATIO * p50:
+    enough = (_num(_d(summary.get("requests")).get("ok")) or 0) >= MIN_REQUESTS_FOR_P99  # else p99 is the max
+    if enough and p50 and p99 is not None and p99 > TAIL_RATIO * p50:
         out.append(_finding("long_tail", "warn", "ttft_p95_ms", p50_ms=round(p50, 1), p99_ms=round(p99, 1),
                             ratio=round(p99 / p50, 1)))
     client = _d(summary.get("client"))

@@ -734,7 +734,8 @@ def test_findings_come_critical_then_warn_then_info_each_in_the_order_looked_for
                            load={"clock_bound_ms_max": CLOCK_BOUND_MS * 3})
     rows = make_rows(ttft_p95_ms=rising_ttft(SECONDS))
     found = findings(summary, rows)
-    assert ids(found) == ["rate_limited", "not_sent", "queue_building", "long_tail", "clock_bound", "few_requests"]
+    # (no long_tail: with too few requests for a p99, the p99 is the maximum)
+    assert ids(found) == ["rate_limited", "not_sent", "queue_building", "clock_bound", "few_requests"]
     ranks = [SEVERITIES.index(f["severity"]) for f in found]
     assert ranks == sorted(ranks)
     for finding in found:
@@ -877,3 +878,8 @@ def test_a_gpu_drawing_its_power_limit_is_power_capped():
     below = make_rows(**{"gpu[local:0].power_limit_w": limit, "gpu[local:0].power_w": 0.9 * limit})
     no_limit = make_rows(**{"gpu[local:0].power_w": limit})
     assert [f for rows in (below, no_limit) for f in findings(make_summary(), rows) if f["id"] == "power_capped"] == []
+
+
+def test_a_long_tail_needs_enough_requests_for_its_p99():
+    summary = make_summary(requests={"ok": MIN_REQUESTS_FOR_P99 - 1}, ttft_ms={"p99": TTFT_P50 * TAIL_RATIO * 2})
+    assert "long_tail" not in ids(findings(summary, make_rows()))
