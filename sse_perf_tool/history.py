@@ -91,8 +91,8 @@ def _v2(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = {1: _v1, 2: _v2}  # version -> step from version - 1
-TARGETS_TABLE = ("CREATE TABLE targets (name TEXT PRIMARY KEY, base_url TEXT NOT NULL, api TEXT, model TEXT, "
-                 "key_file TEXT, key_env TEXT, headers_json TEXT, saved_at REAL)")
+TARGETS_TABLE = ("CREATE TABLE IF NOT EXISTS targets (name TEXT PRIMARY KEY, base_url TEXT NOT NULL, api TEXT, "
+                 "model TEXT, key_file TEXT, key_env TEXT, headers_json TEXT, saved_at REAL)")
 
 
 def _get(summary: dict, path: tuple):
@@ -216,7 +216,7 @@ class History:
         if self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'targets'").fetchone():
             return
         try:
-            with self._transaction() as db:
+            with self._transaction() as db:  # IF NOT EXISTS: another process may have made it since the look above
                 db.execute(TARGETS_TABLE)
         except HistoryError:
             if not os.access(self.path, os.W_OK):
