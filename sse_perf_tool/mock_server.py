@@ -38,6 +38,7 @@ PATHS = {
     "/v1/workflows/run": "dify-workflow",
     "/v1/chat/completions": "openai-chat",
     "/v1/completions": "openai-completions",
+    "/v1/messages": "anthropic-messages",
 }
 FLAVOURS = tuple(PATHS.values())
 HELPER_PATHS = ("/v1/info", "/v1/parameters")  # Dify's GET helpers
@@ -278,8 +279,12 @@ class MockServer:
             if not self._method_not_allowed(handler, path):
                 self._respond_json(handler, 404, _not_found(path))
             return
-        if self.config.api_key is not None and not self._authorized(handler):
+        if self.config.api_key is not None and not self._authorized(handler, flavour):
             self._respond_json(handler, 401, flavour.unauthorized_body())
+            return
+        refused = getattr(flavour, "check_headers", lambda headers: None)(handler.headers)
+        if refused:  # a header the real API requires (Anthropic's anthropic-version)
+            self._respond_json(handler, 400, flavour.error_body(400, "", refused))
             return
         body = self._parse(handler, flavour, raw)
         if body is None:
@@ -338,8 +343,12 @@ class MockServer:
         task ends early, properly, if the same user started it (AppQueueManager.set_stop_flag
         checks the task belongs to the user, and says nothing when it does not)."""
         flavour = self._flavour("dify-chat")
-        if self.config.api_key is not None and not self._authorized(handler):
+        if self.config.api_key is not None and not self._authorized(handler, flavour):
             self._respond_json(handler, 401, flavour.unauthorized_body())
+            return
+        refused = getattr(flavour, "check_headers", lambda headers: None)(handler.headers)
+        if refused:  # a header the real API requires (Anthropic's anthropic-version)
+            self._respond_json(handler, 400, flavour.error_body(400, "", refused))
             return
         try:
             body = json.loads(raw.decode("utf-8"))
@@ -379,7 +388,10 @@ class MockServer:
             self.stats.add("tokenize_requests")
         self._respond_json(handler, status, answer)
 
-    def _authorized(self, handler: _Handler) -> bool:
+    def _authorized(self, handler: _Handler, flavour: Optional[_Flavour] = None) -> bool:
+        header = getattr(flavour, "key_header", None)
+        if header:  # Anthropic: the key itself in x-api-key
+            return handler.headers.get(header, "").strip() == self.config.api_key
         scheme, _, token = handler.headers.get("Authorization", "").strip().partition(" ")
         return scheme.lower() == "bearer" and token.strip() == self.config.api_key
 

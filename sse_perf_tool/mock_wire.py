@@ -376,4 +376,8 @@ def _make_flavour(name: str, app: Any = None) -> _Flavour:
         return make_dify_flavour(name, app if app is not None else DifyApp())
     if name == "openai-chat":
         return _OpenAIChat()
+    if name == "anthropic-messages":
+        from .mock_anthropic import AnthropicMessages  # mock_anthropic builds on this module
+
+        return AnthropicMessages()
     return _OpenAICompletions()

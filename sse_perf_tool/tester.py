@@ -109,6 +109,7 @@ class SSETester:
             "Content-Type": "application/json",
             "Cache-Control": "no-cache",
             "User-Agent": f"sse-perf/{__version__}",
+            **flavor.wire_headers,  # what the flavour's API requires on every request (Anthropic's version)
         }
         base_headers.update(dict(settings.headers))
         self._base_headers = base_headers

@@ -5,13 +5,14 @@ Imports only the flavour modules (no HTTP, no tokenizer).
 
 from __future__ import annotations
 
+from .anthropic import AnthropicMessages
 from .base import Flavor
 from .dify import DifyChat, DifyCompletion, DifyWorkflow
 from .openai import OpenAIChat, OpenAICompletions
 
 FLAVORS: dict[str, type[Flavor]] = {
     cls.name: cls
-    for cls in (DifyChat, DifyCompletion, DifyWorkflow, OpenAIChat, OpenAICompletions)
+    for cls in (DifyChat, DifyCompletion, DifyWorkflow, OpenAIChat, OpenAICompletions, AnthropicMessages)
 }
 
 

@@ -127,6 +127,7 @@ class Flavor:
     # sent back: Dify), or "history" (the earlier turns are sent again: OpenAI chat)
     conversation: str = ""
     stop_path: str = ""  # where a running generation is stopped, with {task_id} (Dify); "" = none
+    wire_headers: dict = {}  # sent with every request, key or not (Anthropic's anthropic-version); --header wins
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """The headers that carry the API key (OpenAI's and Dify's scheme: a bearer token)."""

@@ -37,7 +37,10 @@ BODIES = {
                     "stream_options": {"include_usage": True}},
     "openai-completions": {"model": "m", "prompt": "Say hello", "stream": True,
                            "stream_options": {"include_usage": True}},
+    "anthropic-messages": {"model": "m", "max_tokens": 1024, "messages": [{"role": "user", "content": "你是谁"}],
+                           "stream": True},
 }
+WIRE_HEADERS = {"anthropic-messages": {"anthropic-version": "2023-06-01"}}  # what each API requires
 PATH_OF = {name: path[len("/v1"):] for path, name in PATHS.items()}
 
 
@@ -71,6 +74,7 @@ def json_events(raw: bytes) -> list:
 
 def post(server: MockServer, flavour: str, body: dict | None = None, **kwargs) -> requests.Response:
     body = BODIES[flavour] if body is None else body
+    kwargs["headers"] = {**WIRE_HEADERS.get(flavour, {}), **(kwargs.get("headers") or {})}
     return requests.post(server.base_url + PATH_OF[flavour], json=body, timeout=TIMEOUT, **kwargs)
 
 
@@ -264,6 +268,9 @@ def assert_vendor_error(flavour: str, response: requests.Response, status: int) 
     if flavour.startswith("dify"):
         assert set(body) == {"code", "message", "status"} and body["status"] == status
         assert isinstance(body["code"], str) and body["message"]
+    elif flavour.startswith("anthropic"):  # Anthropic's API reference, "Errors"
+        assert set(body) == {"type", "error"} and body["type"] == "error"
+        assert set(body["error"]) == {"type", "message"} and body["error"]["message"]
     else:
         assert set(body) == {"error"}
         assert set(body["error"]) == {"message", "type", "param", "code"} and body["error"]["message"]
@@ -288,6 +295,12 @@ def test_error_rate_half_fails_some_and_serves_the_rest():
 def test_api_key_wrong_or_missing_gets_401_right_key_streams(flavour):
     with MockServer(MockConfig(**FAST, api_key="app-secret")) as s:
         assert_vendor_error(flavour, post(s, flavour), 401)
+        if flavour.startswith("anthropic"):  # the key itself in x-api-key; a bearer token is not it
+            assert_vendor_error(flavour, post(s, flavour, headers={"x-api-key": "app-other"}), 401)
+            assert_vendor_error(flavour, post(s, flavour, headers={"Authorization": "Bearer app-secret"}), 401)
+            raw = post(s, flavour, headers={"x-api-key": "app-secret"})
+            assert raw.status_code == 200 and raw.content.rstrip().endswith(b'data: {"type":"message_stop"}')
+            return
         assert_vendor_error(flavour, post(s, flavour, headers={"Authorization": "Bearer app-other"}), 401)
         assert_vendor_error(flavour, post(s, flavour, headers={"Authorization": "app-secret"}), 401)
         events = stream(s, flavour, headers={"Authorization": "Bearer app-secret"})
@@ -311,7 +324,7 @@ def test_non_post_is_405_in_the_flavour_format(server, flavour):
 @pytest.mark.parametrize("payload", [b"{not json", b"", b"[1, 2]", b"\xff\xfe"])
 def test_invalid_json_body_is_400_in_the_flavour_format(server, flavour, payload):
     response = requests.post(server.base_url + PATH_OF[flavour], data=payload, timeout=TIMEOUT,
-                             headers={"Content-Type": "application/json"})
+                             headers={"Content-Type": "application/json", **WIRE_HEADERS.get(flavour, {})})
     assert_vendor_error(flavour, response, 400)
 
 

@@ -56,8 +56,9 @@ def respaced(data: str) -> str:
 # --- registry ----------------------------------------------------------------------------
 
 
-def test_registry_holds_the_five_flavours_by_name():
-    assert set(FLAVORS) == {"dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions"}
+def test_registry_holds_the_six_flavours_by_name():
+    assert set(FLAVORS) == {"dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions",
+                            "anthropic-messages"}
     for name, cls in FLAVORS.items():
         assert cls.name == name
         assert isinstance(get_flavor(name), cls)
@@ -70,12 +71,15 @@ def test_flavour_paths():
         "dify-workflow": "/workflows/run",
         "openai-chat": "/chat/completions",
         "openai-completions": "/completions",
+        "anthropic-messages": "/messages",
     }
 
 
-def test_only_openai_flavours_need_a_finish_reason():
-    """An OpenAI stream is complete only when a chunk said why it stopped; Dify's end events say it."""
-    assert {name for name, cls in FLAVORS.items() if cls.needs_finish_reason} == {"openai-chat", "openai-completions"}
+def test_only_openai_and_anthropic_flavours_need_a_finish_reason():
+    """An OpenAI stream is complete only when a chunk said why it stopped, an Anthropic one when its
+    message_delta did; Dify's end events say it."""
+    assert {name for name, cls in FLAVORS.items() if cls.needs_finish_reason} == {"openai-chat", "openai-completions",
+                                                                                  "anthropic-messages"}
 
 
 def test_get_flavor_unknown_name_lists_valid_names():
