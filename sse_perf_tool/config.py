@@ -20,7 +20,8 @@ __all__ = ["mask_header_text", "mask_header_value", "mask_mapping", "mask_secret
 TIKTOKEN_ENCODINGS = ("cl100k_base", "o200k_base")  # tokens.py builds them
 SERVER = "server"  # --tokenizer server
 HF_PREFIX = "hf:"  # --tokenizer hf:PATH
-API_NAMES = ("dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions", "anthropic-messages")
+API_NAMES = ("dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions", "anthropic-messages",
+             "tgi-generate")
 DEFAULT_QUERY = "你是谁"
 
 

@@ -39,6 +39,7 @@ PATHS = {
     "/v1/chat/completions": "openai-chat",
     "/v1/completions": "openai-completions",
     "/v1/messages": "anthropic-messages",
+    "/v1/generate_stream": "tgi-generate",
 }
 FLAVOURS = tuple(PATHS.values())
 HELPER_PATHS = ("/v1/info", "/v1/parameters")  # Dify's GET helpers

@@ -380,4 +380,8 @@ def _make_flavour(name: str, app: Any = None) -> _Flavour:
         from .mock_anthropic import AnthropicMessages  # mock_anthropic builds on this module
 
         return AnthropicMessages()
+    if name == "tgi-generate":
+        from .mock_tgi import TgiGenerate  # mock_tgi builds on this module
+
+        return TgiGenerate()
     return _OpenAICompletions()

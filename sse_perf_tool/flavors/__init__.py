@@ -9,10 +9,11 @@ from .anthropic import AnthropicMessages
 from .base import Flavor
 from .dify import DifyChat, DifyCompletion, DifyWorkflow
 from .openai import OpenAIChat, OpenAICompletions
+from .tgi import TgiGenerate
 
 FLAVORS: dict[str, type[Flavor]] = {
     cls.name: cls
-    for cls in (DifyChat, DifyCompletion, DifyWorkflow, OpenAIChat, OpenAICompletions, AnthropicMessages)
+    for cls in (DifyChat, DifyCompletion, DifyWorkflow, OpenAIChat, OpenAICompletions, AnthropicMessages, TgiGenerate)
 }
 
 

@@ -39,6 +39,7 @@ BODIES = {
                            "stream_options": {"include_usage": True}},
     "anthropic-messages": {"model": "m", "max_tokens": 1024, "messages": [{"role": "user", "content": "你是谁"}],
                            "stream": True},
+    "tgi-generate": {"inputs": "你是谁", "parameters": {"details": True}},
 }
 WIRE_HEADERS = {"anthropic-messages": {"anthropic-version": "2023-06-01"}}  # what each API requires
 PATH_OF = {name: path[len("/v1"):] for path, name in PATHS.items()}
@@ -268,6 +269,8 @@ def assert_vendor_error(flavour: str, response: requests.Response, status: int) 
     if flavour.startswith("dify"):
         assert set(body) == {"code", "message", "status"} and body["status"] == status
         assert isinstance(body["code"], str) and body["message"]
+    elif flavour.startswith("tgi"):  # TGI's router: ErrorResponse
+        assert set(body) == {"error", "error_type"} and body["error"]
     elif flavour.startswith("anthropic"):  # Anthropic's API reference, "Errors"
         assert set(body) == {"type", "error"} and body["type"] == "error"
         assert set(body["error"]) == {"type", "message"} and body["error"]["message"]
@@ -304,7 +307,8 @@ def test_api_key_wrong_or_missing_gets_401_right_key_streams(flavour):
         assert_vendor_error(flavour, post(s, flavour, headers={"Authorization": "Bearer app-other"}), 401)
         assert_vendor_error(flavour, post(s, flavour, headers={"Authorization": "app-secret"}), 401)
         events = stream(s, flavour, headers={"Authorization": "Bearer app-secret"})
-    assert events[-1] == "[DONE]" or events[-1]["event"] in ("message_end", "workflow_finished")
+    assert events[-1] == "[DONE]" or events[-1].get("event") in ("message_end", "workflow_finished") \
+        or events[-1].get("details", {}).get("finish_reason") == "eos_token"  # TGI: the last event's details
 
 
 def test_unknown_path_is_404_json(server):
