@@ -40,6 +40,7 @@ PATHS = {
     "/v1/completions": "openai-completions",
     "/v1/messages": "anthropic-messages",
     "/v1/generate_stream": "tgi-generate",
+    "/v1/responses": "openai-responses",
 }
 FLAVOURS = tuple(PATHS.values())
 HELPER_PATHS = ("/v1/info", "/v1/parameters")  # Dify's GET helpers

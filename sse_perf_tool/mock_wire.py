@@ -380,6 +380,10 @@ def _make_flavour(name: str, app: Any = None) -> _Flavour:
         from .mock_anthropic import AnthropicMessages  # mock_anthropic builds on this module
 
         return AnthropicMessages()
+    if name == "openai-responses":
+        from .mock_responses import OpenAIResponses  # mock_responses builds on this module
+
+        return OpenAIResponses()
     if name == "tgi-generate":
         from .mock_tgi import TgiGenerate  # mock_tgi builds on this module
 

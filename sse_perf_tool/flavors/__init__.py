@@ -9,11 +9,13 @@ from .anthropic import AnthropicMessages
 from .base import Flavor
 from .dify import DifyChat, DifyCompletion, DifyWorkflow
 from .openai import OpenAIChat, OpenAICompletions
+from .responses import OpenAIResponses
 from .tgi import TgiGenerate
 
 FLAVORS: dict[str, type[Flavor]] = {
     cls.name: cls
-    for cls in (DifyChat, DifyCompletion, DifyWorkflow, OpenAIChat, OpenAICompletions, AnthropicMessages, TgiGenerate)
+    for cls in (DifyChat, DifyCompletion, DifyWorkflow, OpenAIChat, OpenAICompletions, AnthropicMessages, TgiGenerate,
+                OpenAIResponses)
 }
 
 

@@ -40,6 +40,7 @@ BODIES = {
     "anthropic-messages": {"model": "m", "max_tokens": 1024, "messages": [{"role": "user", "content": "你是谁"}],
                            "stream": True},
     "tgi-generate": {"inputs": "你是谁", "parameters": {"details": True}},
+    "openai-responses": {"model": "m", "input": "你是谁", "stream": True},
 }
 WIRE_HEADERS = {"anthropic-messages": {"anthropic-version": "2023-06-01"}}  # what each API requires
 PATH_OF = {name: path[len("/v1"):] for path, name in PATHS.items()}
@@ -308,7 +309,8 @@ def test_api_key_wrong_or_missing_gets_401_right_key_streams(flavour):
         assert_vendor_error(flavour, post(s, flavour, headers={"Authorization": "app-secret"}), 401)
         events = stream(s, flavour, headers={"Authorization": "Bearer app-secret"})
     assert events[-1] == "[DONE]" or events[-1].get("event") in ("message_end", "workflow_finished") \
-        or events[-1].get("details", {}).get("finish_reason") == "eos_token"  # TGI: the last event's details
+        or events[-1].get("details", {}).get("finish_reason") == "eos_token" \
+        or events[-1].get("type") == "response.completed"  # TGI: the last event's details; the Responses API
 
 
 def test_unknown_path_is_404_json(server):

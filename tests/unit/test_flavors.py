@@ -56,9 +56,9 @@ def respaced(data: str) -> str:
 # --- registry ----------------------------------------------------------------------------
 
 
-def test_registry_holds_the_seven_flavours_by_name():
+def test_registry_holds_the_eight_flavours_by_name():
     assert set(FLAVORS) == {"dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions",
-                            "anthropic-messages", "tgi-generate"}
+                            "anthropic-messages", "tgi-generate", "openai-responses"}
     for name, cls in FLAVORS.items():
         assert cls.name == name
         assert isinstance(get_flavor(name), cls)
@@ -73,14 +73,15 @@ def test_flavour_paths():
         "openai-completions": "/completions",
         "anthropic-messages": "/messages",
         "tgi-generate": "/generate_stream",
+        "openai-responses": "/responses",
     }
 
 
-def test_only_openai_anthropic_and_tgi_flavours_need_a_finish_reason():
+def test_only_openai_anthropic_and_tgi_flavours_need_a_finish_reason():  # (the Responses API's end says it)
     """An OpenAI stream is complete only when a chunk said why it stopped, an Anthropic one when its
     message_delta did, TGI's when its details did; Dify's end events say it."""
     assert {name for name, cls in FLAVORS.items() if cls.needs_finish_reason} == {
-        "openai-chat", "openai-completions", "anthropic-messages", "tgi-generate"}
+        "openai-chat", "openai-completions", "anthropic-messages", "tgi-generate", "openai-responses"}
 
 
 def test_get_flavor_unknown_name_lists_valid_names():
