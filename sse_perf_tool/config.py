@@ -21,7 +21,7 @@ TIKTOKEN_ENCODINGS = ("cl100k_base", "o200k_base")  # tokens.py builds them
 SERVER = "server"  # --tokenizer server
 HF_PREFIX = "hf:"  # --tokenizer hf:PATH
 API_NAMES = ("dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions", "anthropic-messages",
-             "tgi-generate", "openai-responses")
+             "tgi-generate", "openai-responses", "ollama-chat", "ollama-generate")
 DEFAULT_QUERY = "你是谁"
 
 

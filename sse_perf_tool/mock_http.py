@@ -128,10 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", "0")
         self.end_headers()
 
-    def send_stream_headers(self) -> None:
+    def send_stream_headers(self, content_type: str = "") -> None:
         self.send_response(200)
         for key, value in _SSE_HEADERS:
-            self.send_header(key, value)
+            self.send_header(key, content_type if content_type and key == "Content-Type" else value)
         self.end_headers()
 
     def write_chunk(self, data: bytes) -> None:

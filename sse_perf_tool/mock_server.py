@@ -41,6 +41,8 @@ PATHS = {
     "/v1/messages": "anthropic-messages",
     "/v1/generate_stream": "tgi-generate",
     "/v1/responses": "openai-responses",
+    "/v1/api/chat": "ollama-chat",
+    "/v1/api/generate": "ollama-generate",
 }
 FLAVOURS = tuple(PATHS.values())
 HELPER_PATHS = ("/v1/info", "/v1/parameters")  # Dify's GET helpers
@@ -418,7 +420,7 @@ class MockServer:
 
     def _stream(self, handler: _Handler, flavour: _Flavour, gen: _Generation, request_id: str,
                 fault: Optional[str] = None) -> None:
-        handler.send_stream_headers()
+        handler.send_stream_headers(getattr(flavour, "content_type", ""))
         self.stats.add("active_streams")
         cut = threading.Event()
         if isinstance(flavour, _OpenAIBase):  # llama-cpp-python's behaviour: only its OpenAI paths

@@ -380,6 +380,10 @@ def _make_flavour(name: str, app: Any = None) -> _Flavour:
         from .mock_anthropic import AnthropicMessages  # mock_anthropic builds on this module
 
         return AnthropicMessages()
+    if name in ("ollama-chat", "ollama-generate"):
+        from .mock_ollama import OllamaChat, OllamaGenerate  # mock_ollama builds on this module
+
+        return OllamaChat() if name == "ollama-chat" else OllamaGenerate()
     if name == "openai-responses":
         from .mock_responses import OpenAIResponses  # mock_responses builds on this module
 

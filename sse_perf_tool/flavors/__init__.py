@@ -8,6 +8,7 @@ from __future__ import annotations
 from .anthropic import AnthropicMessages
 from .base import Flavor
 from .dify import DifyChat, DifyCompletion, DifyWorkflow
+from .ollama import OllamaChat, OllamaGenerate
 from .openai import OpenAIChat, OpenAICompletions
 from .responses import OpenAIResponses
 from .tgi import TgiGenerate
@@ -15,7 +16,7 @@ from .tgi import TgiGenerate
 FLAVORS: dict[str, type[Flavor]] = {
     cls.name: cls
     for cls in (DifyChat, DifyCompletion, DifyWorkflow, OpenAIChat, OpenAICompletions, AnthropicMessages, TgiGenerate,
-                OpenAIResponses)
+                OpenAIResponses, OllamaChat, OllamaGenerate)
 }
 
 

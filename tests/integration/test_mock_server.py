@@ -41,6 +41,8 @@ BODIES = {
                            "stream": True},
     "tgi-generate": {"inputs": "你是谁", "parameters": {"details": True}},
     "openai-responses": {"model": "m", "input": "你是谁", "stream": True},
+    "ollama-chat": {"model": "llama3.2", "messages": [{"role": "user", "content": "你是谁"}]},
+    "ollama-generate": {"model": "llama3.2", "prompt": "你是谁"},
 }
 WIRE_HEADERS = {"anthropic-messages": {"anthropic-version": "2023-06-01"}}  # what each API requires
 PATH_OF = {name: path[len("/v1"):] for path, name in PATHS.items()}
@@ -270,6 +272,8 @@ def assert_vendor_error(flavour: str, response: requests.Response, status: int) 
     if flavour.startswith("dify"):
         assert set(body) == {"code", "message", "status"} and body["status"] == status
         assert isinstance(body["code"], str) and body["message"]
+    elif flavour.startswith("ollama"):  # Ollama's docs/api.md: {"error": "..."}
+        assert set(body) == {"error"} and isinstance(body["error"], str) and body["error"]
     elif flavour.startswith("tgi"):  # TGI's router: ErrorResponse
         assert set(body) == {"error", "error_type"} and body["error"]
     elif flavour.startswith("anthropic"):  # Anthropic's API reference, "Errors"
@@ -299,6 +303,11 @@ def test_error_rate_half_fails_some_and_serves_the_rest():
 def test_api_key_wrong_or_missing_gets_401_right_key_streams(flavour):
     with MockServer(MockConfig(**FAST, api_key="app-secret")) as s:
         assert_vendor_error(flavour, post(s, flavour), 401)
+        if flavour.startswith("ollama"):  # NDJSON, not SSE: the last line is done
+            raw = post(s, flavour, headers={"Authorization": "Bearer app-secret"})
+            assert raw.status_code == 200 and raw.headers["Content-Type"] == "application/x-ndjson"
+            assert json.loads(raw.content.splitlines()[-1])["done"] is True
+            return
         if flavour.startswith("anthropic"):  # the key itself in x-api-key; a bearer token is not it
             assert_vendor_error(flavour, post(s, flavour, headers={"x-api-key": "app-other"}), 401)
             assert_vendor_error(flavour, post(s, flavour, headers={"Authorization": "Bearer app-secret"}), 401)

@@ -56,9 +56,9 @@ def respaced(data: str) -> str:
 # --- registry ----------------------------------------------------------------------------
 
 
-def test_registry_holds_the_eight_flavours_by_name():
+def test_registry_holds_the_ten_flavours_by_name():
     assert set(FLAVORS) == {"dify-chat", "dify-completion", "dify-workflow", "openai-chat", "openai-completions",
-                            "anthropic-messages", "tgi-generate", "openai-responses"}
+                            "anthropic-messages", "tgi-generate", "openai-responses", "ollama-chat", "ollama-generate"}
     for name, cls in FLAVORS.items():
         assert cls.name == name
         assert isinstance(get_flavor(name), cls)
@@ -74,6 +74,8 @@ def test_flavour_paths():
         "anthropic-messages": "/messages",
         "tgi-generate": "/generate_stream",
         "openai-responses": "/responses",
+        "ollama-chat": "/api/chat",
+        "ollama-generate": "/api/generate",
     }
 
 
@@ -81,7 +83,8 @@ def test_only_openai_anthropic_and_tgi_flavours_need_a_finish_reason():  # (the 
     """An OpenAI stream is complete only when a chunk said why it stopped, an Anthropic one when its
     message_delta did, TGI's when its details did; Dify's end events say it."""
     assert {name for name, cls in FLAVORS.items() if cls.needs_finish_reason} == {
-        "openai-chat", "openai-completions", "anthropic-messages", "tgi-generate", "openai-responses"}
+        "openai-chat", "openai-completions", "anthropic-messages", "tgi-generate", "openai-responses",
+        "ollama-chat", "ollama-generate"}
 
 
 def test_get_flavor_unknown_name_lists_valid_names():
