@@ -281,7 +281,7 @@ class Aggregator(threading.Thread):
             self.ok += 1
             self._tokens_ok += record.output_tokens
             self._chunks_ok += record.chunks
-        if record.error_kind is not ErrorKind.CANCELLED:  # the tool's own cancels are not server failures
+        if record.error_kind not in (ErrorKind.CANCELLED, ErrorKind.ABANDONED):  # the tool's own: not server failures
             self._check_error_rate(record.ok)
         if record.warmup:
             return

@@ -98,6 +98,8 @@ class RunConfig:
     keep_going: bool = False  # do not stop a run whose first requests all fail
     live: Optional[str] = None  # --live [HOST:]PORT: the live view's address while the run runs
     allow_remote: bool = False  # --allow-remote: --live may bind an address other hosts can reach
+    cancel_rate_pct: Optional[float] = None  # --cancel-rate: this share of the requests is given up (abandoned)
+    cancel_after: Optional[str] = None  # --cancel-after S (seconds) or Ntokens: when such a user gives up
     analyze: bool = False  # --analyze: a model reads the run once it is written (analysis.py)
     llm_base_url: Optional[str] = None  # --llm-base-url (or SSE_PERF_LLM_BASE_URL); --demo: its mock
     llm_model: Optional[str] = None
@@ -213,6 +215,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     _validate_load(cfg)
     validate_base_url(cfg.base_url)
     _validate_analyze(cfg)
+    if cfg.cancel_rate_pct is not None or cfg.cancel_after is not None:
+        parse_cancel(cfg.cancel_rate_pct, cfg.cancel_after)
     if cfg.live is not None:
         parse_live_address(cfg.live, cfg.allow_remote)
     elif cfg.allow_remote:
@@ -248,6 +252,26 @@ def check_llm_options(base_url: Optional[str], timeout_s: float, context_chars: 
         raise ConfigError(f"--llm-context-chars must be at least {MIN_CONTEXT_CHARS} (a run's essentials; got "
                           f"{context_chars})")
     return base_url
+
+
+def parse_cancel(rate_pct: Optional[float], after: Optional[str]) -> tuple[float, Optional[float], Optional[int]]:
+    """--cancel-rate PCT --cancel-after S|Ntokens -> (the share given up, after seconds, after token events)."""
+    if rate_pct is None or after is None:
+        raise ConfigError("--cancel-rate and --cancel-after go together: the share of users who give up, and when "
+                          "(e.g. --cancel-rate 10 --cancel-after 2s, or --cancel-after 50tokens)")
+    if not 0 < rate_pct <= 100:
+        raise ConfigError(f"--cancel-rate must be a percentage above 0 and at most 100 (got {rate_pct:g})")
+    text = str(after).strip().lower()
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(s|sec|seconds?)?", text)
+    if found:
+        seconds = float(found.group(1))
+        if seconds <= 0:
+            raise ConfigError(f"--cancel-after must be more than 0 seconds (got {after!r})")
+        return rate_pct / 100.0, seconds, None
+    found = re.fullmatch(r"(\d+)\s*(t|tok|tokens?)", text)
+    if found and int(found.group(1)) >= 1:
+        return rate_pct / 100.0, None, int(found.group(1))
+    raise ConfigError(f"--cancel-after takes seconds (2, 2.5s) or token events (50tokens) (got {after!r})")
 
 
 MIN_CONTEXT_CHARS = 4000  # --llm-context-chars: below this not even a run's essentials fit

@@ -157,6 +157,8 @@ def summary_lines(summary: dict, lang: str = "en") -> list[str]:
         lines.append(f"{t['by_status']}: " + ", ".join(f"{k}={v}" for k, v in summary["errors_by_status"].items()))
     if req.get("paused"):
         lines.append(f"{t['paused']}: {req['paused']}")
+    if req.get("abandoned"):
+        lines.append(f"{t['abandoned']}: {req['abandoned']}")
     if req.get("redirected"):
         lines.append(t["redirected"].format(n=req["redirected"]))
     stops = req.get("stops")

@@ -22,6 +22,7 @@ class ErrorKind(str, Enum):
     TRUNCATED = "truncated"
     PROTOCOL = "protocol"
     CANCELLED = "cancelled"
+    ABANDONED = "abandoned"  # --cancel-rate: a user who gave up on purpose (neither ok nor failed)
     RATE_LIMITED = "rate_limited"  # HTTP 429, or an in-stream error with status 429 (Dify's concurrency limit, a quota)
     PAUSED = "paused"  # not a failure: a Dify workflow paused for human input and closed the stream on purpose
     INTERNAL = "internal"  # a bug in sse-perf itself while handling the request (never the server's fault)

@@ -59,6 +59,7 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
         verify=tls_verify(cfg),
         request_timeout_s=cfg.request_timeout_s,
         idle_timeout_s=cfg.idle_timeout_s,
+        **_cancel_settings(cfg),
     )
     server_tokenizer = _server_tokenizer(cfg, keys, out, err) if cfg.tokenizer == "server" else None
     if cfg.processes > 1 or cfg.ray is not None:
@@ -179,3 +180,14 @@ def _tokenize_headers(cfg: RunConfig, keys) -> dict:
         headers["Authorization"] = f"Bearer {keys.first()}"
     headers.update(dict(cfg.headers))
     return headers
+
+
+def _cancel_settings(cfg: RunConfig) -> dict:
+    """--cancel-rate and --cancel-after as the testers' settings (none without them)."""
+    if cfg.cancel_rate_pct is None:
+        return {}
+    from .config import parse_cancel
+
+    fraction, seconds, tokens = parse_cancel(cfg.cancel_rate_pct, cfg.cancel_after)
+    return {"cancel_fraction": fraction, "cancel_after_s": seconds, "cancel_after_tokens": tokens,
+            "cancel_seed": cfg.seed or 0}

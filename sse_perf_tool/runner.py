@@ -47,7 +47,7 @@ class AllFailedBrake:
                 return None
             if self._base is None:
                 self._base = first_measured_id
-            if not self._base <= record.request_id < self._base + self.limit or kind == "cancelled":
+            if not self._base <= record.request_id < self._base + self.limit or kind in ("cancelled", "abandoned"):
                 return None
             if record.ok:
                 self._done = True  # something works: the brake is off for the rest of the run

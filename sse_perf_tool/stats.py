@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 
 from . import metrics
 from .slo import meets_bounds
+from .records import ErrorKind
 from .values import (EXACT_LIMIT, LARGEST_BUCKETED, PERCENTILES, RELATIVE_STEP, SMALLEST_BUCKETED,
                      Values, distribution, percentile)
 
@@ -39,6 +40,7 @@ class _Tally:
     def __init__(self, metrics: tuple):
         self.values = {name: Values() for name in metrics}
         self.total = self.ok = self.tokens_ok = self.good = self.empty = self.paused = self.cancelled = 0
+        self.abandoned = 0
         self.errors: dict[str, int] = {}
         self.by_status: dict[str, int] = {}  # failed requests by their non-2xx HTTP status
         self.price, self.priced, self.currencies = 0.0, 0, set()  # the server's own prices (Dify)
@@ -66,6 +68,9 @@ class _Tally:
             kind = rec.get("error_kind") or "unknown"
             if kind == "paused":  # waiting for a human on purpose: neither ok nor failed
                 self.paused += 1
+                return
+            if kind == "abandoned":  # a --cancel-rate user gave up on purpose: neither ok nor failed
+                self.abandoned += 1
                 return
             self.errors[kind] = self.errors.get(kind, 0) + 1
             if kind == "cancelled":  # stopped by sse-perf (Ctrl-C, the end of the run): not the server's failure
@@ -101,7 +106,7 @@ class _Tally:
                 values.append(value)
 
     def requests(self) -> dict:
-        ran = self.total - self.paused - self.cancelled  # the requests that ran to an end: ok or failed
+        ran = self.total - self.paused - self.cancelled - self.abandoned  # the requests that ran to an end: ok or failed
         return {
             "total": self.total,
             "ok": self.ok,
@@ -110,6 +115,7 @@ class _Tally:
             "empty": self.empty,
             "paused": self.paused,
             "cancelled": self.cancelled,
+            **({"abandoned": self.abandoned} if self.abandoned else {}),
             **({"stops": dict(self.stops)} if any(self.stops.values()) else {}),
             **({"redirected": self.redirected} if self.redirected else {}),
         }
@@ -312,6 +318,8 @@ class TimeSeries:
     def add(self, record) -> None:
         self._row(self._second(record.sent_ns)).started += 1
         end_row = self._row(self._second(record.ended_ns if record.ended_ns is not None else record.sent_ns))
+        if record.error_kind is ErrorKind.ABANDONED:  # a --cancel-rate user gave up: neither ok nor failed
+            return
         if not record.ok:
             end_row.failed += 1
             return

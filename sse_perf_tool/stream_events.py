@@ -12,6 +12,8 @@ Imports records (the record, its error kinds, one_line), flavors.base (ProtocolE
 
 from __future__ import annotations
 
+import random
+
 from .flavors.base import ProtocolError
 from .records import SERVER_FIELDS, ErrorKind, one_line
 from .think import ThinkSplitter
@@ -33,7 +35,7 @@ class EventStream:
 
     __slots__ = ("record", "flavor", "owner", "answer_parts", "reasoning_parts", "usage", "handles", "timeout_s",
                  "request_timeout_s", "idle_timeout_s", "decoder", "think", "soft_end", "deadline_ns", "idle_ns",
-                 "progress_ns", "last_byte_ns")
+                 "progress_ns", "last_byte_ns", "abandon_ns", "abandon_tokens")
 
     def __init__(self, record, flavor, owner, settings, answer_parts: list, reasoning_parts: list, usage: dict,
                  handles: dict):
@@ -51,6 +53,12 @@ class EventStream:
         self.idle_ns = int(idle * 1e9) if idle else None
         self.progress_ns = record.sent_ns  # the last data event (a keep-alive ping or comment is not one)
         self.last_byte_ns = record.sent_ns
+        self.abandon_ns = self.abandon_tokens = None  # --cancel-rate: when this user gives up, if it does
+        if settings.cancel_fraction and random.Random(f"{settings.cancel_seed}:{record.request_id}").random() \
+                < settings.cancel_fraction:
+            if settings.cancel_after_s is not None:
+                self.abandon_ns = record.sent_ns + int(settings.cancel_after_s * 1e9)
+            self.abandon_tokens = settings.cancel_after_tokens
 
     # -- the ways a body ends without its end event --
     def stalled(self, now: int):
@@ -77,7 +85,12 @@ class EventStream:
         raise StreamFailure(ErrorKind.TRUNCATED, f"stream closed before its end event{detail}")
 
     def check_limits(self, now: int) -> None:
-        """--request-timeout (the whole request) and --idle-timeout (between data events)."""
+        """--request-timeout (the whole request) and --idle-timeout (between data events), and the
+        moment a --cancel-rate user gives up."""
+        if self.abandon_ns is not None and now >= self.abandon_ns:
+            self.record.ended_ns = now
+            raise StreamFailure(ErrorKind.ABANDONED, "given up by the user (--cancel-rate, --cancel-after "
+                                f"{(self.abandon_ns - self.record.sent_ns) / 1e9:g}s)")
         if self.deadline_ns is not None and now > self.deadline_ns:
             self.record.ended_ns = now
             raise StreamFailure(ErrorKind.TIMEOUT, f"the request ran past --request-timeout "
@@ -93,6 +106,8 @@ class EventStream:
         at = self.last_byte_ns + int(self.timeout_s * 1e9)
         if self.deadline_ns is not None and self.deadline_ns < at:
             at = self.deadline_ns
+        if self.abandon_ns is not None and self.abandon_ns < at:
+            at = self.abandon_ns
         if self.idle_ns is not None and self.progress_ns + self.idle_ns < at:
             at = self.progress_ns + self.idle_ns
         return at
@@ -108,7 +123,7 @@ class EventStream:
         events = self.decoder.feed(chunk)
         if events:
             self.progress_ns = now
-        if self.deadline_ns is not None or self.idle_ns is not None:
+        if self.deadline_ns is not None or self.idle_ns is not None or self.abandon_ns is not None:
             self.check_limits(now)
         parse = self.flavor.parse_event
         times = record.token_times_ns
@@ -137,6 +152,10 @@ class EventStream:
                 self.owner.events_received += 1
                 if record.first_token_ns is None:
                     record.first_token_ns = now
+                if self.abandon_tokens is not None and len(times) >= self.abandon_tokens:
+                    record.ended_ns = now
+                    raise StreamFailure(ErrorKind.ABANDONED, f"given up by the user after {len(times)} token events "
+                                        "(--cancel-rate, --cancel-after)")
             if info.replace is not None:
                 answer_parts[:] = [info.replace]
             if info.finish_reason is not None:

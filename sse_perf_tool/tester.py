@@ -63,6 +63,12 @@ class TesterSettings:
     request_timeout_s: Optional[float] = None  # --request-timeout: the whole request, pings or not
     idle_timeout_s: Optional[float] = None  # --idle-timeout: between data events (pings do not count)
     stop_timeout_s: float = 2.0  # a cancelled Dify generation is stopped at the server within this
+    # --cancel-rate / --cancel-after: this share of the requests (drawn with cancel_seed) is given up
+    # after cancel_after_s seconds or cancel_after_tokens token events: outcome abandoned
+    cancel_fraction: float = 0.0
+    cancel_after_s: Optional[float] = None
+    cancel_after_tokens: Optional[int] = None
+    cancel_seed: int = 0
 
 
 TOKEN_CHECK_EVERY = 20  # every 20th usage-counted answer of a tester is counted by the tokenizer too
@@ -207,7 +213,8 @@ class SSETester:
                 response.close()
         if record.ended_ns is None:
             record.ended_ns = self.clock()
-        if record.error_kind is ErrorKind.CANCELLED and self._handles.get("task_id") and self.flavor.stop_path:
+        if record.error_kind in (ErrorKind.CANCELLED, ErrorKind.ABANDONED) and self._handles.get("task_id") \
+                and self.flavor.stop_path:
             record.stop_sent = self._stop_at_server(self._handles["task_id"], request.user, headers)
         self._conversation.after(record.ok, query.text, "".join(answer_parts), self._handles.get("conversation_id"))
         if record.error:  # a server that echoes the key back, a Location with a password

@@ -191,6 +191,12 @@ def build_run_parser() -> argparse.ArgumentParser:
                       help="the first N requests (of each level) are warm-up")
     load.add_argument("--max-error-rate", type=number, metavar="PCT",
                       help="stop the run early when more than PCT%% of the last 50 requests (20 at least) failed")
+    load.add_argument("--cancel-rate", type=number, metavar="PCT",
+                      help="users who give up: PCT%% of the requests (drawn with --seed) are cancelled by sse-perf "
+                      "after --cancel-after, recorded as abandoned (neither ok nor failed; Dify's stop endpoint is "
+                      "called)")
+    load.add_argument("--cancel-after", metavar="S|Ntokens",
+                      help="when such a user gives up: after S seconds (2, 2.5s) or N token events (50tokens)")
     load.add_argument("--keep-going", action="store_true",
                       help="do not stop when each of the first 20 measured requests failed (by default such a "
                       "run stops, naming the top error: it is misconfigured, not loaded)")
@@ -340,6 +346,8 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         keep_going=args.keep_going,
         live=args.live,
         allow_remote=args.allow_remote,
+        cancel_rate_pct=args.cancel_rate,
+        cancel_after=args.cancel_after,
         analyze=args.analyze,
         llm_base_url=args.llm_base_url or (env.get("SSE_PERF_LLM_BASE_URL") if args.analyze else None) or None,
         llm_model=args.llm_model,
