@@ -98,6 +98,8 @@ class RunConfig:
     keep_going: bool = False  # do not stop a run whose first requests all fail
     live: Optional[str] = None  # --live [HOST:]PORT: the live view's address while the run runs
     allow_remote: bool = False  # --allow-remote: --live may bind an address other hosts can reach
+    input_tokens: Optional[str] = None  # --input-tokens N[:SD]: synthetic prompts of N tokens (synthetic.py)
+    output_tokens: Optional[str] = None  # --output-tokens M[:SD]: each request asks for M tokens, EOS ignored where it can
     cancel_rate_pct: Optional[float] = None  # --cancel-rate: this share of the requests is given up (abandoned)
     cancel_after: Optional[str] = None  # --cancel-after S (seconds) or Ntokens: when such a user gives up
     analyze: bool = False  # --analyze: a model reads the run once it is written (analysis.py)
@@ -215,6 +217,12 @@ def validate(cfg: RunConfig) -> RunConfig:
     _validate_load(cfg)
     validate_base_url(cfg.base_url)
     _validate_analyze(cfg)
+    for option, value in (("--input-tokens", cfg.input_tokens), ("--output-tokens", cfg.output_tokens)):
+        if value is not None:
+            parse_length(value, option)
+    if cfg.input_tokens is not None and (cfg.param_file or cfg.datasets):
+        raise ConfigError("--input-tokens makes the prompts by length: it cannot be combined with --param-file or "
+                          "--dataset")
     if cfg.cancel_rate_pct is not None or cfg.cancel_after is not None:
         parse_cancel(cfg.cancel_rate_pct, cfg.cancel_after)
     if cfg.live is not None:
@@ -252,6 +260,14 @@ def check_llm_options(base_url: Optional[str], timeout_s: float, context_chars: 
         raise ConfigError(f"--llm-context-chars must be at least {MIN_CONTEXT_CHARS} (a run's essentials; got "
                           f"{context_chars})")
     return base_url
+
+
+def parse_length(text: str, option: str) -> tuple[int, float]:
+    """--input-tokens / --output-tokens N[:SD] -> (N, SD): N a whole number of at least 1, SD not negative."""
+    found = re.fullmatch(r"\s*(\d+)\s*(?::\s*(\d+(?:\.\d+)?)\s*)?", str(text))
+    if not found or int(found.group(1)) < 1:
+        raise ConfigError(f"{option} takes N or N:SD tokens, N at least 1 (got {text!r}), e.g. 512 or 512:64")
+    return int(found.group(1)), float(found.group(2) or 0)
 
 
 def parse_cancel(rate_pct: Optional[float], after: Optional[str]) -> tuple[float, Optional[float], Optional[int]]:

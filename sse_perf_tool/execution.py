@@ -60,6 +60,13 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
         queries = WeightedQueryProvider.from_specs(specs, cfg.seed)
     else:
         queries = QueryProvider.from_config(cfg.param_file, cfg.query)
+    if cfg.input_tokens is not None or cfg.output_tokens is not None:
+        from .config import parse_length
+        from .synthetic import ByLength
+
+        queries = ByLength(queries, parse_length(cfg.input_tokens, "--input-tokens") if cfg.input_tokens else None,
+                           parse_length(cfg.output_tokens, "--output-tokens") if cfg.output_tokens else None,
+                           cfg.seed or 0)
     keys = ApiKeyProvider.from_config(cfg.api_key_file, cfg.api_key)
     register_secrets([*(keys.all() if keys else ()), *secret_header_values(cfg.headers),
                       *(u.password for u in map(urlsplit, [cfg.base_url, *cfg.server_metrics]) if u.password),
@@ -287,6 +294,8 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     for problem in (stage.failure, stage.internal_error) if stage is not None else ():
         if problem:
             say(f"warning: {problem}", err)
+    if hasattr(prepared.queries, "asked"):  # --input-tokens / --output-tokens: the lengths asked, sent and got
+        summary["workload"] = _lengths(prepared.queries.asked(), summary)
     with_findings(summary, rows, None if aggregator.is_alive() else digest.for_findings())
     write_summary(run_dir, summary)
     figures = None
@@ -313,6 +322,14 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
         live.feed.end(code, str(run_dir), str(report_path) if report_path else None)
         live.linger()
     return code
+
+
+def _lengths(asked: dict, summary: dict) -> dict:
+    """The summary's `workload`: the lengths asked and sent, with what the answers had on average."""
+    if "output_tokens" in asked:
+        ok = summary["requests"]["ok"]
+        asked["output_tokens"]["received_mean"] = summary["throughput"]["output_tokens_total"] / ok if ok else None
+    return asked
 
 
 def _analyze(cfg: RunConfig, prepared: PreparedRun, run_dir: Path, report_path, out, err) -> None:

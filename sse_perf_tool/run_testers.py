@@ -50,6 +50,7 @@ def start_testers(cfg: RunConfig, keys, counter, out, err) -> Testers:
         request=RequestSettings(
             model=cfg.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
             user=cfg.user, conversation_id=cfg.conversation_id, auto_generate_name=cfg.dify_auto_generate_name,
+            exact_output=cfg.output_tokens is not None,
         ),
         request_id_prefix=request_id_prefix() if cfg.request_id else "",
         extra_body=tuple((cfg.extra_body or {}).items()),

@@ -116,6 +116,12 @@ def build_run_parser() -> argparse.ArgumentParser:
     w.add_argument("--dataset", action="append", default=[], metavar="NAME=PATH[:WEIGHT]",
                    help="a named query file (.txt or .jsonl); repeatable; each request draws a dataset by weight "
                    "(default 1) and takes its next query")
+    w.add_argument("--input-tokens", metavar="N[:SD]",
+                   help="synthetic prompts of N tokens (a normal spread of SD, drawn with --seed): real words cut with "
+                   "the offline tokenizer, instead of --query or a file; the summary records the lengths sent")
+    w.add_argument("--output-tokens", metavar="M[:SD]",
+                   help="each request asks for M tokens (SD as above): max_tokens, and on OpenAI-compatible servers "
+                   "min_tokens and ignore_eos (vLLM) so the answers have that length; the summary records asked and got")
     w.add_argument("--model", help="model field for OpenAI flavours")
     w.add_argument("--max-tokens", type=whole_number, help="max_tokens sent where the flavour has it")
     w.add_argument("--temperature", type=number)
@@ -258,6 +264,8 @@ def _check_conflicts(args: argparse.Namespace) -> None:
         (args.query is not None, args.param_file or args.dataset,
          "--query and --param-file/--dataset: the file's queries would be used and --query ignored; give one"),
         (args.gpu_index is not None, not args.gpu, "--gpu-index needs --gpu (local, or ssh://...)"),
+        (args.query is not None, args.input_tokens, "--query and --input-tokens: --input-tokens makes the prompts by "
+         "length; give one"),
     ):
         if given and other:
             raise ConfigError(why)
@@ -346,6 +354,8 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         keep_going=args.keep_going,
         live=args.live,
         allow_remote=args.allow_remote,
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
         cancel_rate_pct=args.cancel_rate,
         cancel_after=args.cancel_after,
         analyze=args.analyze,

@@ -37,6 +37,7 @@ class RequestSettings:
     # a conversation's earlier turns, ((role, text), ...): "user" and "assistant" (--turns, chat flavours)
     history: tuple = ()
     auto_generate_name: Optional[bool] = None  # Dify: name each new conversation with an extra LLM call (None: Dify's default)
+    exact_output: bool = False  # --output-tokens: ask for exactly max_tokens where the server can (vLLM's min_tokens, ignore_eos)
 
 
 @dataclass(slots=True)

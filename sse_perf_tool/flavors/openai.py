@@ -79,6 +79,9 @@ class _OpenAIBase(Flavor):
         max_tokens = query.max_tokens if query.max_tokens is not None else settings.max_tokens
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
+            if settings.exact_output:  # vLLM's sampling parameters: the answer is max_tokens long
+                body["min_tokens"] = max_tokens
+                body["ignore_eos"] = True
         if settings.temperature is not None:
             body["temperature"] = settings.temperature
         if settings.top_p is not None:

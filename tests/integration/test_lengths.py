@@ -1,0 +1,45 @@
+"""--input-tokens and --output-tokens in real runs against the mock server, closed and open loop:
+the prompts sent have their lengths, the answers the asked length, and summary.json says both."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sse_perf_tool.cli import main
+
+
+def _run(tmp_path: Path, capsys, *extra) -> tuple[dict, list]:
+    code = main(["--demo", "--api", "openai-chat", "--demo-mock", "ttft_ms=5,itl_ms=1,tokens=50", "--seed", "4",
+                 "--output-dir", str(tmp_path), "--no-history", *extra])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run_dir = Path(next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("run folder: ")))
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    return json.loads((run_dir / "summary.json").read_text()), records
+
+
+@pytest.mark.parametrize("load", [["--threads", "2", "--requests", "8"], ["--rate", "20", "--duration", "1"]])
+def test_prompts_and_answers_have_the_lengths_asked(tmp_path, capsys, load):
+    from sse_perf_tool.tokens import TokenCounter
+
+    summary, records = _run(tmp_path, capsys, *load, "--input-tokens", "120", "--output-tokens", "10")
+    assert records and all(r["ok"] for r in records)
+    counter = TokenCounter()
+    assert all(abs(counter.count(r["query"])[0] - 120) <= 2 for r in records)  # records keep the prompt sent
+    assert {r["output_tokens"] for r in records} == {10} and {r["finish_reason"] for r in records} == {"length"}
+    assert summary["workload"]["input_tokens"]["asked_mean"] == 120
+    assert summary["workload"]["output_tokens"] == {"asked_mean": 10, "asked_sd": 0.0, "received_mean": 10.0}
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--input-tokens", "0"], "--input-tokens takes"),
+    (["--output-tokens", "many"], "--output-tokens takes"),
+    (["--input-tokens", "10", "--query", "hi"], "--query and --input-tokens"),
+])
+def test_bad_lengths_exit_2_before_anything_is_sent(tmp_path, capsys, extra, needle):
+    assert main(["--demo", "--output-dir", str(tmp_path), "--requests", "1", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and not any(tmp_path.iterdir())
