@@ -100,6 +100,8 @@ class RunConfig:
     allow_remote: bool = False  # --allow-remote: --live may bind an address other hosts can reach
     input_tokens: Optional[str] = None  # --input-tokens N[:SD]: synthetic prompts of N tokens (synthetic.py)
     output_tokens: Optional[str] = None  # --output-tokens M[:SD]: each request asks for M tokens, EOS ignored where it can
+    prefix_tokens: Optional[int] = None  # --prefix-tokens K: prompts open with one of --prefix-groups prefixes of K tokens
+    prefix_groups: Optional[int] = None
     cancel_rate_pct: Optional[float] = None  # --cancel-rate: this share of the requests is given up (abandoned)
     cancel_after: Optional[str] = None  # --cancel-after S (seconds) or Ntokens: when such a user gives up
     analyze: bool = False  # --analyze: a model reads the run once it is written (analysis.py)
@@ -220,6 +222,17 @@ def validate(cfg: RunConfig) -> RunConfig:
     for option, value in (("--input-tokens", cfg.input_tokens), ("--output-tokens", cfg.output_tokens)):
         if value is not None:
             parse_length(value, option)
+    if (cfg.prefix_tokens is None) != (cfg.prefix_groups is None):
+        raise ConfigError("--prefix-tokens and --prefix-groups go together: K tokens shared by each of G groups "
+                          "(e.g. --prefix-tokens 1000 --prefix-groups 4)")
+    if cfg.prefix_tokens is not None:
+        if cfg.prefix_tokens < 1 or cfg.prefix_groups < 1:
+            raise ConfigError(f"--prefix-tokens and --prefix-groups must be at least 1 (got {cfg.prefix_tokens}, "
+                              f"{cfg.prefix_groups})")
+        if cfg.prefix_groups > 256:
+            raise ConfigError(f"--prefix-groups is at most 256 (got {cfg.prefix_groups})")
+        if cfg.datasets:
+            raise ConfigError("--prefix-groups are the run's datasets (prefix-1 ..): it cannot be combined with --dataset")
     if cfg.input_tokens is not None and (cfg.param_file or cfg.datasets):
         raise ConfigError("--input-tokens makes the prompts by length: it cannot be combined with --param-file or "
                           "--dataset")

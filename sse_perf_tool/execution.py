@@ -60,13 +60,14 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
         queries = WeightedQueryProvider.from_specs(specs, cfg.seed)
     else:
         queries = QueryProvider.from_config(cfg.param_file, cfg.query)
-    if cfg.input_tokens is not None or cfg.output_tokens is not None:
+    if cfg.input_tokens is not None or cfg.output_tokens is not None or cfg.prefix_tokens is not None:
         from .config import parse_length
         from .synthetic import ByLength
 
         queries = ByLength(queries, parse_length(cfg.input_tokens, "--input-tokens") if cfg.input_tokens else None,
                            parse_length(cfg.output_tokens, "--output-tokens") if cfg.output_tokens else None,
-                           cfg.seed or 0)
+                           cfg.seed or 0,
+                           (cfg.prefix_tokens, cfg.prefix_groups) if cfg.prefix_tokens is not None else None)
     keys = ApiKeyProvider.from_config(cfg.api_key_file, cfg.api_key)
     register_secrets([*(keys.all() if keys else ()), *secret_header_values(cfg.headers),
                       *(u.password for u in map(urlsplit, [cfg.base_url, *cfg.server_metrics]) if u.password),

@@ -1,4 +1,5 @@
-"""Prompts by length (`--input-tokens N[:SD]`) and answers by length (`--output-tokens M[:SD]`), as
+"""Prompts by length (`--input-tokens N[:SD]`), with shared prefixes (`--prefix-tokens K
+--prefix-groups G`: prefix-cache benchmarks), and answers by length (`--output-tokens M[:SD]`), as
 the field's benchmarks send them (vLLM's random dataset): each prompt is real words cut to its
 drawn number of tokens with the offline tokenizer (tiktoken, cl100k_base), each request asks for
 its drawn number of output tokens (max_tokens, and where the flavour has it the server's option
@@ -66,9 +67,14 @@ class ByLength:
     output length is set) and a drawn max_tokens per request. Thread-safe; `next()` as the
     Runner asks for queries. `asked()` is what the summary records."""
 
-    def __init__(self, inner, input_len: Optional[tuple], output_len: Optional[tuple], seed: int):
-        self.inner, self.input_len, self.output_len, self.seed = inner, input_len, output_len, seed
+    def __init__(self, inner, input_len: Optional[tuple], output_len: Optional[tuple], seed: int,
+                 prefix: Optional[tuple] = None):
+        self.inner, self.input_len, self.output_len, self.seed, self.prefix = inner, input_len, output_len, seed, prefix
         self._prompts = prompts_by_length(input_len[0], input_len[1], seed) if input_len else None
+        # --prefix-tokens K --prefix-groups G: G prefixes of K tokens, each request's prompt opens with one
+        # (in turn), its group the request's dataset: prefix-1 .. prefix-G
+        self._prefixes = [text for text, _ in prompts_by_length(prefix[0], 0, f"{seed}:prefix", prefix[1])] \
+            if prefix else None
         self._counter = itertools.count()
         self._lock = threading.Lock()
 
@@ -79,6 +85,9 @@ class ByLength:
             query = Query(text=self._prompts[i % len(self._prompts)][0])
         else:
             query = self.inner.next()
+        if self._prefixes is not None:
+            group = i % len(self._prefixes)
+            query = replace(query, text=self._prefixes[group] + " " + query.text, dataset=f"prefix-{group + 1}")
         if self.output_len is not None:
             query = replace(query, max_tokens=_draw(random.Random(f"{self.seed}:output:{i}"), *self.output_len))
         return query
@@ -91,4 +100,6 @@ class ByLength:
                                    "sent_mean": sum(sizes) / len(sizes), "sent_min": min(sizes), "sent_max": max(sizes)}
         if self.output_len is not None:
             out["output_tokens"] = {"asked_mean": self.output_len[0], "asked_sd": self.output_len[1]}
+        if self.prefix is not None:
+            out["prefix"] = {"tokens": self.prefix[0], "groups": self.prefix[1]}
         return out

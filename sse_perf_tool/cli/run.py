@@ -122,6 +122,10 @@ def build_run_parser() -> argparse.ArgumentParser:
     w.add_argument("--output-tokens", metavar="M[:SD]",
                    help="each request asks for M tokens (SD as above): max_tokens, and on OpenAI-compatible servers "
                    "min_tokens and ignore_eos (vLLM) so the answers have that length; the summary records asked and got")
+    w.add_argument("--prefix-tokens", type=whole_number, metavar="K",
+                   help="prompts open with one of --prefix-groups shared prefixes of K tokens, in turn (prefix-cache "
+                   "benchmarks); each group is a dataset of the summary and report (prefix-1 ..)")
+    w.add_argument("--prefix-groups", type=whole_number, metavar="G", help="how many shared prefixes (with --prefix-tokens)")
     w.add_argument("--model", help="model field for OpenAI flavours")
     w.add_argument("--max-tokens", type=whole_number, help="max_tokens sent where the flavour has it")
     w.add_argument("--temperature", type=number)
@@ -356,6 +360,8 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         allow_remote=args.allow_remote,
         input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,
+        prefix_tokens=args.prefix_tokens,
+        prefix_groups=args.prefix_groups,
         cancel_rate_pct=args.cancel_rate,
         cancel_after=args.cancel_after,
         analyze=args.analyze,

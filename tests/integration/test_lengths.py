@@ -38,8 +38,18 @@ def test_prompts_and_answers_have_the_lengths_asked(tmp_path, capsys, load):
     (["--input-tokens", "0"], "--input-tokens takes"),
     (["--output-tokens", "many"], "--output-tokens takes"),
     (["--input-tokens", "10", "--query", "hi"], "--query and --input-tokens"),
+    (["--prefix-tokens", "100"], "--prefix-tokens and --prefix-groups go together"),
+    (["--prefix-tokens", "100", "--prefix-groups", "0"], "must be at least 1"),
 ])
 def test_bad_lengths_exit_2_before_anything_is_sent(tmp_path, capsys, extra, needle):
     assert main(["--demo", "--output-dir", str(tmp_path), "--requests", "1", *extra]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err and not any(tmp_path.iterdir())
+
+
+def test_shared_prefixes_are_reported_per_group(tmp_path, capsys):
+    summary, records = _run(tmp_path, capsys, "--threads", "2", "--requests", "8", "--prefix-tokens", "64",
+                            "--prefix-groups", "2", "--input-tokens", "16")
+    assert {r["dataset"] for r in records} == {"prefix-1", "prefix-2"}
+    assert {name: d["requests"] for name, d in summary["datasets"].items()} == {"prefix-1": 4, "prefix-2": 4}
+    assert summary["workload"]["prefix"] == {"tokens": 64, "groups": 2}

@@ -61,3 +61,21 @@ def test_lengths_parse(text, expected):
 def test_bad_lengths_are_one_line_errors(text):
     with pytest.raises(ConfigError, match="--input-tokens takes N or N:SD"):
         parse_length(text, "--input-tokens")
+
+
+def test_prompts_open_with_one_of_the_shared_prefixes_in_turn_each_group_a_dataset():
+    counter = TokenCounter(ENCODING)
+    by_length = ByLength(_Given(), (30, 0), None, seed=9, prefix=(100, 3))
+    queries = [by_length.next() for _ in range(9)]
+    assert [q.dataset for q in queries] == ["prefix-1", "prefix-2", "prefix-3"] * 3
+    prefixes = {}
+    for q in queries:  # within a group every prompt opens with the same 100 tokens; groups differ
+        prefixes.setdefault(q.dataset, []).append(q.text)
+    for group, texts in prefixes.items():
+        common = texts[0]
+        for text in texts[1:]:
+            while not text.startswith(common):
+                common = common[:-1]
+        assert abs(counter.count(common)[0] - 100) <= 3, group
+    assert len({texts[0][:50] for texts in prefixes.values()}) == 3
+    assert by_length.asked()["prefix"] == {"tokens": 100, "groups": 3}
