@@ -100,6 +100,8 @@ class RunConfig:
     allow_remote: bool = False  # --allow-remote: --live may bind an address other hosts can reach
     input_tokens: Optional[str] = None  # --input-tokens N[:SD]: synthetic prompts of N tokens (synthetic.py)
     output_tokens: Optional[str] = None  # --output-tokens M[:SD]: each request asks for M tokens, EOS ignored where it can
+    trace: Optional[str] = None  # --trace FILE: replay a recorded workload (trace.py): its moments and lengths
+    trace_speed: float = 1.0  # --trace-speed X: X times as fast as recorded
     prefix_tokens: Optional[int] = None  # --prefix-tokens K: prompts open with one of --prefix-groups prefixes of K tokens
     prefix_groups: Optional[int] = None
     cancel_rate_pct: Optional[float] = None  # --cancel-rate: this share of the requests is given up (abandoned)
@@ -113,7 +115,7 @@ class RunConfig:
 
     @property
     def open_loop(self) -> bool:
-        return self.rate is not None or bool(self.sweep_rate)
+        return self.rate is not None or bool(self.sweep_rate) or self.trace is not None
 
     @property
     def sweep(self) -> Optional[tuple[str, tuple]]:
@@ -275,6 +277,20 @@ def check_llm_options(base_url: Optional[str], timeout_s: float, context_chars: 
     return base_url
 
 
+def _validate_trace(cfg: RunConfig) -> None:
+    """--trace brings its own moments and lengths: nothing may set them too."""
+    clash = [name for name, given in (("--rate", cfg.rate is not None), ("--sweep-rate", bool(cfg.sweep_rate)),
+                                      ("--sweep-threads", bool(cfg.sweep_threads)), ("--input-tokens", cfg.input_tokens),
+                                      ("--output-tokens", cfg.output_tokens), ("--prefix-tokens", cfg.prefix_tokens),
+                                      ("--param-file", cfg.param_file), ("--dataset", bool(cfg.datasets)),
+                                      ("--warmup", cfg.warmup_s > 0), ("--warmup-requests", cfg.warmup_requests > 0))
+             if given]
+    if clash:
+        raise ConfigError(f"--trace sets when each request goes and its lengths: it cannot be combined with {clash[0]}")
+    if not cfg.trace_speed > 0:
+        raise ConfigError(f"--trace-speed must be greater than 0 (got {cfg.trace_speed:g})")
+
+
 def parse_length(text: str, option: str) -> tuple[int, float]:
     """--input-tokens / --output-tokens N[:SD] -> (N, SD): N a whole number of at least 1, SD not negative."""
     found = re.fullmatch(r"\s*(\d+)\s*(?::\s*(\d+(?:\.\d+)?)\s*)?", str(text))
@@ -347,7 +363,9 @@ def _validate_load(cfg: RunConfig) -> None:
         raise ConfigError("--sweep-rate values must be greater than 0 requests/s")
     if cfg.sweep and cfg.duration_s <= 0 and cfg.requests is None:
         raise ConfigError("a sweep needs --duration (seconds per level) or --requests (requests per level)")
-    if cfg.open_loop and cfg.duration_s <= 0 and cfg.requests is None:
+    if cfg.trace is not None:
+        _validate_trace(cfg)
+    elif cfg.open_loop and cfg.duration_s <= 0 and cfg.requests is None:
         raise ConfigError("--rate needs --duration or --requests (an open loop has no natural end)")
     if cfg.open_loop and cfg.ramp_up_s > 0:
         raise ConfigError("--ramp-up applies to closed-loop threads; with --rate use --warmup instead")

@@ -44,6 +44,7 @@ class PreparedRun:
     counter: object = None  # the token counter of this process (tokens.make_token_counter), loaded
     live: object = None  # --live: the live view's server, bound (live_server.LiveServer), serving from the run's start
     llm_key: Optional[str] = None  # --analyze: the model's key (--llm-api-key-file or SSE_PERF_LLM_API_KEY)
+    schedule: Optional[tuple] = None  # --trace: each request's moment (ns after the start), scaled by --trace-speed
 
 
 def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedRun:
@@ -60,6 +61,14 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
         queries = WeightedQueryProvider.from_specs(specs, cfg.seed)
     else:
         queries = QueryProvider.from_config(cfg.param_file, cfg.query)
+    schedule = None
+    if cfg.trace is not None:  # its moments and lengths, read before anything is sent
+        from .synthetic import FromTrace
+        from .trace import BLOCK_TOKENS, load_trace
+
+        entries = load_trace(cfg.trace)
+        queries = FromTrace(entries, cfg.seed or 0, BLOCK_TOKENS)
+        schedule = tuple(round(e.offset_s / cfg.trace_speed * 1e9) for e in entries)
     if cfg.input_tokens is not None or cfg.output_tokens is not None or cfg.prefix_tokens is not None:
         from .config import parse_length
         from .synthetic import ByLength
@@ -86,7 +95,7 @@ def prepare_run(cfg: RunConfig, ssh_password: Optional[str] = None) -> PreparedR
         raise ConfigError(str(exc)) from None
     samplers = telemetry_samplers(cfg, ssh_password)
     llm_key = _llm_key(cfg) if cfg.analyze else None
-    return PreparedRun(cfg, queries, keys, samplers, slos, counter, _bind_live(cfg), llm_key)
+    return PreparedRun(cfg, queries, keys, samplers, slos, counter, _bind_live(cfg), llm_key, schedule)
 
 
 def _llm_key(cfg: RunConfig) -> Optional[str]:
@@ -170,7 +179,7 @@ def _run_and_write(cfg: RunConfig, prepared: PreparedRun, testers: Testers, out,
     started_at = time.time()
     run_dir = create_run_dir(cfg.output_dir, started_at, cfg.model_name)
     writer = RecordWriter(run_dir)
-    plans = plans_for(cfg)
+    plans = plans_for(cfg, prepared.schedule)
     keys, pool, samplers = prepared.keys, testers.pool, prepared.samplers
     start_ns = time.perf_counter_ns()
     aggregator_ref: list = []

@@ -16,13 +16,14 @@ from .console import say as _say
 _NS = 1_000_000_000
 
 
-def plans_for(cfg: RunConfig) -> list:
-    """One RunPlan per level (a single one when not a sweep); request ids are set as levels start."""
+def plans_for(cfg: RunConfig, schedule: Optional[tuple] = None) -> list:
+    """One RunPlan per level (a single one when not a sweep); request ids are set as levels start.
+    `schedule`: --trace's arrival offsets (ns)."""
     from .runner import RunPlan
 
     base = RunPlan(threads=cfg.threads, ramp_up_s=cfg.ramp_up_s, duration_s=cfg.duration_s, requests=cfg.requests,
                    grace_s=cfg.grace_s, rate=cfg.rate, arrival=cfg.arrival, seed=cfg.seed,
-                   warmup_s=cfg.warmup_s, warmup_requests=cfg.warmup_requests)
+                   warmup_s=cfg.warmup_s, warmup_requests=cfg.warmup_requests, schedule=schedule)
     sweep = cfg.sweep
     if sweep is None:
         return [base]

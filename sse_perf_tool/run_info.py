@@ -89,7 +89,9 @@ def load_text(cfg: RunConfig, plan, prepared) -> str:
     else:
         length = t["b_one_each"]
     sweep = cfg.sweep
-    if sweep is not None:
+    if cfg.trace is not None:
+        load = t["b_trace"].format(file=cfg.trace, speed=f"{cfg.trace_speed:g}", n=cfg.threads)
+    elif sweep is not None:
         kind, values = sweep
         load = t["b_sweep"].format(kind=t["b_kind_" + kind], values=", ".join(f"{v:g}" for v in values), length=length)
         if kind == "rate":

@@ -78,10 +78,11 @@ class RunPlan:
     warmup_requests: int = 0  # the first N requests are warm-up; --duration counts after them
     first_request_id: int = 1  # sweeps: request ids go on across levels
     level: Optional[float] = None  # sweeps: the level value stamped on every record
+    schedule: Optional[tuple] = None  # --trace: the arrivals' offsets (ns), in order; the run ends after the last
 
     @property
     def open_loop(self) -> bool:
-        return self.rate is not None
+        return self.rate is not None or self.schedule is not None
 
 
 class Runner:
@@ -119,7 +120,10 @@ class Runner:
         self._issued = 0
         self._active = 0
         self._in_flight = 0
-        self._schedule = arrival_offsets_ns(plan.rate, plan.arrival, plan.seed) if plan.open_loop else None
+        self._schedule = None
+        if plan.open_loop:
+            self._schedule = iter(plan.schedule) if plan.schedule is not None else \
+                arrival_offsets_ns(plan.rate, plan.arrival, plan.seed)
         self._pending_offset: Optional[int] = None  # the next arrival not yet claimed
         self._not_sent: Optional[int] = None
         self._sending_ended_ns: Optional[int] = None  # set by a cancel (Ctrl-C, early stop, end of grace)
@@ -280,7 +284,9 @@ class Runner:
             scheduled_ns = None
             if plan.open_loop:
                 if self._pending_offset is None:
-                    self._pending_offset = next(self._schedule)
+                    self._pending_offset = next(self._schedule, None)
+                    if self._pending_offset is None:  # a trace's last arrival has gone: the run ends
+                        return None
                 due = self.start_ns + self._pending_offset
             else:
                 due = self.clock()

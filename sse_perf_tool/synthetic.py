@@ -103,3 +103,49 @@ class ByLength:
         if self.prefix is not None:
             out["prefix"] = {"tokens": self.prefix[0], "groups": self.prefix[1]}
         return out
+
+
+class FromTrace:
+    """The queries of a --trace, in its order: each a prompt of the entry's input_length (built from
+    its hash_ids blocks, so entries that share a block share that prefix) asking for its
+    output_length. Blocks are cached (at most BLOCKS_KEPT). Thread-safe."""
+
+    BLOCKS_KEPT = 4096
+
+    def __init__(self, entries: list, seed: int, block_tokens: int = 512):
+        self.entries, self.seed, self.block_tokens = entries, seed, block_tokens
+        self._encoding = _cached_encoding(ENCODING, None)
+        self._blocks: dict = {}
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+
+    def _block(self, block_id) -> list:
+        ids = self._blocks.get(block_id)
+        if ids is None:
+            rng = random.Random(f"{self.seed}:block:{block_id}")
+            text = " ".join(rng.choice(WORDS) for _ in range(self.block_tokens + 8))
+            ids = self._encoding.encode_ordinary(text)[:self.block_tokens] if self._encoding else text.split()
+            if len(self._blocks) >= self.BLOCKS_KEPT:
+                self._blocks.pop(next(iter(self._blocks)))
+            self._blocks[block_id] = ids
+        return ids
+
+    def next(self) -> Query:
+        with self._lock:
+            i = next(self._counter)
+            entry = self.entries[i % len(self.entries)]
+            blocks = list(entry.hash_ids) or [f"request-{i}-{k}" for k in range(-(-entry.input_length // self.block_tokens))]
+            ids: list = []
+            k = 0
+            while len(ids) < entry.input_length:  # more blocks than the trace names: this request's own
+                ids += self._block(blocks[k] if k < len(blocks) else f"request-{i}-{k}")
+                k += 1
+            ids = ids[:entry.input_length]
+            text = self._encoding.decode(ids) if self._encoding else " ".join(ids)
+        return Query(text=text, max_tokens=entry.output_length)
+
+    def asked(self) -> dict:
+        n = len(self.entries)
+        return {"trace": {"requests": n, "input_tokens_mean": sum(e.input_length for e in self.entries) / n,
+                          "output_tokens_mean": sum(e.output_length for e in self.entries) / n,
+                          "span_s": self.entries[-1].offset_s}}

@@ -201,6 +201,12 @@ def build_run_parser() -> argparse.ArgumentParser:
                       help="the first N requests (of each level) are warm-up")
     load.add_argument("--max-error-rate", type=number, metavar="PCT",
                       help="stop the run early when more than PCT%% of the last 50 requests (20 at least) failed")
+    load.add_argument("--trace", metavar="FILE",
+                      help="replay a recorded workload: each request at its moment with its lengths (JSONL as Mooncake's "
+                      "traces: timestamp in ms or timestamp_s, input_length, output_length, hash_ids; or BurstGPT's CSV); "
+                      "open loop, at most --threads in flight; the run ends after its last request")
+    load.add_argument("--trace-speed", type=number, default=1.0, metavar="X",
+                      help="replay the trace X times as fast as recorded (default: 1)")
     load.add_argument("--cancel-rate", type=number, metavar="PCT",
                       help="users who give up: PCT%% of the requests (drawn with --seed) are cancelled by sse-perf "
                       "after --cancel-after, recorded as abandoned (neither ok nor failed; Dify's stop endpoint is "
@@ -270,6 +276,7 @@ def _check_conflicts(args: argparse.Namespace) -> None:
         (args.gpu_index is not None, not args.gpu, "--gpu-index needs --gpu (local, or ssh://...)"),
         (args.query is not None, args.input_tokens, "--query and --input-tokens: --input-tokens makes the prompts by "
          "length; give one"),
+        (args.query is not None, args.trace, "--query and --trace: the trace's lengths make the prompts; give one"),
     ):
         if given and other:
             raise ConfigError(why)
@@ -360,6 +367,8 @@ def config_from_args(args: argparse.Namespace, env: dict) -> RunConfig:
         allow_remote=args.allow_remote,
         input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,
+        trace=args.trace,
+        trace_speed=args.trace_speed,
         prefix_tokens=args.prefix_tokens,
         prefix_groups=args.prefix_groups,
         cancel_rate_pct=args.cancel_rate,
@@ -383,7 +392,7 @@ def _threads(args: argparse.Namespace) -> int:
         return args.threads
     if args.sweep_threads:
         return max(args.sweep_threads)
-    return DEFAULT_OPEN_LOOP_THREADS if (args.rate is not None or args.sweep_rate) else 1
+    return DEFAULT_OPEN_LOOP_THREADS if (args.rate is not None or args.sweep_rate or args.trace) else 1
 
 
 def parse_run_args(argv: list) -> argparse.Namespace:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "b_trace": "replaying the trace {file} at {speed}× (at most {n} in flight)",
         "abandoned": "abandoned by their users (--cancel-rate; not failures)",
         "b_for": "for {s} s", "b_or": " or {n} requests", "b_requests": "{n} requests", "b_one_each": "one request per thread",
         "b_sweep": "sweep of {kind} {values}, {length} each", "b_kind_threads": "threads", "b_kind_rate": "rate",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 # live.py: the final summary table and its warnings
 TERMINAL: dict[str, str] = {
+        "b_trace": "以 {speed} 倍速重放记录 {file}（最多 {n} 个并发）",
         "abandoned": "被用户放弃（--cancel-rate；不算失败）",
         "b_for": "持续 {s} 秒", "b_or": " 或 {n} 个请求", "b_requests": "{n} 个请求", "b_one_each": "每个线程一个请求",
         "b_sweep": "{kind}扫描 {values}，每档{length}", "b_kind_threads": "线程数", "b_kind_rate": "速率",

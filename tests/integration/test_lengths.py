@@ -53,3 +53,29 @@ def test_shared_prefixes_are_reported_per_group(tmp_path, capsys):
     assert {r["dataset"] for r in records} == {"prefix-1", "prefix-2"}
     assert {name: d["requests"] for name, d in summary["datasets"].items()} == {"prefix-1": 4, "prefix-2": 4}
     assert summary["workload"]["prefix"] == {"tokens": 64, "groups": 2}
+
+
+def test_a_trace_is_replayed_at_its_moments_and_lengths_and_ends_by_itself(tmp_path, capsys):
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("".join(f'{{"timestamp": {ms}, "input_length": 40, "output_length": {out}, "hash_ids": [1]}}\n'
+                             for ms, out in ((0, 6), (200, 8), (400, 5), (600, 4))))
+    summary, records = _run(tmp_path, capsys, "--trace", str(trace), "--trace-speed", "2")
+    records.sort(key=lambda r: r["request_id"])
+    first = records[0]["scheduled_at"]
+    assert [round((r["scheduled_at"] - first) * 1000) for r in records] == [0, 100, 200, 300]  # 2x as fast
+    assert [r["output_tokens"] for r in records] == [6, 8, 5, 4] and all(r["ok"] for r in records)
+    assert len({r["query"] for r in records}) == 1  # the same 40 tokens of block 1
+    assert summary["run"]["load"]["model"] == "open" and summary["workload"]["trace"]["requests"] == 4
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--rate", "2", "--duration", "1"], "cannot be combined with --rate"),
+    (["--input-tokens", "10"], "cannot be combined with --input-tokens"),
+    (["--trace-speed", "0"], "--trace-speed must be greater than 0"),
+])
+def test_a_trace_with_what_would_override_it_exits_2(tmp_path, capsys, extra, needle):
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text('{"timestamp": 0, "input_length": 4, "output_length": 2}\n')
+    assert main(["--demo", "--output-dir", str(tmp_path / "out"), "--trace", str(trace), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and not (tmp_path / "out").exists()
