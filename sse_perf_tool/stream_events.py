@@ -54,8 +54,8 @@ class EventStream:
         self.progress_ns = record.sent_ns  # the last data event (a keep-alive ping or comment is not one)
         self.last_byte_ns = record.sent_ns
         self.abandon_ns = self.abandon_tokens = None  # --cancel-rate: when this user gives up, if it does
-        if settings.cancel_fraction and random.Random(f"{settings.cancel_seed}:{record.request_id}").random() \
-                < settings.cancel_fraction:
+        fraction = getattr(settings, "cancel_fraction", 0.0)  # (settings without it: nobody gives up)
+        if fraction and random.Random(f"{settings.cancel_seed}:{record.request_id}").random() < fraction:
             if settings.cancel_after_s is not None:
                 self.abandon_ns = record.sent_ns + int(settings.cancel_after_s * 1e9)
             self.abandon_tokens = settings.cancel_after_tokens
