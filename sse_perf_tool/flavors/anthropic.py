@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, load_json
+from .base import (IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, generation_fields, int_or_none,
+                   json_event)
 
 ANTHROPIC_VERSION = "2023-06-01"  # the API version every current model accepts
 DEFAULT_MAX_TOKENS = 1024  # max_tokens is required by the Messages API; --max-tokens sets it
@@ -49,31 +50,20 @@ class AnthropicMessages(Flavor):
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         earlier = [{"role": role, "content": text} for role, text in settings.history]
-        max_tokens = query.max_tokens if query.max_tokens is not None else settings.max_tokens
         body: dict[str, Any] = {"messages": earlier + [{"role": "user", "content": query.text}],
-                                "max_tokens": max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS,
-                                "stream": True}
+                                "max_tokens": DEFAULT_MAX_TOKENS, "stream": True}
         if settings.model is not None:
             body["model"] = settings.model
-        if settings.temperature is not None:
-            body["temperature"] = settings.temperature
-        if settings.top_p is not None:
-            body["top_p"] = settings.top_p
+        body.update(generation_fields(query, settings))  # the API requires max_tokens: 1024 unless given
         return body
 
     def parse_event(self, event) -> EventInfo:
         kind = event.event
         if kind == "ping":
             return IGNORE
-        data = event.data.strip()
         if kind == "message_stop":
             return EventInfo(terminal=True)
-        try:
-            obj = load_json(data) if data else {}
-        except ValueError as exc:
-            raise ProtocolError(f"{kind} event is not JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise ProtocolError(f"{kind} event is {type(obj).__name__}, not a JSON object")
+        obj = json_event(event.data, f"{kind} event") or {}
         if kind == "error":
             return EventInfo(error=_error_message(obj) or "error event without a message",
                              error_status=429 if (obj.get("error") or {}).get("type") == "rate_limit_error" else None)

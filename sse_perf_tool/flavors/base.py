@@ -91,6 +91,28 @@ def load_json(text: str) -> Any:
     return value
 
 
+def json_event(data: str, what: str = "event") -> Optional[dict]:
+    """An event's data as a JSON object; None when it is empty; ProtocolError for anything else."""
+    data = data.strip()
+    if not data:
+        return None
+    try:
+        obj = load_json(data)
+    except ValueError as exc:
+        raise ProtocolError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"{what} is {type(obj).__name__}, not a JSON object")
+    return obj
+
+
+def generation_fields(query: "Query", settings: "RequestSettings", max_name: str = "max_tokens") -> dict[str, Any]:
+    """The answer's length (the query's, else the run's) under `max_name`, temperature and top_p:
+    those that are set."""
+    max_tokens = query.max_tokens if query.max_tokens is not None else settings.max_tokens
+    fields = {max_name: max_tokens, "temperature": settings.temperature, "top_p": settings.top_p}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def int_or_none(value: Any) -> Optional[int]:
     """A token count as an int; None when absent or not a number (usage is optional)."""
     if isinstance(value, bool):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, load_json
+from .base import IGNORE, EventInfo, Flavor, Query, RequestSettings, generation_fields, int_or_none, json_event
 
 _NS_PER_MS = 1_000_000
 
@@ -28,30 +28,25 @@ class _OllamaBase(Flavor):
     end_event = "the line with done: true"
     needs_finish_reason = True  # done_reason says why it stopped
 
-    def _options(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
-        options: dict[str, Any] = {}
-        max_tokens = query.max_tokens if query.max_tokens is not None else settings.max_tokens
-        if max_tokens is not None:
-            options["num_predict"] = max_tokens
-        if settings.temperature is not None:
-            options["temperature"] = settings.temperature
-        if settings.top_p is not None:
-            options["top_p"] = settings.top_p
-        return options
+    def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+        body: dict[str, Any] = {**self._prompt(query, settings), "stream": True}
+        if settings.model is not None:
+            body["model"] = settings.model
+        options = generation_fields(query, settings, "num_predict")
+        if options:
+            body["options"] = options
+        return body
+
+    def _prompt(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+        raise NotImplementedError
 
     def _text(self, obj: dict) -> tuple[str, str]:
         raise NotImplementedError
 
     def parse_event(self, event) -> EventInfo:
-        data = event.data.strip()
-        if not data:
+        obj = json_event(event.data, "line")
+        if obj is None:
             return IGNORE
-        try:
-            obj = load_json(data)
-        except ValueError as exc:
-            raise ProtocolError(f"line is not JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise ProtocolError(f"line is {type(obj).__name__}, not a JSON object")
         if obj.get("error"):
             return EventInfo(error=str(obj["error"]))
         answer, reasoning = self._text(obj)
@@ -79,15 +74,9 @@ class OllamaChat(_OllamaBase):
     path = "/api/chat"
     conversation = "history"
 
-    def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+    def _prompt(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
         earlier = [{"role": role, "content": text} for role, text in settings.history]
-        body: dict[str, Any] = {"messages": earlier + [{"role": "user", "content": query.text}], "stream": True}
-        if settings.model is not None:
-            body["model"] = settings.model
-        options = self._options(query, settings)
-        if options:
-            body["options"] = options
-        return body
+        return {"messages": earlier + [{"role": "user", "content": query.text}]}
 
     def _text(self, obj: dict) -> tuple[str, str]:
         message = obj.get("message") if isinstance(obj.get("message"), dict) else {}
@@ -99,14 +88,8 @@ class OllamaGenerate(_OllamaBase):
     name = "ollama-generate"
     path = "/api/generate"
 
-    def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
-        body: dict[str, Any] = {"prompt": query.text, "stream": True}
-        if settings.model is not None:
-            body["model"] = settings.model
-        options = self._options(query, settings)
-        if options:
-            body["options"] = options
-        return body
+    def _prompt(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
+        return {"prompt": query.text}
 
     def _text(self, obj: dict) -> tuple[str, str]:
         response, thinking = obj.get("response"), obj.get("thinking")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, load_json
+from .base import (IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, generation_fields, int_or_none,
+                   json_event)
 from .openai import parse_error_message
 
 _ANSWER = ("response.output_text.delta", "response.refusal.delta")
@@ -33,25 +34,13 @@ class OpenAIResponses(Flavor):
                                 "stream": True}
         if settings.model is not None:
             body["model"] = settings.model
-        max_tokens = query.max_tokens if query.max_tokens is not None else settings.max_tokens
-        if max_tokens is not None:
-            body["max_output_tokens"] = max_tokens
-        if settings.temperature is not None:
-            body["temperature"] = settings.temperature
-        if settings.top_p is not None:
-            body["top_p"] = settings.top_p
+        body.update(generation_fields(query, settings, "max_output_tokens"))
         return body
 
     def parse_event(self, event) -> EventInfo:
-        data = event.data.strip()
-        if not data:
+        obj = json_event(event.data, f"{event.event} event")
+        if obj is None:
             return IGNORE
-        try:
-            obj = load_json(data)
-        except ValueError as exc:
-            raise ProtocolError(f"{event.event} event is not JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise ProtocolError(f"{event.event} event is {type(obj).__name__}, not a JSON object")
         kind = obj.get("type") or event.event
         if kind in _ANSWER or kind in _REASONING:
             delta = obj.get("delta")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, load_json
+from .base import IGNORE, EventInfo, Flavor, Query, RequestSettings, int_or_none, json_event
 
 
 def _error(obj: Any) -> Optional[str]:
@@ -43,15 +43,9 @@ class TgiGenerate(Flavor):
         return {"inputs": query.text, "parameters": parameters}
 
     def parse_event(self, event) -> EventInfo:
-        data = event.data.strip()
-        if not data:
+        obj = json_event(event.data)
+        if obj is None:
             return IGNORE
-        try:
-            obj = load_json(data)
-        except ValueError as exc:
-            raise ProtocolError(f"event is not JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise ProtocolError(f"event is {type(obj).__name__}, not a JSON object")
         message = _error(obj)
         if message:
             return EventInfo(error=message, error_status=429 if obj.get("error_type") == "overloaded" else None)
