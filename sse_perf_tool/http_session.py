@@ -8,8 +8,11 @@ Imports records (one_line), libc, requests and urllib3.
 
 from __future__ import annotations
 
+import http.client
+import io
 import os
 import socket
+import threading
 from urllib.parse import urlsplit
 
 import requests
@@ -77,6 +80,34 @@ class _QuietSocket(socket.socket):
             super().settimeout(value)
 
 
+# The thread's watcher while its StreamPoster sends (watcher(sock): a raw file to read the
+# response head from, or None), and the file it gave for the response being made.
+_WATCH = threading.local()
+
+
+class _MadeFile:
+    """Stands in for the socket when http.client makes the response: its file is the watcher's."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+
+    def makefile(self, mode: str):
+        return io.BufferedReader(self.raw)
+
+
+class _WatchedResponse(http.client.HTTPResponse):
+    """http.client's response, reading from the watcher's file where one was given."""
+
+    def __init__(self, sock, *args, **kwargs) -> None:
+        raw = getattr(_WATCH, "raw", None)
+        if raw is not None:
+            _WATCH.raw = None
+            sock = _MadeFile(raw)
+        super().__init__(sock, *args, **kwargs)
+
+
 class _OneWrite:
     """Mixed into urllib3's connection classes for the testers' pools: a request whose body is
     bytes goes out in one write, head and body together (urllib3 writes them apart: two system
@@ -85,6 +116,23 @@ class _OneWrite:
     urllib3 would send."""
 
     _held = None  # the head, while its body is on its way
+    response_class = _WatchedResponse
+
+    def getresponse(self):
+        """With a watcher (the shared reader): the answer is read off the socket from the moment
+        the request went out, each read stamped, and the head is parsed from those bytes."""
+        watcher = getattr(_WATCH, "watcher", None)
+        raw = watcher(self.sock) if watcher is not None and type(self.sock) is _QuietSocket else None
+        if raw is None:
+            return super().getresponse()
+        _WATCH.raw = raw
+        try:
+            return super().getresponse()
+        except BaseException:
+            raw.close()  # the socket is the connection's again, closed with it
+            raise
+        finally:
+            _WATCH.raw = None
 
     def connect(self) -> None:
         super().connect()
@@ -183,8 +231,10 @@ class StreamPoster:
     winning, as the session merges them. Cookies the server sets go into the session's own jar
     (so its other requests, as a Dify stop, carry them too) and are sent back as it would."""
 
-    def __init__(self, session: requests.Session) -> None:
+    def __init__(self, session: requests.Session, watcher=None) -> None:
         self.session = session
+        # watcher(sock) -> a raw file for the response head, or None: the shared reader's watch
+        self.watcher = watcher
         self._targets: dict = {}  # url -> (pool, the URL to send: a path, or the whole URL to a proxy, retries, request)
 
     def _target(self, url: str):
@@ -210,12 +260,15 @@ class StreamPoster:
             cookie = get_cookie_header(jar, prepared)
             if cookie:
                 headers["Cookie"] = cookie
+        _WATCH.watcher = self.watcher
         try:
             raw = pool.urlopen("POST", path, body=body, headers=headers, redirect=False, assert_same_host=False,
                                preload_content=False, decode_content=False, retries=retries,
                                timeout=urllib3.Timeout(connect=timeout, read=timeout), chunked=False)
         except Exception as exc:
             raise _as_requests_error(exc) from exc
+        finally:
+            _WATCH.watcher = None
         if "set-cookie" in raw.headers:  # expiry, deletion, path and domain as the session's jar has them
             extract_cookies_to_jar(jar, prepared, raw)
         return StreamResponse(raw)

@@ -1,8 +1,15 @@
-"""One reader per process for the bodies of many streams.
+"""One reader per process for the answers of many streams.
 
-A tester sends its request and reads the status line and headers on its own thread, as before;
-then it hands the socket to the process's reader: one thread with an epoll set over every
-streaming socket. Each wake reads what every ready socket holds, reads the clock once for all of
+From the moment a tester's request has gone out, the reader reads that socket (watch()): every
+read is stamped with its clock and kept, the tester's thread parses the status line and headers
+from those bytes (head_source.HeadSource under http.client), and then hands the body over to the
+reader, which takes the kept body bytes with the instants they came at. So a first token that
+arrives while the tester's thread still waits for the interpreter lock (to parse the head) is
+stamped when it came: at 256 streams in one process that wait, not the reader, made most of the
+TTFT error tail. A socket the reader cannot watch (TLS, no libc) has its head read by the tester
+and its body handed over the same way, with the bytes that came with the head.
+
+The reader is one thread with an epoll set over every streaming socket. Each wake reads what every ready socket holds, reads the clock once for all of
 it, unframes it (chunked.ChunkedBody in push mode) and passes it to the stream's EventStream
 (the flavour's decoder and events, unchanged), which stamps the record. The tester's thread
 sleeps until its body has ended, so a process wakes once per batch of ready sockets instead of
@@ -20,7 +27,8 @@ Used for chunked bodies on Linux (epoll); anything else (another OS, another bod
 unknown urllib3 layout) keeps the tester's own blocking read. SSE_PERF_READER=thread selects the
 old path everywhere (for benchmarks that compare the two).
 
-Imports body_reader (sizes, the socket of a response, root_cause), chunked and stream_events.
+Imports body_reader (sizes, the socket of a response, root_cause), chunked, head_source, libc and
+stream_events.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from typing import Callable, Optional
 from . import libc
 from .body_reader import DRAIN_LIMIT_S, READ_SIZE, nothing_to_restore, root_cause, socket_of
 from .chunked import ChunkedBody, ChunkedEncodingError
+from .head_source import HeadSource
 from .records import ErrorKind
 from .stream_events import EventStream, StreamFailure
 
@@ -56,20 +65,32 @@ TICK_S = 0.05  # how often the limits of every stream are checked between reads
 # 500 ms at 256 streams, about 140 ms at 20 ms). A tester's own work gives the lock up at each of
 # its socket calls, well within 20 ms.
 SWITCH_INTERVAL_S = 0.02
+# A watched socket's bytes kept before its tester hands the body over (a head and the first events
+# are far less): past it the reader stops reading that socket until the tester takes some.
+WATCH_LIMIT = READ_SIZE
 _NOT_READY = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class _Job:
     __slots__ = ("sock", "fd", "tls", "stream", "body", "end_event", "draining", "drain_until", "done", "finished",
-                 "error", "complete")
+                 "error", "complete", "live", "polled", "lock", "pending", "arrived", "size", "detached", "stopped")
 
-    def __init__(self, sock, stream: EventStream, body: ChunkedBody, end_event: str):
+    def __init__(self, sock, stream: Optional[EventStream], body: Optional[ChunkedBody], end_event: str):
         self.sock = sock
         self.fd = sock.fileno()
         self.tls = isinstance(sock, ssl.SSLSocket)
         self.stream = stream
         self.body = body
         self.end_event = end_event
+        self.live = stream is not None  # its bytes go to the stream as they come (else: kept for the head)
+        self.polled = False  # in the epoll set
+        # a watched socket (watch()), until its body is handed over: the pieces read so far,
+        # [(bytes, b"" at the end, or an OSError; the instant)], their byte count, the lock that
+        # orders the reader's pieces with the tester's taking them, and the event the tester waits on
+        self.lock = self.pending = self.arrived = None
+        self.size = 0
+        self.detached = False  # the tester took the socket back
+        self.stopped = False  # an end or an error was read: nothing more to read until the body is handed over
         self.draining = False  # the end event came: reading the body's closing bytes
         self.drain_until = 0
         self.done = threading.Event()  # set for the waiting tester
@@ -97,11 +118,49 @@ class SharedReader:
         self._thread.start()
 
     # -- a tester's thread --
+    def watch(self, sock) -> Optional[HeadSource]:
+        """Read `sock`'s answer from now on, as it arrives, each read stamped: what http.client
+        reads the head from (HeadSource), or None where this reader cannot (TLS, no libc, a socket
+        it reads already). The request has just gone out on `sock`."""
+        if self._buffer is None or isinstance(sock, ssl.SSLSocket):
+            return None
+        job = _Job(sock, None, None, "")
+        if job.fd in self._jobs:
+            return None
+        job.lock, job.pending, job.arrived = threading.Lock(), [], threading.Event()
+        try:
+            libc.epoll_add(self._epoll.fileno(), job.fd, EPOLLIN)  # holding the interpreter lock
+        except OSError:  # FileExistsError: a closed socket's number left in the set; any other: not watched
+            return None
+        job.polled = True
+        self._jobs[job.fd] = job
+        return HeadSource(self, job)
+
+    def release(self, job: _Job) -> None:
+        """The tester reads `job`'s socket itself from here on (or closed its response)."""
+        with job.lock:
+            if job.live or job.detached:
+                return
+            job.detached = True
+            self._unpoll(job)
+            if self._jobs.get(job.fd) is job:
+                del self._jobs[job.fd]
+
+    def resume(self, job: _Job) -> None:
+        """Called under job.lock as the tester takes pieces: a reader that stopped at the limit reads on."""
+        if not job.polled and not job.stopped and not job.detached and job.size < WATCH_LIMIT \
+                and self._jobs.get(job.fd) is job:
+            self._poll(job)
+
     def read(self, sock, stream: EventStream, body: ChunkedBody, early: bytes, end_event: str) -> bool:
         """Read the rest of the body into `stream`; block until it has ended. `early`: body bytes
         that came with the head (already framed). True when the body ended cleanly, so the
         connection can carry another request. Raises the request's StreamFailure (or whatever
-        handling the body raised, for the tester's last guard)."""
+        handling the body raised, for the tester's last guard). A watched socket's pieces are
+        taken first, each with the instant it was read."""
+        watched = self._jobs.get(sock.fileno())
+        if watched is not None and watched.sock is sock and not watched.live and not watched.detached:
+            return self._adopt(watched, stream, body, end_event)
         job = _Job(sock, stream, body, end_event)
         stream.last_byte_ns = self.clock()
         if early:
@@ -115,7 +174,32 @@ class SharedReader:
                 self._epoll.register(job.fd, EPOLLIN)
         except FileExistsError:  # left there by a body the reader could not take out (a closed fd's number)
             self._epoll.modify(job.fd, EPOLLIN)
+        job.polled = True
         self._jobs[job.fd] = job
+        return self._wait(job)
+
+    def _adopt(self, job: _Job, stream: EventStream, body: ChunkedBody, end_event: str) -> bool:
+        """A watched socket's body handed over: what was read so far goes to the stream with the
+        instants it was read at, then the reader reads on."""
+        with job.lock:  # the reader keeps its next piece until these are taken
+            job.stream, job.body, job.end_event = stream, body, end_event
+            stream.last_byte_ns = self.clock()
+            pending, job.pending, job.size = job.pending, None, 0
+            try:
+                for data, at in pending:
+                    if job.finished:
+                        break
+                    self._take(job, data, at)
+            except BaseException as exc:  # the request's failure, or a bug while handling it: the tester raises it
+                self._finish(job, error=exc)
+            job.live = True
+            if not job.finished and not job.polled:
+                self._poll(job)  # stopped at the limit before the handover
+        if job.finished:
+            return self._outcome(job)
+        return self._wait(job)
+
+    def _wait(self, job: _Job) -> bool:
         while not job.done.wait(1.0):
             if not self._thread.is_alive():  # a bug stopped the reader: no request may wait for ever
                 if not job.finished:
@@ -179,6 +263,8 @@ class SharedReader:
         return libc.recv(fd, self._buffer, READ_SIZE)
 
     def _readable(self, job: _Job, now: int) -> None:
+        if not job.live and self._keep(job, now):
+            return
         sock = job.sock
         try:
             if job.tls:
@@ -192,6 +278,37 @@ class SharedReader:
         except _NOT_READY:
             return
         except OSError as exc:
+            data = exc
+        self._take(job, data, now)
+
+    def _keep(self, job: _Job, now: int) -> bool:
+        """A watched socket whose body is not handed over yet: keep what is ready, with `now`.
+        False when the body was handed over meanwhile (then it is read as any body)."""
+        with job.lock:
+            if job.live:
+                return False
+            if job.detached:
+                return True
+            try:
+                data = self._recv(job.fd)
+            except _NOT_READY:
+                return True
+            except OSError as exc:
+                data = exc
+            job.pending.append((data, now))
+            if isinstance(data, bytes) and data:
+                job.size += len(data)
+            else:
+                job.stopped = True  # the end, or an error: level-triggered, epoll would report it for ever
+            if job.stopped or job.size >= WATCH_LIMIT:
+                self._unpoll(job)
+            job.arrived.set()
+        return True
+
+    def _take(self, job: _Job, data, now: int) -> None:
+        """What one read of the socket gave: bytes, b"" (it closed) or the OSError it raised."""
+        if isinstance(data, OSError):
+            exc = data
             if not job.draining:
                 job.stream.broken(root_cause(exc), now)
             if isinstance(exc, ConnectionError):  # reset before the closing chunk: the body was not sent whole
@@ -243,6 +360,8 @@ class SharedReader:
             self._finish(job, complete=body.complete)
 
     def _check_time(self, job: _Job, now: int) -> None:
+        if not job.live:  # a head not read yet: the tester's own read waits at most its timeout
+            return
         if job.draining:
             if now >= job.drain_until:  # the closing chunk is late: only this connection is lost
                 self._finish(job)
@@ -252,16 +371,35 @@ class SharedReader:
             stream.check_limits(now)
             stream.stalled(now)
 
+    def _poll(self, job: _Job) -> None:
+        try:
+            libc.epoll_add(self._epoll.fileno(), job.fd, EPOLLIN)
+        except FileExistsError:  # left there by a body the reader could not take out (a closed fd's number)
+            self._epoll.modify(job.fd, EPOLLIN)
+        job.polled = True
+
+    def _unpoll(self, job: _Job) -> None:
+        if not job.polled:
+            return
+        job.polled = False
+        if libc.AVAILABLE and not self._epoll.closed:
+            libc.epoll_ctl(self._epoll.fileno(), libc.EPOLL_CTL_DEL, job.fd, None)  # -1 only for a closed fd
+        elif not self._epoll.closed:
+            try:
+                self._epoll.unregister(job.fd)
+            except (OSError, ValueError):  # closed under us (a shutdown, then a close): nothing to unregister
+                pass
+
     def _finish(self, job: _Job, complete: bool = False, error: Optional[BaseException] = None) -> None:
         if self._jobs.get(job.fd) is job:  # its own entry only: the number may be another socket's by now
             del self._jobs[job.fd]
-            if libc.AVAILABLE and not self._epoll.closed:
-                libc.epoll_ctl(self._epoll.fileno(), libc.EPOLL_CTL_DEL, job.fd, None)  # -1 only for a closed fd
-            elif not self._epoll.closed:
-                try:
-                    self._epoll.unregister(job.fd)
-                except (OSError, ValueError):  # closed under us (a shutdown, then a close): nothing to unregister
-                    pass
+            self._unpoll(job)
+        if job.stream is None and job.pending is not None:  # a watched head: its tester reads the failure there
+            with job.lock:
+                job.pending.append((error if error is not None else b"", self.clock()))
+                job.stopped = True
+            job.arrived.set()
+            return
         job.complete, job.error, job.finished = complete, error, True
         if threading.current_thread() is self._thread:
             self._ended.append(job)
@@ -287,7 +425,10 @@ def prepare(response) -> Optional[tuple]:
     if not isinstance(sock, socket.socket) or not sys.platform.startswith("linux"):
         return None
     tls = isinstance(sock, ssl.SSLSocket)
-    if not tls and libc.AVAILABLE and type(getattr(source, "raw", None)) is socket.SocketIO:
+    head = getattr(source, "raw", None)
+    if type(head) is HeadSource:  # read by the reader since the request went out: it holds the body's bytes
+        return (sock, ChunkedBody(_no_pull), b"", nothing_to_restore) if head.watched else None
+    if not tls and libc.AVAILABLE and type(head) is socket.SocketIO:
         # the reader reads with MSG_DONTWAIT: the socket keeps its mode and timeout, and the
         # handover makes no system call (each would give up the interpreter lock)
         return sock, ChunkedBody(_no_pull), _buffered(source), nothing_to_restore

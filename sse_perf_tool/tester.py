@@ -232,6 +232,10 @@ class SSETester:
 
     def _exchange(self, record, body, headers, answer_parts, reasoning_parts, usage) -> None:
         url = self.settings.url
+        if self._reader == "auto":
+            self._reader = process_reader()
+        if self._poster is not None and self._reader is not None and self._poster.watcher is None:
+            self._poster.watcher = self._reader.watch  # the reader reads each answer from the moment it went out
         for _ in range(MAX_REDIRECTS + 1):
             response = self._post(url, body, headers)
             self._response = response
@@ -286,8 +290,6 @@ class SSETester:
             raise _Failure(ErrorKind.CONNECT, _one_line(f"{type(exc).__name__}: {exc}")) from None
 
     def _read_stream(self, record, response, answer_parts, reasoning_parts, usage) -> None:
-        if self._reader == "auto":
-            self._reader = process_reader()
         handoff = prepare_handoff(response) if self._reader is not None else None
         if handoff is None:  # this thread reads the body itself
             limits = [t for t in (self.settings.request_timeout_s, self.settings.idle_timeout_s) if t]
