@@ -54,6 +54,29 @@ def test_cancel_stops_sending_at_once_and_marks_in_flight_cancelled():
     assert len(records) == 3 and all(r.error_kind == ErrorKind.CANCELLED for r in records)
 
 
+def test_run_returns_when_the_last_worker_ends_not_at_its_next_look():
+    """Workers that are done in a millisecond: run() with a 30 s look interval returns as they end
+    (before, it slept out its interval before seeing them gone)."""
+    runner, records, _ = make_runner(RunPlan(threads=3), work_s=0.001)
+    done = threading.Event()
+    threading.Thread(target=lambda: (runner.run(poll_s=30.0), done.set()), daemon=True).start()
+    assert done.wait(10.0), "run() waited for its next look"
+    assert len(records) == 3 and not runner.alive()
+
+
+def test_every_worker_thread_is_made_before_any_begins():
+    """The threads begin together: none makes its tester (its first step) before the last is started."""
+    started_before_any = []
+    plan = RunPlan(threads=8)
+
+    def make(index):
+        started_before_any.append(sum(t.name.startswith("sse-perf-worker-") for t in threading.enumerate()))
+        return FakeTester(index, 0.0)
+
+    Runner(plan, make, lambda: "q", lambda: None, sink=lambda r: None).run()
+    assert len(started_before_any) == 8 and started_before_any[0] == 8, "the first tester was made after every start"
+
+
 def test_keys_are_taken_in_turn():
     log = []
     runner, _, _ = make_runner(RunPlan(threads=1, requests=4), work_s=0.0, log=log)
