@@ -14,7 +14,9 @@ DURATION seconds, one stream per thread or coroutine, in a process of its own:
   asyncio              a minimal aiohttp client of the kind vLLM's `bench serve` uses: one coroutine
                        per stream, lines read with `async for`, JSON per line (pip install -e '.[bench]')
 
-Per run: the events/s the server sent and the client received, the share received, the TTFT error
+Per run: the events/s the server sent and the client received over the whole run (start-up and
+end included), the steady rate (events read from 1 s after the client began to 0.5 s before it
+stopped sending, when every stream of any client is running), the share received, the TTFT error
 (the client's first-token instant minus the server's own send instant of that token, both
 CLOCK_MONOTONIC) at p50 and p99, the client's CPU seconds per 1,000 events (its processes), its
 peak memory (VmHWM summed over its process tree), the server's CPU (% of one core) and its own
@@ -151,15 +153,18 @@ def child_sse_perf(port: int, streams: int, processes: int, duration_s: float, p
     pids = _tree(os.getpid())
     cpu0 = sum(_proc_cpu_s(pid) for pid in pids)
     t0 = time.perf_counter()
+    start_ns = time.perf_counter_ns()
     runner.run()
     wall = time.perf_counter() - t0
+    w0, w1 = steady_window(start_ns, duration_s)
+    steady = sum(1 for r in records for t in r.token_times_ns if w0 <= t < w1)
     pids = _tree(os.getpid())
     cpu = sum(_proc_cpu_s(pid) for pid in pids) - cpu0
     peak = _peak_mib(pids)
     if pool is not None:
         pool.close()
     first = {f"{prefix}{r.request_id:012x}": r.first_token_ns for r in records if r.ok and r.first_token_ns}
-    return {"first": first, "events": sum(r.chunks for r in records), "requests": len(records),
+    return {"first": first, "events": sum(r.chunks for r in records), "steady_events": steady, "requests": len(records),
             "ok": sum(r.ok for r in records), "wall_s": wall, "cpu_s": cpu, "peak_mib": peak}
 
 
@@ -171,7 +176,8 @@ def child_asyncio(port: int, streams: int, duration_s: float, prefix: str) -> di
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     body = {"model": "bench", "messages": [{"role": "user", "content": "hello"}], "stream": True}
     first: dict = {}
-    counts = {"events": 0, "requests": 0, "ok": 0}
+    counts = {"events": 0, "steady_events": 0, "requests": 0, "ok": 0}
+    w0, w1 = steady_window(time.perf_counter_ns(), duration_s)
     next_id = iter(range(1, 10**9))
 
     async def run() -> None:
@@ -196,6 +202,8 @@ def child_asyncio(port: int, streams: int, duration_s: float, prefix: str) -> di
                         choices = chunk.get("choices") or []
                         if choices and (choices[0].get("delta") or {}).get("content"):
                             counts["events"] += 1
+                            if w0 <= now < w1:
+                                counts["steady_events"] += 1
                             if not got_first:
                                 first[request_id] = now
                                 got_first = True
@@ -209,8 +217,20 @@ def child_asyncio(port: int, streams: int, duration_s: float, prefix: str) -> di
     t0 = time.perf_counter()
     asyncio.run(run())
     wall = time.perf_counter() - t0
-    return {"first": first, "events": counts["events"], "requests": counts["requests"], "ok": counts["ok"],
+    return {"first": first, "events": counts["events"], "steady_events": counts["steady_events"],
+            "requests": counts["requests"], "ok": counts["ok"],
             "wall_s": wall, "cpu_s": _proc_cpu_s(os.getpid()) - cpu0, "peak_mib": _peak_mib([os.getpid()])}
+
+
+STEADY_FROM_S, STEADY_BEFORE_END_S = 1.0, 0.5
+
+
+def steady_window(start_ns: int, duration_s: float) -> tuple:
+    """The part of a run in which every stream of both kinds of client is running: from 1 s after
+    the client began (its threads or coroutines started, its connections made) to 0.5 s before it
+    stops sending (the last requests then end one by one). Events read in it, per second, are the
+    steady rate; the whole run's rate counts the start-up and the end too."""
+    return start_ns + int(STEADY_FROM_S * 1e9), start_ns + int((duration_s - STEADY_BEFORE_END_S) * 1e9)
 
 
 def run_child(args) -> int:
@@ -255,6 +275,7 @@ def measure(args, streams: int, client: str) -> dict:
     wall, events, sent = result["wall_s"], result["events"], data["events_sent"]
     return {"client": client, "streams": streams, "requests": result["requests"], "ok": result["ok"],
             "sent_per_s": sent / wall, "received_per_s": events / wall,
+            "steady_per_s": result["steady_events"] / (args.duration - STEADY_FROM_S - STEADY_BEFORE_END_S),
             "received_pct": 100.0 * events / max(1, sent), "ttft_error_p50_ms": _percentile(error_ms, 0.50),
             "ttft_error_p99_ms": _percentile(error_ms, 0.99),
             "cpu_s_per_1000_events": 1000 * result["cpu_s"] / max(1, events), "peak_mib": result["peak_mib"],
@@ -265,13 +286,14 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-HEADER = (f"{'client':<24} {'streams':>7} {'sent ev/s':>10} {'recv ev/s':>10} {'recv %':>7} {'TTFTerr p50':>11} "
+HEADER = (f"{'client':<24} {'streams':>7} {'sent ev/s':>10} {'recv ev/s':>10} {'steady/s':>10} {'recv %':>7} "
+          f"{'TTFTerr p50':>11} "
           f"{'p99 ms':>8} {'CPU-s/1k':>9} {'peak MiB':>9} {'srv CPU%':>8} {'srv lag':>7}")
 
 
 def print_row(row: dict, label: str = "") -> None:
     print(f"{(label or row['client']):<24} {row['streams']:>7} {row['sent_per_s']:>10.0f} "
-          f"{row['received_per_s']:>10.0f} {row['received_pct']:>7.1f} {_fmt(row['ttft_error_p50_ms'], '>11.2f')} "
+          f"{row['received_per_s']:>10.0f} {row['steady_per_s']:>10.0f} {row['received_pct']:>7.1f} {_fmt(row['ttft_error_p50_ms'], '>11.2f')} "
           f"{_fmt(row['ttft_error_p99_ms'], '>8.2f')} {row['cpu_s_per_1000_events']:>9.3f} "
           f"{row['peak_mib']:>9.1f} {row['server_cpu_pct']:>8.0f} {row['server_lag_ms']:>7.2f}", flush=True)
 
