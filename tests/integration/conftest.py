@@ -1,8 +1,12 @@
-"""Shared fixtures: a real mock server on 127.0.0.1 with short delays."""
+"""Shared fixtures: a real mock server on 127.0.0.1 with short delays, and scripted fault servers."""
 
 import pytest
 
 from sse_perf_tool.mock_server import MockConfig, MockServer
+
+from sse_perf_tool.stream_reader import SharedReader
+
+from .fault_server import FaultServer
 
 
 @pytest.fixture
@@ -44,3 +48,38 @@ def cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def serve():
+    """start(*script, read_request=True) -> a FaultServer playing that script; all are stopped after the test."""
+    servers: list[FaultServer] = []
+
+    def start(*script, read_request: bool = True) -> FaultServer:
+        server = FaultServer(list(script), read_request=read_request)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+class Clock:
+    """A shared reader's clock for tests: whatever the test set last (`reader.test_clock.now`)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def reader():
+    """A shared stream reader on a scripted clock (`reader.test_clock`), closed after the test."""
+    clock = Clock()
+    shared = SharedReader(clock, tick_s=0.01)
+    shared.test_clock = clock
+    yield shared
+    shared.close()

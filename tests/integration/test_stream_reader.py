@@ -22,6 +22,8 @@ from sse_perf_tool.stream_reader import SharedReader
 
 from sse_builders import OA_DONE, OA_FINISH, oa_delta
 
+from .conftest import Clock
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the shared reader needs epoll")
 
 WAIT_S = 5.0  # the longest any step may take before the test fails
@@ -35,16 +37,6 @@ class Settings:
     think_tag: str = ""
 
 
-class Clock:
-    """The reader's clock: whatever the test set last."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000
-
-    def __call__(self) -> int:
-        return self.now
-
-
 class Owner:
     events_received = 0
 
@@ -54,15 +46,6 @@ def chunk(data: bytes) -> bytes:
 
 
 LAST = b"0\r\n\r\n"
-
-
-@pytest.fixture
-def reader():
-    clock = Clock()
-    shared = SharedReader(clock, tick_s=0.01)
-    shared.test_clock = clock
-    yield shared
-    shared.close()
 
 
 class Stream:

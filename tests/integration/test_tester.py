@@ -23,7 +23,6 @@ from word_counter import WordCounter
 from .fault_server import (
     LAST_CHUNK,
     Close,
-    FaultServer,
     Hang,
     Reset,
     Send,
@@ -43,20 +42,6 @@ TIMEOUT_S = 0.5
 OA_OK = oa_delta(role="assistant", content="") + oa_delta(content="Hello") + oa_delta(content=" there") \
     + OA_FINISH + oa_usage(completion=2) + OA_DONE
 DIFY_OK = dify("message", answer="Hi") + dify("message", answer=" you") + dify_end(completion=2)
-
-
-@pytest.fixture
-def serve():
-    servers: list[FaultServer] = []
-
-    def start(*script, read_request: bool = True) -> FaultServer:
-        server = FaultServer(list(script), read_request=read_request)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def run_real(url: str, flavor: str = "openai-chat", timeout_s: float = TIMEOUT_S, tester_out=None, **kw):

@@ -23,8 +23,8 @@ from sse_perf_tool.records import RequestRecord
 from sse_perf_tool.stream_events import EventStream, StreamFailure
 from sse_perf_tool.stream_reader import WATCH_LIMIT, SharedReader
 
-from .fault_server import LAST_CHUNK, FaultServer, Hang, Send, Sleep, chunk, head
-from .test_stream_reader import Clock, Owner, Settings
+from .fault_server import LAST_CHUNK, Hang, Send, Sleep, chunk, head
+from .test_stream_reader import Owner, Settings
 from .test_tester import run_real
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not stream_reader.libc.AVAILABLE,
@@ -32,15 +32,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not stre
 
 WAIT_S = 5.0
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-
-
-@pytest.fixture
-def reader():
-    clock = Clock()
-    shared = SharedReader(clock, tick_s=0.01)
-    shared.test_clock = clock
-    yield shared
-    shared.close()
 
 
 @pytest.fixture
@@ -238,20 +229,6 @@ def test_a_failure_in_the_kept_bytes_is_the_requests_failure(reader, pair):
 
 
 # -- through the whole tester, over real loopback HTTP -----------------------------------------
-
-@pytest.fixture
-def serve():
-    servers: list = []
-
-    def start(*script) -> FaultServer:
-        server = FaultServer(list(script))
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
 
 def test_a_tester_late_to_hand_over_still_gets_the_first_tokens_instant(serve, monkeypatch):
     """The tester's thread is 150 ms late to hand the body over (as when it waits for the

@@ -35,7 +35,7 @@ from sse_perf_tool.worker_pool import RemoteTester, WorkerPool, WorkerPoolError
 from waiting import wait_until
 from word_counter import WordCounter
 
-from .fault_server import LAST_CHUNK, FaultServer, Hang, Send, Sleep, chunk, head
+from .fault_server import LAST_CHUNK, Hang, Send, Sleep, chunk, head
 from .in_flight import abort_and_join, run_in_thread, start_streaming
 from .run_folder import only_run
 
@@ -96,20 +96,6 @@ def pools():
     yield make
     for pool in made:
         pool.close()
-
-
-@pytest.fixture
-def serve():
-    servers: list[FaultServer] = []
-
-    def start(*script) -> FaultServer:
-        server = FaultServer(list(script))
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def openai_url(server) -> str:
