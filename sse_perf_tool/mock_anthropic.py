@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .mock_wire import BadRequest, _Flavour, _Generation, _string_values, compact_json
+from .mock_wire import BadRequest, _Flavour, _Generation, compact_json, message_texts
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
           404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large", 429: "rate_limit_error",
@@ -52,11 +52,7 @@ class AnthropicMessages(_Flavour):
         return body.get("stream") is True
 
     def prompt_texts(self, body: dict) -> list[str]:
-        texts: list[str] = []
-        for message in body.get("messages") or []:
-            if isinstance(message, dict):
-                texts += _string_values(message.get("content"))
-        return texts
+        return message_texts(body.get("messages"))
 
     def token_budget(self, body: dict) -> Optional[int]:
         return body.get("max_tokens")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from .mock_wire import BadRequest, _Flavour, _Generation, _string_values, compact_json
+from .mock_wire import BadRequest, _Flavour, _Generation, compact_json, message_texts
 
 
 def _line(obj: dict) -> bytes:
@@ -79,11 +79,7 @@ class OllamaChat(_OllamaBase):
             raise BadRequest("messages is required")
 
     def prompt_texts(self, body: dict) -> list[str]:
-        texts: list[str] = []
-        for message in body.get("messages") or []:
-            if isinstance(message, dict):
-                texts += _string_values(message.get("content"))
-        return texts
+        return message_texts(body.get("messages"))
 
     def _piece(self, kind: str, text: str) -> dict:
         return {"message": {"role": "assistant", "content": "", "thinking": text} if kind == "reasoning"

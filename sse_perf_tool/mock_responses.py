@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .mock_wire import BadRequest, _Flavour, _Generation, _openai_error, _string_values, compact_json
+from .mock_wire import BadRequest, _Flavour, _Generation, _openai_error, compact_json, message_texts
 
 
 class OpenAIResponses(_Flavour):
@@ -43,11 +43,7 @@ class OpenAIResponses(_Flavour):
         inputs = body.get("input")
         if isinstance(inputs, str):
             return [inputs]
-        texts: list[str] = []
-        for message in inputs or []:
-            if isinstance(message, dict):
-                texts += _string_values(message.get("content"))
-        return texts
+        return message_texts(inputs)
 
     def token_budget(self, body: dict) -> Optional[int]:
         return body.get("max_output_tokens")

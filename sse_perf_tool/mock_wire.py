@@ -143,6 +143,13 @@ def _string_values(value: Any) -> list[str]:
     return []
 
 
+def message_texts(messages: Any) -> list[str]:
+    """Every string in the `content` of a list of chat messages (OpenAI, Anthropic, Ollama and
+    the Responses API's input items all carry their text there)."""
+    return [text for message in messages or [] if isinstance(message, dict)
+            for text in _string_values(message.get("content"))]
+
+
 def compact_json(obj: Any) -> bytes:
     """JSON as orjson (Dify) and vLLM/SGLang write it: compact, raw UTF-8 (multibyte characters
     reach the client as-is, not as \\u escapes)."""
@@ -304,11 +311,7 @@ class _OpenAIChat(_OpenAIBase):
         self._validate_common(body)
 
     def prompt_texts(self, body: dict) -> list[str]:
-        texts: list[str] = []
-        for message in body.get("messages") or []:
-            if isinstance(message, dict):
-                texts += _string_values(message.get("content"))
-        return texts
+        return message_texts(body.get("messages"))
 
     def _usage(self, gen: _Generation) -> dict:
         return {**super()._usage(gen), "completion_tokens_details": {"reasoning_tokens": gen.reasoning_tokens}}

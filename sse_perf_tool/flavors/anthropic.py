@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .base import (IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, generation_fields, int_or_none,
-                   json_event)
+from .base import (IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, chat_messages, generation_fields,
+                   int_or_none, json_event)
 
 ANTHROPIC_VERSION = "2023-06-01"  # the API version every current model accepts
 DEFAULT_MAX_TOKENS = 1024  # max_tokens is required by the Messages API; --max-tokens sets it
@@ -49,8 +49,7 @@ class AnthropicMessages(Flavor):
         return {"x-api-key": api_key[7:] if api_key.lower().startswith("bearer ") else api_key}
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
-        earlier = [{"role": role, "content": text} for role, text in settings.history]
-        body: dict[str, Any] = {"messages": earlier + [{"role": "user", "content": query.text}],
+        body: dict[str, Any] = {"messages": chat_messages(query, settings),
                                 "max_tokens": DEFAULT_MAX_TOKENS, "stream": True}
         if settings.model is not None:
             body["model"] = settings.model

@@ -105,6 +105,13 @@ def json_event(data: str, what: str = "event") -> Optional[dict]:
     return obj
 
 
+def chat_messages(query: "Query", settings: "RequestSettings") -> list[dict[str, str]]:
+    """The conversation so far (--conversation's earlier turns) and the query as the user's turn,
+    as chat APIs take them: [{"role", "content"}, ...]."""
+    return [{"role": role, "content": text} for role, text in settings.history] + \
+        [{"role": "user", "content": query.text}]
+
+
 def generation_fields(query: "Query", settings: "RequestSettings", max_name: str = "max_tokens") -> dict[str, Any]:
     """The answer's length (the query's, else the run's) under `max_name`, temperature and top_p:
     those that are set."""

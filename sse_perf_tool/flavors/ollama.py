@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import IGNORE, EventInfo, Flavor, Query, RequestSettings, generation_fields, int_or_none, json_event
+from .base import (IGNORE, EventInfo, Flavor, Query, RequestSettings, chat_messages, generation_fields, int_or_none,
+                   json_event)
 
 _NS_PER_MS = 1_000_000
 
@@ -75,8 +76,7 @@ class OllamaChat(_OllamaBase):
     conversation = "history"
 
     def _prompt(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
-        earlier = [{"role": role, "content": text} for role, text in settings.history]
-        return {"messages": earlier + [{"role": "user", "content": query.text}]}
+        return {"messages": chat_messages(query, settings)}
 
     def _text(self, obj: dict) -> tuple[str, str]:
         message = obj.get("message") if isinstance(obj.get("message"), dict) else {}

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import load_json, IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, int_or_none, text_field
+from .base import (load_json, IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, chat_messages, int_or_none,
+                   text_field)
 
 _DONE = "[DONE]"
 _MAX_RAW_ERROR_CHARS = 200
@@ -189,8 +190,7 @@ class OpenAIChat(_OpenAIBase):
     conversation = "history"
 
     def _prompt_fields(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
-        earlier = [{"role": role, "content": text} for role, text in settings.history]
-        return {"messages": earlier + [{"role": "user", "content": query.text}]}
+        return {"messages": chat_messages(query, settings)}
 
     def _choice_text(self, choice: dict) -> tuple[str, str]:
         delta = choice.get("delta")

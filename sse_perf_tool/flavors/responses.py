@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from .base import (IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, generation_fields, int_or_none,
-                   json_event)
+from .base import (IGNORE, EventInfo, Flavor, ProtocolError, Query, RequestSettings, chat_messages, generation_fields,
+                   int_or_none, json_event)
 from .openai import parse_error_message
 
 _ANSWER = ("response.output_text.delta", "response.refusal.delta")
@@ -29,8 +29,7 @@ class OpenAIResponses(Flavor):
     conversation = "history"
 
     def build_body(self, query: Query, settings: RequestSettings) -> dict[str, Any]:
-        earlier = [{"role": role, "content": text} for role, text in settings.history]
-        body: dict[str, Any] = {"input": earlier + [{"role": "user", "content": query.text}] if earlier else query.text,
+        body: dict[str, Any] = {"input": chat_messages(query, settings) if settings.history else query.text,
                                 "stream": True}
         if settings.model is not None:
             body["model"] = settings.model
