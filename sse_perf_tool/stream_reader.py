@@ -167,14 +167,7 @@ class SharedReader:
             self._bytes(job, early, stream.last_byte_ns)  # on this thread: nothing is registered yet
         if job.finished:
             return self._outcome(job)
-        try:  # in the set first, then known: a wake for it before that finds no job and comes again
-            if libc.AVAILABLE:
-                libc.epoll_add(self._epoll.fileno(), job.fd, EPOLLIN)  # holding the interpreter lock
-            else:
-                self._epoll.register(job.fd, EPOLLIN)
-        except FileExistsError:  # left there by a body the reader could not take out (a closed fd's number)
-            self._epoll.modify(job.fd, EPOLLIN)
-        job.polled = True
+        self._poll(job)  # in the set first, then known: a wake for it before that finds no job and comes again
         self._jobs[job.fd] = job
         return self._wait(job)
 
@@ -373,7 +366,10 @@ class SharedReader:
 
     def _poll(self, job: _Job) -> None:
         try:
-            libc.epoll_add(self._epoll.fileno(), job.fd, EPOLLIN)
+            if libc.AVAILABLE:
+                libc.epoll_add(self._epoll.fileno(), job.fd, EPOLLIN)  # holding the interpreter lock
+            else:
+                self._epoll.register(job.fd, EPOLLIN)
         except FileExistsError:  # left there by a body the reader could not take out (a closed fd's number)
             self._epoll.modify(job.fd, EPOLLIN)
         job.polled = True
