@@ -12,9 +12,10 @@ from sse_perf_tool.mock_server import MockConfig, MockServer
 
 
 def _run(tmp_path, *extra):
+    # 1.6 s: the second request (after Retry-After's 1 s) falls well inside the run, the third after it
     server = MockServer(MockConfig(ttft_ms=1, itl_ms=1, tokens=2, rate_limit_rate=1.0, retry_after_s=1)).start()
     try:
-        code = cli.main(["--base-url", server.base_url, "--threads", "1", "--duration", "1.2", "--keep-going",
+        code = cli.main(["--base-url", server.base_url, "--threads", "1", "--duration", "1.6", "--keep-going",
                          "--quiet", "--no-history", "--output-dir", str(tmp_path), *extra])
     finally:
         server.stop()
