@@ -244,12 +244,24 @@ class StreamPoster:
             prepared = requests.Request("POST", url).prepare()
             adapter = session.get_adapter(url)
             pool = adapter.get_connection_with_tls_context(prepared, session.verify, proxies=session.proxies)
-            adapter.cert_verify(pool, url, session.verify, None)
+            try:
+                adapter.cert_verify(pool, url, session.verify, None)
+            except OSError as exc:  # the CA bundle is not there (any more): this request's TLS fails
+                raise requests.exceptions.SSLError(str(exc)) from None
             if not issubclass(pool.ConnectionCls, _OneWrite):  # before it makes its first connection
                 pool.ConnectionCls = lean_connection_class(pool.ConnectionCls)
             target = self._targets[url] = (pool, adapter.request_url(prepared, session.proxies), adapter.max_retries,
                                            prepared)
         return target
+
+    def prepare(self, url: str) -> None:
+        """Make the pool for `url` now (no connection yet), so that the first request costs what the
+        later ones do. What cannot be made (a CA bundle that is not there) is left to the first
+        request, which fails with it as any request would."""
+        try:
+            self._target(url)
+        except (ValueError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+            return  # the first request makes it again and turns the error into its record
 
     def post(self, url: str, body: bytes, headers: dict, timeout: float) -> StreamResponse:
         pool, path, retries, prepared = self._target(url)

@@ -21,6 +21,7 @@ from .arrivals import arrival_offsets_ns
 _NS = 1_000_000_000
 RETRY_AFTER_LIMIT_S = 60.0  # the longest Retry-After a virtual user waits out
 ALL_FAILED_STOP = 20  # a run whose first 20 measured requests all failed is stopped (unless --keep-going)
+MAKE_TESTERS_WAIT_S = 10.0  # how long the threads wait for every tester to be made before they begin anyway
 
 
 class AllFailedBrake:
@@ -130,7 +131,8 @@ class Runner:
         self._abandoned: list[int] = []  # scheduled instants of arrivals claimed, then dropped by a cancel
         self._cancel_event = threading.Event()  # set by cancel(): a worker waiting out an arrival's instant wakes
         self.worker_errors: list[str] = []
-        self._gate = threading.Event()  # opened once every worker thread is started
+        self._gate = threading.Event()  # opened once every worker thread has made its tester
+        self._made = threading.Semaphore(0)  # one release per worker thread whose tester is made (or failed)
         self._left = 0  # worker threads not yet ended
         self._all_ended = threading.Event()  # the last one has: run() returns at once, not at its next look
 
@@ -160,15 +162,21 @@ class Runner:
         self.start_ns = self.clock() if start_ns is None else start_ns
         if self.plan.warmup_requests <= 0:
             self.measure_start_ns = self.start_ns + int(self.plan.warmup_s * _NS)
-        # Every thread is made first and then they begin together: a thread started while the
-        # earlier ones already send and read waits for the interpreter lock behind them, and 128
-        # threads started one by one so took 160 ms to send their first requests (about 70 ms now).
+        # Every thread and its tester are made first and then they begin together: a thread started
+        # while the earlier ones already send and read waits for the interpreter lock behind them.
+        # At 128 threads started one by one the first requests went out over 160 ms; with the
+        # threads made first, over 21-28 ms; at 64 threads, the testers made in the race too, the
+        # first answers still came over 80-300 ms, against 60-70 ms for an asyncio client.
         self._gate.clear()
         self._left += self.plan.threads
         for index in range(1, self.plan.threads + 1):
             thread = threading.Thread(target=self._worker, args=(index,), name=f"sse-perf-worker-{index}", daemon=True)
             self._threads.append(thread)
             thread.start()
+        until = time.monotonic() + MAKE_TESTERS_WAIT_S
+        for _ in range(self.plan.threads):  # a tester that takes longer begins when it is made
+            if not self._made.acquire(timeout=max(0.0, until - time.monotonic())):
+                break
         self._gate.set()
 
     def run(self, poll_s: float = 0.05, should_stop: Callable[[], Optional[str]] = lambda: None) -> None:
@@ -340,22 +348,34 @@ class Runner:
         return due_ns >= self.start_ns + int(plan.warmup_s * _NS)
 
     def _worker(self, index: int) -> None:
+        # The tester is made before the gate opens: its first request then costs what every later
+        # one does (its connection pool and the reader already there), so the threads' first
+        # requests go out together instead of one after another behind the interpreter lock.
+        tester = None
+        try:
+            tester = self.make_tester(index)
+            self.testers[index] = tester
+        except Exception as exc:  # a bug, not a server fault: keep it visible, stop this worker only
+            self.worker_errors.append(f"worker {index}: {type(exc).__name__}: {exc}")
+        finally:
+            self._made.release()
         self._gate.wait()
+        if tester is None:
+            self._end_worker(None)
+            return
         plan = self.plan
         delay = 0.0 if plan.open_loop else plan.ramp_up_s * (index - 1) / plan.threads
         if delay > 0:
             wake_ns = self.start_ns + int(delay * _NS)
             remaining = (wake_ns - self.clock()) / _NS
             if remaining > 0 and self.stop_event.wait(remaining):
+                self._end_worker(tester)
                 return
         one_each = plan.duration_s <= 0 and plan.requests is None and not plan.open_loop
-        tester = None
         with self._lock:
             self._active += 1
         waited_ms = None
         try:
-            tester = self.make_tester(index)
-            self.testers[index] = tester
             while True:
                 claim = self._claim()
                 if claim is None:
@@ -385,9 +405,12 @@ class Runner:
         finally:
             with self._lock:
                 self._active -= 1
-            if tester is not None:
-                tester.close()
-            with self._lock:
-                self._left -= 1
-                if self._left == 0:
-                    self._all_ended.set()
+            self._end_worker(tester)
+
+    def _end_worker(self, tester) -> None:
+        if tester is not None:
+            tester.close()
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self._all_ended.set()

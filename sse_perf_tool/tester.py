@@ -102,7 +102,11 @@ class SSETester:
         self._poster = StreamPoster(self.session) if isinstance(self.session, requests.Session) else None
         # the process's shared body reader ("auto": when this tester keeps the reader's clock), a
         # SharedReader of a test's own, or None: this thread reads its bodies itself
-        self._reader = reader if reader != "auto" else ("auto" if clock is time.perf_counter_ns else None)
+        self._reader = reader if reader != "auto" else (process_reader() if clock is time.perf_counter_ns else None)
+        if self._poster is not None:
+            if self._reader is not None:
+                self._poster.watcher = self._reader.watch  # the reader reads each answer from the moment it went out
+            self._poster.prepare(settings.url)  # the connection pool, made now rather than on the first request
         self.events_received = 0
         self._aborted = False
         self._response = None
@@ -232,10 +236,6 @@ class SSETester:
 
     def _exchange(self, record, body, headers, answer_parts, reasoning_parts, usage) -> None:
         url = self.settings.url
-        if self._reader == "auto":
-            self._reader = process_reader()
-        if self._poster is not None and self._reader is not None and self._poster.watcher is None:
-            self._poster.watcher = self._reader.watch  # the reader reads each answer from the moment it went out
         for _ in range(MAX_REDIRECTS + 1):
             response = self._post(url, body, headers)
             self._response = response

@@ -64,17 +64,41 @@ def test_run_returns_when_the_last_worker_ends_not_at_its_next_look():
     assert len(records) == 3 and not runner.alive()
 
 
-def test_every_worker_thread_is_made_before_any_begins():
-    """The threads begin together: none makes its tester (its first step) before the last is started."""
-    started_before_any = []
-    plan = RunPlan(threads=8)
+def test_every_tester_is_made_before_any_request_is_sent():
+    """The threads begin together: every thread is started and has made its tester (its connection
+    pool) before the first request goes out, so no first request waits behind another's set-up."""
+    made, made_when_sent = [], []
+    lock = threading.Lock()
+
+    class Counting(FakeTester):
+        def run(self, request_id, *args, **kwargs):
+            with lock:
+                made_when_sent.append(len(made))
+            return super().run(request_id, *args, **kwargs)
 
     def make(index):
-        started_before_any.append(sum(t.name.startswith("sse-perf-worker-") for t in threading.enumerate()))
+        time.sleep(0.02 if index == 1 else 0.0)  # the first thread's tester is the slowest to make
+        with lock:
+            made.append(index)
+        return Counting(index, 0.0)
+
+    Runner(RunPlan(threads=8), make, lambda: "q", lambda: None, sink=lambda r: None).run()
+    assert sorted(made) == list(range(1, 9))
+    assert made_when_sent == [8] * 8, "a request went out before every tester was made"
+
+
+def test_a_tester_that_cannot_be_made_does_not_hold_the_others():
+    """One thread's make_tester fails: the others still begin and send, and the failure is reported."""
+    def make(index):
+        if index == 2:
+            raise RuntimeError("no tester")
         return FakeTester(index, 0.0)
 
-    Runner(plan, make, lambda: "q", lambda: None, sink=lambda r: None).run()
-    assert len(started_before_any) == 8 and started_before_any[0] == 8, "the first tester was made after every start"
+    runner = Runner(RunPlan(threads=3), make, lambda: "q", lambda: None, sink=lambda r: None)
+    done = threading.Event()
+    threading.Thread(target=lambda: (runner.run(), done.set()), daemon=True).start()
+    assert done.wait(10.0), "the run waited for the tester that failed"
+    assert runner.issued == 2 and runner.worker_errors == ["worker 2: RuntimeError: no tester"]
 
 
 def test_keys_are_taken_in_turn():

@@ -1,6 +1,7 @@
 """The testers' streaming POST (http_session.StreamPoster) over real loopback HTTP: it goes
 through the session's proxy as requests would send it (absolute-form request line, the proxy's
-credentials), it sends back the cookies a server set, and a test's own session is used as given."""
+credentials), it sends back the cookies a server set, a test's own session is used as given, and the
+connection pool is made with the tester (a CA bundle that is not there fails the request as `tls`)."""
 
 from __future__ import annotations
 
@@ -100,3 +101,29 @@ def test_a_loopback_target_bypasses_a_dead_proxy(monkeypatch, target):
     with FaultServer([Send(head(chunked=True) + BODY), Close()]) as server:
         (record,) = _run(target.format(port=server.port))
     assert record.ok, record.error
+
+
+def test_a_tester_makes_its_connection_pool_when_made_and_connects_on_its_first_request():
+    """The pool is made with the tester (before the run's threads begin), the connection is not:
+    the first request still opens it, so its time to first byte includes the connect as before."""
+    with FaultServer([Send(head(chunked=True) + BODY), Close()]) as server:
+        tester = SSETester(get_flavor("openai-chat"), Settings(url=server.url(), timeout_s=5.0), WordCounter())
+        try:
+            (pool, _, _, _) = tester._poster._targets[server.url()]
+            assert server.connections == 0 and pool.num_connections == 0
+            record = tester.run(1, 1, Query("q"), None)
+        finally:
+            tester.close()
+    assert record.ok, record.error
+    assert server.connections == 1 and pool.num_connections == 1, "the request went through the pool made first"
+
+
+def test_a_ca_bundle_that_is_not_there_fails_the_request_as_tls_not_the_tester():
+    settings = Settings(url="https://127.0.0.1:9/v1/chat/completions", timeout_s=2.0, verify="/nonexistent/ca.pem")
+    tester = SSETester(get_flavor("openai-chat"), settings, WordCounter())  # made without raising
+    try:
+        record = tester.run(1, 1, Query("q"), None)
+    finally:
+        tester.close()
+    assert not record.ok and record.error_kind.value == "tls"
+    assert "/nonexistent/ca.pem" in record.error and "--ca-bundle" in record.error
