@@ -157,14 +157,17 @@ def child_sse_perf(port: int, streams: int, processes: int, duration_s: float, p
     runner.run()
     wall = time.perf_counter() - t0
     w0, w1 = steady_window(start_ns, duration_s)
+    end = start_ns + int(duration_s * 1e9)
     steady = sum(1 for r in records for t in r.token_times_ns if w0 <= t < w1)
+    in_run = sum(1 for r in records for t in r.token_times_ns if t < end)
     pids = _tree(os.getpid())
     cpu = sum(_proc_cpu_s(pid) for pid in pids) - cpu0
     peak = _peak_mib(pids)
     if pool is not None:
         pool.close()
     first = {f"{prefix}{r.request_id:012x}": r.first_token_ns for r in records if r.ok and r.first_token_ns}
-    return {"first": first, "events": sum(r.chunks for r in records), "steady_events": steady, "requests": len(records),
+    return {"first": first, "events": sum(r.chunks for r in records), "steady_events": steady,
+            "in_run_events": in_run, "requests": len(records),
             "ok": sum(r.ok for r in records), "wall_s": wall, "cpu_s": cpu, "peak_mib": peak}
 
 
@@ -176,8 +179,10 @@ def child_asyncio(port: int, streams: int, duration_s: float, prefix: str) -> di
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     body = {"model": "bench", "messages": [{"role": "user", "content": "hello"}], "stream": True}
     first: dict = {}
-    counts = {"events": 0, "steady_events": 0, "requests": 0, "ok": 0}
-    w0, w1 = steady_window(time.perf_counter_ns(), duration_s)
+    counts = {"events": 0, "steady_events": 0, "in_run_events": 0, "requests": 0, "ok": 0}
+    start_ns = time.perf_counter_ns()
+    w0, w1 = steady_window(start_ns, duration_s)
+    end = start_ns + int(duration_s * 1e9)
     next_id = iter(range(1, 10**9))
 
     async def run() -> None:
@@ -204,6 +209,8 @@ def child_asyncio(port: int, streams: int, duration_s: float, prefix: str) -> di
                             counts["events"] += 1
                             if w0 <= now < w1:
                                 counts["steady_events"] += 1
+                            if now < end:
+                                counts["in_run_events"] += 1
                             if not got_first:
                                 first[request_id] = now
                                 got_first = True
@@ -218,6 +225,7 @@ def child_asyncio(port: int, streams: int, duration_s: float, prefix: str) -> di
     asyncio.run(run())
     wall = time.perf_counter() - t0
     return {"first": first, "events": counts["events"], "steady_events": counts["steady_events"],
+            "in_run_events": counts["in_run_events"],
             "requests": counts["requests"], "ok": counts["ok"],
             "wall_s": wall, "cpu_s": _proc_cpu_s(os.getpid()) - cpu0, "peak_mib": _peak_mib([os.getpid()])}
 
@@ -274,7 +282,7 @@ def measure(args, streams: int, client: str) -> dict:
     error_ms = [ns / 1e6 - sent_at[rid] * 1e3 for rid, ns in result["first"].items() if rid in sent_at]
     wall, events, sent = result["wall_s"], result["events"], data["events_sent"]
     return {"client": client, "streams": streams, "requests": result["requests"], "ok": result["ok"],
-            "sent_per_s": sent / wall, "received_per_s": events / wall,
+            "sent_per_s": sent / wall, "received_per_s": events / wall, "in_run_per_s": result["in_run_events"] / args.duration,
             "steady_per_s": result["steady_events"] / (args.duration - STEADY_FROM_S - STEADY_BEFORE_END_S),
             "received_pct": 100.0 * events / max(1, sent), "ttft_error_p50_ms": _percentile(error_ms, 0.50),
             "ttft_error_p99_ms": _percentile(error_ms, 0.99),
@@ -286,14 +294,14 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-HEADER = (f"{'client':<24} {'streams':>7} {'sent ev/s':>10} {'recv ev/s':>10} {'steady/s':>10} {'recv %':>7} "
+HEADER = (f"{'client':<24} {'streams':>7} {'sent ev/s':>10} {'recv ev/s':>10} {'in-run/s':>10} {'steady/s':>10} {'recv %':>7} "
           f"{'TTFTerr p50':>11} "
           f"{'p99 ms':>8} {'CPU-s/1k':>9} {'peak MiB':>9} {'srv CPU%':>8} {'srv lag':>7}")
 
 
 def print_row(row: dict, label: str = "") -> None:
     print(f"{(label or row['client']):<24} {row['streams']:>7} {row['sent_per_s']:>10.0f} "
-          f"{row['received_per_s']:>10.0f} {row['steady_per_s']:>10.0f} {row['received_pct']:>7.1f} {_fmt(row['ttft_error_p50_ms'], '>11.2f')} "
+          f"{row['received_per_s']:>10.0f} {row['in_run_per_s']:>10.0f} {row['steady_per_s']:>10.0f} {row['received_pct']:>7.1f} {_fmt(row['ttft_error_p50_ms'], '>11.2f')} "
           f"{_fmt(row['ttft_error_p99_ms'], '>8.2f')} {row['cpu_s_per_1000_events']:>9.3f} "
           f"{row['peak_mib']:>9.1f} {row['server_cpu_pct']:>8.0f} {row['server_lag_ms']:>7.2f}", flush=True)
 
