@@ -208,6 +208,9 @@ class RemoteTester:
         self.clock = clock
         self._waiter: Optional[_Waiter] = None
         self._aborted = False  # sticky, as in SSETester: a request claimed after a cancel is not sent
+        # the worker makes the slot's tester now, as the Runner makes its testers before its threads
+        # begin; the pipe keeps the order, so every slot is made before the first request reaches it
+        worker.send(("make", slot))
 
     @property
     def events_received(self) -> int:
@@ -431,11 +434,12 @@ def worker_main(conn, api: str, settings, tokenizer: str, clock=time.perf_counte
                 except (EOFError, OSError):
                     break
                 kind = message[0]
-                if kind == "run":
+                if kind in ("make", "run"):
                     slot = message[1]
                     if slot not in slots:
                         slots[slot] = _Slot(slot, SSETester(flavor, settings, counter, clock=clock), send)
-                    slots[slot].jobs.put(message[2:])
+                    if kind == "run":
+                        slots[slot].jobs.put(message[2:])
                 elif kind == "abort":
                     if message[1] in slots:
                         slots[message[1]].tester.abort()

@@ -22,6 +22,7 @@ from sse_perf_tool.flavors.base import Query
 from sse_perf_tool.records import ErrorKind
 from sse_perf_tool.tester import TesterSettings as Settings
 from sse_perf_tool.worker_pool import WorkerPool, WorkerPoolError, WorkerRefused, worker_main
+from waiting import wait_until
 
 from .fake_backend import FakeBackend
 from .in_flight import abort_and_join, start_streaming
@@ -165,6 +166,25 @@ def test_nothing_is_lost_when_the_up_channel_is_full_and_the_driver_reads_slowly
             thread.join(20.0)
         assert sorted(results) == list(range(1, 9))
         assert all(record is not None and record.ok for record in results.values())
+    finally:
+        pool.close()
+
+
+def test_a_worker_makes_each_slots_tester_when_the_drivers_tester_is_made(make_mock):
+    """As the Runner makes its testers before its threads begin, a worker makes the tester (and
+    thread) of a slot when the driver's RemoteTester is made, not when its first request comes."""
+    pool = WorkerPool(FakeBackend(1), "openai-chat", Settings(url=url_of(make_mock()), timeout_s=5.0), TOKENIZER,
+                      workers=1)
+    try:
+        pool.start(timeout_s=START_S)
+        before = {t.name for t in threading.enumerate()}
+        testers = [pool.tester(index) for index in (1, 2, 3)]
+        slots = {f"sse-perf-slot-{t.slot}" for t in testers}
+        assert not slots & before
+        assert wait_until(lambda: slots <= {t.name for t in threading.enumerate()}, timeout_s=10.0), \
+            "the worker made no slot before a request came"
+        record = testers[0].run(1, 1, Query("hello"), None)
+        assert record.ok, record.error
     finally:
         pool.close()
 
